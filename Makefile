@@ -1,0 +1,39 @@
+# bidroom: two commands do it all.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+DEBS := fonts-wqy-zenhei poppler-utils age
+FONT := /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc
+
+.PHONY: run test venv deps system-deps clean
+
+$(VENV)/bin/activate:
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is needed ($(PYTHON) not found)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+
+venv: $(VENV)/bin/activate
+
+# Debian packages for the CJK font, pdfsig/pdftoppm and the age CLI; installed only when missing and root.
+system-deps:
+	@missing=""; \
+	for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
+	    echo "installing$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "warning: missing Debian packages:$$missing (install them as root)"; fi; \
+	fi
+
+deps: venv
+	$(PIP) install -q -e .
+
+run: deps system-deps
+	$(VENV)/bin/bidroom serve --demo --port 8080
+
+test: venv system-deps
+	$(PIP) install -q -e '.[test]'
+	$(PY) -m pytest
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

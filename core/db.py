@@ -1,0 +1,111 @@
+"""Database: the embedded PostgreSQL, the async engine, the declarative Base and its naming convention."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from sqlalchemy import MetaData, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase
+
+log = logging.getLogger(__name__)
+
+NAMING_CONVENTION = {
+    "ix": "%(column_0_label)s_idx",
+    "uq": "%(table_name)s_%(column_0_name)s_key",
+    "ck": "%(table_name)s_%(constraint_name)s_check",
+    "fk": "%(table_name)s_%(column_0_name)s_fkey",
+    "pk": "%(table_name)s_pkey",
+}
+
+
+class Base(DeclarativeBase):
+    """Declarative base for every ORM class; constraint names follow NAMING_CONVENTION."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class EmbeddedPostgres:
+    """A PostgreSQL server run from the pgserver wheel inside the data directory."""
+
+    def __init__(self, pgdata: Path, *, cleanup_mode: str | None = "stop"):
+        self.pgdata = pgdata.resolve()
+        self.cleanup_mode = cleanup_mode
+        self._server: Any = None
+
+    def start(self) -> "EmbeddedPostgres":
+        import pgserver  # imported lazily: external deployments never need it
+
+        self.pgdata.mkdir(parents=True, exist_ok=True)
+        log.info("starting embedded PostgreSQL", extra={"pgdata": str(self.pgdata)})
+        self._server = pgserver.get_server(self.pgdata, cleanup_mode=self.cleanup_mode)
+        return self
+
+    def libpq_uri(self, database: str = "postgres") -> str:
+        return self._server.get_uri(database)
+
+    def async_url(self, database: str = "postgres") -> str:
+        return to_async_url(self.libpq_uri(database))
+
+    def psql(self, sql: str) -> str:
+        return self._server.psql(sql)
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.cleanup()
+            self._server = None
+
+
+def to_async_url(url: str) -> str:
+    """Turn a libpq URI (postgresql://...) into an SQLAlchemy asyncpg URL."""
+    for prefix in ("postgresql+asyncpg://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix):]
+    raise ValueError(f"not a PostgreSQL URL: {url!r}")
+
+
+def asyncpg_dsn(url: str) -> dict[str, Any]:
+    """Connection keywords for a bare asyncpg connection from any of our URL forms."""
+    parts = urlsplit(to_async_url(url).replace("postgresql+asyncpg://", "postgresql://"))
+    query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+    return {
+        "host": query.get("host") or parts.hostname or "localhost",
+        "port": parts.port or int(query.get("port", 5432)),
+        "user": parts.username or query.get("user") or "postgres",
+        "password": parts.password,
+        "database": (parts.path or "/postgres").lstrip("/") or "postgres",
+    }
+
+
+def with_database(url: str, database: str) -> str:
+    """The same server URL pointing at another database."""
+    parts = urlsplit(url)
+    return parts._replace(path="/" + database).geturl()
+
+
+def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
+    """An asyncpg engine whose sessions run with UTC and a statement timeout."""
+    return create_async_engine(
+        to_async_url(url),
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=False,
+        echo=echo,
+        connect_args={"server_settings": {"timezone": "UTC", "application_name": "bidroom"}},
+    )
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=True)
+
+
+async def db_now(session: AsyncSession):
+    """The database clock: the time deadlines are judged by (start of the current transaction)."""
+    return (await session.execute(text("SELECT now()"))).scalar_one()
+
+
+async def advisory_xact_lock(session: AsyncSession, key: int) -> None:
+    """Take a transaction-scoped advisory lock, released at commit or rollback."""
+    await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})

@@ -1,0 +1,94 @@
+"""Typed settings, built once in main() from the environment and passed in."""
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+
+def _env_int(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as err:
+        raise SystemExit(f"{name} must be an integer, got {raw!r}") from err
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the platform reads from its environment."""
+
+    data_dir: Path = Path("var")
+    database_url: str | None = None  # None: the embedded PostgreSQL in data_dir/pg
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_url: str = "http://127.0.0.1:8080"
+    jwt_issuer: str = "bidroom"
+    jwt_audience: str = "bidroom-api"
+    access_token_ttl_s: int = 600
+    refresh_token_ttl_s: int = 14 * 24 * 3600
+    max_body_bytes: int = 1024 * 1024
+    max_upload_bytes: int = 64 * 1024 * 1024
+    login_max_failures_account: int = 5
+    login_max_failures_ip: int = 20
+    login_window_s: int = 900
+    checkpoint_interval_s: int = 300
+    scheduler_poll_s: float = 1.0
+    run_scheduler: bool = True
+    secure_cookies: bool = True
+    log_json: bool = True
+    db_pool_size: int = 10
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, **overrides) -> "Settings":
+        """Read BIDROOM_* variables; explicit overrides win."""
+        env = dict(os.environ if env is None else env)
+        port = _env_int(env, "BIDROOM_PORT", 8080)
+        host = env.get("BIDROOM_HOST", "127.0.0.1")
+        values = dict(
+            data_dir=Path(env.get("BIDROOM_DATA_DIR", "var")),
+            database_url=env.get("BIDROOM_DATABASE_URL") or None,
+            host=host,
+            port=port,
+            public_url=env.get("BIDROOM_PUBLIC_URL", f"http://{host}:{port}"),
+            max_body_bytes=_env_int(env, "BIDROOM_MAX_BODY_BYTES", 1024 * 1024),
+            max_upload_bytes=_env_int(env, "BIDROOM_MAX_UPLOAD_BYTES", 64 * 1024 * 1024),
+            checkpoint_interval_s=_env_int(env, "BIDROOM_CHECKPOINT_INTERVAL_S", 300),
+            log_json=env.get("BIDROOM_LOG_FORMAT", "json") == "json",
+            db_pool_size=_env_int(env, "BIDROOM_DB_POOL_SIZE", 10),
+        )
+        values.update(overrides)
+        return cls(**values)
+
+    def with_(self, **changes) -> "Settings":
+        return replace(self, **changes)
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.data_dir / "keys"
+
+    @property
+    def storage_dir(self) -> Path:
+        return self.data_dir / "storage"
+
+
+def ensure_secret_file(path: Path, nbytes: int = 32) -> bytes:
+    """Return the secret stored at path, generating it (mode 0600) on first use."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(secrets.token_bytes(nbytes))
+    return path.read_bytes()
+
+
+def write_private_file(path: Path, data: bytes) -> None:
+    """Write data to a new file readable by the owner only."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
