@@ -1,0 +1,144 @@
+"""HTTP endpoints for registration, sign-in, token refresh, logout, /me and account administration."""
+from __future__ import annotations
+
+from aiohttp import web
+
+from core import identity_service as svc
+from core.errors import Unauthorized
+from core.identity_models import User
+from core.identity_schemas import (CreatedUserOut, CreateOrganisationIn, CreateUserIn, ListQuery, LoginIn,
+                                   OrganisationOut, RefreshIn, RegisterIn, TokenOut, UserOut, UserPage)
+from web.api import Api, json_response
+from web.keys import SESSIONS, SETTINGS, TOKENS, Principal, db
+
+api = Api("identity")
+REFRESH_COOKIE = "__Host-bidroom_refresh"
+
+
+def _throttle(request: web.Request) -> svc.Throttle:
+    s = request.app[SETTINGS]
+    return svc.Throttle(s.login_max_failures_account, s.login_max_failures_ip, s.login_window_s)
+
+
+async def user_out(request: web.Request, user: User) -> UserOut:
+    org = await svc.organisation_of(db(request), user)
+    return UserOut(public_id=user.public_id, username=user.username, display_name=user.display_name,
+                   roles=list(user.roles), is_active=user.is_active, totp_enrolled=user.totp_secret is not None,
+                   created_at=user.created_at,
+                   organisation=OrganisationOut(public_id=org.public_id, name=org.name, kind=org.kind,
+                                                social_credit_code=org.social_credit_code,
+                                                region_code=org.region_code) if org else None)
+
+
+def _token_response(request: web.Request, tokens: svc.IssuedTokens, status: int = 200) -> web.Response:
+    response = json_response(TokenOut(access_token=tokens.access_token, expires_in=tokens.expires_in,
+                                      refresh_token=tokens.refresh_token), status=status)
+    s = request.app[SETTINGS]
+    # __Host- cookies must be Secure with Path=/ and no Domain
+    response.set_cookie(REFRESH_COOKIE, tokens.refresh_token, httponly=True, secure=True, samesite="Strict",
+                        path="/", max_age=s.refresh_token_ttl_s)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@api.post("/api/v1/auth/register", summary="Register a bidder or intermediary with its organisation",
+          body=RegisterIn, response=UserOut, status=201, auth=False, errors=(409,))
+async def register(request: web.Request, body: RegisterIn):
+    user = await svc.register(db(request), username=body.username, password=body.password,
+                              display_name=body.display_name, role=body.role, org_name=body.organisation.name,
+                              social_credit_code=body.organisation.social_credit_code,
+                              region_code=body.organisation.region_code, email=body.email, phone=body.phone)
+    return json_response(await user_out(request, user), status=201)
+
+
+@api.post("/api/v1/auth/login", summary="Sign in; returns an access token and a rotating refresh token",
+          body=LoginIn, response=TokenOut, auth=False, errors=(429,))
+async def login(request: web.Request, body: LoginIn):
+    throttle = _throttle(request)
+    keys = [f"acct:{body.username}", f"ip:{request.remote}"]
+    await svc.check_throttle(db(request), keys, throttle)
+    try:
+        tokens = await svc.login(db(request), username=body.username, password=body.password, totp=body.totp,
+                                 issuer=request.app[TOKENS], refresh_ttl_s=request.app[SETTINGS].refresh_token_ttl_s)
+    except Unauthorized:
+        # the request transaction rolls back with the refusal, so count the failure in its own
+        async with request.app[SESSIONS]() as side, side.begin():
+            await svc.record_login_failure(side, keys, throttle)
+        raise
+    return _token_response(request, tokens)
+
+
+def _refresh_token_from(request: web.Request, body: RefreshIn) -> str:
+    token = body.refresh_token or request.cookies.get(REFRESH_COOKIE)
+    if not token:
+        raise Unauthorized("no refresh token in the body or cookie", code="refresh_missing")
+    return token
+
+
+@api.post("/api/v1/auth/refresh", summary="Rotate the refresh token; reuse of an old one ends the session",
+          body=RefreshIn, response=TokenOut, auth=False)
+async def refresh(request: web.Request, body: RefreshIn):
+    token = _refresh_token_from(request, body)
+    try:
+        tokens = await svc.rotate_refresh(db(request), token, request.app[TOKENS],
+                                          refresh_ttl_s=request.app[SETTINGS].refresh_token_ttl_s)
+    except svc.RefreshReused as reuse:
+        async with request.app[SESSIONS]() as side, side.begin():
+            await svc.revoke_family(side, reuse.family_id, actor="system", reason="refresh token reused")
+        raise Unauthorized("this refresh token was already used; the session has been ended for safety",
+                           code="refresh_reused") from reuse
+    return _token_response(request, tokens)
+
+
+@api.post("/api/v1/auth/logout", summary="End this session (the refresh token's family)", body=RefreshIn,
+          status=204, auth=False)
+async def logout(request: web.Request, body: RefreshIn):
+    token = body.refresh_token or request.cookies.get(REFRESH_COOKIE)
+    if token:
+        await svc.logout(db(request), token, actor=request.get("bidroom.principal").public_id
+                         if request.get("bidroom.principal") else "system")
+    response = web.Response(status=204)
+    response.del_cookie(REFRESH_COOKIE, path="/", secure=True, samesite="Strict")
+    return response
+
+
+@api.get("/api/v1/me", summary="The signed-in user", response=UserOut)
+async def me(request: web.Request, who: Principal):
+    return await user_out(request, await svc.get_user(db(request), who.public_id))
+
+
+@api.post("/api/v1/admin/users", summary="Create a staff, expert or supervisor account", body=CreateUserIn,
+          response=CreatedUserOut, status=201, roles=("admin",), errors=(404, 409))
+async def create_user(request: web.Request, who: Principal, body: CreateUserIn):
+    user, uri = await svc.create_user(db(request), actor=who.public_id, username=body.username,
+                                      password=body.password, display_name=body.display_name, roles=body.roles,
+                                      organisation_public_id=body.organisation_id, email=body.email,
+                                      phone=body.phone)
+    return CreatedUserOut(user=await user_out(request, user), totp_provisioning_uri=uri)
+
+
+@api.get("/api/v1/admin/users", summary="List accounts (keyset pagination)", query=ListQuery, response=UserPage,
+         roles=("admin",))
+async def list_users(request: web.Request, who: Principal, query: ListQuery):
+    users = await svc.list_users(db(request), after_public_id=query.cursor, limit=query.limit + 1)
+    more = len(users) > query.limit
+    users = users[:query.limit]
+    return UserPage(items=[await user_out(request, u) for u in users],
+                    next=f"/api/v1/admin/users?cursor={users[-1].public_id}&limit={query.limit}" if more else None)
+
+
+@api.post("/api/v1/admin/users/{user_id}/revoke-sessions", summary="End every session of a user",
+          status=204, roles=("admin",), errors=(404,))
+async def revoke_sessions(request: web.Request, who: Principal):
+    await svc.kill_sessions(db(request), actor=who.public_id, user_public_id=request.match_info["user_id"])
+    return web.Response(status=204)
+
+
+@api.post("/api/v1/admin/organisations", summary="Register an organisation (tenderer, agency, employer…)",
+          body=CreateOrganisationIn, response=OrganisationOut, status=201, roles=("admin",), errors=(409,))
+async def create_organisation(request: web.Request, who: Principal, body: CreateOrganisationIn):
+    org = await svc.create_organisation(db(request), actor=who.public_id, name=body.name,
+                                        social_credit_code=body.social_credit_code, kind=body.kind,
+                                        region_code=body.region_code)
+    return OrganisationOut(public_id=org.public_id, name=org.name, social_credit_code=org.social_credit_code,
+                           kind=org.kind, region_code=org.region_code)

@@ -1,0 +1,260 @@
+"""Identity use cases: registration, login, token rotation, sessions and staff accounts. Never commits."""
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import pyotp
+from sqlalchemy import select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.db import db_now
+from core.errors import Conflict, Forbidden, NotFound, RateLimited, Unauthorized, Unprocessable
+from core.identity_models import (ROLES, TOTP_REQUIRED_ROLES, LoginThrottle, Organisation, RefreshToken, User)
+from core.identity_rules import normalise_uscc, password_problem
+from core.ids import public_id
+from core.passwords import hash_password, verify_password
+from core.tokens import TokenIssuer, new_refresh_token, refresh_token_hash
+from evidence import ledger_service as ledger
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Throttle:
+    max_account: int
+    max_ip: int
+    window_s: int
+
+
+@dataclass
+class IssuedTokens:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    user: User
+
+
+class RefreshReused(Exception):
+    """A rotated refresh token came back: its whole family must be revoked."""
+
+    def __init__(self, family_id: uuid.UUID, user_public_id: str):
+        super().__init__("refresh token reuse")
+        self.family_id = family_id
+        self.user_public_id = user_public_id
+
+
+def check_password_policy(password: str) -> None:
+    problem = password_problem(password)
+    if problem:
+        raise Unprocessable(f"password {problem}", code="weak_password", details={"field": "password"})
+
+
+async def _ensure_username_free(session: AsyncSession, username: str) -> None:
+    taken = (await session.execute(select(User.id).where(User.username == username))).first()
+    if taken:
+        raise Conflict("that username is taken", code="username_taken", details={"username": username})
+
+
+async def create_organisation(session: AsyncSession, *, actor: str, name: str, social_credit_code: str | None,
+                              kind: str = "company", region_code: str | None = None) -> Organisation:
+    code = normalise_uscc(social_credit_code) if social_credit_code else None
+    if code and (await session.execute(select(Organisation.id).where(
+            Organisation.social_credit_code == code))).first():
+        raise Conflict("an organisation with this social credit code is already registered",
+                       code="organisation_already_registered", details={"social_credit_code": code})
+    org = Organisation(public_id=public_id("O"), name=name, social_credit_code=code, kind=kind,
+                       region_code=region_code)
+    session.add(org)
+    await session.flush()
+    await ledger.append(session, actor=actor, action="organisation.create", entity=f"organisation:{org.public_id}",
+                        payload={"name": name, "social_credit_code": code, "kind": kind})
+    return org
+
+
+async def register(session: AsyncSession, *, username: str, password: str, display_name: str, role: str,
+                   org_name: str, social_credit_code: str, region_code: str | None = None,
+                   email: str | None = None, phone: str | None = None) -> User:
+    """Self-registration of a bidder or intermediary together with its organisation."""
+    if role not in ("bidder", "intermediary"):
+        raise Forbidden("only bidders and intermediaries register themselves", code="role_not_self_registering")
+    check_password_policy(password)
+    await _ensure_username_free(session, username)
+    user_pid = public_id("U")
+    org = await create_organisation(session, actor=user_pid, name=org_name, social_credit_code=social_credit_code,
+                                    kind="company", region_code=region_code)
+    user = User(public_id=user_pid, organisation_id=org.id, username=username, display_name=display_name,
+                email=email, phone=phone, password_hash=await hash_password(password), roles=[role])
+    session.add(user)
+    await session.flush()
+    await ledger.append(session, actor=user.public_id, action="user.register", entity=f"user:{user.public_id}",
+                        payload={"username": username, "roles": [role], "organisation": org.public_id})
+    return user
+
+
+async def create_user(session: AsyncSession, *, actor: str, username: str, password: str, display_name: str,
+                      roles: list[str], organisation_public_id: str | None = None, email: str | None = None,
+                      phone: str | None = None) -> tuple[User, str | None]:
+    """An admin creates staff, experts and supervisors. Returns the user and a TOTP URI when one is required."""
+    unknown = sorted(set(roles) - set(ROLES))
+    if unknown:
+        raise Unprocessable("unknown roles", code="unknown_role", details={"roles": unknown})
+    check_password_policy(password)
+    await _ensure_username_free(session, username)
+    org_id = None
+    if organisation_public_id:
+        org_id = (await session.execute(select(Organisation.id).where(
+            Organisation.public_id == organisation_public_id))).scalar_one_or_none()
+        if org_id is None:
+            raise NotFound("no such organisation", code="organisation_not_found",
+                           details={"organisation_id": organisation_public_id})
+    totp_secret = pyotp.random_base32() if TOTP_REQUIRED_ROLES.intersection(roles) else None
+    user = User(public_id=public_id("U"), organisation_id=org_id, username=username, display_name=display_name,
+                email=email, phone=phone, password_hash=await hash_password(password), roles=sorted(set(roles)),
+                totp_secret=totp_secret)
+    session.add(user)
+    await session.flush()
+    await ledger.append(session, actor=actor, action="user.create", entity=f"user:{user.public_id}",
+                        payload={"username": username, "roles": user.roles, "organisation": organisation_public_id})
+    uri = pyotp.TOTP(totp_secret).provisioning_uri(name=username, issuer_name="bidroom") if totp_secret else None
+    return user, uri
+
+
+async def check_throttle(session: AsyncSession, keys: list[str], throttle: Throttle) -> None:
+    """Refuse with 429 and Retry-After while an account or address has too many recent failures."""
+    rows = (await session.execute(text(
+        "SELECT key, failures, EXTRACT(EPOCH FROM (window_started_at + make_interval(secs => :w) - now())) AS left_s "
+        "FROM login_throttle WHERE key = ANY(:keys) AND window_started_at > now() - make_interval(secs => :w)"),
+        {"keys": keys, "w": throttle.window_s})).all()
+    for row in rows:
+        limit = throttle.max_account if row.key.startswith("acct:") else throttle.max_ip
+        if row.failures >= limit:
+            raise RateLimited("too many failed sign-ins; wait before trying again", code="login_throttled",
+                              retry_after=max(1, int(row.left_s) + 1))
+
+
+async def record_login_failure(session: AsyncSession, keys: list[str], throttle: Throttle) -> None:
+    """Count a failure; the caller commits this in its own transaction so the refusal cannot roll it back."""
+    for key in keys:
+        await session.execute(text(
+            "INSERT INTO login_throttle (key, failures, window_started_at) VALUES (:k, 1, now()) "
+            "ON CONFLICT (key) DO UPDATE SET failures = CASE WHEN login_throttle.window_started_at "
+            "> now() - make_interval(secs => :w) THEN login_throttle.failures + 1 ELSE 1 END, "
+            "window_started_at = CASE WHEN login_throttle.window_started_at > now() - make_interval(secs => :w) "
+            "THEN login_throttle.window_started_at ELSE now() END"), {"k": key, "w": throttle.window_s})
+
+
+async def authenticate(session: AsyncSession, *, username: str, password: str, totp: str | None) -> User:
+    """Check password and, for roles that need it, the TOTP code. Raises Unauthorized with a stable code."""
+    user = (await session.execute(select(User).where(User.username == username))).scalar_one_or_none()
+    ok = await verify_password(user.password_hash if user else None, password)
+    if not ok or user is None:
+        raise Unauthorized("wrong username or password", code="invalid_credentials")
+    if not user.is_active:
+        raise Unauthorized("this account is disabled", code="account_disabled")
+    if TOTP_REQUIRED_ROLES.intersection(user.roles):
+        if not user.totp_secret:
+            raise Unauthorized("second factor not enrolled; ask an administrator", code="totp_not_enrolled")
+        if not totp:
+            raise Unauthorized("a one-time code is required for this account", code="totp_required")
+        if not pyotp.TOTP(user.totp_secret).verify(totp, valid_window=1):
+            raise Unauthorized("the one-time code is wrong or expired", code="totp_invalid")
+    return user
+
+
+async def _org_public_id(session: AsyncSession, organisation_id: int | None) -> str | None:
+    if organisation_id is None:
+        return None
+    return (await session.execute(select(Organisation.public_id).where(
+        Organisation.id == organisation_id))).scalar_one_or_none()
+
+
+async def issue_tokens(session: AsyncSession, user: User, issuer: TokenIssuer, *, refresh_ttl_s: int,
+                       family_id: uuid.UUID | None = None) -> IssuedTokens:
+    now = await db_now(session)
+    token, digest = new_refresh_token()
+    session.add(RefreshToken(family_id=family_id or uuid.uuid4(), user_id=user.id, token_hash=digest,
+                             expires_at=now + timedelta(seconds=refresh_ttl_s)))
+    access = issuer.issue(sub=user.public_id, roles=list(user.roles),
+                          org=await _org_public_id(session, user.organisation_id), now=now)
+    await session.flush()
+    return IssuedTokens(access, token, issuer.ttl_s, user)
+
+
+async def login(session: AsyncSession, *, username: str, password: str, totp: str | None, issuer: TokenIssuer,
+                refresh_ttl_s: int) -> IssuedTokens:
+    user = await authenticate(session, username=username, password=password, totp=totp)
+    await session.execute(text("DELETE FROM login_throttle WHERE key = :k"), {"k": f"acct:{username}"})
+    tokens = await issue_tokens(session, user, issuer, refresh_ttl_s=refresh_ttl_s)
+    await ledger.append(session, actor=user.public_id, action="auth.login", entity=f"user:{user.public_id}")
+    return tokens
+
+
+async def rotate_refresh(session: AsyncSession, token: str, issuer: TokenIssuer, *,
+                         refresh_ttl_s: int) -> IssuedTokens:
+    """Exchange a refresh token for a new pair. A second use of a rotated token raises RefreshReused."""
+    row = (await session.execute(select(RefreshToken).where(
+        RefreshToken.token_hash == refresh_token_hash(token)).with_for_update())).scalar_one_or_none()
+    if row is None:
+        raise Unauthorized("unknown refresh token", code="refresh_invalid")
+    user = await session.get(User, row.user_id)
+    now = await db_now(session)
+    if row.revoked_at is not None:
+        raise Unauthorized("this session was ended; sign in again", code="refresh_revoked")
+    if row.rotated_at is not None:
+        raise RefreshReused(row.family_id, user.public_id)
+    if row.expires_at <= now:
+        raise Unauthorized("refresh token expired; sign in again", code="refresh_expired")
+    if not user.is_active:
+        raise Unauthorized("this account is disabled", code="account_disabled")
+    row.rotated_at = now
+    tokens = await issue_tokens(session, user, issuer, refresh_ttl_s=refresh_ttl_s, family_id=row.family_id)
+    await ledger.append(session, actor=user.public_id, action="auth.refresh", entity=f"user:{user.public_id}",
+                        payload={"family": str(row.family_id)})
+    return tokens
+
+
+async def revoke_family(session: AsyncSession, family_id: uuid.UUID, *, actor: str, reason: str) -> int:
+    result = await session.execute(update(RefreshToken).where(
+        RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None)).values(revoked_at=text("now()")))
+    await ledger.append(session, actor=actor, action="auth.session_revoke", entity=f"session:{family_id}",
+                        payload={"reason": reason})
+    return result.rowcount
+
+
+async def logout(session: AsyncSession, token: str, *, actor: str) -> None:
+    row = (await session.execute(select(RefreshToken).where(
+        RefreshToken.token_hash == refresh_token_hash(token)))).scalar_one_or_none()
+    if row is not None:
+        await revoke_family(session, row.family_id, actor=actor, reason="logout")
+
+
+async def kill_sessions(session: AsyncSession, *, actor: str, user_public_id: str) -> int:
+    """End every session of a user: refresh tokens revoked, access tokens refused from now on."""
+    user = await get_user(session, user_public_id)
+    user.sessions_revoked_at = await db_now(session)
+    result = await session.execute(update(RefreshToken).where(
+        RefreshToken.user_id == user.id, RefreshToken.revoked_at.is_(None)).values(revoked_at=text("now()")))
+    await ledger.append(session, actor=actor, action="user.sessions_kill", entity=f"user:{user.public_id}",
+                        payload={"refresh_tokens_revoked": result.rowcount})
+    return result.rowcount
+
+
+async def get_user(session: AsyncSession, user_public_id: str) -> User:
+    user = (await session.execute(select(User).where(User.public_id == user_public_id))).scalar_one_or_none()
+    if user is None:
+        raise NotFound("no such user", code="user_not_found", details={"user_id": user_public_id})
+    return user
+
+
+async def list_users(session: AsyncSession, *, after_public_id: str | None, limit: int) -> list[User]:
+    query = select(User).order_by(User.public_id).limit(limit)
+    if after_public_id:
+        query = query.where(User.public_id > after_public_id)
+    return list((await session.execute(query)).scalars())
+
+
+async def organisation_of(session: AsyncSession, user: User) -> Organisation | None:
+    return await session.get(Organisation, user.organisation_id) if user.organisation_id else None

@@ -1,0 +1,160 @@
+"""Declaring JSON routes once: parsing, auth, pydantic validation, serialisation and the OpenAPI entry."""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Awaitable, Callable
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from core.errors import BadRequest, Forbidden, PayloadTooLarge, Unauthorized, UnsupportedMediaType
+from web.keys import REQ_PRINCIPAL, Principal
+
+Handler = Callable[..., Awaitable[Any]]
+
+
+class RequestValidationFailed(Exception):
+    """Pydantic refused the body or query; mapped to 422 with field paths."""
+
+    def __init__(self, location: str, error: ValidationError):
+        super().__init__(str(error))
+        self.location = location
+        self.error = error
+
+    def field_errors(self) -> list[dict]:
+        return [{"path": ".".join([self.location, *map(str, e["loc"])]), "message": e["msg"], "type": e["type"]}
+                for e in self.error.errors(include_url=False)]
+
+
+@dataclass
+class RouteSpec:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    tag: str
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    response: type[BaseModel] | None = None
+    status: int = 200
+    auth: bool = True
+    roles: tuple[str, ...] = ()
+    content_type: str | None = None  # non-JSON responses (PDF, Atom, ...)
+    request_content_type: str | None = None  # non-JSON request bodies (uploads)
+    errors: tuple[int, ...] = ()
+
+
+async def read_json(request: web.Request) -> Any:
+    """Read the JSON body with numbers as Decimal; refuse other media types and bad JSON clearly."""
+    ctype = request.content_type
+    if ctype not in ("application/json", "") and not ctype.endswith("+json"):
+        raise UnsupportedMediaType(f"expected application/json, got {ctype}", code="unsupported_media_type")
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge as err:
+        raise PayloadTooLarge("request body exceeds the limit",
+                              details={"limit_bytes": request.app._client_max_size}) from err
+    if not raw:
+        raise BadRequest("request body is empty; JSON expected", code="invalid_json")
+    try:
+        return json.loads(raw, parse_float=Decimal)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise BadRequest(f"malformed JSON: {err}", code="invalid_json") from err
+
+
+def to_jsonable(result: Any) -> Any:
+    if isinstance(result, BaseModel):
+        return result.model_dump(mode="json", by_alias=True)
+    if isinstance(result, list):
+        return [to_jsonable(r) for r in result]
+    return result
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, Decimal):
+        return str(obj)
+    if hasattr(obj, "isoformat"):
+        return obj.isoformat()
+    raise TypeError(f"{type(obj).__name__} is not JSON serializable")
+
+
+def json_response(data: Any, status: int = 200, headers: dict | None = None) -> web.Response:
+    return web.json_response(to_jsonable(data), status=status, headers=headers,
+                             dumps=lambda d: json.dumps(d, ensure_ascii=False, default=_json_default))
+
+
+def require_principal(request: web.Request, roles: tuple[str, ...] = ()) -> Principal:
+    who = request.get(REQ_PRINCIPAL)
+    if who is None:
+        raise Unauthorized("authentication required", code="authentication_required")
+    if roles and not who.has(*roles):
+        raise Forbidden("your role may not do this", code="role_forbidden", details={"needs_one_of": list(roles)})
+    return who
+
+
+class Api:
+    """A RouteTableDef for one domain that also records OpenAPI metadata."""
+
+    def __init__(self, tag: str):
+        self.tag = tag
+        self.table = web.RouteTableDef()
+        self.specs: list[RouteSpec] = []
+
+    def route(self, method: str, path: str, *, summary: str, body: type[BaseModel] | None = None,
+              query: type[BaseModel] | None = None, response: type[BaseModel] | None = None, status: int = 200,
+              auth: bool = True, roles: tuple[str, ...] = (), content_type: str | None = None,
+              request_content_type: str | None = None, errors: tuple[int, ...] = ()):
+        def decorate(handler: Handler) -> Handler:
+            spec = RouteSpec(method, path, handler, summary, self.tag, body, query, response, status, auth,
+                             tuple(roles), content_type, request_content_type, errors)
+
+            async def endpoint(request: web.Request) -> web.StreamResponse:
+                kwargs: dict[str, Any] = {}
+                if spec.auth:
+                    kwargs["who"] = require_principal(request, spec.roles)
+                if spec.body is not None:
+                    data = await read_json(request)
+                    try:
+                        kwargs["body"] = spec.body.model_validate(data)
+                    except ValidationError as err:
+                        raise RequestValidationFailed("body", err) from err
+                if spec.query is not None:
+                    try:
+                        kwargs["query"] = spec.query.model_validate(dict(request.query))
+                    except ValidationError as err:
+                        raise RequestValidationFailed("query", err) from err
+                result = await handler(request, **kwargs)
+                if isinstance(result, web.StreamResponse):
+                    return result
+                if result is None and spec.status == 204:
+                    return web.Response(status=204)
+                return json_response(result, status=spec.status)
+
+            endpoint.__name__ = handler.__name__
+            endpoint.__doc__ = handler.__doc__
+            self.table.route(method, path)(endpoint)
+            self.specs.append(spec)
+            return handler
+        return decorate
+
+    def get(self, path: str, **kw):
+        return self.route("GET", path, **kw)
+
+    def post(self, path: str, **kw):
+        return self.route("POST", path, **kw)
+
+    def put(self, path: str, **kw):
+        return self.route("PUT", path, **kw)
+
+    def patch(self, path: str, **kw):
+        return self.route("PATCH", path, **kw)
+
+    def delete(self, path: str, **kw):
+        return self.route("DELETE", path, **kw)
+
+
+def path_params(path: str) -> list[str]:
+    return re.findall(r"{(\w+)(?::[^}]*)?}", path)

@@ -1,0 +1,162 @@
+"""The `bidroom` command line."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import logging
+import sys
+
+from rich.console import Console
+from rich.table import Table
+
+from core.settings import Settings
+from web import logs
+
+console = Console(stderr=False)
+log = logging.getLogger(__name__)
+
+
+def cmd_serve(settings: Settings, args) -> int:
+    from aiohttp import web
+
+    from web.app import create_app
+    from web.runtime import prepare
+
+    port = args.port or settings.port
+    settings = settings.with_(port=port, public_url=settings.public_url if args.port is None
+                              else f"http://{settings.host}:{port}")
+    migrate = settings.database_url is None or args.migrate or args.demo
+    settings, database = prepare(settings, migrate=migrate)
+    if args.demo:
+        from web.demo import seed_demo
+        asyncio.run(seed_demo(settings, console=console, only_if_empty=True))
+    app = create_app(settings)
+    log.info("serving", extra={"url": f"http://{settings.host}:{port}", "embedded_db": database.embedded is not None})
+    try:
+        web.run_app(app, host=settings.host, port=port, access_log=None, print=None,
+                    handle_signals=True, shutdown_timeout=10)
+    finally:
+        if database.embedded is not None:
+            database.embedded.stop()
+    return 0
+
+
+def cmd_db_upgrade(settings: Settings, args) -> int:
+    from web.runtime import prepare
+    _, database = prepare(settings, migrate=True)
+    console.print("[green]database is at the latest schema[/green]")
+    if database.embedded is not None:
+        database.embedded.stop()
+    return 0
+
+
+def cmd_users_create(settings: Settings, args) -> int:
+    from core import identity_service
+    from web.runtime import prepare, sessions_for
+
+    password = args.password or getpass.getpass("password: ")
+    settings, database = prepare(settings, migrate=True)
+
+    async def go():
+        async with sessions_for(settings) as sessions, sessions() as session, session.begin():
+            return await identity_service.create_user(
+                session, actor="system", username=args.username, password=password,
+                display_name=args.display_name or args.username, roles=args.role,
+                organisation_public_id=args.organisation)
+
+    from core.errors import DomainError
+    try:
+        user, uri = asyncio.run(go())
+    except DomainError as err:
+        console.print(f"[red]{err.code}[/red]: {err.message} {err.details or ''}")
+        return 2
+    finally:
+        if database.embedded is not None:
+            database.embedded.stop()
+    console.print(f"created [bold]{user.username}[/bold] ({user.public_id}) roles={','.join(user.roles)}")
+    if uri:
+        console.print(f"TOTP provisioning URI (scan into an authenticator app): {uri}")
+    return 0
+
+
+def cmd_audit_verify(settings: Settings, args) -> int:
+    from core.keys import load_or_create_ed25519
+    from evidence.ledger_service import verify_ledger
+    from web.runtime import prepare, sessions_for
+
+    settings, database = prepare(settings, migrate=False)
+    key = load_or_create_ed25519(settings.keys_dir / "ledger_ed25519.pem").public_key()
+
+    async def go():
+        async with sessions_for(settings) as sessions, sessions() as session, session.begin():
+            return await verify_ledger(session, key)
+    try:
+        checked, problem = asyncio.run(go())
+    finally:
+        if database.embedded is not None:
+            database.embedded.stop()
+    if problem is None:
+        console.print(f"[green]OK[/green]: {checked} entries, every leaf, head and checkpoint matches")
+        return 0
+    console.print(f"[red]FAILED[/red] at seq {problem.seq}: {problem.reason} ({checked} entries verified before it)")
+    return 1
+
+
+def cmd_demo_seed(settings: Settings, args) -> int:
+    from web.demo import seed_demo
+    from web.runtime import prepare
+    settings, database = prepare(settings, migrate=True)
+    try:
+        asyncio.run(seed_demo(settings, console=console, only_if_empty=False, tenders=args.tenders,
+                              experts=args.experts))
+    finally:
+        if database.embedded is not None:
+            database.embedded.stop()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bidroom", description="public-resource trading and remote evaluation")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the HTTP server")
+    serve.add_argument("--demo", action="store_true", help="seed demo data on first start")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--migrate", action="store_true", help="upgrade an external database before serving")
+    serve.set_defaults(func=cmd_serve)
+
+    db = sub.add_parser("db", help="database schema").add_subparsers(dest="db_command", required=True)
+    db.add_parser("upgrade", help="apply every migration").set_defaults(func=cmd_db_upgrade)
+
+    users = sub.add_parser("users", help="accounts").add_subparsers(dest="users_command", required=True)
+    create = users.add_parser("create", help="create an account (admin, staff, expert, supervisor)")
+    create.add_argument("--username", required=True)
+    create.add_argument("--display-name")
+    create.add_argument("--role", action="append", required=True,
+                        choices=["admin", "agent", "purchaser", "bidder", "expert", "supervisor", "intermediary"])
+    create.add_argument("--organisation", help="organisation public id")
+    create.add_argument("--password", help="prompted when omitted")
+    create.set_defaults(func=cmd_users_create)
+
+    audit = sub.add_parser("audit", help="audit ledger").add_subparsers(dest="audit_command", required=True)
+    audit.add_parser("verify", help="recompute the hash chain and checkpoints").set_defaults(func=cmd_audit_verify)
+
+    demo = sub.add_parser("demo", help="demo data").add_subparsers(dest="demo_command", required=True)
+    seed = demo.add_parser("seed", help="seed a demo data set")
+    seed.add_argument("--tenders", type=int, default=40)
+    seed.add_argument("--experts", type=int, default=200)
+    seed.set_defaults(func=cmd_demo_seed)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = Settings.from_env()
+    logs.configure(json_lines=settings.log_json)
+    return args.func(settings, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""The demo data set: accounts for every role, then each domain's demo data, with progress bars."""
+from __future__ import annotations
+
+import logging
+
+import pyotp
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+from sqlalchemy import select
+
+from core import identity_service
+from core.identity_models import User
+from core.settings import Settings
+from web.runtime import sessions_for
+
+log = logging.getLogger(__name__)
+
+DEMO_PASSWORD = "bidroom-demo-2026"
+# fixed demo TOTP secrets so a demo user can add them to an authenticator app; never used outside the demo
+DEMO_ACCOUNTS = [
+    ("admin", "平台管理员 Admin", ["admin"], "JBSWY3DPEHPK3PXPADMIN234"),
+    ("agent", "招标代理 王芳 Agent", ["agent"], "JBSWY3DPEHPK3PXPAGENT234"),
+    ("supervisor", "监督员 陈刚 Supervisor", ["supervisor"], "JBSWY3DPEHPK3PXPSUPER234"),
+    ("purchaser", "采购人 李明 Purchaser", ["purchaser"], None),
+]
+DEMO_BIDDERS = [
+    ("bidder1", "中山市恒信建设工程有限公司", "91442000MA4W00001X"),
+    ("bidder2", "广州市粤华市政工程有限公司", "91440101MA5C00002X"),
+    ("bidder3", "佛山市南方路桥集团有限公司", "91440600MA4U00003X"),
+    ("bidder4", "珠海市海岸科技股份有限公司", "91440400MA5D00004X"),
+]
+
+
+def _valid_code(seed: str) -> str:
+    from core.identity_rules import uscc_check_char
+    return seed[:17] + uscc_check_char(seed[:17])
+
+
+async def seed_demo(settings: Settings, *, console: Console, only_if_empty: bool, tenders: int = 40,
+                    experts: int = 200) -> None:
+    async with sessions_for(settings) as sessions:
+        async with sessions() as session, session.begin():
+            if only_if_empty and (await session.execute(select(User.id).limit(1))).first():
+                console.print("demo data already present")
+                return
+        table = Table(title="demo accounts · 演示账号 (password 密码: " + DEMO_PASSWORD + ")")
+        table.add_column("username")
+        table.add_column("roles")
+        table.add_column("TOTP secret")
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task("accounts 账号", total=len(DEMO_ACCOUNTS) + len(DEMO_BIDDERS))
+            async with sessions() as session, session.begin():
+                for username, name, roles, secret in DEMO_ACCOUNTS:
+                    user, _ = await identity_service.create_user(
+                        session, actor="system", username=username, password=DEMO_PASSWORD, display_name=name,
+                        roles=roles)
+                    if secret:
+                        user.totp_secret = secret
+                    table.add_row(username, ",".join(roles), secret or "-")
+                    progress.advance(task)
+                for username, org_name, code in DEMO_BIDDERS:
+                    await identity_service.register(
+                        session, username=username, password=DEMO_PASSWORD, display_name=org_name,
+                        role="bidder", org_name=org_name, social_credit_code=_valid_code(code))
+                    table.add_row(username, "bidder", "-")
+                    progress.advance(task)
+        console.print(table)
+        console.print("current one-time code for admin: " + pyotp.TOTP(DEMO_ACCOUNTS[0][3]).now())

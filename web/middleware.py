@@ -1,0 +1,169 @@
+"""Middleware: request id and access log, security headers, error mapping, the transaction, auth, idempotency."""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+import uuid
+
+from aiohttp import web
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from core.errors import DomainError, RateLimited, Unauthorized, Unprocessable
+from web.api import RequestValidationFailed, json_response
+from web.keys import METRICS, REQ_ID, REQ_PRINCIPAL, REQ_SESSION, SESSIONS, TOKENS, Principal
+
+log = logging.getLogger(__name__)
+access_log = logging.getLogger("bidroom.access")
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": ("default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
+                                "connect-src 'self' ws: wss:; style-src 'self'; script-src 'self'; "
+                                "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+
+HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+              405: "method_not_allowed", 406: "not_acceptable", 408: "request_timeout", 409: "conflict",
+              411: "length_required", 413: "payload_too_large", 415: "unsupported_media_type",
+              416: "range_not_satisfiable", 429: "rate_limited"}
+
+
+def error_response(request: web.Request, status: int, code: str, message: str, details: dict | None = None,
+                   headers: dict | None = None) -> web.Response:
+    body = {"error": {"code": code, "message": message, "details": details or {},
+                      "request_id": request.get(REQ_ID)}}
+    return json_response(body, status=status, headers=headers)
+
+
+def route_label(request: web.Request) -> str:
+    route = request.match_info.route
+    resource = route.resource
+    return resource.canonical if resource is not None else "unmatched"
+
+
+@web.middleware
+async def request_context(request: web.Request, handler):
+    """Assign a request id, log one JSON access line, count metrics and add security headers."""
+    rid = request.headers.get("X-Request-Id", "")
+    request[REQ_ID] = rid if 0 < len(rid) <= 64 and rid.isprintable() else uuid.uuid4().hex
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+    except web.HTTPException as exc:  # raised by aiohttp itself before our error mapping could see it
+        status = exc.status
+        raise
+    finally:
+        elapsed = time.perf_counter() - started
+        metrics = request.app.get(METRICS)
+        if metrics is not None:
+            metrics.observe(request.method, route_label(request), status, elapsed)
+        access_log.info("request", extra={"request_id": request[REQ_ID], "method": request.method,
+                                          "path": request.path, "status": status,
+                                          "ms": round(elapsed * 1000, 2)})
+    response.headers["X-Request-Id"] = request[REQ_ID]
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
+@web.middleware
+async def error_mapping(request: web.Request, handler):
+    """The one place domain exceptions become HTTP errors; anything unexpected is a logged 500."""
+    try:
+        return await handler(request)
+    except RateLimited as err:
+        return error_response(request, err.status, err.code, err.message, err.details,
+                              headers={"Retry-After": str(err.retry_after)})
+    except DomainError as err:
+        return error_response(request, err.status, err.code, err.message, err.details)
+    except RequestValidationFailed as err:
+        return error_response(request, 422, "validation_failed", "the request does not match the schema",
+                              {"errors": err.field_errors()})
+    except web.HTTPException as err:
+        if err.status < 400:
+            raise
+        code = HTTP_CODES.get(err.status, "http_error")
+        message = err.reason if err.status != 404 else f"no route for {request.method} {request.path}"
+        headers = {k: v for k, v in err.headers.items() if k in ("Allow", "Retry-After", "WWW-Authenticate")}
+        return error_response(request, err.status, code, message, headers=headers)
+    except DBAPIError as err:
+        # a database refusal the domain layer did not anticipate, e.g. a lock timeout or a constraint
+        if isinstance(err, IntegrityError):
+            log.warning("integrity error", exc_info=err)
+            return error_response(request, 409, "conflict", "the change conflicts with existing data")
+        log.exception("database error", extra={"request_id": request.get(REQ_ID)})
+        return error_response(request, 503, "database_unavailable", "the database did not complete the request")
+    except Exception:
+        log.exception("unhandled error", extra={"request_id": request.get(REQ_ID)})
+        return error_response(request, 500, "internal_error", "internal error; quote the request id")
+
+
+@web.middleware
+async def transaction(request: web.Request, handler):
+    """One session and one transaction per request: the business change and its audit entries commit together."""
+    async with request.app[SESSIONS]() as session:
+        async with session.begin():
+            request[REQ_SESSION] = session
+            response = await handler(request)
+    return response
+
+
+@web.middleware
+async def authentication(request: web.Request, handler):
+    """Resolve a Bearer access token to a Principal; a bad token is refused even on public routes."""
+    header = request.headers.get("Authorization")
+    if header:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise Unauthorized("expected 'Authorization: Bearer <token>'", code="authentication_malformed")
+        claims = request.app[TOKENS].verify(token.strip())
+        row = (await request[REQ_SESSION].execute(text(
+            "SELECT id, public_id, organisation_id, roles, is_active, sessions_revoked_at "
+            "FROM app_user WHERE public_id = :p"), {"p": claims.sub})).one_or_none()
+        if row is None or not row.is_active:
+            raise Unauthorized("account is disabled or gone", code="account_disabled")
+        if row.sessions_revoked_at is not None and claims.iat < row.sessions_revoked_at.replace(microsecond=0):
+            raise Unauthorized("this session was ended; sign in again", code="token_revoked")
+        request[REQ_PRINCIPAL] = Principal(row.id, row.public_id, row.organisation_id, frozenset(row.roles))
+    return await handler(request)
+
+
+@web.middleware
+async def idempotency(request: web.Request, handler):
+    """Replay the stored response for a repeated POST with the same Idempotency-Key."""
+    key = request.headers.get("Idempotency-Key")
+    if request.method != "POST" or not key:
+        return await handler(request)
+    if not (1 <= len(key) <= 128 and key.isprintable()):
+        raise Unprocessable("Idempotency-Key must be 1-128 printable characters", code="invalid_idempotency_key")
+    who = request.get(REQ_PRINCIPAL)
+    owner = who.public_id if who else f"ip:{request.remote}"
+    body = await request.read() if request.can_read_body and request.content_type.endswith("json") else b""
+    digest = hashlib.sha256(f"{request.method} {request.path_qs}\n".encode() + body).hexdigest()
+    session = request[REQ_SESSION]
+    await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 7))"),
+                          {"k": f"{owner}\x00{key}"})
+    row = (await session.execute(text(
+        "SELECT request_sha256, status, body FROM idempotent_request WHERE owner = :o AND key = :k"),
+        {"o": owner, "k": key})).one_or_none()
+    if row is not None:
+        if row.request_sha256 != digest:
+            raise Unprocessable("this Idempotency-Key was used for a different request",
+                                code="idempotency_key_reused")
+        return json_response(row.body, status=row.status, headers={"Idempotent-Replayed": "true"})
+    response = await handler(request)
+    if isinstance(response, web.Response) and response.content_type == "application/json" and response.body:
+        await session.execute(text(
+            "INSERT INTO idempotent_request (owner, key, request_sha256, status, body) "
+            "VALUES (:o, :k, :h, :s, CAST(:b AS jsonb))"),
+            {"o": owner, "k": key, "h": digest, "s": response.status, "b": response.body.decode()
+             if isinstance(response.body, bytes) else json.dumps(response.body)})
+    return response
