@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -40,7 +41,9 @@ class EmbeddedPostgres:
 
         self.pgdata.mkdir(parents=True, exist_ok=True)
         log.info("starting embedded PostgreSQL", extra={"pgdata": str(self.pgdata)})
-        self._server = pgserver.get_server(self.pgdata, cleanup_mode=self.cleanup_mode)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")  # pgserver's lock dir falls back to /tmp
+            self._server = pgserver.get_server(self.pgdata, cleanup_mode=self.cleanup_mode)
         return self
 
     def libpq_uri(self, database: str = "postgres") -> str:

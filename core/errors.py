@@ -10,12 +10,16 @@ class DomainError(Exception):
     status = 400
     code = "bad_request"
 
-    def __init__(self, message: str, *, code: str | None = None, details: dict[str, Any] | None = None):
+    def __init__(self, message: str, *, code: str | None = None, details: dict[str, Any] | None = None,
+                 keep_changes: bool = False):
         super().__init__(message)
         self.message = message
         if code is not None:
             self.code = code
         self.details = details or {}
+        # True when the refusal itself must be recorded (a failed sign-in counted, a stolen session revoked):
+        # the transaction commits what was done before the refusal instead of rolling back.
+        self.keep_changes = keep_changes
 
 
 class BadRequest(DomainError):
@@ -67,6 +71,7 @@ class RateLimited(DomainError):
     status = 429
     code = "rate_limited"
 
-    def __init__(self, message: str, *, retry_after: int, code: str | None = None, details=None):
-        super().__init__(message, code=code, details=details)
+    def __init__(self, message: str, *, retry_after: int, code: str | None = None, details=None,
+                 keep_changes: bool = False):
+        super().__init__(message, code=code, details=details, keep_changes=keep_changes)
         self.retry_after = retry_after

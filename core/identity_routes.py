@@ -9,7 +9,7 @@ from core.identity_models import User
 from core.identity_schemas import (CreatedUserOut, CreateOrganisationIn, CreateUserIn, ListQuery, LoginIn,
                                    OrganisationOut, RefreshIn, RegisterIn, TokenOut, UserOut, UserPage)
 from web.api import Api, json_response
-from web.keys import SESSIONS, SETTINGS, TOKENS, Principal, db
+from web.keys import REQ_PRINCIPAL, SETTINGS, TOKENS, Principal, db
 
 api = Api("identity")
 REFRESH_COOKIE = "__Host-bidroom_refresh"
@@ -60,10 +60,9 @@ async def login(request: web.Request, body: LoginIn):
     try:
         tokens = await svc.login(db(request), username=body.username, password=body.password, totp=body.totp,
                                  issuer=request.app[TOKENS], refresh_ttl_s=request.app[SETTINGS].refresh_token_ttl_s)
-    except Unauthorized:
-        # the request transaction rolls back with the refusal, so count the failure in its own
-        async with request.app[SESSIONS]() as side, side.begin():
-            await svc.record_login_failure(side, keys, throttle)
+    except Unauthorized as err:
+        await svc.record_login_failure(db(request), keys, throttle)
+        err.keep_changes = True
         raise
     return _token_response(request, tokens)
 
@@ -83,10 +82,9 @@ async def refresh(request: web.Request, body: RefreshIn):
         tokens = await svc.rotate_refresh(db(request), token, request.app[TOKENS],
                                           refresh_ttl_s=request.app[SETTINGS].refresh_token_ttl_s)
     except svc.RefreshReused as reuse:
-        async with request.app[SESSIONS]() as side, side.begin():
-            await svc.revoke_family(side, reuse.family_id, actor="system", reason="refresh token reused")
+        await svc.revoke_family(db(request), reuse.family_id, actor="system", reason="refresh token reused")
         raise Unauthorized("this refresh token was already used; the session has been ended for safety",
-                           code="refresh_reused") from reuse
+                           code="refresh_reused", keep_changes=True) from reuse
     return _token_response(request, tokens)
 
 
@@ -95,8 +93,8 @@ async def refresh(request: web.Request, body: RefreshIn):
 async def logout(request: web.Request, body: RefreshIn):
     token = body.refresh_token or request.cookies.get(REFRESH_COOKIE)
     if token:
-        await svc.logout(db(request), token, actor=request.get("bidroom.principal").public_id
-                         if request.get("bidroom.principal") else "system")
+        who = request.get(REQ_PRINCIPAL)
+        await svc.logout(db(request), token, actor=who.public_id if who else "system")
     response = web.Response(status=204)
     response.del_cookie(REFRESH_COOKIE, path="/", secure=True, samesite="Strict")
     return response

@@ -136,7 +136,7 @@ async def check_throttle(session: AsyncSession, keys: list[str], throttle: Throt
 
 
 async def record_login_failure(session: AsyncSession, keys: list[str], throttle: Throttle) -> None:
-    """Count a failure; the caller commits this in its own transaction so the refusal cannot roll it back."""
+    """Count a failure; the caller raises its refusal with keep_changes so this count commits."""
     for key in keys:
         await session.execute(text(
             "INSERT INTO login_throttle (key, failures, window_started_at) VALUES (:k, 1, now()) "

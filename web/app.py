@@ -111,8 +111,15 @@ def create_app(settings: Settings) -> web.Application:
         app.router.add_routes(api.table)
     spec = build_openapi([s for api in apis for s in api.specs], title="bidroom API", version="1",
                          server_url=settings.public_url)
-    app.router.add_get("/api/v1/openapi.json", lambda request: web.json_response(spec))
-    app.router.add_get("/api/v1/docs", lambda request: web.Response(text=DOCS_HTML, content_type="text/html"))
+
+    async def openapi(request: web.Request) -> web.Response:
+        return web.json_response(spec)
+
+    async def docs(request: web.Request) -> web.Response:
+        return web.Response(text=DOCS_HTML, content_type="text/html")
+
+    app.router.add_get("/api/v1/openapi.json", openapi)
+    app.router.add_get("/api/v1/docs", docs)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)

@@ -41,9 +41,9 @@ METRICS = web.AppKey("metrics", object)
 SERVICES = web.AppKey("services", dict)  # optional per-domain resources (PKI, storage, ...)
 
 # request-scoped values live on the request mapping under these keys
-REQ_SESSION = "bidroom.session"
-REQ_PRINCIPAL = "bidroom.principal"
-REQ_ID = "bidroom.request_id"
+REQ_SESSION = web.RequestKey("session", AsyncSession)
+REQ_PRINCIPAL = web.RequestKey("principal", Principal)
+REQ_ID = web.RequestKey("request_id", str)
 
 
 def db(request: web.Request) -> AsyncSession:

@@ -109,10 +109,18 @@ async def error_mapping(request: web.Request, handler):
 @web.middleware
 async def transaction(request: web.Request, handler):
     """One session and one transaction per request: the business change and its audit entries commit together."""
+    refusal: DomainError | None = None
     async with request.app[SESSIONS]() as session:
         async with session.begin():
             request[REQ_SESSION] = session
-            response = await handler(request)
+            try:
+                response = await handler(request)
+            except DomainError as err:
+                if not err.keep_changes:
+                    raise
+                refusal = err  # leave the block normally so the recorded refusal commits
+    if refusal is not None:
+        raise refusal
     return response
 
 
@@ -150,7 +158,7 @@ async def idempotency(request: web.Request, handler):
     digest = hashlib.sha256(f"{request.method} {request.path_qs}\n".encode() + body).hexdigest()
     session = request[REQ_SESSION]
     await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 7))"),
-                          {"k": f"{owner}\x00{key}"})
+                          {"k": f"{owner}\n{key}"})
     row = (await session.execute(text(
         "SELECT request_sha256, status, body FROM idempotent_request WHERE owner = :o AND key = :k"),
         {"o": owner, "k": key})).one_or_none()

@@ -1,0 +1,75 @@
+"""Shared fixtures: a real embedded PostgreSQL, a migrated template, and a fresh database per test."""
+from __future__ import annotations
+
+import itertools
+import warnings
+from pathlib import Path
+
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from core.db import EmbeddedPostgres, asyncpg_dsn, create_engine, session_factory, with_database
+from core.migrate import upgrade
+from core.settings import Settings
+
+warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
+TEMPLATE = "bidroom_template"
+_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory):
+    """One PostgreSQL server for the whole run, deleted afterwards."""
+    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "data", cleanup_mode="delete").start()
+    server.psql(f"CREATE DATABASE {TEMPLATE};")
+    upgrade(server.libpq_uri(TEMPLATE))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def db_url(pg_server):
+    """A database of its own for one test, copied from the migrated template."""
+    name = f"t_{next(_counter)}_{id(pg_server) % 1000}"
+    admin = await asyncpg.connect(**asyncpg_dsn(pg_server.libpq_uri("postgres")))
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE {TEMPLATE}')
+    finally:
+        await admin.close()
+    yield pg_server.libpq_uri(name)
+    admin = await asyncpg.connect(**asyncpg_dsn(pg_server.libpq_uri("postgres")))
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+def settings(tmp_path, db_url) -> Settings:
+    return Settings(data_dir=tmp_path / "var", database_url=db_url, run_scheduler=False, log_json=False,
+                    public_url="http://127.0.0.1:8080", max_body_bytes=64 * 1024)
+
+
+@pytest.fixture
+async def sessions(db_url):
+    engine = create_engine(db_url, pool_size=4)
+    yield session_factory(engine)
+    await engine.dispose()
+
+
+@pytest.fixture
+async def client(settings):
+    from web.app import create_app
+    test_client = TestClient(TestServer(create_app(settings)))
+    await test_client.start_server()
+    yield test_client
+    await test_client.close()
+
+
+@pytest.fixture
+async def raw_conn(db_url):
+    """A plain asyncpg connection as the database superuser, for looking behind the app's back."""
+    conn = await asyncpg.connect(**asyncpg_dsn(db_url))
+    yield conn
+    await conn.close()
