@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import itertools
+import shutil
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -19,13 +21,18 @@ _counter = itertools.count()
 
 
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory):
-    """One PostgreSQL server for the whole run, deleted afterwards."""
-    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "data", cleanup_mode="delete").start()
+def pg_server():
+    """One PostgreSQL server for the whole run, deleted afterwards.
+
+    Its data lives outside pytest's basetemp, which a concurrent pytest run may prune while we use it.
+    """
+    root = Path(tempfile.mkdtemp(prefix="bidroom-test-pg-"))
+    server = EmbeddedPostgres(root / "data", cleanup_mode="delete").start()
     server.psql(f"CREATE DATABASE {TEMPLATE};")
     upgrade(server.libpq_uri(TEMPLATE))
     yield server
     server.stop()
+    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture

@@ -138,7 +138,8 @@ async def authentication(request: web.Request, handler):
             "FROM app_user WHERE public_id = :p"), {"p": claims.sub})).one_or_none()
         if row is None or not row.is_active:
             raise Unauthorized("account is disabled or gone", code="account_disabled")
-        if row.sessions_revoked_at is not None and claims.iat < row.sessions_revoked_at.replace(microsecond=0):
+        # iat has whole-second resolution: a token from the same second as the revocation is refused too
+        if row.sessions_revoked_at is not None and claims.iat <= row.sessions_revoked_at:
             raise Unauthorized("this session was ended; sign in again", code="token_revoked")
         request[REQ_PRINCIPAL] = Principal(row.id, row.public_id, row.organisation_id, frozenset(row.roles))
     return await handler(request)
