@@ -17,6 +17,6 @@ def alembic_config(database_url: str) -> Config:
     return cfg
 
 
-def upgrade(database_url: str, revision: str = "head") -> None:
-    """Upgrade synchronously (call from a thread when an event loop is running)."""
+def upgrade(database_url: str, revision: str = "heads") -> None:
+    """Upgrade synchronously to every head (domains branch from a shared base; call from a thread in a loop)."""
     command.upgrade(alembic_config(database_url), revision)

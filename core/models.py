@@ -1,6 +1,6 @@
 """Imports every ORM module so that Base.metadata knows all tables (for Alembic and tests)."""
-from core import identity_models, idempotency_models, notifications, scheduler_models  # noqa: F401
+from core import domains
 from core.db import Base
-from evidence import ledger_models  # noqa: F401
 
+domains.load(domains.MODEL_MODULES)
 metadata = Base.metadata

@@ -7,7 +7,8 @@ from pydantic import BaseModel, Field
 from core.errors import NotFound
 from evidence import ledger_service as ledger
 from web.api import Api
-from web.keys import LEDGER_SIGNER, Principal, db
+from core.scheduler import schedule
+from web.keys import LEDGER_SIGNER, SETTINGS, Principal, db
 
 api = Api("audit")
 
@@ -70,8 +71,12 @@ async def make_checkpoint(request: web.Request, who: Principal):
     return ledger.checkpoint_dict(cp, request.app[LEDGER_SIGNER])
 
 
-async def checkpoint_job(session, payload: dict, *, signer, interval_s: int) -> None:
-    """Periodic checkpoint; reschedules itself."""
-    from core.scheduler import schedule
-    await ledger.make_checkpoint(session, signer)
-    await schedule(session, "ledger.checkpoint", delay_s=interval_s, dedupe_key="ledger.checkpoint")
+def register_jobs(app: web.Application, registry) -> None:
+    signer = app[LEDGER_SIGNER]
+    interval_s = app[SETTINGS].checkpoint_interval_s
+
+    async def checkpoint(session, payload: dict) -> None:
+        """Periodic checkpoint; reschedules itself."""
+        await ledger.make_checkpoint(session, signer)
+        await schedule(session, "ledger.checkpoint", delay_s=interval_s, dedupe_key="ledger.checkpoint")
+    registry.register("ledger.checkpoint", checkpoint)

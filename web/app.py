@@ -5,9 +5,12 @@ import logging
 from pathlib import Path
 from typing import AsyncIterator
 
+from types import ModuleType
+
 from aiohttp import web
 from sqlalchemy import text
 
+from core import domains
 from core.db import create_engine, session_factory
 from core.keys import load_or_create_ed25519
 from core.scheduler import JobRegistry, Scheduler, schedule
@@ -15,7 +18,6 @@ from core.settings import Settings
 from core.tokens import TokenIssuer
 from evidence.ledger_service import LedgerSigner
 from web import middleware
-from web.api import Api
 from web.keys import ENGINE, JOBS, LEDGER_SIGNER, METRICS, SCHEDULER, SERVICES, SESSIONS, SETTINGS, TOKENS
 from web.metrics import Metrics
 from web.openapi import DOCS_HTML, build_openapi
@@ -24,21 +26,16 @@ log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
 
 
-def domain_apis() -> list[Api]:
-    """Every domain's routes, mounted in one place."""
-    from core import identity_routes, notifications
-    from evidence import ledger_routes
-    return [identity_routes.api, ledger_routes.api, notifications.api]
+def route_modules() -> list[ModuleType]:
+    return domains.load(domains.ROUTE_MODULES)
 
 
 def register_jobs(app: web.Application, registry: JobRegistry) -> None:
-    from evidence.ledger_routes import checkpoint_job
-    settings = app[SETTINGS]
-    signer = app[LEDGER_SIGNER]
-
-    async def checkpoint(session, payload):
-        await checkpoint_job(session, payload, signer=signer, interval_s=settings.checkpoint_interval_s)
-    registry.register("ledger.checkpoint", checkpoint)
+    """Each domain registers its job handlers; the handlers close over the app's resources."""
+    for module in route_modules():
+        hook = getattr(module, "register_jobs", None)
+        if hook is not None:
+            hook(app, registry)
 
 
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -104,9 +101,13 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
     app[SERVICES] = {}
-    app.cleanup_ctx.extend([database_ctx, keys_ctx, scheduler_ctx])
+    modules = route_modules()
+    app.cleanup_ctx.extend([database_ctx, keys_ctx])
+    # domain resources (PKI, storage, media workers ...) start after keys and before the scheduler
+    app.cleanup_ctx.extend(m.cleanup_ctx for m in modules if hasattr(m, "cleanup_ctx"))
+    app.cleanup_ctx.append(scheduler_ctx)
 
-    apis = domain_apis()
+    apis = [m.api for m in modules]
     for api in apis:
         app.router.add_routes(api.table)
     spec = build_openapi([s for api in apis for s in api.specs], title="bidroom API", version="1",

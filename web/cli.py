@@ -117,6 +117,11 @@ def cmd_demo_seed(settings: Settings, args) -> int:
     return 0
 
 
+def cmd_draw_verify(settings: Settings, args) -> int:
+    from expert_pool.draw_verify import main as verify_main
+    return verify_main([args.record])
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bidroom", description="public-resource trading and remote evaluation")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -142,6 +147,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     audit = sub.add_parser("audit", help="audit ledger").add_subparsers(dest="audit_command", required=True)
     audit.add_parser("verify", help="recompute the hash chain and checkpoints").set_defaults(func=cmd_audit_verify)
+
+    draw = sub.add_parser("draw", help="verifiable draws").add_subparsers(dest="draw_command", required=True)
+    dv = draw.add_parser("verify", help="re-run a published draw record and say whether it matches")
+    dv.add_argument("record", help="path to the verification JSON, or - for stdin")
+    dv.set_defaults(func=cmd_draw_verify)
 
     demo = sub.add_parser("demo", help="demo data").add_subparsers(dest="demo_command", required=True)
     seed = demo.add_parser("seed", help="seed a demo data set")

@@ -66,4 +66,11 @@ async def seed_demo(settings: Settings, *, console: Console, only_if_empty: bool
                     table.add_row(username, "bidder", "-")
                     progress.advance(task)
         console.print(table)
+        from core import domains
+        options = {"tenders": tenders, "experts": experts}
+        for module in domains.load(domains.ROUTE_MODULES):
+            hook = getattr(module, "seed_demo", None)
+            if hook is not None:
+                with Progress(console=console) as progress:
+                    await hook(sessions, console, progress, options)
         console.print("current one-time code for admin: " + pyotp.TOTP(DEMO_ACCOUNTS[0][3]).now())
