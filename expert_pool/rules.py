@@ -20,11 +20,11 @@ from expert_pool.taxonomy import Taxonomy
 
 log = logging.getLogger(__name__)
 
-# Trading family codes (交易类别) as far as these rules care; the trading package owns the full list.
-FAMILY_CONSTRUCTION = "construction"                      # 房建市政
-FAMILY_LAND_MINING = "land_mining"                        # 土地与矿业权
-FAMILY_GOVERNMENT_PROCUREMENT = "government_procurement"  # 政府采购
-FAMILY_STATE_PROPERTY = "state_property"                  # 国有产权
+# Trading family codes (交易大类) as stored on Tender.family; trading/data/categories.json owns the full list.
+FAMILY_CONSTRUCTION = "FJSZ"              # 房建市政
+FAMILY_LAND_MINING = "TDKY"               # 土地与矿业权
+FAMILY_GOVERNMENT_PROCUREMENT = "ZFCG"    # 政府采购
+FAMILY_STATE_PROPERTY = "GYCQ"            # 国有产权
 
 LARGE_PROCUREMENT_BUDGET = Decimal("10000000")  # ¥10M: government procurement at or above it needs 7 members
 

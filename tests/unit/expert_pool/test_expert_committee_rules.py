@@ -34,6 +34,12 @@ def test_government_procurement_of_ten_million_needs_seven_members():
     check_committee(members=7, family=FAMILY_GOVERNMENT_PROCUREMENT, budget=Decimal("10000000.00"))
 
 
+def test_a_tender_stored_with_the_trading_family_code_zfcg_counts_as_government_procurement():
+    # Tender.family holds the trading codes (FJSZ, TDKY, ZFCG, GYCQ); the rule must read them as stored.
+    assert refusal(members=5, family="ZFCG", budget=Decimal("12000000")).details["minimum"] == 7
+    check_committee(members=5, family="FJSZ", budget=Decimal("12000000"))
+
+
 def test_government_procurement_just_below_ten_million_needs_only_five():
     check_committee(members=5, family=FAMILY_GOVERNMENT_PROCUREMENT, budget=Decimal("9999999.99"))
 
