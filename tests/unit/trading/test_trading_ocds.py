@@ -1,6 +1,6 @@
 """OCDS export validates against the official 1.1.5 schemas in every tender state."""
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
