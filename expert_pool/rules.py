@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any, Iterable, Mapping, Sequence
 
 from core.errors import Unprocessable
+from expert_pool.regions import check_region_code, region_matches
 from expert_pool.taxonomy import Taxonomy
 
 log = logging.getLogger(__name__)
@@ -149,7 +150,7 @@ class ExpertRecord:
     employer_id: str | None
     status: ExpertStatus = ExpertStatus.ACTIVE
     specialties: frozenset[str] = frozenset()
-    region: str | None = None
+    region: str | None = None                          # the expert's city code (GB/T 2260)
     leave: tuple[LeavePeriod, ...] = ()
     declared_conflicts: frozenset[str] = frozenset()   # org ids the expert has declared ties to
     draws_this_month: int = 0
@@ -263,8 +264,8 @@ class ExpertQuota:
         return out
 
     def accepts(self, expert: ExpertRecord, taxonomy: Taxonomy) -> bool:
-        """Whether `expert` can fill this quota: a matching specialty and, if set, the same region."""
-        if self.region is not None and expert.region != self.region:
+        """Whether `expert` can fill this quota: a matching specialty and, if set, a region at or below it."""
+        if not region_matches(self.region, expert.region):
             return False
         return taxonomy.matches_any(self.specialty, expert.specialties)
 
@@ -305,9 +306,12 @@ def validate_quotas(raw_quotas: Sequence[Mapping[str, Any]], taxonomy: Taxonomy)
             raise Unprocessable(f"quota {name!r}: backups must be zero or more", code="invalid_backups",
                                 details={"quota": name, "backups": raw.get("backups")})
         region = raw.get("region")
-        if region is not None and (not isinstance(region, str) or not region):
-            raise Unprocessable(f"quota {name!r}: the region must be a non-empty code", code="invalid_region",
-                                details={"quota": name})
+        if region is not None:
+            try:
+                check_region_code(region, "region")
+            except Unprocessable as err:
+                raise Unprocessable(f"quota {name!r}: {err.message}", code="invalid_region",
+                                    details={"quota": name, "region": region}) from err
         quotas.append(ExpertQuota(name=name, specialty=specialty, count=count, backups=backups, region=region))
     return quotas
 
