@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
-DEBS := fonts-wqy-zenhei poppler-utils age
+DEBS := fonts-wqy-zenhei poppler-utils age libnss3-tools
 FONT := /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc
 
 .PHONY: run test venv deps system-deps clean

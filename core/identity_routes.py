@@ -5,7 +5,7 @@ from aiohttp import web
 
 from core import identity_service as svc
 from core.errors import Unauthorized
-from core.identity_models import User
+from core.identity_models import Organisation, User
 from core.identity_schemas import (CreatedUserOut, CreateOrganisationIn, CreateUserIn, ListQuery, LoginIn,
                                    OrganisationOut, RefreshIn, RegisterIn, TokenOut, UserOut, UserPage)
 from web.api import Api, json_response
@@ -20,8 +20,7 @@ def _throttle(request: web.Request) -> svc.Throttle:
     return svc.Throttle(s.login_max_failures_account, s.login_max_failures_ip, s.login_window_s)
 
 
-async def user_out(request: web.Request, user: User) -> UserOut:
-    org = await svc.organisation_of(db(request), user)
+def user_out(user: User, org: Organisation | None) -> UserOut:
     return UserOut(public_id=user.public_id, username=user.username, display_name=user.display_name,
                    roles=list(user.roles), is_active=user.is_active, totp_enrolled=user.totp_secret is not None,
                    created_at=user.created_at,
@@ -48,7 +47,7 @@ async def register(request: web.Request, body: RegisterIn):
                               display_name=body.display_name, role=body.role, org_name=body.organisation.name,
                               social_credit_code=body.organisation.social_credit_code,
                               region_code=body.organisation.region_code, email=body.email, phone=body.phone)
-    return json_response(await user_out(request, user), status=201)
+    return json_response(user_out(user, await svc.organisation_of(db(request), user)), status=201)
 
 
 @api.post("/api/v1/auth/login", summary="Sign in; returns an access token and a rotating refresh token",
@@ -102,7 +101,7 @@ async def logout(request: web.Request, body: RefreshIn):
 
 @api.get("/api/v1/me", summary="The signed-in user", response=UserOut)
 async def me(request: web.Request, who: Principal):
-    return await user_out(request, await svc.get_user(db(request), who.public_id))
+    return svc.profile_json(who.profile)
 
 
 @api.post("/api/v1/admin/users", summary="Create a staff, expert or supervisor account", body=CreateUserIn,
@@ -112,17 +111,18 @@ async def create_user(request: web.Request, who: Principal, body: CreateUserIn):
                                       password=body.password, display_name=body.display_name, roles=body.roles,
                                       organisation_public_id=body.organisation_id, email=body.email,
                                       phone=body.phone)
-    return CreatedUserOut(user=await user_out(request, user), totp_provisioning_uri=uri)
+    return CreatedUserOut(user=user_out(user, await svc.organisation_of(db(request), user)),
+                          totp_provisioning_uri=uri)
 
 
 @api.get("/api/v1/admin/users", summary="List accounts (keyset pagination)", query=ListQuery, response=UserPage,
          roles=("admin",))
 async def list_users(request: web.Request, who: Principal, query: ListQuery):
-    users = await svc.list_users(db(request), after_public_id=query.cursor, limit=query.limit + 1)
-    more = len(users) > query.limit
-    users = users[:query.limit]
-    return UserPage(items=[await user_out(request, u) for u in users],
-                    next=f"/api/v1/admin/users?cursor={users[-1].public_id}&limit={query.limit}" if more else None)
+    rows = await svc.list_users(db(request), after_public_id=query.cursor, limit=query.limit + 1)
+    more = len(rows) > query.limit
+    rows = rows[:query.limit]
+    return UserPage(items=[user_out(u, o) for u, o in rows],
+                    next=f"/api/v1/admin/users?cursor={rows[-1][0].public_id}&limit={query.limit}" if more else None)
 
 
 @api.post("/api/v1/admin/users/{user_id}/revoke-sessions", summary="End every session of a user",

@@ -249,11 +249,28 @@ async def get_user(session: AsyncSession, user_public_id: str) -> User:
     return user
 
 
-async def list_users(session: AsyncSession, *, after_public_id: str | None, limit: int) -> list[User]:
-    query = select(User).order_by(User.public_id).limit(limit)
+def profile_json(row) -> dict:
+    """The signed-in user's own view, from the row read when authenticating (no further query)."""
+    org = None
+    if row["org_public_id"] is not None:
+        org = {"public_id": row["org_public_id"], "name": row["org_name"],
+               "social_credit_code": row["org_social_credit_code"], "kind": row["org_kind"],
+               "region_code": row["org_region_code"]}
+    return {"public_id": row["public_id"], "username": row["username"], "display_name": row["display_name"],
+            "roles": list(row["roles"]), "organisation": org, "is_active": row["is_active"],
+            "totp_enrolled": row["totp_enrolled"], "created_at": row["created_at"].isoformat()}
+
+
+def _with_organisation():
+    return select(User, Organisation).outerjoin(Organisation, Organisation.id == User.organisation_id)
+
+
+async def list_users(session: AsyncSession, *, after_public_id: str | None,
+                     limit: int) -> list[tuple[User, Organisation | None]]:
+    query = _with_organisation().order_by(User.public_id).limit(limit)
     if after_public_id:
         query = query.where(User.public_id > after_public_id)
-    return list((await session.execute(query)).scalars())
+    return [(r[0], r[1]) for r in await session.execute(query)]
 
 
 async def organisation_of(session: AsyncSession, user: User) -> Organisation | None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -29,6 +30,8 @@ class AccessClaims:
 class TokenIssuer:
     """Signs and checks access tokens with the platform key; verification keys are looked up by kid."""
 
+    CACHE_SIZE = 50_000
+
     def __init__(self, private_key: Ed25519PrivateKey, *, issuer: str, audience: str, ttl_s: int,
                  extra_public_keys: dict[str, Ed25519PublicKey] | None = None):
         self._private = private_key
@@ -37,6 +40,8 @@ class TokenIssuer:
         self.audience = audience
         self.ttl_s = ttl_s
         self._public = {self.kid: private_key.public_key(), **(extra_public_keys or {})}
+        # token string -> (claims, exp); a hit is the same signed bytes, so re-verifying would say the same
+        self._verified: dict[str, tuple[AccessClaims, float]] = {}
 
     def issue(self, *, sub: str, roles: list[str], org: str | None, now: datetime | None = None) -> str:
         now = now or datetime.now(timezone.utc)
@@ -46,6 +51,17 @@ class TokenIssuer:
         return jwt.encode(claims, self._private, algorithm=ALGORITHM, headers={"kid": self.kid, "typ": "at+jwt"})
 
     def verify(self, token: str) -> AccessClaims:
+        """Verify a token, remembering good ones by their exact bytes until they expire."""
+        cached = self._verified.get(token)
+        if cached is not None and cached[1] > time.time():
+            return cached[0]
+        claims, exp = self._verify(token)
+        if len(self._verified) >= self.CACHE_SIZE:
+            self._verified.clear()  # bounded; refilled by live traffic
+        self._verified[token] = (claims, exp)
+        return claims
+
+    def _verify(self, token: str) -> tuple[AccessClaims, float]:
         """Decode with the algorithm pinned; every refusal carries a stable code."""
         try:
             header = jwt.get_unverified_header(token)
@@ -76,7 +92,8 @@ class TokenIssuer:
         except jwt.PyJWTError as err:
             raise Unauthorized("access token invalid", code="token_invalid") from err
         return AccessClaims(sub=claims["sub"], roles=tuple(claims.get("roles") or ()), org=claims.get("org"),
-                            iat=datetime.fromtimestamp(claims["iat"], timezone.utc), jti=claims["jti"])
+                            iat=datetime.fromtimestamp(claims["iat"], timezone.utc),
+                            jti=claims["jti"]), float(claims["exp"])
 
 
 def new_refresh_token() -> tuple[str, str]:

@@ -7,18 +7,20 @@ from typing import AsyncIterator
 
 from types import ModuleType
 
+import asyncpg
 from aiohttp import web
 from sqlalchemy import text
 
 from core import domains
-from core.db import create_engine, session_factory
+from core.db import asyncpg_dsn, create_engine, session_factory
 from core.keys import load_or_create_ed25519
 from core.scheduler import JobRegistry, Scheduler, schedule
 from core.settings import Settings
 from core.tokens import TokenIssuer
 from evidence.ledger_service import LedgerSigner
 from web import middleware
-from web.keys import ENGINE, JOBS, LEDGER_SIGNER, METRICS, SCHEDULER, SERVICES, SESSIONS, SETTINGS, TOKENS
+from web.keys import (ENGINE, JOBS, LEDGER_SIGNER, METRICS, PG_POOL, READ_SESSIONS, SCHEDULER, SERVICES, SESSIONS, SETTINGS,
+                      TOKENS)
 from web.metrics import Metrics
 from web.openapi import DOCS_HTML, build_openapi
 
@@ -45,7 +47,12 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
     app[ENGINE] = engine
     app[SESSIONS] = session_factory(engine)
+    app[READ_SESSIONS] = session_factory(engine.execution_options(isolation_level="AUTOCOMMIT"))
+    app[PG_POOL] = await asyncpg.create_pool(**asyncpg_dsn(settings.database_url), min_size=1,
+                                             max_size=max(2, settings.db_pool_size // 2),
+                                             server_settings={"timezone": "UTC", "application_name": "bidroom"})
     yield
+    await app[PG_POOL].close()
     await engine.dispose()
 
 

@@ -13,7 +13,8 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from core.errors import DomainError, RateLimited, Unauthorized, Unprocessable
 from web.api import RequestValidationFailed, json_response
-from web.keys import METRICS, REQ_ID, REQ_PRINCIPAL, REQ_SESSION, SESSIONS, TOKENS, Principal
+from web.keys import (METRICS, PG_POOL, READ_SESSIONS, REQ_ID, REQ_PRINCIPAL, REQ_UOW, SESSIONS, TOKENS, Principal,
+                      UnitOfWork, db)
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("bidroom.access")
@@ -106,22 +107,39 @@ async def error_mapping(request: web.Request, handler):
         return error_response(request, 500, "internal_error", "internal error; quote the request id")
 
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 @web.middleware
 async def transaction(request: web.Request, handler):
-    """One session and one transaction per request: the business change and its audit entries commit together."""
-    refusal: DomainError | None = None
-    async with request.app[SESSIONS]() as session:
-        async with session.begin():
-            request[REQ_SESSION] = session
-            try:
-                response = await handler(request)
-            except DomainError as err:
-                if not err.keep_changes:
-                    raise
-                refusal = err  # leave the block normally so the recorded refusal commits
-    if refusal is not None:
-        raise refusal
+    """One session and one transaction per request: the business change and its audit entries commit together.
+
+    Safe methods change nothing, so their session runs in autocommit: the same code path without the BEGIN and
+    COMMIT round trips.
+    """
+    factory = request.app[READ_SESSIONS] if request.method in SAFE_METHODS else request.app[SESSIONS]
+    uow = UnitOfWork(factory)
+    request[REQ_UOW] = uow
+    try:
+        response = await handler(request)
+    except DomainError as err:
+        # a recorded refusal (a counted failed sign-in, a revoked stolen session) commits what it recorded
+        await uow.finish(commit=err.keep_changes)
+        raise
+    except BaseException:
+        await uow.finish(commit=False)
+        raise
+    await uow.finish(commit=True)
     return response
+
+
+# one lookup per authenticated request: the access checks plus the profile, which many handlers show
+PRINCIPAL_SQL = (
+    "SELECT u.id, u.public_id, u.organisation_id, u.roles, u.is_active, u.sessions_revoked_at, u.username,"
+    " u.display_name, u.totp_secret IS NOT NULL AS totp_enrolled, u.created_at, o.public_id AS org_public_id,"
+    " o.name AS org_name, o.social_credit_code AS org_social_credit_code, o.kind AS org_kind,"
+    " o.region_code AS org_region_code"
+    " FROM app_user u LEFT JOIN organisation o ON o.id = u.organisation_id WHERE u.public_id = $1")
 
 
 @web.middleware
@@ -133,15 +151,15 @@ async def authentication(request: web.Request, handler):
         if scheme.lower() != "bearer" or not token:
             raise Unauthorized("expected 'Authorization: Bearer <token>'", code="authentication_malformed")
         claims = request.app[TOKENS].verify(token.strip())
-        row = (await request[REQ_SESSION].execute(text(
-            "SELECT id, public_id, organisation_id, roles, is_active, sessions_revoked_at "
-            "FROM app_user WHERE public_id = :p"), {"p": claims.sub})).one_or_none()
-        if row is None or not row.is_active:
+        row = await request.app[PG_POOL].fetchrow(PRINCIPAL_SQL, claims.sub)
+        if row is None or not row["is_active"]:
             raise Unauthorized("account is disabled or gone", code="account_disabled")
         # iat has whole-second resolution: a token from the same second as the revocation is refused too
-        if row.sessions_revoked_at is not None and claims.iat <= row.sessions_revoked_at:
+        revoked = row["sessions_revoked_at"]
+        if revoked is not None and claims.iat <= revoked:
             raise Unauthorized("this session was ended; sign in again", code="token_revoked")
-        request[REQ_PRINCIPAL] = Principal(row.id, row.public_id, row.organisation_id, frozenset(row.roles))
+        request[REQ_PRINCIPAL] = Principal(row["id"], row["public_id"], row["organisation_id"],
+                                           frozenset(row["roles"]), row)
     return await handler(request)
 
 
@@ -157,7 +175,7 @@ async def idempotency(request: web.Request, handler):
     owner = who.public_id if who else f"ip:{request.remote}"
     body = await request.read() if request.can_read_body and request.content_type.endswith("json") else b""
     digest = hashlib.sha256(f"{request.method} {request.path_qs}\n".encode() + body).hexdigest()
-    session = request[REQ_SESSION]
+    session = db(request)
     await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 7))"),
                           {"k": f"{owner}\n{key}"})
     row = (await session.execute(text(
