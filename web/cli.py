@@ -122,6 +122,52 @@ def cmd_draw_verify(settings: Settings, args) -> int:
     return verify_main([args.record])
 
 
+def cmd_records_verify(settings: Settings, args) -> int:
+    """Verify a record PDF against the platform root; with a database, also say whether it is archived."""
+    from pathlib import Path
+
+    from core.errors import DomainError
+    from evidence.pki import Pki
+    from evidence.records_service import verify_upload
+
+    path = Path(args.file)
+    if not path.is_file():
+        console.print(f"[red]no such file[/red]: {path}")
+        return 2
+    pki = Pki.load_or_create(settings.keys_dir / "pki", public_url=settings.public_url)
+    data = path.read_bytes()
+
+    async def go():
+        if args.offline:
+            return await verify_upload(None, pki, data)
+        from web.runtime import prepare, sessions_for
+        prepared, database = prepare(settings, migrate=False)
+        try:
+            async with sessions_for(prepared) as sessions, sessions() as session, session.begin():
+                return await verify_upload(session, pki, data)
+        finally:
+            if database.embedded is not None:
+                database.embedded.stop()
+    try:
+        report = asyncio.run(go())
+    except DomainError as err:
+        console.print(f"[red]{err.code}[/red]: {err.message}")
+        return 2
+    table = Table(title=f"{path.name} · sha256 {report['sha256'][:16]}…")
+    for col in ("field", "signer", "time", "intact", "trusted", "timestamp", "coverage", "ok"):
+        table.add_column(col)
+    for s in report["signatures"]:
+        table.add_row(s["field_name"], f"{s['signer_name']} {s['signer_public_id'] or ''}",
+                      s["timestamp_time"] or s["signing_time"] or "-", str(s["intact"]), str(s["trusted"]),
+                      str(s["timestamp_valid"]), s["coverage"], "[green]yes[/green]" if s["bottom_line"] else "[red]no[/red]")
+    console.print(table)
+    if not args.offline:
+        console.print(f"archived record: {report['record']['record_no'] if report['archived'] else 'no (not byte-identical to any archived record)'}")
+    ok = report["valid"] and (args.offline or report["archived"])
+    console.print("[green]VALID[/green]" if ok else "[red]NOT VALID[/red]")
+    return 0 if ok else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bidroom", description="public-resource trading and remote evaluation")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -152,6 +198,13 @@ def build_parser() -> argparse.ArgumentParser:
     dv = draw.add_parser("verify", help="re-run a published draw record and say whether it matches")
     dv.add_argument("record", help="path to the verification JSON, or - for stdin")
     dv.set_defaults(func=cmd_draw_verify)
+
+    records = sub.add_parser("records", help="signed PDF records").add_subparsers(dest="records_command",
+                                                                                 required=True)
+    rv = records.add_parser("verify", help="check a record PDF's signatures and whether it is archived")
+    rv.add_argument("file")
+    rv.add_argument("--offline", action="store_true", help="signatures only; do not look the file up")
+    rv.set_defaults(func=cmd_records_verify)
 
     demo = sub.add_parser("demo", help="demo data").add_subparsers(dest="demo_command", required=True)
     seed = demo.add_parser("seed", help="seed a demo data set")
