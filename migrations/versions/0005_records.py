@@ -56,8 +56,10 @@ def upgrade() -> None:
     op.execute("""
         CREATE FUNCTION record_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
-            IF TG_TABLE_NAME = 'record' AND TG_OP = 'UPDATE' AND OLD.status <> 'sealed' THEN
-                RETURN NEW;  -- a record being signed gains signatures until the seal
+            IF TG_TABLE_NAME = 'record' AND TG_OP = 'UPDATE' THEN
+                IF OLD.status <> 'sealed' THEN
+                    RETURN NEW;  -- a record being signed gains signatures until the seal
+                END IF;
             END IF;
             RAISE EXCEPTION '% is immutable: % refused', TG_TABLE_NAME, TG_OP
                 USING ERRCODE = 'insufficient_privilege';
