@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base
+from evidence import ledger_service as ledger
 from web.api import Api
 from web.keys import Principal, db
 
@@ -67,6 +68,9 @@ async def inbox(request: web.Request, who: Principal, query: InboxQuery):
 
 @api.post("/api/v1/notifications/read", summary="Mark all my notifications read", status=204)
 async def mark_read(request: web.Request, who: Principal):
-    await db(request).execute(update(Notification).where(
+    result = await db(request).execute(update(Notification).where(
         Notification.user_id == who.user_id, Notification.read_at.is_(None)).values(read_at=func.now()))
+    if result.rowcount:
+        await ledger.append(db(request), actor=who.public_id, action="notification.read",
+                            entity=f"user:{who.public_id}", payload={"count": result.rowcount})
     return web.Response(status=204)
