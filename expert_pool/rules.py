@@ -105,6 +105,10 @@ class ExclusionReason(enum.StrEnum):
     DECLARED_CONFLICT = "declared_conflict"
     OVER_MONTHLY_CAP = "over_monthly_cap"
     FAMILIAR_FACE = "familiar_face"
+    # Supplementary draws (补抽) only: ALGORITHMS.md §1 excludes everyone already picked, and the employers of
+    # those who may still sit stay taken, so the committee keeps one person per employer across both draws.
+    ALREADY_PICKED = "already_picked"
+    EMPLOYER_SERVING = "employer_serving"
 
 
 def _aware(at: datetime, what: str) -> datetime:
@@ -229,12 +233,22 @@ def exclusion_reasons(expert: ExpertRecord, context: DrawContext) -> tuple[Exclu
     return tuple(r for r in ExclusionReason if r in found)
 
 
-def screen_experts(experts: Iterable[ExpertRecord], context: DrawContext) -> Screening:
-    """Apply every avoidance rule; eligible experts keep their input order."""
+def screen_experts(experts: Iterable[ExpertRecord], context: DrawContext, *,
+                   already_picked: frozenset[str] = frozenset(),
+                   employers_serving: frozenset[str] = frozenset()) -> Screening:
+    """Apply every avoidance rule; eligible experts keep their input order.
+
+    For a supplementary draw, `already_picked` are the public ids drawn before and `employers_serving` the
+    employers (as ExpertRecord.employer_key) of people who may still sit on the committee.
+    """
     eligible: list[ExpertRecord] = []
     reasons: dict[str, tuple[ExclusionReason, ...]] = {}
     for expert in experts:
         found = exclusion_reasons(expert, context)
+        if expert.public_id in already_picked:
+            found += (ExclusionReason.ALREADY_PICKED,)
+        elif expert.employer_key in employers_serving:
+            found += (ExclusionReason.EMPLOYER_SERVING,)
         if found:
             reasons[expert.public_id] = found
         else:

@@ -102,7 +102,16 @@ def test_screening_lists_eligible_experts_and_counts_exclusions_by_main_reason()
 def test_reason_codes_are_the_stable_strings_clients_rely_on():
     assert {r.value for r in ExclusionReason} == {
         "employer_is_tenderer", "employer_is_bidder", "employer_is_authority", "declared_conflict", "on_leave",
-        "suspended", "retired", "over_monthly_cap", "familiar_face"}
+        "suspended", "retired", "over_monthly_cap", "familiar_face", "already_picked", "employer_serving"}
+
+
+def test_a_supplementary_screening_excludes_those_already_picked_and_colleagues_of_those_still_serving():
+    pool = [expert(public_id="E-1", employer_id="O-A"), expert(public_id="E-2", employer_id="O-B"),
+            expert(public_id="E-3", employer_id="O-C"), expert(public_id="E-4", employer_id=None)]
+    screening = screen_experts(pool, CONTEXT, already_picked=frozenset({"E-1"}),
+                               employers_serving=frozenset({"O-B", "E-4"}))
+    assert [e.public_id for e in screening.eligible] == ["E-3"]
+    assert screening.counts() == {"already_picked": 1, "employer_serving": 2}
 
 
 def test_naive_session_times_are_refused():

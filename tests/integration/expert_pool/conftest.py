@@ -1,0 +1,125 @@
+"""Building blocks for expert pool tests: tenders with lots, employers, experts with accounts, signed-in actors."""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select, text
+
+from core import identity_service
+from core.identity_models import User
+from expert_pool import service as expert_service
+from expert_pool.demo import id_card
+from tests.helpers import PASSWORD, Actor, auth, login, social_credit_code, staff
+from trading.models import BidderRegistration, Lot, Tender
+
+_n = itertools.count(1)
+
+
+@dataclass
+class TenderInfo:
+    tender_id: int
+    code: str
+    lot_id: str
+    lot_pk: int
+    tenderer: str                      # organisation public id
+    bidders: list[str] = field(default_factory=list)
+
+
+async def organisation(sessions, name: str | None = None) -> str:
+    """A new organisation; returns its public id."""
+    async with sessions() as session, session.begin():
+        org = await identity_service.create_organisation(
+            session, actor="system", name=name or f"测试单位{next(_n)}有限公司", social_credit_code=social_credit_code())
+        return org.public_id
+
+
+async def tender_with_lot(sessions, agent: Actor, *, family: str = "FJSZ", budget: str = "5000000.00",
+                          method: str = "open", status: str = "published", bidders: int = 0) -> TenderInfo:
+    """A tender with one lot, created behind the API's back (the trading service is another domain)."""
+    tenderer = await organisation(sessions, f"中山市第{next(_n)}人民医院")
+    bidder_orgs = [await organisation(sessions, f"投标人{next(_n)}建设有限公司") for _ in range(bidders)]
+    async with sessions() as session, session.begin():
+        agent_pk = (await session.execute(select(User.id).where(User.public_id == agent.public_id))).scalar_one()
+        tenderer_pk = (await session.execute(text("SELECT id FROM organisation WHERE public_id = :p"),
+                                             {"p": tenderer})).scalar_one()
+        seq = next(_n)
+        code = f"ZS-2026-{family}-{seq:05d}"
+        tender = Tender(code=code, title=f"中山市第{seq}号项目", family=family, subtype=f"{family}-SG"
+                        if family == "FJSZ" else f"{family}-HW", method=method, region_code="ZS", status=status,
+                        tenderer_id=tenderer_pk, created_by_id=agent_pk, budget=Decimal(budget))
+        session.add(tender)
+        await session.flush()
+        lot = Lot(public_id=f"{code}-L01", tender_id=tender.id, lot_no=1, title="第一标段", budget=Decimal(budget))
+        session.add(lot)
+        await session.flush()
+        for org in bidder_orgs:
+            org_pk = (await session.execute(text("SELECT id FROM organisation WHERE public_id = :p"),
+                                            {"p": org})).scalar_one()
+            session.add(BidderRegistration(tender_id=tender.id, lot_id=lot.id, organisation_id=org_pk,
+                                           registered_by_id=agent_pk))
+        return TenderInfo(tender.id, code, lot.public_id, lot.id, tenderer, bidder_orgs)
+
+
+async def set_tender_status(sessions, info: TenderInfo, status: str) -> None:
+    async with sessions() as session, session.begin():
+        await session.execute(text("UPDATE tender SET status = :s WHERE id = :i"), {"s": status, "i": info.tender_id})
+
+
+@dataclass
+class PoolExpert:
+    expert_id: str
+    username: str | None
+    employer: str | None
+
+
+async def add_expert(sessions, *, specialty: str = "A0101", city: str = "440100", employer: str | None = None,
+                     account: bool = False, name: str | None = None) -> PoolExpert:
+    """An expert registered through the service (as an admin would), optionally with a login account."""
+    i = next(_n)
+    username = None
+    async with sessions() as session, session.begin():
+        if account:
+            username = f"expert_{i}"
+            await identity_service.create_user(session, actor="system", username=username, password=PASSWORD,
+                                               display_name=f"专家 {i}", roles=["expert"])
+        expert = await expert_service.create_expert(session, actor="system", data={
+            "name": name or f"专家{i:04d}", "id_card_no": id_card(i * 7919, city), "phone": f"139{i:08d}",
+            "province_code": city[:2] + "0000", "city_code": city, "category": "economic" if specialty[0] == "C"
+            else "technical", "title": "高级工程师", "specialties": [specialty], "employer_id": employer,
+            "username": username})
+        return PoolExpert(expert.public_id, username, employer)
+
+
+async def employed_experts(sessions, n: int, **kwargs) -> list[PoolExpert]:
+    """n experts, each with an employer of their own."""
+    return [await add_expert(sessions, employer=await organisation(sessions), **kwargs) for _ in range(n)]
+
+
+async def sign_in(client, username: str) -> Actor:
+    tokens = await login(client, username)
+    async with client.get("/api/v1/me", headers=auth(tokens)) as resp:
+        me = await resp.json()
+    return Actor(auth(tokens), me["public_id"], username, tokens)
+
+
+def session_time(days: int = 3) -> str:
+    return (datetime.now(timezone.utc) + timedelta(days=days)).replace(microsecond=0).isoformat()
+
+
+@pytest.fixture
+async def agent(sessions, client) -> Actor:
+    return await staff(sessions, client, "agent")
+
+
+@pytest.fixture
+async def supervisor(sessions, client) -> Actor:
+    return await staff(sessions, client, "supervisor")
+
+
+@pytest.fixture
+async def admin(sessions, client) -> Actor:
+    return await staff(sessions, client, "admin")
