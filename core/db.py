@@ -37,12 +37,13 @@ class EmbeddedPostgres:
         self._server: Any = None
 
     def start(self) -> "EmbeddedPostgres":
-        import pgserver  # imported lazily: external deployments never need it
-
         self.pgdata.mkdir(parents=True, exist_ok=True)
         log.info("starting embedded PostgreSQL", extra={"pgdata": str(self.pgdata)})
         with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")  # pgserver's lock dir falls back to /tmp
+            # pgserver's lock directory falls back to /tmp without XDG_RUNTIME_DIR, and says so on import
+            warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+            import pgserver  # imported lazily: external deployments never need it
+
             self._server = pgserver.get_server(self.pgdata, cleanup_mode=self.cleanup_mode)
         return self
 

@@ -20,3 +20,10 @@ def alembic_config(database_url: str) -> Config:
 def upgrade(database_url: str, revision: str = "heads") -> None:
     """Upgrade synchronously to every head (domains branch from a shared base; call from a thread in a loop)."""
     command.upgrade(alembic_config(database_url), revision)
+
+
+def script_heads() -> set[str]:
+    """The head revisions this build's migrations end at (one per domain branch)."""
+    from alembic.script import ScriptDirectory
+
+    return set(ScriptDirectory.from_config(alembic_config("")).get_heads())

@@ -14,13 +14,14 @@ from sqlalchemy import text
 from core import domains
 from core.db import asyncpg_dsn, create_engine, session_factory
 from core.keys import load_or_create_ed25519
+from core.migrate import script_heads
 from core.scheduler import JobRegistry, Scheduler, schedule
 from core.settings import Settings
 from core.tokens import TokenIssuer
 from evidence.ledger_service import LedgerSigner
 from web import middleware
-from web.keys import (ENGINE, JOBS, LEDGER_SIGNER, METRICS, PG_POOL, READ_SESSIONS, SCHEDULER, SERVICES, SESSIONS, SETTINGS,
-                      TOKENS)
+from web.keys import (ENGINE, JOBS, LEDGER_SIGNER, METRICS, PG_POOL, READ_SESSIONS, SCHEDULER, SCHEMA_HEADS, SERVICES,
+                      SESSIONS, SETTINGS, TOKENS)
 from web.metrics import Metrics
 from web.openapi import DOCS_HTML, build_openapi
 
@@ -89,10 +90,14 @@ async def readyz(request: web.Request) -> web.Response:
     """Ready when the database answers and the schema is migrated."""
     try:
         async with request.app[ENGINE].connect() as conn:
-            version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar_one_or_none()
+            versions = set((await conn.execute(text("SELECT version_num FROM alembic_version"))).scalars())
     except Exception as err:  # noqa: BLE001 - readiness reports, it does not raise
         return web.json_response({"status": "unavailable", "reason": type(err).__name__}, status=503)
-    return web.json_response({"status": "ready", "schema": version})
+    expected = request.app[SCHEMA_HEADS]
+    if versions != expected:
+        return web.json_response({"status": "schema_out_of_date", "schema": sorted(versions),
+                                  "expected": sorted(expected)}, status=503)
+    return web.json_response({"status": "ready", "schema": sorted(versions)})
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -108,6 +113,7 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
     app[SERVICES] = {}
+    app[SCHEMA_HEADS] = frozenset(script_heads())
     modules = route_modules()
     app.cleanup_ctx.extend([database_ctx, keys_ctx])
     # domain resources (PKI, storage, media workers ...) start after keys and before the scheduler

@@ -45,6 +45,7 @@ SCHEDULER = web.AppKey("scheduler", object)  # Scheduler
 NOTIFIER = web.AppKey("notifier", object)  # Notifier
 METRICS = web.AppKey("metrics", object)
 SERVICES = web.AppKey("services", dict)  # optional per-domain resources (PKI, storage, ...)
+SCHEMA_HEADS = web.AppKey("schema_heads", frozenset)  # the migration heads this build expects
 
 # request-scoped values live on the request mapping under these keys
 

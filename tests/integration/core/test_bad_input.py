@@ -102,3 +102,12 @@ async def test_health_readiness_metrics_and_openapi(client):
     assert spec["paths"]["/api/v1/me"]["get"]["security"] == [{"bearer": []}]
     docs = await client.get("/api/v1/docs")
     assert docs.status == 200 and "openapi.json" in await docs.text()
+
+
+async def test_readiness_fails_when_the_schema_is_behind_this_build(client, raw_conn):
+    heads = (await (await client.get("/readyz")).json())["schema"]
+    await raw_conn.execute("DELETE FROM alembic_version WHERE version_num = $1", heads[-1])
+    resp = await client.get("/readyz")
+    body = await resp.json()
+    assert resp.status == 503
+    assert body["status"] == "schema_out_of_date" and heads[-1] in body["expected"]
