@@ -18,11 +18,17 @@ log = logging.getLogger(__name__)
 
 DEMO_PASSWORD = "bidroom-demo-2026"
 # fixed demo TOTP secrets so a demo user can add them to an authenticator app; never used outside the demo
+# staff belong to organisations: the centre, an agency (招标代理机构) and a tenderer (招标人)
+DEMO_ORGANISATIONS = {
+    "centre": ("中山市公共资源交易中心", "12442000MB2C00001X", "centre"),
+    "agency": ("广东中诚招标代理有限公司", "91442000MA4X00005X", "agency"),
+    "tenderer": ("中山市人民医院", "12442000455870001X", "public_institution"),
+}
 DEMO_ACCOUNTS = [
-    ("admin", "平台管理员 Admin", ["admin"], "JBSWY3DPEHPK3PXPADMIN234"),
-    ("agent", "招标代理 王芳 Agent", ["agent"], "JBSWY3DPEHPK3PXPAGENT234"),
-    ("supervisor", "监督员 陈刚 Supervisor", ["supervisor"], "JBSWY3DPEHPK3PXPSUPER234"),
-    ("purchaser", "采购人 李明 Purchaser", ["purchaser"], None),
+    ("admin", "平台管理员 Admin", ["admin"], "JBSWY3DPEHPK3PXPADMIN234", "centre"),
+    ("agent", "招标代理 王芳 Agent", ["agent"], "JBSWY3DPEHPK3PXPAGENT234", "agency"),
+    ("supervisor", "监督员 陈刚 Supervisor", ["supervisor"], "JBSWY3DPEHPK3PXPSUPER234", "centre"),
+    ("purchaser", "采购人 李明 Purchaser", ["purchaser"], None, "tenderer"),
 ]
 DEMO_BIDDERS = [
     ("bidder1", "中山市恒信建设工程有限公司", "91442000MA4W00001X"),
@@ -51,10 +57,16 @@ async def seed_demo(settings: Settings, *, console: Console, only_if_empty: bool
         with Progress(console=console, transient=True) as progress:
             task = progress.add_task("accounts 账号", total=len(DEMO_ACCOUNTS) + len(DEMO_BIDDERS))
             async with sessions() as session, session.begin():
-                for username, name, roles, secret in DEMO_ACCOUNTS:
+                organisations = {}
+                for key, (org_name, code, kind) in DEMO_ORGANISATIONS.items():
+                    org = await identity_service.create_organisation(
+                        session, actor="system", name=org_name, social_credit_code=_valid_code(code), kind=kind,
+                        region_code="442000")
+                    organisations[key] = org.public_id
+                for username, name, roles, secret, org_key in DEMO_ACCOUNTS:
                     user, _ = await identity_service.create_user(
                         session, actor="system", username=username, password=DEMO_PASSWORD, display_name=name,
-                        roles=roles)
+                        roles=roles, organisation_public_id=organisations[org_key])
                     if secret:
                         user.totp_secret = secret
                     table.add_row(username, ",".join(roles), secret or "-")
