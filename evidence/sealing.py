@@ -94,11 +94,7 @@ class ShareInfo:
 def split_identity(identity: str, k: int, n: int, passphrases: Sequence[str]) -> list[bytes]:
     """Split `identity` k-of-n; share i comes back wrapped (age scrypt) under passphrases[i]. Slow: see module doc."""
     ident = _parse_identity(identity)
-    if isinstance(k, bool) or isinstance(n, bool) or not isinstance(k, int) or not isinstance(n, int) \
-            or not 2 <= k <= n <= 255:
-        # k = 1 would let any one holder open every bid early, which is what the split exists to prevent.
-        raise Unprocessable("the threshold must satisfy 2 <= k <= n <= 255", code="invalid_threshold",
-                            details={"k": k, "n": n})
+    _check_threshold(k, n)
     if len(passphrases) != n:
         raise Unprocessable("one passphrase per key holder is needed", code="invalid_threshold",
                             details={"n": n, "passphrases": len(passphrases)})
@@ -106,15 +102,32 @@ def split_identity(identity: str, k: int, n: int, passphrases: Sequence[str]) ->
         if not isinstance(passphrase, str) or len(passphrase) < MIN_PASSPHRASE_LENGTH:
             raise Unprocessable(f"passphrases need at least {MIN_PASSPHRASE_LENGTH} characters",
                                 code="weak_passphrase", details={"holder": i})
+    wrapped = [pyrage.passphrase.encrypt(envelope, passphrase)
+               for envelope, passphrase in zip(_split_envelopes(ident, identity, k, n), passphrases)]
+    log.info("split a tender identity %d-of-%d for %s", k, n, str(ident.to_public()))
+    return wrapped
+
+
+def _check_threshold(k: int, n: int) -> None:
+    if isinstance(k, bool) or isinstance(n, bool) or not isinstance(k, int) or not isinstance(n, int) \
+            or not 2 <= k <= n <= 255:
+        # k = 1 would let any one holder open every bid early, which is what the split exists to prevent.
+        raise Unprocessable("the threshold must satisfy 2 <= k <= n <= 255", code="invalid_threshold",
+                            details={"k": k, "n": n})
+
+
+def _split_envelopes(ident: pyrage.x25519.Identity, identity: str, k: int, n: int) -> list[bytes]:
     recipient = str(ident.to_public())
     parts = pyshamir.split(identity.encode("ascii"), n, k)
-    wrapped = []
-    for part, passphrase in zip(parts, passphrases):
-        envelope = cj({"format": SHARE_FORMAT, "k": k, "n": n, "recipient": recipient,
-                       "share": base64.b64encode(bytes(part)).decode("ascii")})
-        wrapped.append(pyrage.passphrase.encrypt(envelope, passphrase))
-    log.info("split a tender identity %d-of-%d for %s", k, n, recipient)
-    return wrapped
+    return [cj({"format": SHARE_FORMAT, "k": k, "n": n, "recipient": recipient,
+                "share": base64.b64encode(bytes(part)).decode("ascii")}) for part in parts]
+
+
+def split_identity_plain(identity: str, k: int, n: int) -> list[bytes]:
+    """Split `identity` k-of-n into unwrapped shares (the caller encrypts each to its holder); fast."""
+    ident = _parse_identity(identity)
+    _check_threshold(k, n)
+    return _split_envelopes(ident, identity, k, n)
 
 
 def _is_scrypt_age(data: bytes) -> bool:

@@ -1,0 +1,294 @@
+"""Key holding (持钥): personal holder keys, a tender's k-of-n key holders, and sealing a tender at publish.
+
+Holders cannot all be present when a tender is published, so each holder enrols once with a passphrase: the
+server makes an age X25519 identity for them and keeps it only wrapped under that passphrase (age scrypt).
+At publish the tender's identity is split k-of-n and each share is encrypted to its holder's recipient, which
+needs no passphrase. At the opening each holder unwraps their own key with their passphrase and so their share.
+
+The platform's share (when a tender allows one) is encrypted to a platform holder key whose identity is
+wrapped with AES-GCM under a key derived from the master secret: a file outside the database, so the database
+alone never holds enough to open a bid.
+
+scrypt wrap and unwrap cost ~1.6 s and 512 MiB each and hold the GIL: they run in a process pool
+(`wrap_holder_identity`, `unwrap_holder_identity` are the picklable workers).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyrage
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.errors import Conflict, Forbidden, NotFound, Unprocessable
+from core.identity_models import User
+from core.settings import ensure_secret_file
+from evidence import ledger_service as ledger
+from evidence import sealing
+from trading.bid_models import HolderKey, TenderKeyHolder
+from trading.lifecycle import TenderStatus
+from trading.models import Tender
+
+log = logging.getLogger(__name__)
+
+_PLATFORM_INFO = b"bidroom/trading/platform-key-holder/v1"
+_NONCE = 12
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The platform keyring: AES-GCM under a key derived from the master secret
+# ---------------------------------------------------------------------------------------------------------------
+
+class PlatformKeyring:
+    """Seals small secrets (the platform holder identity, unlocked opening shares) under the master secret."""
+
+    def __init__(self, master_secret: bytes) -> None:
+        key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_PLATFORM_INFO).derive(master_secret)
+        self._aead = AESGCM(key)
+
+    @classmethod
+    def from_keys_dir(cls, keys_dir: Path) -> PlatformKeyring:
+        """The keyring of this installation (the same master secret file the PKI uses)."""
+        return cls(ensure_secret_file(Path(keys_dir) / "master.secret"))
+
+    def seal(self, data: bytes, *, context: str) -> bytes:
+        """Encrypt `data`, bound to `context` (e.g. the table and row it is stored for)."""
+        nonce = os.urandom(_NONCE)
+        return nonce + self._aead.encrypt(nonce, data, context.encode())
+
+    def open(self, sealed: bytes, *, context: str) -> bytes:
+        """Decrypt what `seal` made for the same context."""
+        from cryptography.exceptions import InvalidTag
+        try:
+            return self._aead.decrypt(sealed[:_NONCE], sealed[_NONCE:], context.encode())
+        except (InvalidTag, ValueError) as err:
+            raise Unprocessable("a platform-held secret does not open with this installation's master secret",
+                                code="platform_key_mismatch") from err
+
+
+PLATFORM_IDENTITY_CONTEXT = "holder_key:platform"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Process-pool workers (module-level so they pickle)
+# ---------------------------------------------------------------------------------------------------------------
+
+def wrap_holder_identity(passphrase: str) -> tuple[str, bytes]:
+    """A new holder identity: (recipient, identity wrapped under `passphrase` with age scrypt). Slow."""
+    identity, recipient = sealing.new_tender_identity()
+    return recipient, pyrage.passphrase.encrypt(identity.encode("ascii"), passphrase)
+
+
+def unwrap_holder_identity(wrapped: bytes, passphrase: str) -> str | None:
+    """The holder identity inside `wrapped`, or None when the passphrase does not open it. Slow."""
+    try:
+        return pyrage.passphrase.decrypt(wrapped, passphrase).decode("ascii")
+    except pyrage.DecryptError:
+        return None
+
+
+async def run_in_pool(pool: Executor | None, fn, *args):
+    """Run a slow sealing step in the pool (or a thread when none is configured, e.g. in a script)."""
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(pool, fn, *args)
+
+
+def check_passphrase(passphrase: str) -> None:
+    """Refuse passphrases shorter than sealing.MIN_PASSPHRASE_LENGTH (422 weak_passphrase)."""
+    if not isinstance(passphrase, str) or len(passphrase) < sealing.MIN_PASSPHRASE_LENGTH:
+        raise Unprocessable(f"passphrases need at least {sealing.MIN_PASSPHRASE_LENGTH} characters",
+                            code="weak_passphrase", details={"min_length": sealing.MIN_PASSPHRASE_LENGTH})
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Enrolment
+# ---------------------------------------------------------------------------------------------------------------
+
+async def store_holder_key(session: AsyncSession, user: User, recipient: str, wrapped_identity: bytes, *,
+                           actor: str) -> HolderKey:
+    """Make (recipient, wrapped identity) the user's current holder key; the old one stays for old tenders."""
+    await session.execute(update(HolderKey).where(HolderKey.user_id == user.id, HolderKey.retired_at.is_(None),
+                                                  HolderKey.kind == "person").values(retired_at=func.now()))
+    key = HolderKey(kind="person", user_id=user.id, recipient=recipient, wrapped_identity=wrapped_identity)
+    session.add(key)
+    await session.flush()
+    await ledger.append(session, actor=actor, action="holder_key.enrol", entity=f"user:{user.public_id}",
+                        payload={"recipient": recipient})
+    return key
+
+
+async def enrol_holder(session: AsyncSession, pool: Executor | None, user: User, passphrase: str, *,
+                       actor: str) -> HolderKey:
+    """Enrol `user` as a key holder: a new personal identity wrapped under their passphrase (slow, pooled)."""
+    check_passphrase(passphrase)
+    recipient, wrapped = await run_in_pool(pool, wrap_holder_identity, passphrase)
+    return await store_holder_key(session, user, recipient, wrapped, actor=actor)
+
+
+async def current_holder_key(session: AsyncSession, user_id: int) -> HolderKey | None:
+    """The user's current (not retired) holder key, if they enrolled."""
+    return (await session.execute(select(HolderKey).where(
+        HolderKey.user_id == user_id, HolderKey.kind == "person", HolderKey.retired_at.is_(None)))).scalar_one_or_none()
+
+
+async def ensure_platform_key(session: AsyncSession, keyring: PlatformKeyring) -> HolderKey:
+    """The platform's current holder key, made on first start and replaced if the master secret changed."""
+    key = (await session.execute(select(HolderKey).where(
+        HolderKey.kind == "platform", HolderKey.retired_at.is_(None)).with_for_update())).scalar_one_or_none()
+    if key is not None:
+        try:
+            keyring.open(key.wrapped_identity, context=PLATFORM_IDENTITY_CONTEXT)
+            return key
+        except Unprocessable:
+            log.warning("the platform holder key does not open with this master secret; making a new one")
+            key.retired_at = func.now()
+            await session.flush()
+    identity, recipient = sealing.new_tender_identity()
+    key = HolderKey(kind="platform", user_id=None, recipient=recipient,
+                    wrapped_identity=keyring.seal(identity.encode("ascii"), context=PLATFORM_IDENTITY_CONTEXT))
+    session.add(key)
+    await session.flush()
+    await ledger.append(session, actor="system", action="holder_key.platform", entity="platform",
+                        payload={"recipient": recipient})
+    return key
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# A tender's key holders
+# ---------------------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class KeyHolderView:
+    """One key holder of a tender as shown to the agent."""
+
+    position: int
+    holder: str          # user public id, or "platform"
+    enrolled: bool
+    share_issued: bool
+
+
+async def set_key_holders(session: AsyncSession, tender: Tender, holder_ids: list[str], threshold: int, *,
+                          actor: str) -> list[KeyHolderView]:
+    """Name a draft tender's key holders (user public ids) and threshold k; n counts the platform share too."""
+    if tender.status != TenderStatus.DRAFT.value:
+        raise Conflict("key holders are named while the tender is a draft", code="not_draft",
+                       details={"current": tender.status})
+    if len(set(holder_ids)) != len(holder_ids):
+        raise Unprocessable("a key holder is named twice", code="duplicate_key_holder")
+    n = len(holder_ids) + (1 if tender.platform_holds_share else 0)
+    if isinstance(threshold, bool) or not isinstance(threshold, int) or not 2 <= threshold <= n:
+        raise Unprocessable("the threshold must satisfy 2 <= k <= n", code="invalid_threshold",
+                            details={"k": threshold, "n": n})
+    users = {u.public_id: u for u in (await session.execute(
+        select(User).where(User.public_id.in_(holder_ids)))).scalars()} if holder_ids else {}
+    unknown = [h for h in holder_ids if h not in users]
+    if unknown:
+        raise NotFound("no such user", code="unknown_key_holder", details={"holders": unknown})
+    not_enrolled = [h for h in holder_ids if await current_holder_key(session, users[h].id) is None]
+    if not_enrolled:
+        raise Conflict("every key holder must enrol a holder key first", code="key_holder_not_enrolled",
+                       details={"holders": not_enrolled})
+    await session.execute(delete(TenderKeyHolder).where(TenderKeyHolder.tender_id == tender.id))
+    for i, h in enumerate(holder_ids, start=1):
+        session.add(TenderKeyHolder(tender_id=tender.id, position=i, user_id=users[h].id))
+    if tender.platform_holds_share:
+        session.add(TenderKeyHolder(tender_id=tender.id, position=n, user_id=None))
+    # widen before narrowing so the k <= n check constraint holds at every step
+    tender.key_holder_count = n
+    tender.key_threshold = threshold
+    await session.flush()
+    await ledger.append(session, actor=actor, action="tender.key_holders", entity=f"tender:{tender.code}",
+                        payload={"holders": holder_ids, "platform": bool(tender.platform_holds_share),
+                                 "k": threshold, "n": n})
+    return await key_holders(session, tender)
+
+
+async def key_holders(session: AsyncSession, tender: Tender) -> list[KeyHolderView]:
+    """The tender's key holders in order, with whether each is enrolled and has a share."""
+    rows = (await session.execute(
+        select(TenderKeyHolder, User.public_id).outerjoin(User, User.id == TenderKeyHolder.user_id)
+        .where(TenderKeyHolder.tender_id == tender.id).order_by(TenderKeyHolder.position))).all()
+    out = []
+    for row, public_id in rows:
+        enrolled = True if row.user_id is None else await current_holder_key(session, row.user_id) is not None
+        out.append(KeyHolderView(position=row.position, holder=public_id or "platform", enrolled=enrolled,
+                                 share_issued=row.encrypted_share is not None))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Sealing at publish
+# ---------------------------------------------------------------------------------------------------------------
+
+async def seal_at_publish(session: AsyncSession, tender: Tender, *, actor: str) -> None:
+    """Give `tender` its age recipient: a fresh identity split k-of-n, each share encrypted to its holder.
+
+    Raises Conflict(key_holders_not_ready) when holders are missing or not enrolled. The identity itself is
+    never stored: after this returns only the holders together can rebuild it.
+    """
+    if tender.age_recipient:
+        raise Conflict("this tender is already sealed", code="already_sealed",
+                       details={"recipient": tender.age_recipient})
+    rows = list((await session.execute(select(TenderKeyHolder).where(TenderKeyHolder.tender_id == tender.id)
+                                        .order_by(TenderKeyHolder.position).with_for_update())).scalars())
+    people = [r for r in rows if r.user_id is not None]
+    platform_rows = [r for r in rows if r.user_id is None]
+    # The platform's share follows the tender's flag as it stands at publish.
+    if tender.platform_holds_share and not platform_rows:
+        extra = TenderKeyHolder(tender_id=tender.id, position=max((r.position for r in rows), default=0) + 1)
+        session.add(extra)
+        platform_rows = [extra]
+    elif not tender.platform_holds_share and platform_rows:
+        for r in platform_rows:
+            await session.delete(r)
+        platform_rows = []
+    holders = people + platform_rows
+    n, k = len(holders), tender.key_threshold
+    missing: list[str] = []
+    keys: list[HolderKey] = []
+    for row in people:
+        key = await current_holder_key(session, row.user_id)
+        if key is None:
+            missing.append((await session.get(User, row.user_id)).public_id)
+        else:
+            keys.append(key)
+    platform_key = None
+    if platform_rows:
+        platform_key = (await session.execute(select(HolderKey).where(
+            HolderKey.kind == "platform", HolderKey.retired_at.is_(None)))).scalar_one_or_none()
+        if platform_key is None:
+            missing.append("platform")
+    if not people or missing or not 2 <= k <= n:
+        raise Conflict("the tender's key holders are not ready: name at least two enrolled holders and a "
+                       "threshold 2 <= k <= n", code="key_holders_not_ready",
+                       details={"not_enrolled": missing, "k": k, "n": n})
+    if platform_key is not None:
+        keys.append(platform_key)
+    identity, recipient = sealing.new_tender_identity()
+    shares = sealing.split_identity_plain(identity, k, n)
+    del identity  # only the shares leave this function
+    for row, key, share in zip(holders, keys, shares):
+        row.holder_key_id = key.id
+        row.encrypted_share = pyrage.encrypt(share, [pyrage.x25519.Recipient.from_str(key.recipient)])
+    tender.key_holder_count = n
+    tender.age_recipient = recipient
+    await session.flush()
+    await ledger.append(session, actor=actor, action="tender.sealed", entity=f"tender:{tender.code}",
+                        payload={"recipient": recipient, "k": k, "n": n,
+                                 "holder_keys": [key.recipient for key in keys]})
+    log.info("tender %s sealed %d-of-%d to %s", tender.code, k, n, recipient)
+
+
+def require_agent_of(tender: Tender, who_user_id: int, who_org_id: int | None, roles: frozenset[str]) -> None:
+    """Only an agent of this tender (its agent organisation, or its creator) may manage its sealing."""
+    if "agent" not in roles or not (tender.created_by_id == who_user_id
+                                    or (tender.agent_id is not None and tender.agent_id == who_org_id)):
+        raise Forbidden("only the tender's agent may do this", code="not_tender_agent")
