@@ -102,3 +102,58 @@ class BidderRegistration(Base):
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
     registered_by_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
     registered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class TenderDocument(Base):
+    """A file attached to a tender (招标文件, 澄清文件, 图纸…), stored content-addressed by its SHA-256."""
+
+    __tablename__ = "tender_document"
+    __table_args__ = (CheckConstraint("size_bytes > 0", name="size_positive"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(16), unique=True)  # D-XXXXXXXX
+    tender_id: Mapped[int] = mapped_column(ForeignKey("tender.id"), index=True)
+    title: Mapped[str] = mapped_column(String(300))
+    filename: Mapped[str] = mapped_column(String(255))
+    # OCDS documentType: biddingDocuments, tenderNotice, clarifications, technicalSpecifications, ...
+    document_type: Mapped[str] = mapped_column(String(40), server_default="biddingDocuments")
+    media_type: Mapped[str] = mapped_column(String(100))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    uploaded_by_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Clarification(Base):
+    """A bidder's question (澄清问题) and the agent's public answer; the asker is never shown to others."""
+
+    __tablename__ = "clarification"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(16), unique=True)  # Q-XXXXXXXX
+    tender_id: Mapped[int] = mapped_column(ForeignKey("tender.id"), index=True)
+    question: Mapped[str] = mapped_column(Text)
+    asked_by_org_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
+    asked_by_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
+    asked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    answer: Mapped[str | None] = mapped_column(Text)
+    answered_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Amendment(Base):
+    """A published change to the tender documents (澄清或修改), with the deadline before and after it."""
+
+    __tablename__ = "tender_amendment"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(16), unique=True)  # M-XXXXXXXX
+    tender_id: Mapped[int] = mapped_column(ForeignKey("tender.id"), index=True)
+    summary: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text, server_default="")
+    document_ids: Mapped[list[str]] = mapped_column(ARRAY(String(16)), server_default=text("'{}'"))
+    published_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    deadline_before: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    deadline_after: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    opening_after: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    published_by_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))

@@ -1,0 +1,182 @@
+"""Demo tenders: Chinese titles across Guangdong cities and all four trading families, in realistic states.
+
+`demo_rows` is a plain generator of table rows shared with bench/listing.py; `seed_demo` is the hook that
+`bidroom demo seed --tenders N` calls, with a rich progress bar. Rows go in by bulk INSERT in batches, one ledger
+entry per batch (the demo is not a real procurement, and 100,000 single entries would only slow it down).
+"""
+from __future__ import annotations
+
+import logging
+import random
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any, Iterator
+
+from rich.console import Console
+from rich.progress import Progress
+from sqlalchemy import func, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from core.db import db_now
+from core.identity_models import Organisation, User
+from core.identity_rules import uscc_check_char
+from core.ids import public_id
+from evidence import ledger_service as ledger
+from trading.codes import load_categories, tender_code
+from trading.models import Lot, Tender
+from trading.search_terms import document_terms
+
+log = logging.getLogger(__name__)
+
+BATCH = 2_000
+# Guangdong's 21 cities: code prefix, Chinese name, a landmark or district used in titles
+CITIES = (
+    ("GZ", "广州", "天河区"), ("SZ", "深圳", "南山区"), ("ZH", "珠海", "香洲区"), ("ST", "汕头", "龙湖区"),
+    ("FS", "佛山", "南海区"), ("SG", "韶关", "武江区"), ("ZJ", "湛江", "赤坎区"), ("ZQ", "肇庆", "端州区"),
+    ("JM", "江门", "蓬江区"), ("MM", "茂名", "茂南区"), ("HZ", "惠州", "惠城区"), ("MZ", "梅州", "梅江区"),
+    ("SW", "汕尾", "城区"), ("HY", "河源", "源城区"), ("YJ", "阳江", "江城区"), ("QY", "清远", "清城区"),
+    ("DG", "东莞", "松山湖"), ("ZS", "中山", "火炬开发区"), ("CZ", "潮州", "湘桥区"), ("JY", "揭阳", "榕城区"),
+    ("YF", "云浮", "云城区"),
+)
+TENDERER_PATTERNS = ("{city}市交通运输局", "{city}市人民医院", "{city}市教育局", "{city}市住房和城乡建设局",
+                     "{city}市自然资源局", "{city}市水务局", "{city}市城市管理和综合执法局", "{city}市国有资产监督管理委员会")
+# title patterns per sub-type family; {city} {place} {n} are filled in
+TITLES = {
+    "FJSZ": ("{city}市{place}{road}道路改造工程施工", "{city}市{place}学校教学楼新建工程", "{city}市{place}污水管网完善工程",
+             "{city}市{place}人民医院住院楼建设项目", "{city}市{place}{road}桥梁维修加固工程", "{city}市{place}保障性住房项目"),
+    "ZFCG": ("{city}市{place}医疗设备采购项目", "{city}市{place}智慧城市平台建设服务", "{city}市{place}物业管理服务采购",
+             "{city}市{place}中小学课桌椅采购", "{city}市{place}公务用车定点维修服务", "{city}市{place}办公电脑批量采购"),
+    "TDKY": ("{city}市{place}国有建设用地使用权挂牌出让", "{city}市{place}商住用地使用权拍卖", "{city}市{place}建筑用砂岩采矿权出让"),
+    "GYCQ": ("{city}市{place}国有企业股权转让", "{city}市{place}商铺租赁权招租", "{city}市{place}公交线路特许经营权出让"),
+}
+ROADS = ("中山路", "解放路", "人民路", "滨海大道", "环城路", "建设路", "东风路", "沿江路")
+STATES = (("published", 60), ("closed", 12), ("opened", 6), ("evaluating", 6), ("candidates_published", 5),
+          ("awarded", 5), ("cancelled", 3), ("failed", 3))
+METHODS = {"FJSZ": ("open", "invitational"), "ZFCG": ("open", "competitive_negotiation", "inquiry", "single_source"),
+           "TDKY": ("open",), "GYCQ": ("open",)}
+EVALUATION = {"method": "comprehensive", "criteria": [
+    {"name": "技术方案", "max": "40", "objective": False}, {"name": "项目经理业绩", "max": "20", "objective": True},
+    {"name": "企业信誉", "max": "10", "objective": True}], "price_weight": "30",
+    "price_formula": {"rule": "lowest_price"}, "aggregation": "mean", "decimals": 2}
+
+
+def _budget(rng: random.Random, family: str) -> Decimal:
+    low, high = {"FJSZ": (500_000, 300_000_000), "ZFCG": (50_000, 20_000_000), "TDKY": (5_000_000, 900_000_000),
+                 "GYCQ": (200_000, 80_000_000)}[family]
+    # log-uniform, so small projects are common and a few are large
+    value = Decimal(str(round(low * (high / low) ** rng.random(), -2)))
+    return value.quantize(Decimal("0.01"))
+
+
+def demo_rows(rng: random.Random, n: int, *, now: datetime, tenderers: dict[str, tuple[int, str]],
+              agent_org_id: int | None, created_by_id: int,
+              codes: dict[tuple[str, str], list[str]] | None = None) -> Iterator[dict[str, Any]]:
+    """`n` tender rows; `tenderers` maps a city prefix to (organisation id, name); codes come from `codes` or are
+    numbered from 1 per (city, family) when None (bench)."""
+    catalogue = load_categories()
+    counters: dict[tuple[str, str], int] = {}
+    states, weights = zip(*STATES)
+    for _ in range(n):
+        region, city, place = rng.choice(CITIES)
+        family = rng.choices(("FJSZ", "ZFCG", "TDKY", "GYCQ"), weights=(40, 45, 8, 7))[0]
+        sub = rng.choice(catalogue.family(family).subtypes)
+        title = rng.choice(TITLES[family]).format(city=city, place=place, road=rng.choice(ROADS))
+        status = rng.choices(states, weights=weights)[0]
+        if codes is not None:
+            code = codes[(region, family)].pop()
+        else:
+            counters[(region, family)] = counters.get((region, family), 0) + 1
+            code = tender_code(region, now.year, family, counters[(region, family)])
+        # open tenders have their deadline ahead; later states were published further back
+        published = now - timedelta(days=rng.uniform(1, 15) if status == "published" else rng.uniform(25, 200))
+        deadline = published + timedelta(days=20 + rng.randint(0, 10), hours=rng.randint(0, 8))
+        tenderer_id, tenderer_name = tenderers[region]
+        description = f"{tenderer_name}委托的{catalogue.family(family).zh}{sub.zh}项目，资金已落实，欢迎合格供应商参加。"
+        yield dict(code=code, title=title, description=description, family=family, subtype=sub.code,
+                   method=rng.choice(METHODS[family]), region_code=region, status=status, tenderer_id=tenderer_id,
+                   agent_id=agent_org_id, created_by_id=created_by_id, budget=_budget(rng, family), currency="CNY",
+                   evaluation=EVALUATION, published_at=published, clarification_end_at=deadline - timedelta(days=3),
+                   bid_deadline_at=deadline, opening_at=deadline, key_threshold=2, key_holder_count=3,
+                   search_terms=document_terms(title, code, description, tenderer_name,
+                                               catalogue.family(family).zh, sub.zh),
+                   created_at=published, updated_at=deadline if status != "published" else published)
+
+
+def _uscc(seq: int) -> str:
+    first17 = f"124420{seq:011d}"[:17]
+    return first17 + uscc_check_char(first17)
+
+
+async def ensure_tenderers(session: AsyncSession, rng: random.Random) -> dict[str, tuple[int, str]]:
+    """One tenderer organisation per city (created once, found again on later runs)."""
+    out: dict[str, tuple[int, str]] = {}
+    for i, (region, city, _) in enumerate(CITIES):
+        name = TENDERER_PATTERNS[i % len(TENDERER_PATTERNS)].format(city=city)
+        org = (await session.execute(select(Organisation).where(Organisation.name == name))).scalars().first()
+        if org is None:
+            org = Organisation(public_id=public_id("O"), name=name, social_credit_code=_uscc(900_000 + i),
+                               kind="public_institution", region_code=region)
+            session.add(org)
+            await session.flush()
+        out[region] = (org.id, org.name)
+    return out
+
+
+async def _creator(session: AsyncSession) -> tuple[int, int | None]:
+    """The demo agent (user "agent"), or the first agent/admin account, as creator of the demo tenders."""
+    users = (await session.execute(select(User).where(User.roles.overlap(["agent", "admin"])).order_by(
+        (User.username != "agent"), User.id).limit(1))).scalars().first()
+    if users is None:
+        raise RuntimeError("the demo tenders need an agent or admin account; seed the accounts first")
+    return users.id, users.organisation_id
+
+
+async def _allocate(session: AsyncSession, year: int, need: dict[tuple[str, str], int]) -> dict[tuple[str, str],
+                                                                                                  list[str]]:
+    from trading.service import allocate_codes
+    out = {}
+    for (region, family), count in need.items():
+        out[(region, family)] = list(reversed(await allocate_codes(session, region, year, family, count)))
+    return out
+
+
+async def seed_demo(sessions: async_sessionmaker, console: Console, progress: Progress, options: dict) -> None:
+    """Make options["tenders"] demo tenders (with one lot each), batch by batch behind a progress bar."""
+    total = int(options.get("tenders", 40))
+    if total <= 0:
+        return
+    rng = random.Random(options.get("seed", 20260301))
+    task = progress.add_task("tenders 招标项目", total=total)
+    async with sessions() as session, session.begin():
+        tenderers = await ensure_tenderers(session, rng)
+        creator_id, agent_org = await _creator(session)
+        now = await db_now(session)
+    made = 0
+    while made < total:
+        size = min(BATCH, total - made)
+        async with sessions() as session, session.begin():
+            # plan the batch first to know how many codes each (city, family) needs
+            plan = list(demo_rows(random.Random(rng.random()), size, now=now, tenderers=tenderers,
+                                  agent_org_id=agent_org, created_by_id=creator_id))
+            need: dict[tuple[str, str], int] = {}
+            for row in plan:
+                need[(row["region_code"], row["family"])] = need.get((row["region_code"], row["family"]), 0) + 1
+            codes = await _allocate(session, now.year, need)
+            for row in plan:
+                row["code"] = codes[(row["region_code"], row["family"])].pop()
+                row["search_terms"] = document_terms(row["title"], row["code"], row["description"],
+                                                     tenderers[row["region_code"]][1],
+                                                     load_categories().family(row["family"]).zh,
+                                                     load_categories().subtype(row["subtype"]).zh)
+            ids = (await session.execute(insert(Tender).returning(Tender.id, Tender.code, Tender.title,
+                                                                  Tender.budget), plan)).all()
+            await session.execute(insert(Lot), [dict(public_id=f"{r.code}-L01", tender_id=r.id, lot_no=1,
+                                                     title=r.title, budget=r.budget) for r in ids])
+            await ledger.append(session, actor="system", action="tender.demo_seed", entity="tender:demo",
+                                payload={"count": len(ids), "first": ids[0].code, "last": ids[-1].code})
+        made += size
+        progress.advance(task, size)
+    async with sessions() as session:
+        count = (await session.execute(select(func.count()).select_from(Tender))).scalar_one()
+    console.print(f"{made} demo tenders added 招标项目 ({count} in all)")
+
