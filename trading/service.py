@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any, AsyncIterator, Sequence
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, insert, select, text, tuple_
+from sqlalchemy import Text, and_, cast, func, insert, select, text, tuple_
+from sqlalchemy.dialects.postgresql import ARRAY as PG_ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import scheduler
@@ -361,7 +362,8 @@ def listing_query(f: ListingFilter):
     if f.q:
         terms = search_terms.query_terms(f.q)
         if terms:
-            conditions.append(Tender.search_terms.contains(terms))
+            # search_terms @> :terms on the GIN index (the column is declared with the generic ARRAY type)
+            conditions.append(Tender.search_terms.op("@>")(cast(terms, PG_ARRAY(Text))))
     if f.category:
         if "-" in f.category:
             load_categories().subtype(f.category)

@@ -40,10 +40,10 @@ class Desk:
     holders: list[str]
 
 
-def draft_body(tenderer: str, *, title: str = "中山市火炬开发区道路改造工程施工", days: float = 30,
+def draft_body(tenderer: str, title: str = "中山市火炬开发区道路改造工程施工", days: float = 30,
                **changes) -> dict:
     now = datetime.now(timezone.utc)
-    body = {"title": title, "description": "道路及配套管网改造", "tenderer": tenderer, "region_code": "ZS",
+    body = {"title": title, "description": "详见招标文件", "tenderer": tenderer, "region_code": "ZS",
             "family": "FJSZ", "subtype": "FJSZ-SG", "method": "open", "budget": "12345678.90",
             "lots": [{"title": "第一标段 道路", "budget": "8000000.00"},
                      {"title": "第二标段 管网", "budget": "4345678.90"}],
@@ -93,7 +93,8 @@ async def prepare_keys(sessions, desk: Desk, code: str) -> None:
 
 
 async def create_draft(client, desk: Desk, **kw) -> dict:
-    resp = await client.post("/api/v1/tenders", json=draft_body(desk.tenderer, **kw), headers=desk.agent.headers)
+    kw.setdefault("tenderer", desk.tenderer)
+    resp = await client.post("/api/v1/tenders", json=draft_body(**kw), headers=desk.agent.headers)
     assert resp.status == 201, await resp.text()
     return await resp.json()
 
