@@ -14,7 +14,8 @@ from typing import Any, Iterator
 
 from rich.console import Console
 from rich.progress import Progress
-from sqlalchemy import func, insert, select
+from sqlalchemy import String, cast, func, insert, select
+from sqlalchemy.dialects.postgresql import ARRAY as PG_ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.db import db_now
@@ -124,7 +125,7 @@ async def ensure_tenderers(session: AsyncSession, rng: random.Random) -> dict[st
 
 async def _creator(session: AsyncSession) -> tuple[int, int | None]:
     """The demo agent (user "agent"), or the first agent/admin account, as creator of the demo tenders."""
-    users = (await session.execute(select(User).where(User.roles.overlap(["agent", "admin"])).order_by(
+    users = (await session.execute(select(User).where(User.roles.op("&&")(cast(["agent", "admin"], PG_ARRAY(String)))).order_by(
         (User.username != "agent"), User.id).limit(1))).scalars().first()
     if users is None:
         raise RuntimeError("the demo tenders need an agent or admin account; seed the accounts first")

@@ -32,7 +32,7 @@ from trading.codes import load_categories, tender_code
 from trading.lifecycle import (TenderStatus, Timeline, apply_amendment, as_method, as_status, transition,
                                validate_timeline)
 from trading.models import Amendment, BidderRegistration, Clarification, Lot, Tender, TenderDocument, TenderSequence
-from trading.ocds import DocumentSnapshot, LotSnapshot, OrgRef, TenderSnapshot
+from trading.ocds import AwardSnapshot, DocumentSnapshot, LotSnapshot, OrgRef, TenderSnapshot
 from trading.status import move_tender
 from trading.tender_rules import SNIFF_BYTES, Cursor, decode_cursor, encode_cursor, parse_evaluation, \
     sniff_document_type
@@ -717,10 +717,7 @@ async def ocds_snapshot(session: AsyncSession, tender: Tender, public_url: str) 
     documents = [DocumentSnapshot(d.public_id, d.title, f"{base}/api/v1/documents/{d.public_id}", d.document_type,
                                   max(d.created_at, tender.published_at or d.created_at), d.media_type)
                  for d in docs]
-    extra: dict[str, Any] = {}
-    results = _results_module()
-    if results is not None and hasattr(results, "ocds_parts"):
-        extra = await results.ocds_parts(session, tender)  # bidders, awards, opened_at, candidates_published_at
+    extra = await _bid_parts(session, tender)
     return TenderSnapshot(
         id=tender.code, code=tender.code, title=tender.title, status=tender.status, method=tender.method,
         family=tender.family, subtype=tender.subtype, description=tender.description or None, budget=tender.budget,
@@ -730,11 +727,52 @@ async def ocds_snapshot(session: AsyncSession, tender: Tender, public_url: str) 
         documents=documents, published_at=tender.published_at, updated_at=tender.updated_at, **extra)
 
 
-def _results_module():
-    """Part B's results module, which adds bidders after opening and awards, once it exists."""
-    if importlib.util.find_spec("trading.results") is None:
+def _bid_models():
+    """The sealed-bid tables (trading.bid_models), once they exist in this build."""
+    if importlib.util.find_spec("trading.bid_models") is None:
         return None
-    return importlib.import_module("trading.results")
+    return importlib.import_module("trading.bid_models")
+
+
+async def _bid_parts(session: AsyncSession, tender: Tender) -> dict[str, Any]:
+    """Bidders, candidates and awards for OCDS; trading.ocds decides what is disclosed in which state."""
+    models = _bid_models()
+    if models is None:
+        return {}
+    opening = await session.get(models.TenderOpening, tender.id)
+    opened_at = opening.completed_at if opening is not None else None
+    bids = list((await session.execute(select(models.Bid).where(
+        models.Bid.tender_id == tender.id, models.Bid.status.in_(("opened", "invalid"))).order_by(models.Bid.id)
+    )).scalars())
+    candidates = list((await session.execute(select(models.AwardCandidate).where(
+        models.AwardCandidate.tender_id == tender.id).order_by(models.AwardCandidate.lot_id,
+                                                               models.AwardCandidate.rank))).scalars())
+    awards = {a.lot_id: a for a in (await session.execute(select(models.Award).where(
+        models.Award.tender_id == tender.id))).scalars()}
+    by_id = {b.id: b for b in bids}
+    missing = [c.bid_id for c in candidates if c.bid_id not in by_id]
+    if missing:
+        by_id.update({b.id: b for b in (await session.execute(select(models.Bid).where(
+            models.Bid.id.in_(missing)))).scalars()})
+    orgs = await organisations(session, [b.organisation_id for b in by_id.values()])
+    lots = {lot.id: lot.public_id for lot in await lots_of(session, tender.id)}
+    bidders, seen = [], set()
+    for bid in bids:
+        if bid.organisation_id not in seen:
+            seen.add(bid.organisation_id)
+            bidders.append(_org_ref(orgs[bid.organisation_id]))
+    award_snaps = []
+    for c in candidates:
+        bid = by_id[c.bid_id]
+        won = awards.get(c.lot_id)
+        status = "candidate" if won is None else ("awarded" if won.bid_id == c.bid_id else "unsuccessful")
+        award_snaps.append(AwardSnapshot(
+            id=f"{lots[c.lot_id]}-C{c.rank}", supplier=_org_ref(orgs[bid.organisation_id]),
+            value=won.price if won is not None and won.bid_id == c.bid_id else (bid.price or Decimal(0)),
+            date=won.awarded_at if won is not None and won.bid_id == c.bid_id else c.published_at,
+            status=status, lot_id=lots[c.lot_id], rank=c.rank))
+    return {"bidders": bidders, "awards": award_snaps, "opened_at": opened_at,
+            "candidates_published_at": min((c.published_at for c in candidates), default=None)}
 
 
 async def tenders_updated(session: AsyncSession, *, since: datetime | None, until: datetime | None,
