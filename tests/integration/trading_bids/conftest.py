@@ -126,3 +126,25 @@ async def set_deadline(sessions, info: BidTender, seconds_from_now: float) -> No
 async def holder_key_count(sessions) -> int:
     async with sessions() as session:
         return len((await session.execute(select(HolderKey))).scalars().all())
+
+
+def bundle(price="1234567.89", duration_days=180, declared=None, documents=None) -> bytes:
+    """A plain bid bundle with a form and one document."""
+    from trading.bid_schemas import make_bundle
+    return make_bundle({"price": price, "duration_days": duration_days, "declared": declared or {"质量标准": "合格"}},
+                       documents if documents is not None else {"投标函.pdf": b"%PDF-1.7 test document"})
+
+
+async def upload(client, info: BidTender, actor: Actor, data: bytes, *, lot: str | None = None):
+    """PUT the bid; returns (status, json)."""
+    resp = await client.put(f"/api/v1/tenders/{info.code}/lots/{lot or info.lot_id}/bid", data=data,
+                            headers={**actor.headers, "Content-Type": "application/octet-stream"})
+    return resp.status, await resp.json()
+
+
+async def verify_record(client, record_no: str) -> dict:
+    """Download a record and check it with the platform's verifier."""
+    pdf = await (await client.get(f"/api/v1/records/{record_no}")).read()
+    resp = await client.post("/api/v1/records/verify", data=pdf, headers={"Content-Type": "application/pdf"})
+    assert resp.status == 200, await resp.text()
+    return await resp.json()

@@ -1,0 +1,217 @@
+"""HTTP routes for sealed bids: holder keys, key holders, bid upload/replace/withdraw, the opening, results."""
+from __future__ import annotations
+
+import logging
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from typing import AsyncIterator
+
+from aiohttp import web
+from sqlalchemy import select
+
+from core.db import advisory_xact_lock
+from core.errors import NotFound, PayloadTooLarge, UnsupportedMediaType
+from core.identity_models import User
+from trading import bid_service, keyholding, opening, results
+from trading.bid_schemas import (AnswerIn, AwardsOut, BidStatusOut, CandidatesIn, CandidatesOut, HolderKeyOut,
+                                 KeyHolderOut, KeyHoldersIn, KeyHoldersOut, ObjectionIn, ObjectionOut,
+                                 ObjectionsOut, OpenedBidsOut, OpeningOut, PassphraseIn, ReceiptOut)
+from trading.models import Tender
+from web.api import Api
+from web.keys import LEDGER_SIGNER, SERVICES, SESSIONS, SETTINGS, Principal, db, principal
+
+log = logging.getLogger(__name__)
+
+api = Api("trading-bids")
+POOL = "trading.sealing_pool"
+KEYRING = "trading.keyring"
+UPLOAD_CHUNK = 256 * 1024
+BID_TYPES = ("application/octet-stream", "application/x-tar", "application/age")
+_PLATFORM_KEY_LOCK = 0x7B1D_0007
+
+
+async def cleanup_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The scrypt process pool, the master-secret keyring, and the platform holder key."""
+    settings = app[SETTINGS]
+    # spawn: forking a process that runs an event loop and DB connections is not safe
+    pool = ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("spawn"))
+    keyring = keyholding.PlatformKeyring.from_keys_dir(settings.keys_dir)
+    app[SERVICES][POOL] = pool
+    app[SERVICES][KEYRING] = keyring
+    async with app[SESSIONS]() as session, session.begin():
+        await advisory_xact_lock(session, _PLATFORM_KEY_LOCK)
+        await keyholding.ensure_platform_key(session, keyring)
+    yield
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _pool(request: web.Request) -> ProcessPoolExecutor:
+    return request.app[SERVICES][POOL]
+
+
+def _keyring(request: web.Request) -> keyholding.PlatformKeyring:
+    return request.app[SERVICES][KEYRING]
+
+
+async def _me(request: web.Request, who: Principal) -> User:
+    return await db(request).get(User, who.user_id)
+
+
+async def _tender_for_agent(request: web.Request, who: Principal, code: str, *, lock: bool = False) -> Tender:
+    query = select(Tender).where(Tender.code == code)
+    tender = (await db(request).execute(query.with_for_update() if lock else query)).scalar_one_or_none()
+    if tender is None:
+        raise NotFound("no such tender", code="unknown_tender", details={"tender": code})
+    keyholding.require_agent_of(tender, who.user_id, who.organisation_id, who.roles)
+    return tender
+
+
+# ---- holder keys and key holders ----------------------------------------------------------------------------
+
+@api.post("/api/v1/me/holder-key", summary="Enrol (or re-enrol) as a key holder with a passphrase",
+          body=PassphraseIn, response=HolderKeyOut, status=201, errors=(422,))
+async def enrol_holder_key(request: web.Request, who: Principal, body: PassphraseIn):
+    key = await keyholding.enrol_holder(db(request), _pool(request), await _me(request, who), body.passphrase,
+                                        actor=who.public_id)
+    return HolderKeyOut(recipient=key.recipient, enrolled_at=await _created(request, key))
+
+
+async def _created(request: web.Request, key):
+    await db(request).refresh(key, ["created_at"])
+    return key.created_at
+
+
+@api.get("/api/v1/me/holder-key", summary="My current holder key's public recipient", response=HolderKeyOut,
+         errors=(404,))
+async def my_holder_key(request: web.Request, who: Principal):
+    key = await keyholding.current_holder_key(db(request), who.user_id)
+    if key is None:
+        raise NotFound("you have not enrolled a holder key", code="not_enrolled")
+    return HolderKeyOut(recipient=key.recipient, enrolled_at=key.created_at)
+
+
+@api.put("/api/v1/tenders/{code}/key-holders", summary="Name a draft tender's key holders and threshold k",
+         body=KeyHoldersIn, response=KeyHoldersOut, roles=("agent",), errors=(403, 404, 409, 422))
+async def put_key_holders(request: web.Request, who: Principal, body: KeyHoldersIn):
+    tender = await _tender_for_agent(request, who, request.match_info["code"], lock=True)
+    views = await keyholding.set_key_holders(db(request), tender, body.holders, body.threshold,
+                                             actor=who.public_id)
+    return KeyHoldersOut(holders=[KeyHolderOut(**v.__dict__) for v in views])
+
+
+@api.get("/api/v1/tenders/{code}/key-holders", summary="A tender's key holders", response=KeyHoldersOut,
+         roles=("agent",), errors=(403, 404))
+async def get_key_holders(request: web.Request, who: Principal):
+    tender = await _tender_for_agent(request, who, request.match_info["code"])
+    return KeyHoldersOut(holders=[KeyHolderOut(**v.__dict__) for v in await keyholding.key_holders(db(request), tender)])
+
+
+# ---- bids -------------------------------------------------------------------------------------------------
+
+@api.put("/api/v1/tenders/{code}/lots/{lot}/bid",
+         summary="Submit or replace my organisation's sealed bid: a bid bundle (tar) sealed here, or an age file "
+                 "sealed to the tender's recipient",
+         response=ReceiptOut, status=201, request_content_type="application/octet-stream",
+         errors=(403, 404, 409, 413, 415, 422))
+async def put_bid(request: web.Request, who: Principal):
+    if request.content_type not in BID_TYPES:
+        raise UnsupportedMediaType("send the bid as application/octet-stream", code="unsupported_media_type")
+    settings = request.app[SETTINGS]
+    limit = settings.max_upload_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge(f"the upload is larger than {limit} bytes", code="upload_too_large",
+                              details={"max_bytes": limit})
+    code, lot = request.match_info["code"], request.match_info["lot"]
+    # A short read of its own: the request's transaction starts only after the upload, so that its now()
+    # is the moment the bid was complete.
+    async with request.app[SESSIONS]() as session:
+        target = await bid_service.bid_target(session, code, lot, who)
+    received = await bid_service.receive_bid(request.content.iter_chunked(UPLOAD_CHUNK), target,
+                                             settings.storage_dir, max_bytes=limit)
+    return await bid_service.record_bid(db(request), target, received, who, signer=request.app[LEDGER_SIGNER],
+                                        storage_dir=settings.storage_dir)
+
+
+@api.get("/api/v1/tenders/{code}/lots/{lot}/bid", summary="My organisation's live bid (metadata only)",
+         response=BidStatusOut, errors=(403, 404))
+async def get_bid(request: web.Request, who: Principal):
+    return await bid_service.my_bid(db(request), request.match_info["code"], request.match_info["lot"], who)
+
+
+@api.delete("/api/v1/tenders/{code}/lots/{lot}/bid", summary="Withdraw (撤回) my organisation's bid before the "
+            "deadline", response=BidStatusOut, errors=(403, 404, 409))
+async def delete_bid(request: web.Request, who: Principal):
+    return await bid_service.withdraw_bid(db(request), request.match_info["code"], request.match_info["lot"], who)
+
+
+# ---- opening ----------------------------------------------------------------------------------------------
+
+@api.post("/api/v1/tenders/{code}/opening", summary="Start the opening (after the bid deadline)",
+          response=OpeningOut, roles=("agent",), errors=(403, 404, 409))
+async def start_opening(request: web.Request, who: Principal):
+    return await opening.start_opening(db(request), request.match_info["code"], who, keyring=_keyring(request))
+
+
+@api.get("/api/v1/tenders/{code}/opening", summary="Progress of the opening", response=OpeningOut, auth=False,
+         errors=(404,))
+async def get_opening(request: web.Request):
+    return await opening.opening_status(db(request), request.match_info["code"])
+
+
+@api.post("/api/v1/tenders/{code}/opening/shares", summary="Unlock my key share with my passphrase",
+          body=PassphraseIn, response=OpeningOut, errors=(403, 404, 409, 422))
+async def post_share(request: web.Request, who: Principal, body: PassphraseIn):
+    return await opening.submit_share(db(request), request.match_info["code"], who, body.passphrase,
+                                      pool=_pool(request), keyring=_keyring(request),
+                                      records=request.app[SERVICES]["records"],
+                                      storage_dir=request.app[SETTINGS].storage_dir)
+
+
+@api.get("/api/v1/tenders/{code}/opened-bids", summary="The bids as read out at the opening (public)",
+         response=OpenedBidsOut, auth=False, errors=(404, 409))
+async def get_opened_bids(request: web.Request):
+    return OpenedBidsOut(bids=await opening.opened_bids(db(request), request.match_info["code"]))
+
+
+# ---- results ----------------------------------------------------------------------------------------------
+
+@api.post("/api/v1/tenders/{code}/candidates", summary="Publish ranked candidates (中标候选人公示)",
+          body=CandidatesIn, response=CandidatesOut, status=201, roles=("agent",),
+          errors=(403, 404, 409, 422))
+async def post_candidates(request: web.Request, who: Principal, body: CandidatesIn):
+    await _tender_for_agent(request, who, request.match_info["code"])
+    return CandidatesOut(candidates=await results.publish_candidates(
+        db(request), request.match_info["code"], body.candidates, actor=who.public_id,
+        publicity_days=body.publicity_days))
+
+
+@api.get("/api/v1/tenders/{code}/candidates", summary="Published candidates", response=CandidatesOut,
+         auth=False, errors=(404,))
+async def get_candidates(request: web.Request):
+    return CandidatesOut(candidates=await results.list_candidates(db(request), request.match_info["code"]))
+
+
+@api.post("/api/v1/tenders/{code}/objections", summary="Object (异议) to the candidates during the publicity",
+          body=ObjectionIn, response=ObjectionOut, status=201, errors=(403, 404, 409))
+async def post_objection(request: web.Request, who: Principal, body: ObjectionIn):
+    return await results.file_objection(db(request), request.match_info["code"], who, body.body)
+
+
+@api.get("/api/v1/tenders/{code}/objections", summary="Objections and answers", response=ObjectionsOut,
+         auth=False, errors=(404,))
+async def get_objections(request: web.Request):
+    return ObjectionsOut(objections=await results.list_objections(db(request), request.match_info["code"],
+                                                                 principal(request)))
+
+
+@api.post("/api/v1/objections/{objection}/answer", summary="Answer an objection (the tender's agent)",
+          body=AnswerIn, response=ObjectionOut, roles=("agent",), errors=(403, 404, 409))
+async def post_answer(request: web.Request, who: Principal, body: AnswerIn):
+    return await results.answer_objection(db(request), request.match_info["objection"], who, body.answer)
+
+
+@api.post("/api/v1/tenders/{code}/award", summary="Award each lot after the publicity, with a 中标通知书",
+          response=AwardsOut, status=201, roles=("agent",), errors=(403, 404, 409))
+async def post_award(request: web.Request, who: Principal):
+    return AwardsOut(awards=await results.award(db(request), request.app[SERVICES]["records"],
+                                                request.match_info["code"], who))

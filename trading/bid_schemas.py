@@ -1,0 +1,244 @@
+"""Wire formats of sealed bids: the bid bundle inside the age file, and the API's request/response models.
+
+The bid bundle (投标文件包) is a POSIX tar archive:
+- its FIRST member is a regular file `form.json` (at most 64 KiB): {"price": "1234567.00", "duration_days": 180,
+  "declared": {"质量标准": "合格", ...}} checked by trading.rules (prices as decimal strings or integers);
+- every other member is a regular file under `documents/` (投标文件正文、资格证明 …); directories are allowed,
+  links and devices are not.
+
+A bidder may upload the bundle plain (the server seals it as it streams in, checking form.json on the way) or
+seal it first with the stock tool, `age -r <tender recipient> -o bid.age bid.tar`, and upload bid.age; a
+client-sealed form is checked at the opening instead, where a bad one makes the bid invalid (撤销).
+
+Pure, no I/O beyond in-memory buffers.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import tarfile
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Mapping
+
+from pydantic import BaseModel, Field
+
+from core.errors import Unprocessable
+from trading.rules import BidForm, parse_bid_form_json
+
+FORM_NAME = "form.json"
+DOCUMENTS_DIR = "documents/"
+MAX_FORM_BYTES = 64 * 1024
+_BLOCK = 512
+
+
+def _bad_bundle(reason: str) -> Unprocessable:
+    return Unprocessable(f"not a bid bundle: {reason}", code="invalid_bid_bundle", details={"reason": reason})
+
+
+def make_bundle(form: Mapping[str, Any], documents: Mapping[str, bytes] | None = None) -> bytes:
+    """A bid bundle: form.json first, then each document under documents/ (for clients, tests, demo)."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        for name, data in [(FORM_NAME, json.dumps(dict(form), ensure_ascii=False, default=str).encode()),
+                           *((DOCUMENTS_DIR + n, d) for n, d in (documents or {}).items())]:
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.mtime = len(data), 0o644, 0
+            tar.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
+def form_from_head(head: bytes) -> BidForm | None:
+    """Check form.json at the start of a plain bundle as it streams in; None while more bytes are needed."""
+    if len(head) < _BLOCK:
+        return None
+    try:
+        info = tarfile.TarInfo.frombuf(head[:_BLOCK], "utf-8", "surrogateescape")
+    except tarfile.HeaderError as err:
+        raise _bad_bundle("it does not start with a tar header") from err
+    if info.name != FORM_NAME or not info.isreg():
+        raise _bad_bundle(f"the first member must be the file {FORM_NAME}")
+    if info.size > MAX_FORM_BYTES:
+        raise _bad_bundle(f"{FORM_NAME} is larger than {MAX_FORM_BYTES} bytes")
+    if len(head) < _BLOCK + info.size:
+        return None
+    return parse_bid_form_json(head[_BLOCK:_BLOCK + info.size])
+
+
+@dataclass(frozen=True)
+class BundleDocument:
+    """A document inside an opened bid: its name, size and SHA-256."""
+
+    name: str
+    size: int
+    sha256: str
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "size": self.size, "sha256": self.sha256}
+
+
+@dataclass(frozen=True)
+class OpenedBundle:
+    """What a decrypted bid holds: the checked form and the list of its documents."""
+
+    form: BidForm
+    documents: list[BundleDocument]
+
+
+def read_bundle(plaintext: bytes) -> OpenedBundle:
+    """Read a decrypted bid bundle; Unprocessable(invalid_bid_bundle / invalid_price / ...) when it is bad."""
+    form = form_from_head(plaintext)
+    if form is None:
+        raise _bad_bundle("the file ends inside form.json")
+    documents = []
+    try:
+        with tarfile.open(fileobj=io.BytesIO(plaintext), mode="r:") as tar:
+            for i, member in enumerate(tar):
+                if i == 0 or member.isdir():
+                    continue
+                if not member.isreg() or not member.name.startswith(DOCUMENTS_DIR) or ".." in member.name:
+                    raise _bad_bundle(f"unexpected member {member.name[:80]!r}")
+                data = tar.extractfile(member).read()
+                documents.append(BundleDocument(member.name[len(DOCUMENTS_DIR):], len(data),
+                                                hashlib.sha256(data).hexdigest()))
+    except (tarfile.TarError, EOFError) as err:
+        raise _bad_bundle("the archive is damaged") from err
+    return OpenedBundle(form, documents)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# API models
+# ---------------------------------------------------------------------------------------------------------------
+
+class PassphraseIn(BaseModel):
+    passphrase: str = Field(min_length=1, max_length=1024)
+
+
+class HolderKeyOut(BaseModel):
+    recipient: str
+    enrolled_at: Any
+
+
+class KeyHoldersIn(BaseModel):
+    holders: list[str] = Field(min_length=1, max_length=20)
+    threshold: int
+
+
+class KeyHolderOut(BaseModel):
+    position: int
+    holder: str
+    enrolled: bool
+    share_issued: bool
+
+
+class ReceiptOut(BaseModel):
+    """A platform-signed receipt: the body, its Ed25519 signature over canonical JSON, and the key id."""
+
+    receipt: dict[str, Any]
+    signature: str
+    algorithm: str = "Ed25519"
+    key_id: str
+
+
+class BidStatusOut(BaseModel):
+    bid: str
+    tender: str
+    lot: str
+    status: str
+    ciphertext_sha256: str
+    size: int
+    sealed_by: str
+    submitted_at: Any
+    withdrawn_at: Any = None
+
+
+class OpeningOut(BaseModel):
+    tender: str
+    status: str
+    threshold: int
+    unlocked: int
+    holders_unlocked: list[str]
+    record_no: str | None = None
+    valid_bids: int | None = None
+
+
+class OpenedBidOut(BaseModel):
+    bid: str
+    lot: str
+    bidder: str
+    bidder_name: str
+    status: str
+    price: Decimal | None = None
+    duration_days: int | None = None
+    declared: dict[str, str] | None = None
+    withdrawal_kind: str | None = None
+    withdrawal_cause: str | None = None
+
+
+class CandidateIn(BaseModel):
+    lot: str
+    bid: str
+    rank: int = Field(ge=1, le=10)
+    score: Decimal | None = None
+
+
+class CandidatesIn(BaseModel):
+    candidates: list[CandidateIn] = Field(min_length=1, max_length=30)
+    publicity_days: int = Field(default=3, ge=1, le=30)
+
+
+class CandidateOut(BaseModel):
+    lot: str
+    rank: int
+    bid: str
+    bidder: str
+    bidder_name: str
+    price: Decimal
+    score: Decimal | None = None
+    publicity_ends_at: Any
+
+
+class ObjectionIn(BaseModel):
+    body: str = Field(min_length=1, max_length=5000)
+
+
+class AnswerIn(BaseModel):
+    answer: str = Field(min_length=1, max_length=5000)
+
+
+class ObjectionOut(BaseModel):
+    objection: str
+    filed_at: Any
+    body: str
+    answer: str | None = None
+    answered_at: Any = None
+    mine: bool = False
+
+
+class AwardOut(BaseModel):
+    lot: str
+    bid: str
+    bidder: str
+    price: Decimal
+    record_no: str
+
+
+class KeyHoldersOut(BaseModel):
+    holders: list[KeyHolderOut]
+
+
+class OpenedBidsOut(BaseModel):
+    bids: list[OpenedBidOut]
+
+
+class CandidatesOut(BaseModel):
+    candidates: list[CandidateOut]
+
+
+class ObjectionsOut(BaseModel):
+    objections: list[ObjectionOut]
+
+
+class AwardsOut(BaseModel):
+    awards: list[AwardOut]

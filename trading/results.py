@@ -1,0 +1,221 @@
+"""Results: candidates published with a publicity period (中标候选人公示), objections (异议), the award (中标通知书).
+
+The evaluation side calls `publish_candidates` when its committee has ranked the bids; bidders may object
+during the publicity period and the agent answers; after the period, with every objection answered, `award`
+issues one signed award notice per lot to its first-ranked candidate. All deadlines use the DB clock.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from decimal import Decimal
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.db import db_now
+from core.errors import Conflict, Forbidden, NotFound, Unprocessable
+from core.identity_models import Organisation, User
+from core.ids import public_id
+from evidence import ledger_service as ledger
+from evidence.records import KeyValueBlock, SignatureTable, TextBlock, signature_field_name
+from evidence.records_service import RecordContent, RecordsContext, issue_record
+from evidence.signing import SignerSpec
+from trading import keyholding
+from trading.bid_models import AwardCandidate, Award, Bid, Objection
+from trading.bid_schemas import AwardOut, CandidateIn, CandidateOut, ObjectionOut
+from trading.lifecycle import TenderStatus
+from trading.models import Lot, Tender
+from trading.status import move_tender
+from web.keys import Principal
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PUBLICITY_DAYS = 3  # 公示期不少于3日 (招标投标法实施条例 第54条)
+
+
+async def _tender(session: AsyncSession, code: str, *, lock: bool = False) -> Tender:
+    query = select(Tender).where(Tender.code == code)
+    tender = (await session.execute(query.with_for_update() if lock else query)).scalar_one_or_none()
+    if tender is None:
+        raise NotFound("no such tender", code="unknown_tender", details={"tender": code})
+    return tender
+
+
+async def publish_candidates(session: AsyncSession, tender_code: str, candidates: list[CandidateIn], *,
+                             actor: str, publicity_days: int = DEFAULT_PUBLICITY_DAYS) -> list[CandidateOut]:
+    """Publish ranked candidates per lot (evaluating -> candidates_published) with a publicity period."""
+    tender = await _tender(session, tender_code, lock=True)
+    if not 1 <= publicity_days <= 30:
+        raise Unprocessable("the publicity period is 1 to 30 days", code="invalid_publicity_period")
+    lots = {lot.public_id: lot for lot in (await session.execute(
+        select(Lot).where(Lot.tender_id == tender.id))).scalars()}
+    seen: set[tuple[str, int]] = set()
+    resolved = []
+    for cand in candidates:
+        lot = lots.get(cand.lot)
+        if lot is None:
+            raise NotFound("no such lot in this tender", code="unknown_lot", details={"lot": cand.lot})
+        if (cand.lot, cand.rank) in seen:
+            raise Unprocessable("two candidates share a rank", code="duplicate_rank",
+                                details={"lot": cand.lot, "rank": cand.rank})
+        seen.add((cand.lot, cand.rank))
+        bid = (await session.execute(select(Bid).where(Bid.public_id == cand.bid, Bid.lot_id == lot.id))
+               ).scalar_one_or_none()
+        if bid is None or bid.status != "opened":
+            raise Unprocessable("a candidate must be a bid opened for that lot", code="invalid_candidate",
+                                details={"bid": cand.bid, "lot": cand.lot})
+        resolved.append((cand, lot, bid))
+    for lot_id in {lot.id for _, lot, _ in resolved}:
+        ranks = sorted(c.rank for c, lot, _ in resolved if lot.id == lot_id)
+        if ranks != list(range(1, len(ranks) + 1)):
+            raise Unprocessable("ranks must run 1, 2, 3 … without gaps", code="invalid_ranks",
+                                details={"ranks": ranks})
+    await move_tender(session, tender, TenderStatus.CANDIDATES_PUBLISHED, actor=actor,
+                      payload={"publicity_days": publicity_days,
+                               "candidates": [{"lot": c.lot, "bid": c.bid, "rank": c.rank} for c in candidates]})
+    now = await db_now(session)
+    ends = now + timedelta(days=publicity_days)
+    await session.execute(delete(AwardCandidate).where(AwardCandidate.tender_id == tender.id))
+    for cand, lot, bid in resolved:
+        session.add(AwardCandidate(tender_id=tender.id, lot_id=lot.id, bid_id=bid.id, rank=cand.rank,
+                                   score=cand.score, publicity_ends_at=ends, published_at=now))
+    await session.flush()
+    return await list_candidates(session, tender_code)
+
+
+async def list_candidates(session: AsyncSession, tender_code: str) -> list[CandidateOut]:
+    """The published candidates, per lot in rank order (public)."""
+    tender = await _tender(session, tender_code)
+    rows = (await session.execute(
+        select(AwardCandidate, Lot, Bid, Organisation).join(Lot, Lot.id == AwardCandidate.lot_id)
+        .join(Bid, Bid.id == AwardCandidate.bid_id).join(Organisation, Organisation.id == Bid.organisation_id)
+        .where(AwardCandidate.tender_id == tender.id).order_by(Lot.lot_no, AwardCandidate.rank))).all()
+    return [CandidateOut(lot=lot.public_id, rank=c.rank, bid=bid.public_id, bidder=org.public_id,
+                         bidder_name=org.name, price=bid.price, score=c.score, publicity_ends_at=c.publicity_ends_at)
+            for c, lot, bid, org in rows]
+
+
+async def _publicity_ends(session: AsyncSession, tender: Tender):
+    return (await session.execute(select(func.max(AwardCandidate.publicity_ends_at)).where(
+        AwardCandidate.tender_id == tender.id))).scalar_one()
+
+
+async def file_objection(session: AsyncSession, tender_code: str, who: Principal, body: str) -> ObjectionOut:
+    """A bidder of this tender objects (异议) during the publicity period."""
+    tender = await _tender(session, tender_code)
+    if who.organisation_id is None or (await session.execute(select(Bid.id).where(
+            Bid.tender_id == tender.id, Bid.organisation_id == who.organisation_id).limit(1))).first() is None:
+        raise Forbidden("only bidders of this tender may object", code="not_a_bidder")
+    if tender.status != TenderStatus.CANDIDATES_PUBLISHED.value:
+        raise Conflict("objections are taken during the candidates' publicity period", code="publicity_closed",
+                       details={"current": tender.status})
+    now = await db_now(session)
+    ends = await _publicity_ends(session, tender)
+    if ends is None or now >= ends:
+        raise Conflict("the publicity period is over", code="publicity_closed",
+                       details={"publicity_ends_at": ends.isoformat() if ends else None})
+    objection = Objection(public_id=public_id("X", 8), tender_id=tender.id, organisation_id=who.organisation_id,
+                          filed_by_id=who.user_id, body=body.strip(), filed_at=now)
+    session.add(objection)
+    await session.flush()
+    await ledger.append(session, actor=who.public_id, action="tender.objection", entity=f"tender:{tender.code}",
+                        payload={"objection": objection.public_id})
+    return _objection_out(objection, who)
+
+
+def _objection_out(o: Objection, who: Principal | None) -> ObjectionOut:
+    # Who objected stays with the agent and the ledger; others see the text and the answer.
+    return ObjectionOut(objection=o.public_id, filed_at=o.filed_at, body=o.body, answer=o.answer,
+                        answered_at=o.answered_at,
+                        mine=who is not None and who.organisation_id == o.organisation_id)
+
+
+async def list_objections(session: AsyncSession, tender_code: str, who: Principal | None) -> list[ObjectionOut]:
+    """Objections to a tender's candidates with their answers."""
+    tender = await _tender(session, tender_code)
+    rows = (await session.execute(select(Objection).where(Objection.tender_id == tender.id)
+                                  .order_by(Objection.filed_at, Objection.id))).scalars()
+    return [_objection_out(o, who) for o in rows]
+
+
+async def answer_objection(session: AsyncSession, objection_id: str, who: Principal, answer: str) -> ObjectionOut:
+    """The tender's agent answers an objection, once."""
+    objection = (await session.execute(select(Objection).where(Objection.public_id == objection_id)
+                                       .with_for_update())).scalar_one_or_none()
+    if objection is None:
+        raise NotFound("no such objection", code="unknown_objection")
+    tender = await session.get(Tender, objection.tender_id)
+    keyholding.require_agent_of(tender, who.user_id, who.organisation_id, who.roles)
+    if objection.answer is not None:
+        raise Conflict("this objection is already answered", code="already_answered")
+    objection.answer, objection.answered_by_id = answer.strip(), who.user_id
+    objection.answered_at = await db_now(session)
+    await session.flush()
+    await ledger.append(session, actor=who.public_id, action="tender.objection_answer",
+                        entity=f"tender:{tender.code}", payload={"objection": objection.public_id})
+    return _objection_out(objection, who)
+
+
+async def award(session: AsyncSession, records: RecordsContext, tender_code: str, who: Principal) -> list[AwardOut]:
+    """After the publicity period, award each lot to its first candidate with a signed 中标通知书."""
+    tender = await _tender(session, tender_code, lock=True)
+    keyholding.require_agent_of(tender, who.user_id, who.organisation_id, who.roles)
+    if tender.status != TenderStatus.CANDIDATES_PUBLISHED.value:
+        raise Conflict("awards follow the candidates' publicity", code="illegal_transition",
+                       details={"current": tender.status, "target": TenderStatus.AWARDED.value})
+    now = await db_now(session)
+    ends = await _publicity_ends(session, tender)
+    if ends is None or now < ends:
+        raise Conflict("the publicity period is not over", code="publicity_not_over",
+                       details={"publicity_ends_at": ends.isoformat() if ends else None})
+    pending = (await session.execute(select(func.count()).select_from(Objection).where(
+        Objection.tender_id == tender.id, Objection.answer.is_(None)))).scalar_one()
+    if pending:
+        raise Conflict("every objection must be answered before the award", code="objections_pending",
+                       details={"pending": pending})
+    firsts = (await session.execute(
+        select(AwardCandidate, Lot, Bid, Organisation).join(Lot, Lot.id == AwardCandidate.lot_id)
+        .join(Bid, Bid.id == AwardCandidate.bid_id).join(Organisation, Organisation.id == Bid.organisation_id)
+        .where(AwardCandidate.tender_id == tender.id, AwardCandidate.rank == 1).order_by(Lot.lot_no))).all()
+    user = await session.get(User, who.user_id)
+    tenderer = await session.get(Organisation, tender.tenderer_id)
+    out = []
+    for cand, lot, bid, org in firsts:
+        record = await issue_record(
+            session, records, actor=who.public_id, entity=f"tender:{tender.code}",
+            content=_award_notice(tender, lot, bid, org, tenderer, now, user.display_name),
+            signers=[SignerSpec.person(signature_field_name(0), user.public_id, user.display_name,
+                                       reason="中标通知书 / Award notice")], audience="public")
+        session.add(Award(tender_id=tender.id, lot_id=lot.id, bid_id=bid.id, price=bid.price,
+                          record_no=record.record_no, awarded_at=now))
+        out.append(AwardOut(lot=lot.public_id, bid=bid.public_id, bidder=org.public_id, price=bid.price,
+                            record_no=record.record_no))
+    await session.flush()
+    await move_tender(session, tender, TenderStatus.AWARDED, actor=who.public_id,
+                      payload={"awards": [{"lot": a.lot, "bid": a.bid, "price": format(a.price, "f"),
+                                           "record_no": a.record_no} for a in out]})
+    return out
+
+
+def _award_notice(tender: Tender, lot: Lot, bid: Bid, winner: Organisation, tenderer: Organisation, now,
+                  signer_name: str) -> RecordContent:
+    price: Decimal = bid.price
+    return RecordContent(
+        kind="award_notice", title_zh="中标通知书", title_en="Award notice",
+        blocks=[
+            TextBlock(f"{winner.name}：\n你单位于本项目的投标经评标委员会评审、中标候选人公示期满，确定为中标人。"
+                      "请自本通知书发出之日起三十日内与招标人订立书面合同。\n"
+                      "Your bid has been selected after evaluation and the candidates' publicity period. "
+                      "Please sign the written contract with the tenderer within 30 days of this notice."),
+            KeyValueBlock([("项目编号", "Tender code", tender.code), ("项目名称", "Title", tender.title),
+                           ("标段", "Lot", f"{lot.public_id} {lot.title}"),
+                           ("招标人", "Tenderer", tenderer.name),
+                           ("中标人", "Winning bidder", f"{winner.name}（{winner.social_credit_code}）"),
+                           ("中标价（元）", "Award price (CNY)", f"{price:,.2f}"),
+                           ("工期（日）", "Duration (days)", bid.duration_days),
+                           ("发出时间", "Issued at", now.isoformat())]),
+            SignatureTable([(signer_name, "招标代理", "Tendering agent")]),
+        ],
+        attachment={"tender": tender.code, "lot": lot.public_id, "bid": bid.public_id, "bidder": winner.public_id,
+                    "price": format(price, "f"), "duration_days": bid.duration_days, "issued_at": now.isoformat()})
