@@ -104,6 +104,13 @@ class BidderRegistration(Base):
     registered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
+# The public listing walks these in sort order and stops after one page: with a common keyword that beats
+# collecting every match from the GIN index and sorting (bench/listing.py). Added by migration 0006.
+Index("tender_listing_deadline_idx", Tender.bid_deadline_at, Tender.id)
+Index("tender_listing_published_idx", Tender.published_at, Tender.id)
+Index("tender_updated_at_idx", Tender.updated_at, Tender.id)
+
+
 class TenderDocument(Base):
     """A file attached to a tender (招标文件, 澄清文件, 图纸…), stored content-addressed by its SHA-256."""
 

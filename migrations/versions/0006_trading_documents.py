@@ -1,4 +1,5 @@
-"""Trading: tender documents (content-addressed files), clarification questions and answers, amendments.
+"""Trading: tender documents (content-addressed files), clarification questions and answers, amendments, and
+the listing's keyset indexes.
 
 Revision ID: 0006
 Revises: 0005
@@ -15,6 +16,10 @@ depends_on = None
 
 
 def upgrade() -> None:
+    # keyset listing in either sort order, and the OCDS feed by last update
+    op.create_index('tender_listing_deadline_idx', 'tender', ['bid_deadline_at', 'id'], unique=False)
+    op.create_index('tender_listing_published_idx', 'tender', ['published_at', 'id'], unique=False)
+    op.create_index('tender_updated_at_idx', 'tender', ['updated_at', 'id'], unique=False)
     op.create_table('clarification',
     sa.Column('id', sa.BigInteger(), nullable=False),
     sa.Column('public_id', sa.String(length=16), nullable=False),
@@ -76,6 +81,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index('tender_updated_at_idx', table_name='tender')
+    op.drop_index('tender_listing_published_idx', table_name='tender')
+    op.drop_index('tender_listing_deadline_idx', table_name='tender')
     op.drop_index(op.f('tender_document_tender_id_idx'), table_name='tender_document')
     op.drop_index(op.f('tender_document_sha256_idx'), table_name='tender_document')
     op.drop_table('tender_document')
