@@ -1,0 +1,169 @@
+"""Public tender listing: bidroom's GET /api/v1/tenders with a Chinese keyword and a category filter, against a
+bare aiohttp + asyncpg handler running the very same SQL, in one run.
+
+Seeds N demo tenders (trading.demo.demo_rows: Chinese titles over 21 Guangdong cities and four families) with
+COPY, then loads both servers in interleaved rounds at the same concurrency. Targets (issue 4): ratio >= 0.5,
+bidroom p99 <= 50 ms.
+
+    .venv/bin/python bench/listing.py [--tenders 100000] [--seconds 10] [--concurrency 32] [--q 道路]
+                                      [--category FJSZ]
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing as mp
+import os
+import platform
+import random
+import statistics
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from urllib.parse import urlencode
+
+import aiohttp
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._load import LoadResult, run_load  # noqa: E402
+from bench.http_baseline import bidroom_server, free_port, wait_up  # noqa: E402
+from core.db import EmbeddedPostgres, asyncpg_dsn  # noqa: E402
+
+
+def compiled_listing(q: str, category: str, limit: int) -> tuple[str, list]:
+    """The listing's SQL and positional parameters exactly as the service builds them."""
+    from trading.service import ListingFilter, listing_sql
+    return listing_sql(ListingFilter(q=q, category=category, limit=limit))
+
+
+def bare_server(db_url: str, port: int, q: str, category: str, limit: int) -> None:
+    """The baseline: aiohttp + asyncpg running the listing SQL and returning its rows as JSON."""
+    import asyncpg
+    from aiohttp import web
+
+    sql, params = compiled_listing(q, category, limit)
+
+    async def init() -> web.Application:
+        app = web.Application()
+        pool = await asyncpg.create_pool(**asyncpg_dsn(db_url), min_size=10, max_size=10)
+
+        async def handler(request: web.Request) -> web.Response:
+            async with pool.acquire() as conn:
+                rows = await conn.fetch(sql, *params)
+            return web.json_response({"items": [dict(r) for r in rows[:limit]]},
+                                     dumps=lambda d: json.dumps(d, ensure_ascii=False, default=str))
+        app.router.add_get("/", handler)
+        return app
+    web.run_app(init(), host="127.0.0.1", port=port, access_log=None, print=None)
+
+
+async def seed(db_url: str, n: int) -> float:
+    """N tenders by COPY (plus 21 tenderers and one agent); returns the seconds it took."""
+    import asyncpg
+
+    from trading.demo import CITIES, TENDERER_PATTERNS, demo_rows
+    started = time.perf_counter()
+    conn = await asyncpg.connect(**asyncpg_dsn(db_url))
+    try:
+        user_id = await conn.fetchval(
+            "INSERT INTO app_user (public_id, username, display_name, password_hash, roles) "
+            "VALUES ('U-BENCH1', 'bench-agent', '基准代理', 'x', '{agent}') RETURNING id")
+        tenderers = {}
+        for i, (region, city, _) in enumerate(CITIES):
+            name = TENDERER_PATTERNS[i % len(TENDERER_PATTERNS)].format(city=city)
+            org_id = await conn.fetchval("INSERT INTO organisation (public_id, name, kind) VALUES ($1, $2, "
+                                         "'public_institution') RETURNING id", f"O-BENCH{i:02d}", name)
+            tenderers[region] = (org_id, name)
+        now = datetime.now(timezone.utc)
+        rows = list(demo_rows(random.Random(2026), n, now=now, tenderers=tenderers, agent_org_id=None,
+                              created_by_id=user_id))
+        columns = list(rows[0])
+        records = [tuple(json.dumps(r[c], ensure_ascii=False) if c == "evaluation" else r[c] for c in columns)
+                   for r in rows]
+        await conn.copy_records_to_table("tender", records=records, columns=columns)
+        await conn.execute("ANALYZE tender")
+    finally:
+        await conn.close()
+    return time.perf_counter() - started
+
+
+def _merge(results: list[LoadResult]) -> LoadResult:
+    return LoadResult(sum(r.requests for r in results), sum(r.errors for r in results),
+                      sum(r.seconds for r in results), [x for r in results for x in r.latencies_ms])
+
+
+async def _sample(url: str) -> int:
+    async with aiohttp.ClientSession() as http:
+        async with http.get(url) as resp:
+            body = await resp.json()
+            assert resp.status == 200, body
+            return len(body["items"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--tenders", type=int, default=100_000)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--q", default="道路")
+    parser.add_argument("--category", default="FJSZ")
+    parser.add_argument("--limit", type=int, default=20)
+    args = parser.parse_args()
+
+    root = Path(tempfile.mkdtemp(prefix="bidroom-bench-listing-"))
+    pg = EmbeddedPostgres(root / "pg", cleanup_mode="delete").start()
+    pg.psql("CREATE DATABASE bench;")
+    db_url = pg.libpq_uri("bench")
+    from core.migrate import upgrade
+    upgrade(db_url)
+    seed_s = asyncio.run(seed(db_url, args.tenders))
+
+    ctx = mp.get_context("spawn")
+    procs, targets = [], {}
+    query = urlencode({"q": args.q, "category": args.category, "limit": args.limit})
+    try:
+        for name in ("bare", "bidroom"):
+            port = free_port()
+            fn, fargs = (bare_server, (db_url, port, args.q, args.category, args.limit)) if name == "bare" else (
+                bidroom_server, (db_url, str(root / "var"), port))
+            proc = ctx.Process(target=fn, args=fargs, daemon=True)
+            proc.start()
+            procs.append(proc)
+            base = f"http://127.0.0.1:{port}"
+            asyncio.run(wait_up(base + ("/" if name == "bare" else "/healthz")))
+            targets[name] = base + "/" if name == "bare" else f"{base}/api/v1/tenders?{query}"
+        items = {name: asyncio.run(_sample(url)) for name, url in targets.items()}
+        rounds: dict[str, list[LoadResult]] = {"bare": [], "bidroom": []}
+        for _ in range(args.rounds):
+            for name in ("bare", "bidroom"):
+                rounds[name].append(asyncio.run(run_load(targets[name], concurrency=args.concurrency,
+                                                         seconds=args.seconds / args.rounds, warmup_s=0.5)))
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.join(10)
+        pg.stop()
+
+    print(f"machine: {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}, "
+          f"{args.tenders} tenders seeded in {seed_s:.0f} s, {args.concurrency} connections, {args.rounds} "
+          f"interleaved rounds, {args.seconds:.0f} s per side")
+    print(f"query: q={args.q} category={args.category} limit={args.limit} ({items['bidroom']} items per page; "
+          f"bare returns {items['bare']})")
+    labels = {"bare": "bare aiohttp+asyncpg, same SQL", "bidroom": "bidroom GET /api/v1/tenders"}
+    for name in ("bare", "bidroom"):
+        print(_merge(rounds[name]).line(labels[name]))
+    ratios = [b.rps / a.rps for a, b in zip(rounds["bare"], rounds["bidroom"])]
+    ratio = statistics.median(ratios)
+    p99 = _merge(rounds["bidroom"]).pct(99)
+    print("per-round ratios: " + " ".join(f"{r:.2f}" for r in ratios))
+    print(f"ratio bidroom/bare (median of rounds): {ratio:.2f}  (target >= 0.50: {'met' if ratio >= 0.5 else 'NOT met'})")
+    print(f"bidroom p99: {p99:.1f} ms  (target <= 50 ms: {'met' if p99 <= 50 else 'NOT met'})")
+
+
+if __name__ == "__main__":
+    main()
