@@ -190,6 +190,7 @@ async def upload_document(request: web.Request, who: Principal, query: UploadQue
     session = db(request)
     tender = await svc.get_tender(session, request.match_info["code"])
     svc.require_manager(who, tender)
+    svc.check_document_upload(tender, query.document_type)
     filename = clean_filename(query.filename or request.headers.get("X-Filename"))
     limit = request.app[SERVICES].get(MAX_DOCUMENT_KEY, request.app[SETTINGS].max_upload_bytes)
     if request.content_length is not None and request.content_length > limit:

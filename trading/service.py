@@ -520,19 +520,25 @@ DOCUMENT_TYPES = ("biddingDocuments", "tenderNotice", "technicalSpecifications",
                   "eligibilityCriteria", "billOfQuantity", "other")
 
 
-async def add_document(session: AsyncSession, who: Any, tender: Tender, stored: StoredFile, *, title: str,
-                       filename: str, document_type: str) -> TenderDocument:
-    """Record an uploaded document against the tender, with its ledger entry."""
+def check_document_upload(tender: Tender, document_type: str) -> None:
+    """Refuse an upload before any byte is stored: a known document type, and a draft or published tender."""
     if document_type not in DOCUMENT_TYPES:
         raise Unprocessable(f"unknown document type {document_type!r}", code="unknown_document_type",
                             details={"allowed": list(DOCUMENT_TYPES)})
     if tender.status not in (TenderStatus.DRAFT, TenderStatus.PUBLISHED):
         raise Conflict(f"documents can be added while draft or published; the tender is {tender.status}",
                        code="tender_documents_closed", details={"current": tender.status})
+
+
+async def add_document(session: AsyncSession, who: Any, tender: Tender, stored: StoredFile, *, title: str,
+                       filename: str, document_type: str) -> TenderDocument:
+    """Record an uploaded document against the tender, with its ledger entry."""
+    check_document_upload(tender, document_type)
     doc = TenderDocument(public_id=public_id("D", 8), tender_id=tender.id, title=title, filename=filename,
                          document_type=document_type, media_type=stored.media_type, size_bytes=stored.size_bytes,
                          sha256=stored.sha256, uploaded_by_id=who.user_id)
     session.add(doc)
+    tender.updated_at = await db_now(session)  # the documents are part of the tender's open data
     await session.flush()
     await session.refresh(doc)
     await ledger.append(session, actor=who.public_id, action="tender.document.upload", entity=f"tender:{tender.code}",

@@ -90,3 +90,14 @@ async def test_a_bidder_cannot_upload_tender_documents(client, desk):
     resp = await client.post(f"/api/v1/tenders/{draft['code']}/documents", data=PDF, params={"filename": "a.pdf"},
                              headers={**someone.headers, "Content-Type": "application/octet-stream"})
     assert resp.status == 403
+
+
+async def test_a_cancelled_tender_takes_no_more_documents_and_nothing_is_stored(client, desk, raw_conn, settings):
+    draft = await create_draft(client, desk)
+    await client.post(f"/api/v1/tenders/{draft['code']}/cancel", json={"reason": "项目取消"},
+                      headers=desk.agent.headers)
+    resp = await _upload(client, desk, draft["code"], PDF)
+    assert resp.status == 409 and (await resp.json())["error"]["details"]["current"] == "cancelled"
+    assert await raw_conn.fetchval("SELECT count(*) FROM tender_document") == 0
+    stored = settings.storage_dir / "documents"
+    assert not stored.exists() or not any(p.is_file() for p in stored.rglob("*"))
