@@ -161,7 +161,8 @@ def main() -> None:
     ratio = statistics.median(ratios)
     p99 = _merge(rounds["bidroom"]).pct(99)
     print("per-round ratios: " + " ".join(f"{r:.2f}" for r in ratios))
-    print(f"ratio bidroom/bare (median of rounds): {ratio:.2f}  (target >= 0.50: {'met' if ratio >= 0.5 else 'NOT met'})")
+    verdict = "met" if ratio >= 0.5 else "NOT met"
+    print(f"ratio bidroom/bare (median of rounds): {ratio:.2f}  (target >= 0.50: {verdict})")
     print(f"bidroom p99: {p99:.1f} ms  (target <= 50 ms: {'met' if p99 <= 50 else 'NOT met'})")
 
 

@@ -25,7 +25,7 @@ from core.ids import public_id
 from evidence import ledger_service as ledger
 from trading.codes import load_categories, tender_code
 from trading.models import Lot, Tender
-from trading.search_terms import document_terms
+from trading.service import allocate_codes, searchable_terms
 
 log = logging.getLogger(__name__)
 
@@ -98,8 +98,7 @@ def demo_rows(rng: random.Random, n: int, *, now: datetime, tenderers: dict[str,
                    agent_id=agent_org_id, created_by_id=created_by_id, budget=_budget(rng, family), currency="CNY",
                    evaluation=EVALUATION, published_at=published, clarification_end_at=deadline - timedelta(days=3),
                    bid_deadline_at=deadline, opening_at=deadline, key_threshold=2, key_holder_count=3,
-                   search_terms=document_terms(title, code, description, tenderer_name,
-                                               catalogue.family(family).zh, sub.zh),
+                   search_terms=searchable_terms(title, code, description, tenderer_name),
                    created_at=published, updated_at=deadline if status != "published" else published)
 
 
@@ -125,16 +124,16 @@ async def ensure_tenderers(session: AsyncSession, rng: random.Random) -> dict[st
 
 async def _creator(session: AsyncSession) -> tuple[int, int | None]:
     """The demo agent (user "agent"), or the first agent/admin account, as creator of the demo tenders."""
-    users = (await session.execute(select(User).where(User.roles.op("&&")(cast(["agent", "admin"], PG_ARRAY(String)))).order_by(
+    staff_roles = cast(["agent", "admin"], PG_ARRAY(String))
+    user = (await session.execute(select(User).where(User.roles.op("&&")(staff_roles)).order_by(
         (User.username != "agent"), User.id).limit(1))).scalars().first()
-    if users is None:
+    if user is None:
         raise RuntimeError("the demo tenders need an agent or admin account; seed the accounts first")
-    return users.id, users.organisation_id
+    return user.id, user.organisation_id
 
 
 async def _allocate(session: AsyncSession, year: int, need: dict[tuple[str, str], int]) -> dict[tuple[str, str],
                                                                                                   list[str]]:
-    from trading.service import allocate_codes
     out = {}
     for (region, family), count in need.items():
         out[(region, family)] = list(reversed(await allocate_codes(session, region, year, family, count)))
@@ -165,10 +164,8 @@ async def seed_demo(sessions: async_sessionmaker, console: Console, progress: Pr
             codes = await _allocate(session, now.year, need)
             for row in plan:
                 row["code"] = codes[(row["region_code"], row["family"])].pop()
-                row["search_terms"] = document_terms(row["title"], row["code"], row["description"],
-                                                     tenderers[row["region_code"]][1],
-                                                     load_categories().family(row["family"]).zh,
-                                                     load_categories().subtype(row["subtype"]).zh)
+                row["search_terms"] = searchable_terms(row["title"], row["code"], row["description"],
+                                                       tenderers[row["region_code"]][1])
             ids = (await session.execute(insert(Tender).returning(Tender.id, Tender.code, Tender.title,
                                                                   Tender.budget), plan)).all()
             await session.execute(insert(Lot), [dict(public_id=f"{r.code}-L01", tender_id=r.id, lot_no=1,

@@ -33,8 +33,8 @@ from trading.lifecycle import (TenderStatus, Timeline, apply_amendment, as_metho
 from trading.models import Amendment, BidderRegistration, Clarification, Lot, Tender, TenderDocument, TenderSequence
 from trading.ocds import AwardSnapshot, DocumentSnapshot, LotSnapshot, OrgRef, TenderSnapshot
 from trading.status import move_tender
-from trading.tender_rules import SNIFF_BYTES, Cursor, decode_cursor, encode_cursor, parse_evaluation, \
-    sniff_document_type
+from trading.tender_rules import (SNIFF_BYTES, Cursor, cjk_phrases, decode_cursor, encode_cursor,
+                                  parse_evaluation, sniff_document_type)
 
 log = logging.getLogger(__name__)
 
@@ -246,11 +246,15 @@ async def _tenderer_name(session: AsyncSession, tender: Tender) -> str:
     return (await session.execute(select(Organisation.name).where(Organisation.id == tender.tenderer_id))).scalar_one()
 
 
+def searchable_terms(title: str, code: str, description: str, tenderer_name: str) -> list[str]:
+    """What `q` matches: the text a reader sees (title, code, description, tenderer), kept apart so no bigram
+    spans two fields. Categories have their own filter, so their names are not mixed into keyword search."""
+    return search_terms.document_terms(title, code, description, tenderer_name)
+
+
 def tender_search_terms(tender: Tender, tenderer_name: str) -> list[str]:
-    """What `q` matches: title, code, description, tenderer and category names (kept apart, no cross bigrams)."""
-    catalogue = load_categories()
-    return search_terms.document_terms(tender.title, tender.code, tender.description, tenderer_name,
-                                       catalogue.family(tender.family).zh, catalogue.subtype(tender.subtype).zh)
+    """The search terms of a tender (see searchable_terms)."""
+    return searchable_terms(tender.title, tender.code, tender.description, tenderer_name)
 
 
 def _keyholding():
@@ -371,6 +375,8 @@ def listing_sql(f: ListingFilter) -> tuple[str, list[Any]]:
         terms = search_terms.query_terms(f.q)
         if terms:
             where.append(f"t.search_terms @> {arg(terms)}::text[]")  # on the GIN index
+        for phrase in cjk_phrases(f.q):  # bigrams found apart are not the phrase: re-check it as a substring
+            where.append(f"strpos(t.title || ' ' || t.description || ' ' || o.name, {arg(phrase)}) > 0")
     if f.category:
         if "-" in f.category:
             load_categories().subtype(f.category)

@@ -18,11 +18,13 @@ import base64
 import binascii
 import json
 import logging
+import unicodedata
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from core.errors import BadRequest, Unprocessable, UnsupportedMediaType
+from trading.search_terms import is_cjk
 
 log = logging.getLogger(__name__)
 
@@ -162,6 +164,25 @@ def clean_filename(raw: str | None) -> str:
     if not name or name in (".", ".."):
         raise BadRequest("give the file's name in ?filename= or the X-Filename header", code="filename_required")
     return name[:255]
+
+
+# ---- search ------------------------------------------------------------------------------------------------
+
+def cjk_phrases(q: str | None) -> list[str]:
+    """The query's runs of three or more CJK characters, which the listing re-checks as substrings.
+
+    Bigram containment can over-match such a run (中山路 finds "中山市…山路"); one or two characters cannot.
+    """
+    norm = unicodedata.normalize("NFKC", q or "")
+    phrases, run = [], ""
+    for char in norm + " ":
+        if is_cjk(char):
+            run += char
+            continue
+        if len(run) >= 3:
+            phrases.append(run)
+        run = ""
+    return list(dict.fromkeys(phrases))
 
 
 # ---- listing cursors ---------------------------------------------------------------------------------------

@@ -122,3 +122,15 @@ async def test_the_atom_feed_lists_published_tenders_newest_first_with_chinese_t
     ids = [e.find(f"{ATOM}id").text for e in entries]
     assert len(set(ids)) == 5
     assert all(e.find(f"{ATOM}updated") is not None and e.find(f"{ATOM}link").get("href") for e in entries)
+
+
+async def test_a_longer_chinese_phrase_matches_as_a_substring_not_as_scattered_bigrams(client, sessions, desk):
+    road = await published_tender(client, sessions, desk, title="中山路人行道改造工程", lots=[])
+    await published_tender(client, sessions, desk, title="中山市东区山路修缮工程", lots=[])  # 中山 + 山路, apart
+    assert await _codes(client, {"q": "中山路"}) == [road["code"]]
+    assert len(await _codes(client, {"q": "山路"})) == 2
+
+
+async def test_category_names_are_a_filter_not_keywords(client, sessions, desk):
+    await published_tender(client, sessions, desk, title="中山市东区学校维修", lots=[])  # FJSZ-SG, 施工
+    assert await _codes(client, {"q": "施工"}) == []

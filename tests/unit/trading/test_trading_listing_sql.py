@@ -18,8 +18,9 @@ def test_drafts_are_excluded_and_the_page_asks_for_one_row_more():
 
 def test_a_chinese_keyword_becomes_bigram_terms_for_containment():
     sql, args = listing_sql(ListingFilter(q="中山 道路工程", category="FJSZ-SG", limit=10))
-    assert "t.search_terms @> $1::text[]" in sql and "t.subtype = $2" in sql
-    assert args == [["中山", "道路", "路工", "工程"], "FJSZ-SG", 11]
+    assert "t.search_terms @> $1::text[]" in sql and "t.subtype = $3" in sql
+    assert "strpos(t.title || ' ' || t.description || ' ' || o.name, $2) > 0" in sql  # the phrase, rechecked
+    assert args == [["中山", "道路", "路工", "工程"], "道路工程", "FJSZ-SG", 11]
 
 
 def test_every_value_travels_as_a_parameter_never_inside_the_sql():

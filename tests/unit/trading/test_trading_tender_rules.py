@@ -81,3 +81,9 @@ def test_cursors_round_trip_and_refuse_tampering_or_another_sort():
     for bad in ("", "!!!", encode_cursor(cursor)[:-3], "W1tdXQ"):
         with pytest.raises(BadRequest):
             decode_cursor(bad, "deadline")
+
+
+def test_runs_of_three_or_more_chinese_characters_are_rechecked_as_phrases():
+    from trading.tender_rules import cjk_phrases
+    assert cjk_phrases("中山路 道路 ZFCG 医疗设备采购") == ["中山路", "医疗设备采购"]
+    assert cjk_phrases("ab") == [] and cjk_phrases(None) == []
