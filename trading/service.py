@@ -30,7 +30,7 @@ from trading import search_terms
 from trading.codes import load_categories, tender_code
 from trading.lifecycle import (TenderStatus, Timeline, apply_amendment, as_method, as_status, transition,
                                validate_timeline)
-from trading.models import Amendment, BidderRegistration, Clarification, Lot, Tender, TenderDocument, TenderSequence
+from trading.models import Amendment, BidderRegistration, Clarification, Lot, Tender, TenderDocument
 from trading.ocds import AwardSnapshot, DocumentSnapshot, LotSnapshot, OrgRef, TenderSnapshot
 from trading.status import move_tender
 from trading.tender_rules import (SNIFF_BYTES, Cursor, cjk_phrases, decode_cursor, encode_cursor,
