@@ -124,15 +124,17 @@ async def test_records_after_the_opening_disclose_bidders_then_candidates_then_t
     from tests.integration.trading.conftest import organisation
     orgs = [await organisation(sessions, f"投标单位{i}建设有限公司") for i in range(3)]
     seen = {}
-    for status, candidates, award in (("opened", False, False), ("evaluating", False, False),
+    for status, candidates, award in (("opening", None, None), ("opened", False, False), ("evaluating", False, False),
                                       ("candidates_published", True, False), ("awarded", True, True),
                                       ("complete", True, True), ("failed", False, False)):
         tender = await published_tender(client, sessions, desk)
-        await _bid_rows(raw_conn, tender["code"], desk.agent.public_id, orgs, candidates=candidates, award=award)
+        if candidates is not None:  # while opening, the bids are still sealed
+            await _bid_rows(raw_conn, tender["code"], desk.agent.public_id, orgs, candidates=candidates, award=award)
         await raw_conn.execute("UPDATE tender SET status = $1 WHERE code = $2", status, tender["code"])
         package = await _json(await client.get(f"/api/v1/tenders/{tender['code']}/ocds"))
         assert _errors(validators["record"], package) == [], status
         seen[status] = package["records"][0]["compiledRelease"]
+    assert "tenderers" not in seen["opening"]["tender"]
     assert seen["opened"]["tender"]["numberOfTenderers"] == 3 and "awards" not in seen["opened"]
     assert [a["status"] for a in seen["candidates_published"]["awards"]] == ["pending"] * 3
     assert [a["status"] for a in seen["awarded"]["awards"]] == ["active", "unsuccessful", "unsuccessful"]
