@@ -34,7 +34,7 @@ from evidence import ledger_service as ledger
 from evidence import sealing
 from evidence.records import KeyValueBlock, SectionHeading, SignatureTable, TableBlock, TextBlock, \
     signature_field_name
-from evidence.records_service import RecordContent, RecordsContext, issue_record
+from evidence.records_service import RecordContent, RecordsContext, fresh_checkpoint, issue_record
 from evidence.signing import SignerSpec
 from trading import bid_schemas, keyholding
 from trading.bid_models import Bid, HolderKey, OpeningShare, TenderKeyHolder, TenderOpening
@@ -163,6 +163,10 @@ async def submit_share(session: AsyncSession, tender_code: str, who: Principal, 
     except pyrage.DecryptError as err:
         raise Unprocessable("your key share is damaged", code="malformed_share") from err
     del identity
+    completes = len(await _unlocked(session, tender)) + 1 >= tender.key_threshold
+    # The record's ledger checkpoint is signed in a side transaction, which waits for the ledger lock: take it
+    # before this transaction appends anything, or the two would wait for each other.
+    checkpoint = await fresh_checkpoint(records) if completes else None
     session.add(OpeningShare(tender_id=tender.id, tender_key_holder_id=row.id,
                              sealed_share=keyring.seal(share, context=_share_context(row.id))))
     await session.flush()
@@ -171,13 +175,20 @@ async def submit_share(session: AsyncSession, tender_code: str, who: Principal, 
     unlocked = await _unlocked(session, tender)
     if len(unlocked) >= tender.key_threshold:
         shares = [keyring.open(s.sealed_share, context=_share_context(r.id)) for s, r in unlocked]
-        await complete_opening(session, tender, shares, who=who, records=records, storage_dir=storage_dir)
+        await complete_opening(session, tender, shares, who=who, records=records, storage_dir=storage_dir,
+                               checkpoint=checkpoint)
     return await opening_status(session, tender_code)
 
 
 async def complete_opening(session: AsyncSession, tender: Tender, shares: list[bytes], *, who: Principal,
-                           records: RecordsContext, storage_dir: Path) -> None:
-    """Rebuild the tender identity from `shares`, open every live bid, issue the record, move the tender."""
+                           records: RecordsContext, storage_dir: Path, checkpoint: dict | None = None) -> None:
+    """Rebuild the tender identity from `shares`, open every live bid, issue the record, move the tender.
+
+    Pass `checkpoint` (records_service.fresh_checkpoint) when this transaction has already written ledger
+    entries; otherwise it is taken here.
+    """
+    if checkpoint is None:
+        checkpoint = await fresh_checkpoint(records)
     identity = sealing.combine_shares(shares, tender.age_recipient)
     now = await db_now(session)
     rows = (await session.execute(
@@ -210,7 +221,7 @@ async def complete_opening(session: AsyncSession, tender: Tender, shares: list[b
         session, records, actor=who.public_id, entity=f"tender:{tender.code}",
         content=_opening_record(tender, rows, failed_lots, tender_failed, now, user.display_name),
         signers=[SignerSpec.person(signature_field_name(0), user.public_id, user.display_name,
-                                   reason="开标 / Bid opening")], audience="public")
+                                   reason="开标 / Bid opening")], audience="public", checkpoint=checkpoint)
     opening = await session.get(TenderOpening, tender.id)
     opening.completed_at, opening.valid_bids, opening.record_no = now, valid, record.record_no
     opening.outcome = "failed" if tender_failed else "opened"

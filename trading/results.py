@@ -19,7 +19,7 @@ from core.identity_models import Organisation, User
 from core.ids import public_id
 from evidence import ledger_service as ledger
 from evidence.records import KeyValueBlock, SignatureTable, TextBlock, signature_field_name
-from evidence.records_service import RecordContent, RecordsContext, issue_record
+from evidence.records_service import RecordContent, RecordsContext, fresh_checkpoint, issue_record
 from evidence.signing import SignerSpec
 from trading import keyholding
 from trading.bid_models import AwardCandidate, Award, Bid, Objection
@@ -159,6 +159,8 @@ async def answer_objection(session: AsyncSession, objection_id: str, who: Princi
 
 async def award(session: AsyncSession, records: RecordsContext, tender_code: str, who: Principal) -> list[AwardOut]:
     """After the publicity period, award each lot to its first candidate with a signed 中标通知书."""
+    # signed in a side transaction that needs the ledger lock: before this one appends anything
+    checkpoint = await fresh_checkpoint(records)
     tender = await _tender(session, tender_code, lock=True)
     keyholding.require_agent_of(tender, who.user_id, who.organisation_id, who.roles)
     if tender.status != TenderStatus.CANDIDATES_PUBLISHED.value:
@@ -186,7 +188,8 @@ async def award(session: AsyncSession, records: RecordsContext, tender_code: str
             session, records, actor=who.public_id, entity=f"tender:{tender.code}",
             content=_award_notice(tender, lot, bid, org, tenderer, now, user.display_name),
             signers=[SignerSpec.person(signature_field_name(0), user.public_id, user.display_name,
-                                       reason="中标通知书 / Award notice")], audience="public")
+                                       reason="中标通知书 / Award notice")], audience="public",
+            checkpoint=checkpoint)
         session.add(Award(tender_id=tender.id, lot_id=lot.id, bid_id=bid.id, price=bid.price,
                           record_no=record.record_no, awarded_at=now))
         out.append(AwardOut(lot=lot.public_id, bid=bid.public_id, bidder=org.public_id, price=bid.price,
