@@ -32,9 +32,10 @@ from core.notifier import Notifier
 from core.scheduler import cancel, schedule
 from evidence import ledger_service as ledger
 from evidence import randomness as rnd
+from evidence.records_models import Record
 from expert_pool.models import DrawExclusion, Expert, ExpertConflict, ExpertDraw, ExpertInvitation, ExpertLeave, \
     ExpertService
-from expert_pool.records import PUBLIC, SUPERVISOR, DrawRecord, build_draw_record
+from expert_pool.records import PUBLIC, RECORD_KIND, SUPERVISOR, DrawRecord, build_draw_record
 from expert_pool.regions import is_province
 from expert_pool.rules import (DrawContext, ExpertQuota, ExpertRecord, ExpertStatus, LeavePeriod, PanelKind,
                                ServiceRecord, build_candidates, check_committee, draw_request, screen_experts,
@@ -49,6 +50,9 @@ from trading.models import BidderRegistration, Lot, Tender
 log = logging.getLogger(__name__)
 
 TIMEOUT_JOB = "expert_pool.invitation_timeout"
+RECORDS_JOB = "expert_pool.issue_draw_records"
+# the archive's audience for each edition of the draw record (evidence.records_service.AUDIENCES)
+RECORD_AUDIENCES = {PUBLIC: "public", SUPERVISOR: "supervisors"}
 CHINA = ZoneInfo("Asia/Shanghai")  # the calendar month of the monthly cap is a Beijing-time month
 # Tender states (trading.lifecycle.TenderStatus values) in which a committee may be drawn, and after which
 # the committee is no longer secret (中标通知书 issued).
@@ -339,6 +343,10 @@ async def supply_entropy(session: AsyncSession, *, who: Caller, draw_public_id: 
     await ledger.append(session, actor=who.public_id, action="draw.execute", entity=draw_entity(draw), payload={
         "draw_id": draw.public_id, "secret": bytes(draw.secret).hex(), "entropy": entropy, "seed": draw.seed,
         "candidates_sha256": draw.candidates_digest, "result": draw.result})
+    # Rendering and signing take most of a second: the record PDFs are issued by the scheduler right after
+    # this transaction commits, so the supervisor's request stays fast.
+    await schedule(session, RECORDS_JOB, delay_s=0, payload={"draw": draw.public_id},
+                   dedupe_key=f"expert_draw:{draw.public_id}:records")
     await seat_committee(session, root, tender=tender, policy=policy, actor=who.public_id)
     return draw
 
@@ -611,8 +619,13 @@ async def names_of(session: AsyncSession, public_ids: Iterable[str]) -> dict[str
     return {pid: name for pid, name in rows.all()}
 
 
-async def draw_view(session: AsyncSession, state: DrawState, *, identities: bool) -> dict[str, Any]:
-    """The draw notice: counts and confirmation status for everyone allowed; who was drawn only if `identities`."""
+async def draw_view(session: AsyncSession, state: DrawState, *, identities: bool,
+                    who: Caller | None = None) -> dict[str, Any]:
+    """The draw notice: counts and confirmation status for everyone allowed; who was drawn only if `identities`.
+
+    The record PDFs name the drawn experts, so their numbers are shown only with the identities (the edition
+    with names to supervisors and admins only).
+    """
     root, draw = state.root, state.draw
     rows = _seat_rows(state.invitations)
     out: dict[str, Any] = {
@@ -623,6 +636,7 @@ async def draw_view(session: AsyncSession, state: DrawState, *, identities: bool
         "confirmation": confirmation_counts(seats_of(root), rows), "committee_formed": root.status == "formed",
         "supplementary_draws": [_summary(d) for d in state.family if d.id != root.id],
         "identities_disclosed": identities,
+        "records": visible_records(await draw_records(session, draw), who, identities=identities),
     }
     if identities:
         picks = [pid for d in state.family for r in d.result or () for pid in (*r["primaries"], *r["backups"])]
@@ -645,7 +659,7 @@ async def lot_draws(session: AsyncSession, lot_public_id: str, who: Caller) -> l
     identities = check_draw_access(tender, who)
     ids = (await session.execute(select(ExpertDraw.public_id).where(ExpertDraw.lot_id == lot.id)
                                  .order_by(ExpertDraw.id))).scalars().all()
-    return [await draw_view(session, await draw_state(session, pid), identities=identities) for pid in ids]
+    return [await draw_view(session, await draw_state(session, pid), identities=identities, who=who) for pid in ids]
 
 
 async def exclusions(session: AsyncSession, state: DrawState) -> list[dict[str, Any]]:
@@ -680,9 +694,12 @@ def verification(draw: ExpertDraw) -> dict[str, Any]:
     return record
 
 
-async def record_content(session: AsyncSession, state: DrawState, *, edition: str = PUBLIC) -> DrawRecord:
+async def record_content(session: AsyncSession, state: DrawState, *, edition: str = PUBLIC,
+                         issued_no: str | None = None) -> DrawRecord:
     """The draw record of an executed draw: the public edition, or the supervisor edition with names."""
     draw = state.draw
+    if issued_no is None:
+        issued_no = next((r["record_no"] for r in await draw_records(session, draw) if r["edition"] == edition), None)
     record = verification(draw)
     confirmations = {pid: i.status for i, pid in state.invitations}
     picks = [pid for r in draw.result for pid in (*r["primaries"], *r["backups"])]
@@ -696,7 +713,52 @@ async def record_content(session: AsyncSession, state: DrawState, *, edition: st
     return build_draw_record(draw=draw, tender=state.tender, lot=state.lot, confirmations=confirmations,
                              verification=record, edition=edition, names=names,
                              supplements=state.root.public_id if draw.id != state.root.id else None,
-                             signers=signers)
+                             signers=signers, issued_no=issued_no)
+
+
+async def draw_records(session: AsyncSession, draw: ExpertDraw) -> list[dict[str, Any]]:
+    """The issued record PDFs of one draw: edition, number and where to download it."""
+    rows = (await session.execute(select(Record.record_no, Record.audience, Record.status, Record.sha256).where(
+        Record.entity == draw_entity(draw), Record.kind == RECORD_KIND).order_by(Record.id))).all()
+    editions = {audience: edition for edition, audience in RECORD_AUDIENCES.items()}
+    return [{"edition": editions.get(r.audience, r.audience), "record_no": r.record_no, "status": r.status,
+             "sha256": r.sha256, "download": f"/api/v1/records/{r.record_no}"} for r in rows]
+
+
+def visible_records(records: Sequence[dict[str, Any]], who: Caller | None, *, identities: bool) -> list[dict[str, Any]]:
+    """The record numbers a caller may learn: none before identities are visible; names for supervisors only."""
+    if not identities:
+        return []
+    may_see_names = who is not None and who.has("supervisor", "admin")
+    return [r for r in records if r["edition"] == PUBLIC or may_see_names]
+
+
+async def issue_draw_records(session: AsyncSession, ctx: Any, draw_public_id: str) -> list[Record]:
+    """Issue the signed draw record PDFs of an executed draw (public and supervisor editions); idempotent."""
+    from evidence.records_service import fresh_checkpoint, issue_record  # rendering loads only where needed
+
+    state = await draw_state(session, draw_public_id)
+    draw = state.draw
+    if draw.result is None:
+        raise Conflict("the draw has not been executed yet", code="draw_not_executed",
+                       details={"draw_id": draw.public_id})
+    have = {r["edition"] for r in await draw_records(session, draw)}
+    if have >= set(RECORD_AUDIENCES):
+        return []
+    # One checkpoint for both editions, signed before this transaction writes to the ledger: a second
+    # checkpoint would wait for the ledger lock this transaction then holds.
+    checkpoint = await fresh_checkpoint(ctx)
+    issued: list[Record] = []
+    for edition in (PUBLIC, SUPERVISOR):
+        if edition in have:
+            continue
+        content = await record_content(session, state, edition=edition, issued_no="")
+        record = await issue_record(session, ctx, actor=ledger.SYSTEM, entity=draw_entity(draw),
+                                    content=content.to_content(), audience=RECORD_AUDIENCES[edition],
+                                    checkpoint=checkpoint)
+        issued.append(record)
+        log.info("draw %s: %s record %s issued", draw.public_id, edition, record.record_no)
+    return issued
 
 
 async def my_invitations(session: AsyncSession, who: Caller) -> list[dict[str, Any]]:

@@ -59,7 +59,7 @@ class DrawRecord:
     """The content of one draw record, edition included."""
 
     edition: str
-    record_no: str
+    record_no: str | None     # the archive's number once the PDF is issued
     draw_id: str
     supplements: str | None
     tender_code: str
@@ -98,13 +98,18 @@ class DrawRecord:
             "verification": dict(self.verification),
         }
 
-    def to_document(self, *, verify_url: str | None = None, checkpoint: dict[str, Any] | None = None,
-                    issued_at: datetime | None = None) -> Any:
-        """The evidence.records.RecordDocument to render and sign."""
+    @property
+    def title(self) -> tuple[str, str]:
+        """The record's bilingual title, edition included."""
+        if self.edition == SUPERVISOR:
+            return "评标专家抽取记录（监督版）", "Expert draw record (supervisor edition)"
+        return "评标专家抽取记录", "Expert draw record"
+
+    def blocks(self) -> list[Any]:
+        """The printed content as evidence.records blocks."""
         from evidence import records as rec  # the PDF library is only needed when a PDF is made
 
         supervisor = self.edition == SUPERVISOR
-        title_suffix = ("（监督版）", " (supervisor edition)") if supervisor else ("", "")
         request_items = [
             ("抽取编号", "Draw", self.draw_id),
             ("项目编号", "Tender", f"{self.tender_code} {self.tender_title}"),
@@ -116,15 +121,17 @@ class DrawRecord:
         ]
         if self.supplements:
             request_items.append(("补抽原抽取", "Supplements draw", self.supplements))
+        # who asked and who supplied the entropy; the platform seal attests the record, nobody signs for them
+        request_items += [(role_zh, role_en, name) for name, role_zh, role_en in self.signers]
         quota_rows = [[q["name"], f"{q['specialty']} {q.get('specialty_zh', '')}",
                        region_name(q["region"]) if q.get("region") else "不限 any", q["count"], q["backups"]]
                       for q in self.quotas]
-        exclusion_rows = [[f"{REASON_LABELS.get(reason, (reason, reason))[0]} {REASON_LABELS.get(reason, ('', reason))[1]}",
-                           count] for reason, count in self.exclusion_counts.items()]
+        exclusion_rows = [[f"{reason_label(reason)[0]} {reason_label(reason)[1]}", count]
+                          for reason, count in self.exclusion_counts.items()]
         result_headers = [("抽取条件", "Quota"), ("身份", "Role"), ("顺序", "Order"), ("专家编号", "Expert")]
         if supervisor:
             result_headers.append(("姓名", "Name"))
-        result_headers.append(("确认情况", "Confirmation"))
+        result_headers.append(("出具时确认情况", "Confirmation at issue"))
         result_rows = []
         for d in self.drawn:
             row: list[Any] = [d.quota, "正选 primary" if d.role == "primary" else "备选 backup", d.order, d.expert_id]
@@ -132,7 +139,7 @@ class DrawRecord:
                 row.append(d.name or "")
             row.append(STATUS_LABELS.get(d.confirmation, d.confirmation or ""))
             result_rows.append(row)
-        blocks: list[Any] = [
+        return [
             rec.SectionHeading("抽取申请", "Request"), rec.KeyValueBlock(request_items),
             rec.SectionHeading("抽取条件", "Quotas"),
             rec.TableBlock([("名称", "Name"), ("专业", "Specialty"), ("地区", "Region"), ("人数", "Count"),
@@ -153,12 +160,30 @@ class DrawRecord:
                           "Verification: the data field of the attached record.json is the verification record; "
                           "`bidroom draw verify` recomputes the draw from it."),
         ]
-        if self.signers:
-            blocks.append(rec.SignatureTable(list(self.signers)))
+
+    def to_content(self) -> Any:
+        """What evidence.records_service.issue_record needs: kind, title, blocks and the verification JSON."""
+        from evidence.records_service import RecordContent
+
+        title_zh, title_en = self.title
+        return RecordContent(kind=RECORD_KIND, title_zh=title_zh, title_en=title_en, blocks=self.blocks(),
+                             attachment=dict(self.verification))
+
+    def to_document(self, *, verify_url: str | None = None, checkpoint: dict[str, Any] | None = None,
+                    issued_at: datetime | None = None) -> Any:
+        """The evidence.records.RecordDocument to render (previews; issued records go through to_content)."""
+        from evidence import records as rec
+
+        title_zh, title_en = self.title
         return rec.RecordDocument(
-            record_no=self.record_no, kind=RECORD_KIND, title_zh="评标专家抽取记录" + title_suffix[0],
-            title_en="Expert draw record" + title_suffix[1], blocks=blocks, verify_url=verify_url,
-            checkpoint=checkpoint, attachment=dict(self.verification), issued_at=issued_at)
+            record_no=self.record_no or record_no(self.draw_id, self.edition), kind=RECORD_KIND, title_zh=title_zh,
+            title_en=title_en, blocks=self.blocks(), verify_url=verify_url, checkpoint=checkpoint,
+            attachment=dict(self.verification), issued_at=issued_at)
+
+
+def reason_label(reason: str) -> tuple[str, str]:
+    """The bilingual label of an exclusion reason (the code itself when unknown)."""
+    return REASON_LABELS.get(reason, (reason, reason))
 
 
 def _iso(at: datetime) -> str:
@@ -170,14 +195,14 @@ def _local(at: datetime) -> str:
 
 
 def record_no(draw_id: str, edition: str) -> str:
-    """The record number printed on the PDF, e.g. DR-D-7Q4M2K (public) or DR-D-7Q4M2K-S (supervisor)."""
+    """A provisional number for previews, e.g. DR-D-7Q4M2K (public) or DR-D-7Q4M2K-S (supervisor)."""
     return f"DR-{draw_id}" + ("-S" if edition == SUPERVISOR else "")
 
 
 def build_draw_record(*, draw: Any, tender: Any, lot: Any, confirmations: Mapping[str, str],
                       verification: Mapping[str, Any], edition: str = PUBLIC,
                       names: Mapping[str, str] | None = None, supplements: str | None = None,
-                      signers: Sequence[tuple[str, str, str]] = ()) -> DrawRecord:
+                      signers: Sequence[tuple[str, str, str]] = (), issued_no: str | None = None) -> DrawRecord:
     """The record of an executed draw; `names` (public id -> name) is used in the supervisor edition only.
 
     `draw`, `tender` and `lot` are read by attribute (the ORM rows); `confirmations` maps public ids to the
@@ -199,7 +224,7 @@ def build_draw_record(*, draw: Any, tender: Any, lot: Any, confirmations: Mappin
     quotas = tuple({**q, "specialty_zh": taxonomy.name(q["specialty"]), "specialty_en":
                     taxonomy.name(q["specialty"], "en")} for q in draw.quotas)
     return DrawRecord(
-        edition=edition, record_no=record_no(draw.public_id, edition), draw_id=draw.public_id,
+        edition=edition, record_no=issued_no, draw_id=draw.public_id,
         supplements=supplements, tender_code=tender.code, tender_title=tender.title, lot_id=lot.public_id,
         lot_title=lot.title, session_at=draw.session_at, venue=draw.venue, members=draw.members,
         representatives=draw.representatives, quotas=quotas, considered=draw.considered_count,

@@ -47,7 +47,11 @@ def register_jobs(app: web.Application, registry: Any) -> None:
     async def invitation_timeout(session, payload: dict) -> None:
         await draws.expire_invitation(session, payload["invitation"], policy=_policy(app))
 
+    async def issue_records(session, payload: dict) -> None:
+        await draws.issue_draw_records(session, app[SERVICES]["records"], payload["draw"])
+
     registry.register(draws.TIMEOUT_JOB, invitation_timeout)
+    registry.register(draws.RECORDS_JOB, issue_records)
 
 
 # ---- experts ------------------------------------------------------------------------------------------------
@@ -242,7 +246,7 @@ async def create_draw(request: web.Request, who: Principal, body: DrawIn):
         reply_window_s=body.reply_minutes * 60 if body.reply_minutes else None,
         authority_organisations=body.authority_organisations, policy=policy)
     state = await draws.draw_state(db(request), draw.public_id)
-    return await draws.draw_view(db(request), state, identities=draws.check_draw_access(state.tender, who))
+    return await draws.draw_view(db(request), state, identities=draws.check_draw_access(state.tender, who), who=who)
 
 
 @api.get("/api/v1/lots/{lot_id}/draws", summary="The expert draws of a lot, as your role may see them",
@@ -255,7 +259,7 @@ async def lot_draws(request: web.Request, who: Principal):
          response=DrawOut, roles=("agent", "supervisor", "admin"), errors=(403, 404))
 async def get_draw(request: web.Request, who: Principal):
     state = await draws.draw_state(db(request), request.match_info["draw_id"])
-    return await draws.draw_view(db(request), state, identities=draws.check_draw_access(state.tender, who))
+    return await draws.draw_view(db(request), state, identities=draws.check_draw_access(state.tender, who), who=who)
 
 
 @api.post("/api/v1/draws/{draw_id}/entropy", summary="Supply the entropy: the draw runs and invitations go out",
@@ -263,7 +267,8 @@ async def get_draw(request: web.Request, who: Principal):
 async def supply_entropy(request: web.Request, who: Principal, body: EntropyIn):
     draw = await draws.supply_entropy(db(request), who=who, draw_public_id=request.match_info["draw_id"],
                                       entropy=body.entropy, policy=_policy(request.app))
-    return await draws.draw_view(db(request), await draws.draw_state(db(request), draw.public_id), identities=True)
+    return await draws.draw_view(db(request), await draws.draw_state(db(request), draw.public_id), identities=True,
+                                 who=who)
 
 
 @api.get("/api/v1/draws/{draw_id}/verification", summary="The verification record (ALGORITHMS.md §1); "
@@ -290,7 +295,8 @@ async def record(request: web.Request, query: RecordQuery):
         raise Forbidden("the edition with names is for supervisors", code="edition_forbidden")
     draws.check_verification_access(state.tender, who)
     content = await draws.record_content(db(request), state, edition=query.edition or PUBLIC)
-    return content.to_json()
+    return {**content.to_json(), "records": draws.visible_records(await draws.draw_records(db(request), state.draw),
+                                                                  who, identities=True)}
 
 
 # ---- statistics ------------------------------------------------------------------------------------------------

@@ -217,6 +217,16 @@ class InvitationOut(BaseModel):
     decline_reason: str | None
 
 
+class DrawRecordRef(BaseModel):
+    """One issued draw record PDF."""
+
+    edition: Literal["public", "supervisor"]
+    record_no: str
+    status: str
+    sha256: str
+    download: str
+
+
 class DrawOut(DrawSummaryOut):
     """The draw notice. Identities (result, invitations) only for supervisors, and for the others after award."""
 
@@ -237,6 +247,7 @@ class DrawOut(DrawSummaryOut):
     seed: str | None = None
     result: list[QuotaResultOut] | None = None
     invitations: list[InvitationOut] | None = None
+    records: list[DrawRecordRef] = Field(default=[], description="the signed record PDFs, shown with identities")
 
 
 class ExclusionOut(BaseModel):

@@ -1,16 +1,30 @@
 """The whole draw: request, commitment, entropy, draw, invitations, a decline, a timeout, backups promoted,
-a supplementary draw, the committee formed, and the record that re-checks."""
-from sqlalchemy import text
+a supplementary draw, the committee formed, and the signed record PDFs that re-check."""
+import io
+import json
+
+from pypdf import PdfReader
 
 from expert_pool.draw_verify import verify_record
 from web.keys import SCHEDULER
 
-from .conftest import employed_experts, session_time, sign_in, tender_with_lot
+from .conftest import add_expert, employed_experts, organisation, session_time, sign_in, tender_with_lot
 
 
 async def ledger_actions(raw_conn, entity: str) -> list[str]:
     rows = await raw_conn.fetch("SELECT action FROM audit_entry WHERE entity = $1 ORDER BY seq", entity)
     return [r["action"] for r in rows]
+
+
+def pdf_exclusion_counts(lines: list[str]) -> dict[str, int]:
+    """The avoidance table of a draw record PDF as text: reason label (English part) -> number of experts."""
+    start = lines.index("Experts") + 1
+    counts = {}
+    for label, count in zip(lines[start::2], lines[start + 1::2]):
+        if not count.strip().isdigit():
+            break
+        counts[label.split(" ", 1)[1]] = int(count)
+    return counts
 
 
 async def test_a_draw_runs_from_request_to_a_formed_committee_with_replacements_and_a_supplementary_draw(
@@ -19,6 +33,11 @@ async def test_a_draw_runs_from_request_to_a_formed_committee_with_replacements_
     builders = await employed_experts(sessions, 5, specialty="A0101", city="440100", account=True)
     costers = await employed_experts(sessions, 3, specialty="C0101", city="442000", account=True)
     experts = {e.expert_id: await sign_in(client, e.username) for e in builders + costers}
+    # two builders avoidance must leave out: one works for the tenderer, one is suspended
+    await add_expert(sessions, specialty="A0101", city="440100", employer=info.tenderer)
+    suspended = await add_expert(sessions, specialty="A0101", city="440100", employer=await organisation(sessions))
+    await raw_conn.execute("UPDATE expert SET status = 'suspended', status_reason = '违规' WHERE public_id = $1",
+                           suspended.expert_id)
 
     # 1. Request: the commitment is published at once, with the request and the candidates' digest.
     resp = await client.post(f"/api/v1/lots/{info.lot_id}/draws", headers=agent.headers, json={
@@ -29,9 +48,9 @@ async def test_a_draw_runs_from_request_to_a_formed_committee_with_replacements_
     notice = await resp.json()
     draw_id = notice["draw_id"]
     assert notice["status"] == "awaiting_entropy" and len(notice["commitment"]) == 64
-    assert notice["eligible"] == 8 and "result" not in notice or notice["result"] is None
+    assert notice["eligible"] == 8 and notice["considered"] == 10 and notice.get("result") is None
+    assert notice["exclusions"] == {"suspended": 1, "employer_is_tenderer": 1}
     commit = await raw_conn.fetchrow("SELECT payload FROM audit_entry WHERE action = 'draw.commit'")
-    import json
     payload = json.loads(commit["payload"])
     assert payload["commitment"] == notice["commitment"]
     assert payload["request"]["draw_id"] == draw_id and len(payload["candidates_sha256"]) == 64
@@ -46,6 +65,11 @@ async def test_a_draw_runs_from_request_to_a_formed_committee_with_replacements_
     result = {r["quota"]: r for r in drawn["result"]}
     builder_backup = result["土建"]["backups"][0]["expert_id"]
     assert builder_backup not in invited and result["造价"]["backups"] == []
+    # The record PDFs are issued by the scheduler right after the draw, and listed on the draw for supervisors.
+    assert await client.server.app[SCHEDULER].run_due() == 1
+    state = await (await client.get(f"/api/v1/draws/{draw_id}", headers=supervisor.headers)).json()
+    records = {r["edition"]: r for r in state["records"]}
+    assert set(records) == {"public", "supervisor"}
 
     # 3. A builder declines: the backup is invited to the same seat.
     decliner = result["土建"]["primaries"][1]["expert_id"]
@@ -102,6 +126,31 @@ async def test_a_draw_runs_from_request_to_a_formed_committee_with_replacements_
     named = await (await client.get(f"/api/v1/draws/{draw_id}/record?edition=supervisor",
                                     headers=supervisor.headers)).json()
     assert all(d["name"] for d in named["drawn"])
+
+    # The public PDF validates, carries the verification record as its attachment and counts exclusions by
+    # reason; the supervisor edition adds names and is refused to anyone else.
+    pdf = await (await client.get(records["public"]["download"])).read()
+    resp = await client.post("/api/v1/records/verify", data=pdf, headers={"Content-Type": "application/pdf"})
+    report = await resp.json()
+    assert resp.status == 200 and report["valid"] and report["sealed"] and report["archived"], report
+    reader = PdfReader(io.BytesIO(pdf))
+    attached = json.loads(reader.attachments["record.json"][0])
+    assert attached["kind"] == "expert_draw" and attached["record_no"] == records["public"]["record_no"]
+    assert verify_record(attached["data"]).ok and attached["data"]["draw_id"] == draw_id
+    lines = "\n".join(page.extract_text() for page in reader.pages).splitlines()
+    assert pdf_exclusion_counts(lines) == {"Suspended": 1, "Employed by the tenderer": 1}
+    text_public = "\n".join(lines)
+    assert state["result"][0]["primaries"][0]["expert_id"] in text_public
+    assert state["result"][0]["primaries"][0]["name"] not in text_public
+    named_pdf = await (await client.get(records["supervisor"]["download"], headers=supervisor.headers)).read()
+    named_text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(named_pdf)).pages)
+    assert state["result"][0]["primaries"][0]["name"] in named_text
+    assert (await client.get(records["supervisor"]["download"], headers=agent.headers)).status == 403
+    # the supplementary draw has its own pair of records
+    assert await client.server.app[SCHEDULER].run_due() == 1
+    sup_state = await (await client.get(f"/api/v1/draws/{supplementary['draw_id']}",
+                                        headers=supervisor.headers)).json()
+    assert {r["edition"] for r in sup_state["records"]} == {"public", "supervisor"}
 
     # Every step left an audit entry.
     assert await ledger_actions(raw_conn, f"draw:{draw_id}") == ["draw.commit", "draw.execute", "draw.formed"]
