@@ -40,3 +40,43 @@ async def test_publishing_without_enrolled_holders_is_refused(sessions, client):
         with pytest.raises(Conflict) as caught:
             await keyholding.seal_at_publish(session, tender, actor="system")
     assert caught.value.code == "key_holders_not_ready"
+
+
+async def test_a_holder_enrols_over_the_api_and_weak_passphrases_are_refused(client, sessions):
+    from tests.helpers import staff
+    supervisor = await staff(sessions, client, "supervisor")
+    resp = await client.post("/api/v1/me/holder-key", json={"passphrase": "short"}, headers=supervisor.headers)
+    assert resp.status == 422 and (await resp.json())["error"]["code"] == "weak_passphrase"
+    resp = await client.get("/api/v1/me/holder-key", headers=supervisor.headers)
+    assert resp.status == 404
+    resp = await client.post("/api/v1/me/holder-key", json={"passphrase": "a-long-enough-passphrase"},
+                             headers=supervisor.headers)
+    assert resp.status == 201
+    recipient = (await resp.json())["recipient"]
+    mine = await (await client.get("/api/v1/me/holder-key", headers=supervisor.headers)).json()
+    assert recipient.startswith("age1") and mine["recipient"] == recipient
+
+
+async def test_key_holders_are_named_by_the_tender_agent_with_a_sound_threshold(
+        sessions, client, wrapped_holder_keys, raw_conn):
+    from tests.helpers import staff
+    from tests.integration.trading_bids.conftest import enrol
+    info = await draft_tender(sessions, client, bidders=1)
+    other = await staff(sessions, client, "supervisor")
+    await enrol(sessions, info.agent, wrapped_holder_keys[0])
+    url = f"/api/v1/tenders/{info.code}/key-holders"
+    holders = [info.agent.public_id, other.public_id]
+    resp = await client.put(url, json={"holders": holders, "threshold": 2}, headers=info.agent.headers)
+    assert resp.status == 409 and (await resp.json())["error"]["details"]["holders"] == [other.public_id]
+    await enrol(sessions, other, wrapped_holder_keys[1])
+    resp = await client.put(url, json={"holders": holders, "threshold": 3}, headers=info.agent.headers)
+    assert resp.status == 422 and (await resp.json())["error"]["code"] == "invalid_threshold"
+    resp = await client.put(url, json={"holders": holders, "threshold": 2}, headers=info.bidders[0].headers)
+    assert resp.status == 403
+    assert await raw_conn.fetchval("SELECT count(*) FROM tender_key_holder") == 0
+    resp = await client.put(url, json={"holders": holders, "threshold": 2}, headers=info.agent.headers)
+    assert resp.status == 200
+    assert [h["holder"] for h in (await resp.json())["holders"]] == holders
+    await raw_conn.execute("UPDATE tender SET status = 'published' WHERE id = $1", info.tender_id)
+    resp = await client.put(url, json={"holders": holders, "threshold": 2}, headers=info.agent.headers)
+    assert resp.status == 409 and (await resp.json())["error"]["code"] == "not_draft"

@@ -1,0 +1,85 @@
+"""Results: candidates with a publicity period, objections and answers, the award with its signed notice."""
+from __future__ import annotations
+
+from sqlalchemy import select, text
+
+from tests.integration.trading_bids.conftest import (PASSPHRASES, add_holders, bundle, draft_tender, publish,
+                                                     set_deadline, upload, verify_record)
+from trading.models import Tender
+from trading.status import move_tender
+
+
+async def opened_tender(sessions, client, wrapped_holder_keys):
+    """A tender with three opened bids (the platform's share plus the agent's), now being evaluated."""
+    info = await draft_tender(sessions, client, bidders=3, platform_share=True)
+    await add_holders(sessions, client, info, wrapped_holder_keys[:1], k=2)
+    await publish(sessions, info)
+    for actor, price in zip(info.bidders, ("300.00", "200.00", "250.00")):
+        assert (await upload(client, info, actor, bundle(price=price)))[0] == 201
+    await set_deadline(sessions, info, -1)
+    assert (await client.post(f"/api/v1/tenders/{info.code}/opening", headers=info.agent.headers)).status == 200
+    resp = await client.post(f"/api/v1/tenders/{info.code}/opening/shares", json={"passphrase": PASSPHRASES[0]},
+                             headers=info.agent.headers)
+    assert (await resp.json())["status"] == "opened"
+    async with sessions() as session, session.begin():
+        tender = (await session.execute(select(Tender).where(Tender.id == info.tender_id).with_for_update())).scalar_one()
+        await move_tender(session, tender, "evaluating", actor="system")
+    bids = (await (await client.get(f"/api/v1/tenders/{info.code}/opened-bids")).json())["bids"]
+    return info, sorted(bids, key=lambda b: float(b["price"]))
+
+
+async def test_candidates_objections_and_the_award_notice(sessions, client, wrapped_holder_keys, raw_conn):
+    info, bids = await opened_tender(sessions, client, wrapped_holder_keys)
+    url = f"/api/v1/tenders/{info.code}"
+    ranked = [{"lot": info.lot_id, "bid": b["bid"], "rank": i + 1} for i, b in enumerate(bids)]
+
+    resp = await client.post(url + "/candidates", json={"candidates": [ranked[0], {**ranked[1], "rank": 3}]},
+                             headers=info.agent.headers)
+    assert resp.status == 422 and (await resp.json())["error"]["code"] == "invalid_ranks"
+    resp = await client.post(url + "/candidates", json={"candidates": ranked}, headers=info.agent.headers)
+    assert resp.status == 201, await resp.text()
+    public = (await (await client.get(url + "/candidates")).json())["candidates"]
+    assert [c["bid"] for c in public] == [b["bid"] for b in bids] and public[0]["price"] == "200.00"
+
+    loser = info.bidders[0]  # bid 300.00, ranked third
+    resp = await client.post(url + "/objections", json={"body": "第一名的工期不符合招标文件要求"}, headers=loser.headers)
+    assert resp.status == 201
+    objection = (await resp.json())["objection"]
+
+    resp = await client.post(url + "/award", headers=info.agent.headers)
+    assert resp.status == 409 and (await resp.json())["error"]["code"] == "publicity_not_over"
+    await raw_conn.execute("UPDATE award_candidate SET publicity_ends_at = now() - interval '1 second'")
+    resp = await client.post(url + "/objections", json={"body": "too late"}, headers=loser.headers)
+    assert resp.status == 409 and (await resp.json())["error"]["code"] == "publicity_closed"
+    resp = await client.post(url + "/award", headers=info.agent.headers)
+    assert resp.status == 409 and (await resp.json())["error"]["code"] == "objections_pending"
+
+    resp = await client.post(f"/api/v1/objections/{objection}/answer", json={"answer": "经复核，工期符合要求。"},
+                             headers=info.agent.headers)
+    assert resp.status == 200 and (await resp.json())["answer"] == "经复核，工期符合要求。"
+    resp = await client.post(url + "/award", headers=info.agent.headers)
+    assert resp.status == 201, await resp.text()
+    [award] = (await resp.json())["awards"]
+    assert award["bid"] == bids[0]["bid"] and award["price"] == "200.00"
+    assert await raw_conn.fetchval("SELECT status FROM tender WHERE id = $1", info.tender_id) == "awarded"
+    report = await verify_record(client, award["record_no"])
+    assert report["valid"] and report["sealed"] and report["archived"]
+    assert await raw_conn.fetchval("SELECT kind FROM record WHERE record_no = $1", award["record_no"]) == "award_notice"
+
+
+async def test_candidates_must_be_opened_bids_of_the_lot_and_a_refusal_changes_nothing(
+        sessions, client, wrapped_holder_keys, raw_conn):
+    info, bids = await opened_tender(sessions, client, wrapped_holder_keys)
+    url = f"/api/v1/tenders/{info.code}/candidates"
+    resp = await client.post(url, json={"candidates": [{"lot": info.lot_id, "bid": "B-NOSUCH01", "rank": 1}]},
+                             headers=info.agent.headers)
+    assert resp.status == 422 and (await resp.json())["error"]["code"] == "invalid_candidate"
+    resp = await client.post(url, json={"candidates": [{"lot": f"{info.code}-L09", "bid": bids[0]["bid"], "rank": 1}]},
+                             headers=info.agent.headers)
+    assert resp.status == 404 and (await resp.json())["error"]["code"] == "unknown_lot"
+    resp = await client.post(url, json={"candidates": [{"lot": info.lot_id, "bid": bids[0]["bid"], "rank": 1}]},
+                             headers=info.bidders[0].headers)
+    assert resp.status == 403
+    assert await raw_conn.fetchval("SELECT status FROM tender WHERE id = $1", info.tender_id) == "evaluating"
+    async with sessions() as session:
+        assert (await session.execute(text("SELECT count(*) FROM award_candidate"))).scalar_one() == 0
