@@ -79,14 +79,16 @@ async def desk(sessions, client) -> Desk:
     agency = await organisation(sessions, "广东中诚招标代理有限公司")
     agent = await staff(sessions, client, "agent", organisation_public_id=agency)
     tenderer = await organisation(sessions, "广东省交通运输厅直属工程处")
-    return Desk(agent, agency, tenderer, await _holders(sessions, client))
+    return Desk(agent, agency, tenderer, [])  # key holders are made on the first publish
 
 
-async def prepare_keys(sessions, desk: Desk, code: str) -> None:
+async def prepare_keys(client, sessions, desk: Desk, code: str) -> None:
     """Name the tender's key holders the way the sealing module wants them before publish."""
     if not HAS_KEYHOLDING:
         return
     from trading import keyholding
+    if not desk.holders:
+        desk.holders = await _holders(sessions, client)
     async with sessions() as session, session.begin():
         tender = (await session.execute(select(Tender).where(Tender.code == code))).scalar_one()
         await keyholding.set_key_holders(session, tender, desk.holders, 2, actor="system")
@@ -100,7 +102,7 @@ async def create_draft(client, desk: Desk, **kw) -> dict:
 
 
 async def publish(client, sessions, desk: Desk, code: str) -> dict:
-    await prepare_keys(sessions, desk, code)
+    await prepare_keys(client, sessions, desk, code)
     resp = await client.post(f"/api/v1/tenders/{code}/publish", headers=desk.agent.headers)
     assert resp.status == 200, await resp.text()
     return await resp.json()
