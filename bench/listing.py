@@ -17,6 +17,7 @@ import multiprocessing as mp
 import os
 import platform
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -148,6 +149,7 @@ def main() -> None:
             proc.terminate()
             proc.join(10)
         pg.stop()
+        shutil.rmtree(root, ignore_errors=True)
 
     print(f"machine: {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}, "
           f"{args.tenders} tenders seeded in {seed_s:.0f} s, {args.concurrency} connections, {args.rounds} "
