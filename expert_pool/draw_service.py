@@ -21,7 +21,7 @@ from decimal import Decimal
 from typing import Any, Iterable, Protocol, Sequence
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, insert, or_, select, text
+from sqlalchemy import and_, func, insert, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import db_now
@@ -185,45 +185,41 @@ async def screen_pool(session: AsyncSession, *, quotas: Sequence[ExpertQuota], c
     """Load every expert who could fill a quota, with what avoidance needs, and screen them."""
     taxonomy = load_taxonomy()
     matching = or_(*[_quota_condition(q) for q in quotas])
-    pool_ids = select(Expert.id).where(matching)
-    rows = (await session.execute(
-        select(Expert.id, Expert.public_id, Expert.status, Expert.specialties, Expert.city_code,
-               Organisation.public_id.label("employer"))
-        .outerjoin(Organisation, Organisation.id == Expert.employer_id).where(matching))).all()
     at = context.session_at
-    leave: dict[int, list[LeavePeriod]] = {}
-    for expert_id, starts, ends in (await session.execute(
-            select(ExpertLeave.expert_id, ExpertLeave.starts_at, ExpertLeave.ends_at).where(
-                ExpertLeave.expert_id.in_(pool_ids), ExpertLeave.starts_at <= at, ExpertLeave.ends_at > at))).all():
-        leave.setdefault(expert_id, []).append(LeavePeriod(starts, ends))
-    conflicts: dict[int, set[str]] = {}
-    for expert_id, org in (await session.execute(
-            select(ExpertConflict.expert_id, Organisation.public_id)
-            .join(Organisation, Organisation.id == ExpertConflict.organisation_id)
-            .where(ExpertConflict.expert_id.in_(pool_ids), ExpertConflict.organisation_id.in_(party_pks)))).all():
-        conflicts.setdefault(expert_id, set()).add(org)
     month_start, month_end = _month(at)
     since = at - timedelta(days=context.familiar_window_days)
-    this_month: dict[int, int] = {}
-    history: dict[int, list[ServiceRecord]] = {}
-    for expert_id, tenderer, served_at in (await session.execute(
-            select(ExpertService.expert_id, ExpertService.tenderer_id, ExpertService.served_at).where(
-                ExpertService.expert_id.in_(pool_ids),
-                or_(and_(ExpertService.served_at >= month_start, ExpertService.served_at < month_end),
-                    and_(ExpertService.tenderer_id == tenderer_pk, ExpertService.served_at >= since))))).all():
-        if month_start <= served_at < month_end:
-            this_month[expert_id] = this_month.get(expert_id, 0) + 1
-        if tenderer == tenderer_pk and served_at >= since:
-            history.setdefault(expert_id, []).append(ServiceRecord(context.tenderer_id, served_at))
+    # One statement: the experts matching a quota with, per expert, only what avoidance needs (leave covering
+    # the session, conflicts with the parties, this month's evaluations, recent service for the tenderer).
+    # Correlated subqueries on indexed expert_id columns keep it to one round trip however large the pool.
+    leave_starts = select(func.array_agg(ExpertLeave.starts_at)).where(
+        ExpertLeave.expert_id == Expert.id, ExpertLeave.starts_at <= at, ExpertLeave.ends_at > at).scalar_subquery()
+    leave_ends = select(func.array_agg(ExpertLeave.ends_at)).where(
+        ExpertLeave.expert_id == Expert.id, ExpertLeave.starts_at <= at, ExpertLeave.ends_at > at).scalar_subquery()
+    conflicts = select(func.array_agg(Organisation.public_id)).select_from(ExpertConflict).join(
+        Organisation, Organisation.id == ExpertConflict.organisation_id).where(
+        ExpertConflict.expert_id == Expert.id, ExpertConflict.organisation_id.in_(list(party_pks))).scalar_subquery()
+    this_month = select(func.count()).select_from(ExpertService).where(
+        ExpertService.expert_id == Expert.id, ExpertService.served_at >= month_start,
+        ExpertService.served_at < month_end).scalar_subquery()
+    familiar = select(func.array_agg(ExpertService.served_at)).where(
+        ExpertService.expert_id == Expert.id, ExpertService.tenderer_id == tenderer_pk,
+        ExpertService.served_at >= since).scalar_subquery()
+    rows = (await session.execute(
+        select(Expert.id, Expert.public_id, Expert.status, Expert.specialties, Expert.city_code,
+               Organisation.public_id.label("employer"), leave_starts.label("leave_starts"),
+               leave_ends.label("leave_ends"), conflicts.label("conflicts"), this_month.label("this_month"),
+               familiar.label("familiar"))
+        .outerjoin(Organisation, Organisation.id == Expert.employer_id).where(matching))).all()
     records: list[ExpertRecord] = []
     ids: dict[str, int] = {}
     for row in rows:
         ids[row.public_id] = row.id
         records.append(ExpertRecord(
             public_id=row.public_id, employer_id=row.employer, status=ExpertStatus(row.status),
-            specialties=frozenset(row.specialties), region=row.city_code, leave=tuple(leave.get(row.id, ())),
-            declared_conflicts=frozenset(conflicts.get(row.id, ())), draws_this_month=this_month.get(row.id, 0),
-            service_history=tuple(history.get(row.id, ()))))
+            specialties=frozenset(row.specialties), region=row.city_code,
+            leave=tuple(LeavePeriod(a, b) for a, b in zip(row.leave_starts or (), row.leave_ends or ())),
+            declared_conflicts=frozenset(row.conflicts or ()), draws_this_month=row.this_month,
+            service_history=tuple(ServiceRecord(context.tenderer_id, t) for t in row.familiar or ())))
     screening = screen_experts(records, context, already_picked=frozenset(already_picked),
                                employers_serving=frozenset(employers_serving))
     candidates = build_candidates(screening.eligible, quotas, taxonomy)

@@ -123,3 +123,34 @@ async def supervisor(sessions, client) -> Actor:
 @pytest.fixture
 async def admin(sessions, client) -> Actor:
     return await staff(sessions, client, "admin")
+
+
+def pdf_lines(pdf: bytes) -> list[str]:
+    """The text lines of a record PDF."""
+    import io
+
+    from pypdf import PdfReader
+    return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages).splitlines()
+
+
+def pdf_exclusion_counts(lines: list[str]) -> dict[str, int]:
+    """The avoidance table of a draw record PDF as text: reason label (English part) -> number of experts.
+
+    Cells may wrap over several lines, so the section is read as one string between its table header and the
+    next section heading.
+    """
+    import re
+
+    from expert_pool.records import REASON_LABELS
+    section = " ".join(lines[lines.index("Experts") + 1:lines.index("随机数")])
+    section = re.sub(r"\s+", " ", section)
+    counts = {}
+    for zh, en in REASON_LABELS.values():
+        found = re.search(re.escape(zh) + r" " + r"\s?".join(map(re.escape, en.split(" "))) + r" (\d+)", section)
+        if found:
+            counts[en] = int(found.group(1))
+    return counts
+
+
+async def ledger_size(raw_conn) -> int:
+    return await raw_conn.fetchval("SELECT count(*) FROM audit_entry")

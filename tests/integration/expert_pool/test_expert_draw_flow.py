@@ -8,23 +8,13 @@ from pypdf import PdfReader
 from expert_pool.draw_verify import verify_record
 from web.keys import SCHEDULER
 
-from .conftest import add_expert, employed_experts, organisation, session_time, sign_in, tender_with_lot
+from .conftest import (add_expert, employed_experts, organisation, pdf_exclusion_counts, pdf_lines, session_time, sign_in,
+                       tender_with_lot)
 
 
 async def ledger_actions(raw_conn, entity: str) -> list[str]:
     rows = await raw_conn.fetch("SELECT action FROM audit_entry WHERE entity = $1 ORDER BY seq", entity)
     return [r["action"] for r in rows]
-
-
-def pdf_exclusion_counts(lines: list[str]) -> dict[str, int]:
-    """The avoidance table of a draw record PDF as text: reason label (English part) -> number of experts."""
-    start = lines.index("Experts") + 1
-    counts = {}
-    for label, count in zip(lines[start::2], lines[start + 1::2]):
-        if not count.strip().isdigit():
-            break
-        counts[label.split(" ", 1)[1]] = int(count)
-    return counts
 
 
 async def test_a_draw_runs_from_request_to_a_formed_committee_with_replacements_and_a_supplementary_draw(
@@ -137,7 +127,7 @@ async def test_a_draw_runs_from_request_to_a_formed_committee_with_replacements_
     attached = json.loads(reader.attachments["record.json"][0])
     assert attached["kind"] == "expert_draw" and attached["record_no"] == records["public"]["record_no"]
     assert verify_record(attached["data"]).ok and attached["data"]["draw_id"] == draw_id
-    lines = "\n".join(page.extract_text() for page in reader.pages).splitlines()
+    lines = pdf_lines(pdf)
     assert pdf_exclusion_counts(lines) == {"Suspended": 1, "Employed by the tenderer": 1}
     text_public = "\n".join(lines)
     assert state["result"][0]["primaries"][0]["expert_id"] in text_public
