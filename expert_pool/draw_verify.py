@@ -175,9 +175,17 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def load_record(text: str) -> dict[str, Any]:
-    """Parse a record strictly: no floats, no NaN, no duplicate keys."""
-    return json.loads(text, parse_float=_no_floats, parse_constant=_no_floats,
-                      object_pairs_hook=_no_duplicate_keys)
+    """Parse a record strictly: no floats, no NaN, no duplicate keys.
+
+    The record.json embedded in a draw record PDF wraps the verification record in its `data` field (next to the
+    record number and title); such a file is unwrapped, so it can be checked as extracted from the PDF.
+    """
+    record = json.loads(text, parse_float=_no_floats, parse_constant=_no_floats,
+                        object_pairs_hook=_no_duplicate_keys)
+    if (isinstance(record, dict) and "algorithm" not in record and record.get("kind") == "expert_draw"
+            and isinstance(record.get("data"), dict)):
+        return record["data"]
+    return record
 
 
 def _show(value: Any) -> str:

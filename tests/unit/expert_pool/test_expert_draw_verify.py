@@ -94,3 +94,13 @@ def test_cli_lists_the_differences_and_exits_one_for_a_tampered_record(record, t
 def test_cli_exits_two_for_a_missing_file(tmp_path):
     out = io.StringIO()
     assert main([str(tmp_path / "absent.json")], console=Console(file=out, width=200)) == 2
+
+
+def test_cli_accepts_the_record_json_extracted_from_a_draw_record_pdf(record, tmp_path):
+    path = tmp_path / "record.json"
+    wrapper = {"record_no": "R-7Q4M2K9P", "kind": "expert_draw", "title": {"zh": "评标专家抽取记录",
+               "en": "Expert draw record"}, "issued_at": "2026-06-01T02:00:00Z", "verify_url": None, "data": record}
+    path.write_text(json.dumps(wrapper, ensure_ascii=False), encoding="utf-8")
+    out = io.StringIO()
+    assert main([str(path)], console=Console(file=out, width=200)) == 0
+    assert "OK" in out.getvalue() and record["draw_id"] in out.getvalue()
