@@ -190,26 +190,29 @@ async def screen_pool(session: AsyncSession, *, quotas: Sequence[ExpertQuota], c
     since = at - timedelta(days=context.familiar_window_days)
     # One statement: the experts matching a quota with, per expert, only what avoidance needs (leave covering
     # the session, conflicts with the parties, this month's evaluations, recent service for the tenderer).
-    # Correlated subqueries on indexed expert_id columns keep it to one round trip however large the pool.
-    leave_starts = select(func.array_agg(ExpertLeave.starts_at)).where(
-        ExpertLeave.expert_id == Expert.id, ExpertLeave.starts_at <= at, ExpertLeave.ends_at > at).scalar_subquery()
-    leave_ends = select(func.array_agg(ExpertLeave.ends_at)).where(
-        ExpertLeave.expert_id == Expert.id, ExpertLeave.starts_at <= at, ExpertLeave.ends_at > at).scalar_subquery()
-    conflicts = select(func.array_agg(Organisation.public_id)).select_from(ExpertConflict).join(
-        Organisation, Organisation.id == ExpertConflict.organisation_id).where(
-        ExpertConflict.expert_id == Expert.id, ExpertConflict.organisation_id.in_(list(party_pks))).scalar_subquery()
-    this_month = select(func.count()).select_from(ExpertService).where(
-        ExpertService.expert_id == Expert.id, ExpertService.served_at >= month_start,
-        ExpertService.served_at < month_end).scalar_subquery()
-    familiar = select(func.array_agg(ExpertService.served_at)).where(
-        ExpertService.expert_id == Expert.id, ExpertService.tenderer_id == tenderer_pk,
-        ExpertService.served_at >= since).scalar_subquery()
+    # Each of those is a small filtered aggregate joined by expert id, so the pool is scanned once.
+    lv = (select(ExpertLeave.expert_id, func.array_agg(ExpertLeave.starts_at).label("starts"),
+                 func.array_agg(ExpertLeave.ends_at).label("ends"))
+          .where(ExpertLeave.starts_at <= at, ExpertLeave.ends_at > at).group_by(ExpertLeave.expert_id).subquery())
+    party = Organisation.__table__.alias("party")
+    cf = (select(ExpertConflict.expert_id, func.array_agg(party.c.public_id).label("orgs"))
+          .join(party, party.c.id == ExpertConflict.organisation_id)
+          .where(ExpertConflict.organisation_id.in_(list(party_pks))).group_by(ExpertConflict.expert_id).subquery())
+    mo = (select(ExpertService.expert_id, func.count().label("n"))
+          .where(ExpertService.served_at >= month_start, ExpertService.served_at < month_end)
+          .group_by(ExpertService.expert_id).subquery())
+    fam = (select(ExpertService.expert_id, func.array_agg(ExpertService.served_at).label("at"))
+           .where(ExpertService.tenderer_id == tenderer_pk, ExpertService.served_at >= since)
+           .group_by(ExpertService.expert_id).subquery())
     rows = (await session.execute(
         select(Expert.id, Expert.public_id, Expert.status, Expert.specialties, Expert.city_code,
-               Organisation.public_id.label("employer"), leave_starts.label("leave_starts"),
-               leave_ends.label("leave_ends"), conflicts.label("conflicts"), this_month.label("this_month"),
-               familiar.label("familiar"))
-        .outerjoin(Organisation, Organisation.id == Expert.employer_id).where(matching))).all()
+               Organisation.public_id.label("employer"), lv.c.starts.label("leave_starts"),
+               lv.c.ends.label("leave_ends"), cf.c.orgs.label("conflicts"), mo.c.n.label("this_month"),
+               fam.c.at.label("familiar"))
+        .outerjoin(Organisation, Organisation.id == Expert.employer_id)
+        .outerjoin(lv, lv.c.expert_id == Expert.id).outerjoin(cf, cf.c.expert_id == Expert.id)
+        .outerjoin(mo, mo.c.expert_id == Expert.id).outerjoin(fam, fam.c.expert_id == Expert.id)
+        .where(matching))).all()
     records: list[ExpertRecord] = []
     ids: dict[str, int] = {}
     for row in rows:
@@ -218,7 +221,7 @@ async def screen_pool(session: AsyncSession, *, quotas: Sequence[ExpertQuota], c
             public_id=row.public_id, employer_id=row.employer, status=ExpertStatus(row.status),
             specialties=frozenset(row.specialties), region=row.city_code,
             leave=tuple(LeavePeriod(a, b) for a, b in zip(row.leave_starts or (), row.leave_ends or ())),
-            declared_conflicts=frozenset(row.conflicts or ()), draws_this_month=row.this_month,
+            declared_conflicts=frozenset(row.conflicts or ()), draws_this_month=row.this_month or 0,
             service_history=tuple(ServiceRecord(context.tenderer_id, t) for t in row.familiar or ())))
     screening = screen_experts(records, context, already_picked=frozenset(already_picked),
                                employers_serving=frozenset(employers_serving))

@@ -230,6 +230,8 @@ def exclusion_reasons(expert: ExpertRecord, context: DrawContext) -> tuple[Exclu
         # A session already scheduled for the same tenderer counts too: it is the same familiar face.
         if any(s.tenderer_id == context.tenderer_id and s.served_at >= since for s in expert.service_history):
             found.add(ExclusionReason.FAMILIAR_FACE)
+    if not found:
+        return ()  # the common case, and a pool can hold 100,000 experts
     return tuple(r for r in ExclusionReason if r in found)
 
 
@@ -339,8 +341,18 @@ def build_candidates(eligible: Iterable[ExpertRecord], quotas: Sequence[ExpertQu
                      taxonomy: Taxonomy) -> list[dict[str, Any]]:
     """The draw's candidate list: each eligible expert who fills at least one quota, sorted by public id."""
     candidates = []
+    # Many experts share specialties: remember each (quota, specialties, region) answer instead of walking the
+    # taxonomy again for each of them.
+    answers: dict[tuple[int, frozenset[str], str | None], bool] = {}
+
+    def accepts(i: int, quota: ExpertQuota, expert: ExpertRecord) -> bool:
+        key = (i, expert.specialties, expert.region)
+        if key not in answers:
+            answers[key] = quota.accepts(expert, taxonomy)
+        return answers[key]
+
     for expert in eligible:
-        fills = [q.name for q in quotas if q.accepts(expert, taxonomy)]
+        fills = [q.name for i, q in enumerate(quotas) if accepts(i, q, expert)]
         if fills:
             candidates.append({"id": expert.public_id, "employer": expert.employer_key, "quotas": fills})
     candidates.sort(key=lambda c: c["id"])
