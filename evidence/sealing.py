@@ -1,8 +1,9 @@
 """Sealed bids (密封投标): age encryption to a per-tender X25519 recipient, with its identity split k-of-n.
 
 - At publish time a tender gets an age identity. Its secret is split with Shamir (pyshamir) among the key
-  holders, and each share is wrapped under that holder's passphrase with age's scrypt recipient, so a holder
-  can also unwrap a share offline with the stock `age -d` tool.
+  holders. The platform encrypts each share to its holder's personal key (`split_identity_plain`, then
+  trading.keyholding); `split_identity` instead wraps each share under a passphrase with age's scrypt
+  recipient, for holders who keep their share offline and unwrap it with the stock `age -d` tool.
 - Bids are stored only as age ciphertext. A client may seal before upload with the published recipient
   (`age -r age1… -o bid.age bid.zip`); otherwise `StreamSealer` seals the upload stream as it arrives.
 - At the opening, k holders unwrap their shares, `combine_shares` rebuilds the identity in memory and checks it
