@@ -3,11 +3,17 @@
 `demo_rows` is a plain generator of table rows shared with bench/listing.py; `seed_demo` is the hook that
 `bidroom demo seed --tenders N` calls, with a rich progress bar. Rows go in by bulk INSERT in batches, one ledger
 entry per batch (the demo is not a real procurement, and 100,000 single entries would only slow it down).
+
+Bulk tenders are never sealed, so nobody could bid on them. After them come a few *showcase* tenders made the
+way an agent makes a real one (draft, key holders, publish, registrations through trading.service and
+trading.keyholding, each step with its ledger entry): sealed 2-of-2 to the demo `agent` and `supervisor`, whose
+holder keys are enrolled under DEMO_HOLDER_PASSPHRASE, with the bid deadline a few days ahead.
 """
 from __future__ import annotations
 
 import logging
 import random
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Iterator
@@ -23,9 +29,13 @@ from core.identity_models import Organisation, User
 from core.identity_rules import uscc_check_char
 from core.ids import public_id
 from evidence import ledger_service as ledger
+from trading import keyholding
+from trading import service as svc
 from trading.codes import load_categories, tender_code
 from trading.models import Lot, Tender
+from trading.schemas import TenderIn
 from trading.service import allocate_codes, searchable_terms
+from web.keys import Principal
 
 log = logging.getLogger(__name__)
 
@@ -141,10 +151,16 @@ async def _allocate(session: AsyncSession, year: int, need: dict[tuple[str, str]
 
 
 async def seed_demo(sessions: async_sessionmaker, console: Console, progress: Progress, options: dict) -> None:
-    """Make options["tenders"] demo tenders (with one lot each), batch by batch behind a progress bar."""
+    """Make options["tenders"] bulk demo tenders (one lot each) behind a progress bar, then the sealed showcase
+    tenders (options["showcase"], default all of SHOWCASE) that demo bidders can bid on."""
     total = int(options.get("tenders", 40))
-    if total <= 0:
-        return
+    if total > 0:
+        await _seed_bulk(sessions, console, progress, options, total)
+    await seed_showcase(sessions, console, count=int(options.get("showcase", len(SHOWCASE))))
+
+
+async def _seed_bulk(sessions: async_sessionmaker, console: Console, progress: Progress, options: dict,
+                     total: int) -> None:
     rng = random.Random(options.get("seed", 20260301))
     task = progress.add_task("tenders 招标项目", total=total)
     async with sessions() as session, session.begin():
@@ -178,3 +194,140 @@ async def seed_demo(sessions: async_sessionmaker, console: Console, progress: Pr
         count = (await session.execute(select(func.count()).select_from(Tender))).scalar_one()
     console.print(f"{made} demo tenders added 招标项目 ({count} in all)")
 
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Showcase tenders: sealed, published through the services, open for bids
+# ---------------------------------------------------------------------------------------------------------------
+
+# Printed on the console and used by the demo key holders at the opening; never used outside the demo.
+DEMO_HOLDER_PASSPHRASE = "bidroom-demo-holder-2026"
+# The demo accounts (web/demo.py DEMO_ACCOUNTS) who hold the keys: the agency's agent and the centre's
+# supervisor, so that neither alone can open the bids (开标须监督人员在场).
+DEMO_HOLDERS = ("agent", "supervisor")
+DEMO_BIDDER_USERNAMES = ("bidder1", "bidder2", "bidder3", "bidder4")
+SHOWCASE_THRESHOLD = 2
+
+
+@dataclass(frozen=True)
+class ShowcaseTender:
+    """One showcase tender as the demo agent would draft it."""
+
+    title: str
+    family: str
+    subtype: str
+    method: str
+    budget: Decimal
+    lots: tuple[tuple[str, Decimal], ...]
+    deadline_days: int
+    register_demo_bidders: bool   # True: bidder1..4 are registered for every lot, so they can bid at once
+    description: str
+
+
+SHOWCASE = (
+    ShowcaseTender("中山市人民医院门诊楼节能改造工程施工（演示·可投标）", "FJSZ", "FJSZ-SG", "open",
+                   Decimal("8600000.00"), (("第一标段 外墙及门窗", Decimal("5200000.00")),
+                                           ("第二标段 空调及照明", Decimal("3400000.00"))),
+                   3, True, "演示项目：四家演示投标人已报名全部标段，登录后即可上传投标文件。"
+                            "投标文件在平台上加密封存，开标时须招标代理与监督人员两人共同解密。"),
+    ShowcaseTender("中山市人民医院医学影像设备采购项目（演示·可报名）", "ZFCG", "ZFCG-HW", "open",
+                   Decimal("4800000.00"), (("包一 彩色多普勒超声诊断仪", Decimal("2600000.00")),
+                                           ("包二 数字化X射线摄影系统", Decimal("2200000.00"))),
+                   4, False, "演示项目：尚无投标人报名，请以投标人身份登录，先报名所投的包，再上传投标文件。"),
+    ShowcaseTender("中山市人民医院院区绿化养护服务采购（演示）", "ZFCG", "ZFCG-FW", "competitive_negotiation",
+                   Decimal("960000.00"), (), 5, False, "演示项目：单一标段的服务采购，采用竞争性谈判。"),
+)
+
+
+def _showcase_evaluation(subtype: str) -> dict[str, Any]:
+    # standard goods go to the lowest price (最低评标价法); works and services are scored (综合评估法)
+    return {"method": "lowest_price"} if subtype == "ZFCG-HW" else EVALUATION
+
+
+def showcase_body(spec: ShowcaseTender, tenderer_public_id: str, now: datetime) -> dict[str, Any]:
+    """The draft (schemas.TenderIn) for a showcase tender, its deadline `spec.deadline_days` after `now`."""
+    deadline = now + timedelta(days=spec.deadline_days)
+    body = TenderIn(title=spec.title, description=spec.description, tenderer=tenderer_public_id,
+                    region_code="ZS", family=spec.family, subtype=spec.subtype, method=spec.method,
+                    budget=spec.budget, lots=[{"title": t, "budget": b} for t, b in spec.lots],
+                    evaluation=_showcase_evaluation(spec.subtype),
+                    clarification_end_at=deadline - timedelta(days=1), bid_deadline_at=deadline,
+                    opening_at=deadline + timedelta(hours=1), key_threshold=SHOWCASE_THRESHOLD,
+                    key_holder_count=len(DEMO_HOLDERS))
+    return body.model_dump()
+
+
+def _principal(user: User) -> Principal:
+    return Principal(user_id=user.id, public_id=user.public_id, organisation_id=user.organisation_id,
+                     roles=frozenset(user.roles))
+
+
+async def _users(session: AsyncSession, usernames: tuple[str, ...]) -> dict[str, User]:
+    rows = (await session.execute(select(User).where(User.username.in_(usernames)))).scalars()
+    return {u.username: u for u in rows}
+
+
+async def ensure_demo_holder_keys(sessions: async_sessionmaker) -> list[str]:
+    """Enrol the demo key holders under DEMO_HOLDER_PASSPHRASE unless they hold a key already; returns who
+    was enrolled now."""
+    enrolled = []
+    for username in DEMO_HOLDERS:
+        async with sessions() as session, session.begin():
+            user = (await _users(session, (username,))).get(username)
+            if user is None or await keyholding.current_holder_key(session, user.id) is not None:
+                continue
+            # scrypt (~1.6 s) runs in a worker thread, off the event loop
+            await keyholding.enrol_holder(session, None, user, DEMO_HOLDER_PASSPHRASE, actor=user.public_id)
+            enrolled.append(username)
+    return enrolled
+
+
+async def _make_showcase(session: AsyncSession, spec: ShowcaseTender, agent: User, holders: list[User],
+                         bidders: list[User], tenderer_public_id: str) -> Tender:
+    who = _principal(agent)
+    draft = await svc.create_tender(session, who, showcase_body(spec, tenderer_public_id, await db_now(session)))
+    await keyholding.set_key_holders(session, draft, [h.public_id for h in holders], SHOWCASE_THRESHOLD,
+                                     actor=agent.public_id)
+    tender = await svc.publish(session, who, draft.code)
+    if spec.register_demo_bidders:
+        for lot in await svc.lots_of(session, tender.id):
+            for bidder in bidders:
+                await svc.register_for_lot(session, _principal(bidder), lot.public_id)
+    return tender
+
+
+async def seed_showcase(sessions: async_sessionmaker, console: Console, *, count: int = len(SHOWCASE)
+                        ) -> list[str]:
+    """Make the first `count` SHOWCASE tenders that do not exist yet; returns the codes of all of them.
+
+    Needs the demo accounts of web/demo.py; without the agent and supervisor it says so and makes nothing.
+    """
+    specs = SHOWCASE[:max(0, count)]
+    if not specs:
+        return []
+    async with sessions() as session:
+        staff = await _users(session, DEMO_HOLDERS)
+    if set(staff) != set(DEMO_HOLDERS):
+        console.print("showcase tenders skipped: they need the demo accounts " + ", ".join(DEMO_HOLDERS))
+        return []
+    await ensure_demo_holder_keys(sessions)
+    codes = []
+    for spec in specs:
+        async with sessions() as session, session.begin():
+            users = await _users(session, DEMO_HOLDERS + DEMO_BIDDER_USERNAMES)
+            agent = users["agent"]
+            existing = (await session.execute(select(Tender.code).where(
+                Tender.title == spec.title, Tender.created_by_id == agent.id))).scalars().first()
+            if existing is not None:  # seeded on an earlier run
+                codes.append(existing)
+                continue
+            tenderer = (await ensure_tenderers(session, random.Random()))["ZS"][0]
+            tenderer_public_id = (await session.get(Organisation, tenderer)).public_id
+            bidders = [users[u] for u in DEMO_BIDDER_USERNAMES if u in users]
+            tender = await _make_showcase(session, spec, agent, [users[h] for h in DEMO_HOLDERS], bidders,
+                                          tenderer_public_id)
+            codes.append(tender.code)
+            log.info("showcase tender %s published, sealed to %s", tender.code, tender.age_recipient)
+    console.print(f"showcase tenders open for bids 可投标的演示项目: {', '.join(codes)} · key holders 持钥人 "
+                  f"{' + '.join(DEMO_HOLDERS)}, passphrase 解密口令: {DEMO_HOLDER_PASSPHRASE}")
+    return codes

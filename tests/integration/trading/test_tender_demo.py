@@ -24,3 +24,76 @@ async def test_demo_seeding_makes_searchable_public_tenders_with_unique_codes(cl
     # the sequence moved on, so a real tender made later gets a fresh code
     seq = await raw_conn.fetchval("SELECT sum(last_seq) FROM tender_sequence")
     assert seq == 60
+
+
+async def test_a_demo_bidder_bids_on_a_sealed_showcase_tender_that_the_demo_agent_and_supervisor_open(
+        settings, sessions, client, raw_conn):
+    import pyotp
+
+    from tests.helpers import auth, login
+    from trading.bid_schemas import make_bundle
+    from trading.demo import DEMO_HOLDER_PASSPHRASE, SHOWCASE
+    from web.demo import DEMO_ACCOUNTS, DEMO_PASSWORD
+    from web.demo import seed_demo as seed_everything
+
+    out = io.StringIO()
+    await seed_everything(settings, console=Console(file=out, width=200), only_if_empty=True, tenders=2, experts=0)
+    assert DEMO_HOLDER_PASSPHRASE in out.getvalue()
+    showcase = await raw_conn.fetch(
+        "SELECT id, code, title, status, age_recipient, key_threshold, key_holder_count FROM tender "
+        "WHERE title = ANY($1::text[]) ORDER BY id", [spec.title for spec in SHOWCASE])
+    assert [r["title"] for r in showcase] == [spec.title for spec in SHOWCASE]
+    for row in showcase:
+        assert row["status"] == "published" and row["age_recipient"].startswith("age1")
+        assert (row["key_threshold"], row["key_holder_count"]) == (2, 2)
+        holders = await raw_conn.fetch(
+            "SELECT u.username FROM tender_key_holder h JOIN app_user u ON u.id = h.user_id "
+            "WHERE h.tender_id = $1 AND h.encrypted_share IS NOT NULL ORDER BY h.position", row["id"])
+        assert [h["username"] for h in holders] == ["agent", "supervisor"]
+    biddable, to_register = showcase[0], showcase[1]
+    assert await raw_conn.fetchval("SELECT count(*) FROM bidder_registration WHERE tender_id = $1",
+                                   biddable["id"]) == 4 * len(SHOWCASE[0].lots)
+    assert await raw_conn.fetchval("SELECT count(*) FROM bidder_registration WHERE tender_id = $1",
+                                   to_register["id"]) == 0
+    sealed = await raw_conn.fetchval("SELECT count(*) FROM audit_entry WHERE action = 'tender.sealed'")
+    assert sealed == len(SHOWCASE)
+
+    # seeding the trading demo again makes no second showcase and no new holder key
+    tenders, keys = (await raw_conn.fetchval("SELECT count(*) FROM tender"),
+                     await raw_conn.fetchval("SELECT count(*) FROM holder_key"))
+    console = Console(file=io.StringIO())
+    with Progress(console=console) as progress:
+        await seed_demo(sessions, console, progress, {"tenders": 0})
+    assert await raw_conn.fetchval("SELECT count(*) FROM tender") == tenders
+    assert await raw_conn.fetchval("SELECT count(*) FROM holder_key") == keys
+
+    code = biddable["code"]
+    lot = await raw_conn.fetchval("SELECT public_id FROM lot WHERE tender_id = $1 AND lot_no = 1", biddable["id"])
+    prices = {"bidder1": "8100000.00", "bidder2": "7950000.50", "bidder3": "8230000.00"}
+    for username, price in prices.items():
+        tokens = await login(client, username, DEMO_PASSWORD)
+        resp = await client.put(f"/api/v1/tenders/{code}/lots/{lot}/bid",
+                                data=make_bundle({"price": price, "duration_days": 120, "declared": {}},
+                                                 {"投标函.pdf": b"%PDF-1.7 demo"}),
+                                headers={**auth(tokens), "Content-Type": "application/octet-stream"})
+        body = await resp.json()
+        assert resp.status == 201, body
+        assert body["receipt"]["tender"] == code and body["signature"]
+
+    # the deadline passes; the demo agent starts the opening and both holders unlock with the demo passphrase
+    await raw_conn.execute(
+        "UPDATE tender SET published_at = now() - interval '2 days', clarification_end_at = now() - interval "
+        "'1 day', bid_deadline_at = now() - interval '1 second', opening_at = now() WHERE id = $1", biddable["id"])
+    secrets = {username: secret for username, _, _, secret, _ in DEMO_ACCOUNTS}
+    agent, supervisor = [auth(await login(client, u, DEMO_PASSWORD, pyotp.TOTP(secrets[u]).now()))
+                         for u in ("agent", "supervisor")]
+    resp = await client.post(f"/api/v1/tenders/{code}/opening", headers=agent)
+    assert resp.status == 200 and (await resp.json())["status"] == "opening"
+    for headers in (supervisor, agent):
+        resp = await client.post(f"/api/v1/tenders/{code}/opening/shares",
+                                 json={"passphrase": DEMO_HOLDER_PASSPHRASE}, headers=headers)
+        body = await resp.json()
+        assert resp.status == 200, body
+    assert body["status"] == "opened" and body["valid_bids"] == 3 and body["record_no"]
+    opened = (await (await client.get(f"/api/v1/tenders/{code}/opened-bids")).json())["bids"]
+    assert sorted(row["price"] for row in opened) == sorted(prices.values())
