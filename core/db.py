@@ -113,3 +113,14 @@ async def db_now(session: AsyncSession):
 async def advisory_xact_lock(session: AsyncSession, key: int) -> None:
     """Take a transaction-scoped advisory lock, released at commit or rollback."""
     await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+
+
+async def fetch_rows(session: AsyncSession, sql: str, *args: Any) -> list[Any]:
+    """Run a hand-written SELECT ($1, $2… parameters) on the session's own connection, in its transaction.
+
+    For hot reads where building the statement and SQLAlchemy's per-row result processing cost more than the
+    query itself: asyncpg keeps the prepared statement, and rows come back as asyncpg records (lists for arrays,
+    aware datetimes), addressed by column name."""
+    connection = await session.connection()
+    raw = (await connection.get_raw_connection()).driver_connection
+    return await raw.fetch(sql, *args)

@@ -21,10 +21,10 @@ from decimal import Decimal
 from typing import Any, Iterable, Protocol, Sequence
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, insert, or_, select, text
+from sqlalchemy import insert, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.db import db_now
+from core.db import db_now, fetch_rows
 from core.errors import Conflict, Forbidden, NotFound, Unauthorized, Unprocessable
 from core.identity_models import Organisation, User
 from core.notifications import InAppNotifier
@@ -33,10 +33,8 @@ from core.scheduler import cancel, schedule
 from evidence import ledger_service as ledger
 from evidence import randomness as rnd
 from evidence.records_models import Record
-from expert_pool.models import DrawExclusion, Expert, ExpertConflict, ExpertDraw, ExpertInvitation, ExpertLeave, \
-    ExpertService
+from expert_pool.models import DrawExclusion, Expert, ExpertDraw, ExpertInvitation, ExpertService
 from expert_pool.records import PUBLIC, RECORD_KIND, SUPERVISOR, DrawRecord, build_draw_record
-from expert_pool.regions import is_province
 from expert_pool.rules import (DrawContext, ExpertQuota, ExpertRecord, ExpertStatus, LeavePeriod, PanelKind,
                                ServiceRecord, build_candidates, check_committee, draw_request, screen_experts,
                                validate_quotas)
@@ -152,13 +150,45 @@ async def _lock_family(session: AsyncSession, draw: ExpertDraw) -> tuple[ExpertD
 # ---------------------------------------------------------------------------------------------------------
 # Avoidance screening against the database.
 
-def _quota_condition(quota: ExpertQuota) -> Any:
-    leaves = list(load_taxonomy().leaves(quota.specialty))
-    condition = Expert.specialties.overlap(leaves)
-    if quota.region is not None:
-        column = Expert.province_code if is_province(quota.region) else Expert.city_code
-        condition = and_(condition, column == quota.region)
-    return condition
+def _quota_keys(quotas: Sequence[ExpertQuota]) -> tuple[list[str], list[str]]:
+    """What the expert indexes are asked for: "specialty@region" pairs for quotas with a region (the expression
+    index of migration 0008), and plain leaf specialties for quotas without one."""
+    taxonomy = load_taxonomy()
+    pairs: set[str] = set()
+    anywhere: set[str] = set()
+    for quota in quotas:
+        leaves = taxonomy.leaves(quota.specialty)
+        if quota.region is None:
+            anywhere.update(leaves)
+        else:
+            pairs.update(f"{leaf}@{quota.region}" for leaf in leaves)
+    return sorted(pairs), sorted(anywhere)
+
+
+# The experts matching a quota with, per expert, only what avoidance needs: leave covering the session,
+# declared conflicts with the parties, this month's evaluations, recent service for the tenderer. Each is a
+# small filtered aggregate joined by expert id, so the pool is read once, through the GIN indexes.
+_SCREENING_SQL = """
+SELECT e.id, e.public_id, e.status, e.specialties, e.city_code, o.public_id AS employer,
+       lv.starts AS leave_starts, lv.ends AS leave_ends, cf.orgs AS conflicts, mo.n AS this_month,
+       fam.at AS familiar
+FROM expert e
+LEFT JOIN organisation o ON o.id = e.employer_id
+LEFT JOIN (SELECT expert_id, array_agg(starts_at) AS starts, array_agg(ends_at) AS ends FROM expert_leave
+           WHERE starts_at <= $1 AND ends_at > $1 GROUP BY expert_id) lv ON lv.expert_id = e.id
+LEFT JOIN (SELECT c.expert_id, array_agg(p.public_id) AS orgs FROM expert_conflict c
+           JOIN organisation p ON p.id = c.organisation_id
+           WHERE c.organisation_id = ANY($2::bigint[]) GROUP BY c.expert_id) cf ON cf.expert_id = e.id
+LEFT JOIN (SELECT expert_id, count(*) AS n FROM expert_service
+           WHERE served_at >= $3 AND served_at < $4 GROUP BY expert_id) mo ON mo.expert_id = e.id
+LEFT JOIN (SELECT expert_id, array_agg(served_at) AS at FROM expert_service
+           WHERE tenderer_id = $5 AND served_at >= $6 GROUP BY expert_id) fam ON fam.expert_id = e.id
+WHERE expert_specialty_regions(e.specialties, e.city_code, e.province_code) && $7::text[]
+   OR e.specialties && $8::varchar[]
+"""
+
+
+_STATUSES = {status.value: status for status in ExpertStatus}
 
 
 def _month(at: datetime) -> tuple[datetime, datetime]:
@@ -184,45 +214,24 @@ async def screen_pool(session: AsyncSession, *, quotas: Sequence[ExpertQuota], c
                       employers_serving: Iterable[str] = ()) -> Pool:
     """Load every expert who could fill a quota, with what avoidance needs, and screen them."""
     taxonomy = load_taxonomy()
-    matching = or_(*[_quota_condition(q) for q in quotas])
     at = context.session_at
     month_start, month_end = _month(at)
-    since = at - timedelta(days=context.familiar_window_days)
-    # One statement: the experts matching a quota with, per expert, only what avoidance needs (leave covering
-    # the session, conflicts with the parties, this month's evaluations, recent service for the tenderer).
-    # Each of those is a small filtered aggregate joined by expert id, so the pool is scanned once.
-    lv = (select(ExpertLeave.expert_id, func.array_agg(ExpertLeave.starts_at).label("starts"),
-                 func.array_agg(ExpertLeave.ends_at).label("ends"))
-          .where(ExpertLeave.starts_at <= at, ExpertLeave.ends_at > at).group_by(ExpertLeave.expert_id).subquery())
-    party = Organisation.__table__.alias("party")
-    cf = (select(ExpertConflict.expert_id, func.array_agg(party.c.public_id).label("orgs"))
-          .join(party, party.c.id == ExpertConflict.organisation_id)
-          .where(ExpertConflict.organisation_id.in_(list(party_pks))).group_by(ExpertConflict.expert_id).subquery())
-    mo = (select(ExpertService.expert_id, func.count().label("n"))
-          .where(ExpertService.served_at >= month_start, ExpertService.served_at < month_end)
-          .group_by(ExpertService.expert_id).subquery())
-    fam = (select(ExpertService.expert_id, func.array_agg(ExpertService.served_at).label("at"))
-           .where(ExpertService.tenderer_id == tenderer_pk, ExpertService.served_at >= since)
-           .group_by(ExpertService.expert_id).subquery())
-    rows = (await session.execute(
-        select(Expert.id, Expert.public_id, Expert.status, Expert.specialties, Expert.city_code,
-               Organisation.public_id.label("employer"), lv.c.starts.label("leave_starts"),
-               lv.c.ends.label("leave_ends"), cf.c.orgs.label("conflicts"), mo.c.n.label("this_month"),
-               fam.c.at.label("familiar"))
-        .outerjoin(Organisation, Organisation.id == Expert.employer_id)
-        .outerjoin(lv, lv.c.expert_id == Expert.id).outerjoin(cf, cf.c.expert_id == Expert.id)
-        .outerjoin(mo, mo.c.expert_id == Expert.id).outerjoin(fam, fam.c.expert_id == Expert.id)
-        .where(matching))).all()
+    pairs, anywhere = _quota_keys(quotas)
+    rows = await fetch_rows(session, _SCREENING_SQL, at, list(party_pks), month_start,
+                            month_end, tenderer_pk, at - timedelta(days=context.familiar_window_days), pairs,
+                            anywhere)
     records: list[ExpertRecord] = []
     ids: dict[str, int] = {}
+    tenderer = context.tenderer_id
     for row in rows:
-        ids[row.public_id] = row.id
+        # positional and skipping empty parts: a draw reads thousands of these
+        starts, conflicts, familiar = row["leave_starts"], row["conflicts"], row["familiar"]
+        ids[row["public_id"]] = row["id"]
         records.append(ExpertRecord(
-            public_id=row.public_id, employer_id=row.employer, status=ExpertStatus(row.status),
-            specialties=frozenset(row.specialties), region=row.city_code,
-            leave=tuple(LeavePeriod(a, b) for a, b in zip(row.leave_starts or (), row.leave_ends or ())),
-            declared_conflicts=frozenset(row.conflicts or ()), draws_this_month=row.this_month or 0,
-            service_history=tuple(ServiceRecord(context.tenderer_id, t) for t in row.familiar or ())))
+            row["public_id"], row["employer"], _STATUSES[row["status"]], frozenset(row["specialties"]),
+            row["city_code"], tuple(map(LeavePeriod, starts, row["leave_ends"])) if starts else (),
+            frozenset(conflicts) if conflicts else frozenset(), row["this_month"] or 0,
+            tuple(ServiceRecord(tenderer, t) for t in familiar) if familiar else ()))
     screening = screen_experts(records, context, already_picked=frozenset(already_picked),
                                employers_serving=frozenset(employers_serving))
     candidates = build_candidates(screening.eligible, quotas, taxonomy)

@@ -30,7 +30,12 @@ class Expert(Base):
     __table_args__ = (
         CheckConstraint(_in("status", EXPERT_STATUSES), name="status_known"),
         CheckConstraint(_in("category", EXPERT_CATEGORIES), name="category_known"),
-        Index("expert_specialties_idx", "specialties", postgresql_using="gin"),
+        # fastupdate off on both GIN indexes: see migration 0008
+        Index("expert_specialties_idx", "specialties", postgresql_using="gin",
+              postgresql_with={"fastupdate": "off"}),
+        # "specialty@region" pairs for draw screening; the SQL function is made by migration 0008
+        Index("expert_specialty_regions_idx", text("expert_specialty_regions(specialties, city_code, province_code)"),
+              postgresql_using="gin", postgresql_with={"fastupdate": "off"}),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
