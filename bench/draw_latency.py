@@ -197,8 +197,10 @@ def main() -> None:
         for name, label in (("request", "POST /lots/{lot}/draws (screen + commit)"),
                             ("entropy", "POST /draws/{id}/entropy (draw + invite)")):
             values = out[name]
-            print(f"{label:<44} p50 {pct(values, 50):7.1f} ms   p99 {pct(values, 99):7.1f} ms   "
-                  f"max {max(values):7.1f} ms")
+            print(f"{label:<44} p50 {pct(values, 50):7.1f} ms   p90 {pct(values, 90):7.1f} ms   "
+                  f"p99 {pct(values, 99):7.1f} ms   max {max(values):7.1f} ms")
+        slowest = sorted(range(len(out["request"])), key=lambda i: -out["request"][i])[:5]
+        print("slowest draw requests (index: ms): " + ", ".join(f"{i}: {out['request'][i]:.0f}" for i in slowest))
         p99 = pct(out["request"], 99)
         print(f"draw request p99 {p99:.1f} ms (target <= 100 ms: {'met' if p99 <= 100 else 'NOT met'})")
 

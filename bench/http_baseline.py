@@ -57,11 +57,11 @@ def bidroom_server(db_url: str, data_dir: str, port: int) -> None:
     from aiohttp import web
 
     from core.settings import Settings
-    from web.app import create_app
+    from web.app import serving_app
     from web.logs import configure
     configure(json_lines=True, level=logging.WARNING)
     settings = Settings(data_dir=Path(data_dir), database_url=db_url, port=port, run_scheduler=False)
-    web.run_app(create_app(settings), host="127.0.0.1", port=port, access_log=None, print=None)
+    web.run_app(serving_app(settings), host="127.0.0.1", port=port, access_log=None, print=None)
 
 
 async def wait_up(url: str) -> None:

@@ -13,16 +13,21 @@ def _refuse_float(obj: Any) -> Any:
 
 
 def _check(obj: Any) -> None:
-    if isinstance(obj, float):
-        raise TypeError("floats are not allowed in canonical JSON; use strings or integers")
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            if not isinstance(k, str):
+    # iterative, exact types first: candidate lists of thousands of objects pass through here on every draw
+    pending = [obj]
+    while pending:
+        item = pending.pop()
+        kind = type(item)
+        if kind is str or kind is int or kind is bool or item is None:
+            continue
+        if isinstance(item, float):
+            raise TypeError("floats are not allowed in canonical JSON; use strings or integers")
+        if isinstance(item, dict):
+            if not all(type(k) is str or isinstance(k, str) for k in item):
                 raise TypeError("canonical JSON object keys must be strings")
-            _check(v)
-    elif isinstance(obj, (list, tuple)):
-        for v in obj:
-            _check(v)
+            pending.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            pending.extend(item)
 
 
 def cj(obj: Any) -> bytes:

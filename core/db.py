@@ -124,3 +124,10 @@ async def fetch_rows(session: AsyncSession, sql: str, *args: Any) -> list[Any]:
     connection = await session.connection()
     raw = (await connection.get_raw_connection()).driver_connection
     return await raw.fetch(sql, *args)
+
+
+async def execute_sql(session: AsyncSession, sql: str, *args: Any) -> str:
+    """Run one hand-written statement ($1, $2… parameters) on the session's connection; returns its status."""
+    connection = await session.connection()
+    raw = (await connection.get_raw_connection()).driver_connection
+    return await raw.execute(sql, *args)

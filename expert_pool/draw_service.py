@@ -21,10 +21,10 @@ from decimal import Decimal
 from typing import Any, Iterable, Protocol, Sequence
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert, or_, select, text
+from sqlalchemy import or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.db import db_now, fetch_rows
+from core.db import db_now, execute_sql, fetch_rows
 from core.errors import Conflict, Forbidden, NotFound, Unauthorized, Unprocessable
 from core.identity_models import Organisation, User
 from core.notifications import InAppNotifier
@@ -256,9 +256,11 @@ async def _store_draw(session: AsyncSession, draw: ExpertDraw, pool: Pool, *, ac
     session.add(draw)
     await session.flush()
     if pool.reasons:
-        await session.execute(insert(DrawExclusion), [
-            {"draw_id": draw.id, "expert_id": pool.ids[pid], "reasons": list(found)}
-            for pid, found in pool.reasons.items()])
+        # one statement for all of them; reasons travel as "a,b" strings, as unnest flattens 2-D arrays
+        await execute_sql(session, "INSERT INTO expert_draw_exclusion (draw_id, expert_id, reasons) SELECT $1, e, "
+                                   "string_to_array(r, ',') FROM unnest($2::bigint[], $3::text[]) AS x(e, r)",
+                          draw.id, [pool.ids[pid] for pid in pool.reasons],
+                          [",".join(found) for found in pool.reasons.values()])
     # The commitment alone would let the server trim the candidates after seeing the entropy; logging the
     # request and the candidates' digest now binds both before any entropy exists.
     await ledger.append(session, actor=actor, action="draw.commit", entity=draw_entity(draw), payload={

@@ -8,6 +8,7 @@ One person per employer per draw is enforced by the draw algorithm itself (evide
 from __future__ import annotations
 
 import enum
+import functools
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
@@ -177,6 +178,16 @@ class DrawContext:
     monthly_cap: int | None = None                # most draws per expert per calendar month; None: no cap
     familiar_window_days: int = 0                 # 0 switches the familiar-faces rule off
 
+    @functools.cached_property
+    def parties(self) -> frozenset[str]:
+        """The tenderer and the bidders: the organisations a declared conflict is checked against."""
+        return frozenset({self.tenderer_id, *self.bidder_ids})
+
+    @functools.cached_property
+    def familiar_since(self) -> datetime:
+        """Service for the tenderer from this time on makes a familiar face."""
+        return self.session_at - timedelta(days=self.familiar_window_days)
+
     def __post_init__(self) -> None:
         _aware(self.session_at, "the session time")
         if self.monthly_cap is not None and self.monthly_cap < 0:
@@ -206,7 +217,6 @@ class Screening:
 def exclusion_reasons(expert: ExpertRecord, context: DrawContext) -> tuple[ExclusionReason, ...]:
     """Every reason `expert` may not serve on this project, in ExclusionReason order; empty when eligible."""
     at = context.session_at
-    parties = {context.tenderer_id, *context.bidder_ids}
     found: set[ExclusionReason] = set()
     if expert.status is ExpertStatus.RETIRED:
         found.add(ExclusionReason.RETIRED)
@@ -221,12 +231,12 @@ def exclusion_reasons(expert: ExpertRecord, context: DrawContext) -> tuple[Exclu
             found.add(ExclusionReason.EMPLOYER_IS_BIDDER)
         if expert.employer_id in context.authority_ids:
             found.add(ExclusionReason.EMPLOYER_IS_AUTHORITY)
-    if expert.declared_conflicts & parties:
+    if expert.declared_conflicts and expert.declared_conflicts & context.parties:
         found.add(ExclusionReason.DECLARED_CONFLICT)
     if context.monthly_cap is not None and expert.draws_this_month >= context.monthly_cap:
         found.add(ExclusionReason.OVER_MONTHLY_CAP)
-    if context.familiar_window_days:
-        since = at - timedelta(days=context.familiar_window_days)
+    if context.familiar_window_days and expert.service_history:
+        since = context.familiar_since
         # A session already scheduled for the same tenderer counts too: it is the same familiar face.
         if any(s.tenderer_id == context.tenderer_id and s.served_at >= since for s in expert.service_history):
             found.add(ExclusionReason.FAMILIAR_FACE)
@@ -341,20 +351,16 @@ def build_candidates(eligible: Iterable[ExpertRecord], quotas: Sequence[ExpertQu
                      taxonomy: Taxonomy) -> list[dict[str, Any]]:
     """The draw's candidate list: each eligible expert who fills at least one quota, sorted by public id."""
     candidates = []
-    # Many experts share specialties: remember each (quota, specialties, region) answer instead of walking the
+    # Many experts share specialties: remember which quotas each (specialties, region) fills instead of walking the
     # taxonomy again for each of them.
-    answers: dict[tuple[int, frozenset[str], str | None], bool] = {}
-
-    def accepts(i: int, quota: ExpertQuota, expert: ExpertRecord) -> bool:
-        key = (i, expert.specialties, expert.region)
-        if key not in answers:
-            answers[key] = quota.accepts(expert, taxonomy)
-        return answers[key]
-
+    answers: dict[tuple[frozenset[str], str | None], list[str]] = {}
     for expert in eligible:
-        fills = [q.name for i, q in enumerate(quotas) if accepts(i, q, expert)]
+        key = (expert.specialties, expert.region)
+        fills = answers.get(key)
+        if fills is None:
+            fills = answers[key] = [q.name for q in quotas if q.accepts(expert, taxonomy)]
         if fills:
-            candidates.append({"id": expert.public_id, "employer": expert.employer_key, "quotas": fills})
+            candidates.append({"id": expert.public_id, "employer": expert.employer_key, "quotas": list(fills)})
     candidates.sort(key=lambda c: c["id"])
     for a, b in zip(candidates, candidates[1:]):
         if a["id"] == b["id"]:

@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 def cmd_serve(settings: Settings, args) -> int:
     from aiohttp import web
 
-    from web.app import create_app
+    from web.app import serving_app
     from web.runtime import prepare
 
     port = args.port or settings.port
@@ -32,7 +32,7 @@ def cmd_serve(settings: Settings, args) -> int:
     if args.demo:
         from web.demo import seed_demo
         asyncio.run(seed_demo(settings, console=console, only_if_empty=True))
-    app = create_app(settings)
+    app = serving_app(settings)
     log.info("serving", extra={"url": f"http://{settings.host}:{port}", "embedded_db": database.embedded is not None})
     try:
         web.run_app(app, host=settings.host, port=port, access_log=None, print=None,
