@@ -11,7 +11,11 @@ uploads starts just after it. Then the script checks that:
 - no bid row was recorded at or after the deadline, and every late upload got 409 bid_deadline_passed;
 - opening the stored bids with two holders' shares gives back exactly the bytes each bidder sent.
 
-    .venv/bin/python bench/deadline_burst.py [--bidders 200] [--mib 1] [--lead 20] [--late 20]
+With `--kill-at S` the bidroom server is killed with SIGKILL S seconds into the burst and started again on the
+same port; a bidder whose upload broke retries until it has a receipt (as a bidder would). Every receipt issued
+before the kill must still open to the bytes sent. Peak RSS is the larger VmHWM of the two server processes.
+
+    .venv/bin/python bench/deadline_burst.py [--bidders 300] [--mib 5] [--lead 60] [--late 20] [--kill-at 10]
 """
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ import hashlib
 import multiprocessing as mp
 import os
 import platform
+import signal
 import sys
 import tempfile
 import time
@@ -63,11 +68,11 @@ def bidroom_server(db_url: str, data_dir: str, port: int) -> None:
     from aiohttp import web
 
     from core.settings import Settings
-    from web.app import create_app
+    from web.app import serving_app
     from web.logs import configure
     configure(json_lines=True, level=logging.WARNING)
     settings = Settings(data_dir=Path(data_dir), database_url=db_url, port=port, run_scheduler=False)
-    web.run_app(create_app(settings), host="127.0.0.1", port=port, access_log=None, print=None)
+    web.run_app(serving_app(settings), host="127.0.0.1", port=port, access_log=None, print=None)
 
 
 def peak_rss_mib(pid: int) -> float:
@@ -157,8 +162,12 @@ async def set_deadline(db_url: str, tender_id: int, seconds: float) -> datetime:
         await conn.close()
 
 
-async def burst(url_of, payloads: list[bytes], tokens: list[str | None], *, start_at: float) -> list[tuple]:
-    """All uploads at once from `start_at` (monotonic): [(status, json or None, seconds, finished_at)]."""
+async def burst(url_of, payloads: list[bytes], tokens: list[str | None], *, start_at: float,
+                retry_until: float | None = None) -> list[tuple]:
+    """All uploads at once from `start_at` (monotonic): [(status, json or None, seconds, finished_at, attempts)].
+
+    With `retry_until`, an upload whose connection broke (the server was killed) is sent again after a short
+    pause until it gets an HTTP answer or that time passes; its seconds count from the first attempt."""
     connector = aiohttp.TCPConnector(limit=len(payloads))
     timeout = aiohttp.ClientTimeout(total=600)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
@@ -167,13 +176,17 @@ async def burst(url_of, payloads: list[bytes], tokens: list[str | None], *, star
             headers = {"Content-Type": "application/octet-stream"}
             if tokens[i]:
                 headers["Authorization"] = f"Bearer {tokens[i]}"
-            t0 = time.monotonic()
-            try:
-                async with http.put(url_of(i), data=payloads[i], headers=headers) as resp:
-                    body = await resp.json()
-                    return resp.status, body, time.monotonic() - t0, time.time()
-            except aiohttp.ClientError as err:
-                return 0, {"error": str(err)}, time.monotonic() - t0, time.time()
+            t0, attempts = time.monotonic(), 0
+            while True:
+                attempts += 1
+                try:
+                    async with http.put(url_of(i), data=payloads[i], headers=headers) as resp:
+                        body = await resp.json()
+                        return resp.status, body, time.monotonic() - t0, time.time(), attempts
+                except (aiohttp.ClientError, asyncio.TimeoutError) as err:
+                    if retry_until is None or time.monotonic() > retry_until:
+                        return 0, {"error": str(err)}, time.monotonic() - t0, time.time(), attempts
+                    await asyncio.sleep(0.5)
         return await asyncio.gather(*[one(i) for i in range(len(payloads))])
 
 
@@ -188,6 +201,19 @@ def report(name: str, results: list[tuple], total_bytes: int) -> None:
     lat = [r[2] * 1000 for r in ok]
     print(f"{name:<44} {len(ok):4d}/{len(results)} ok  {total_bytes / 2**20 / span:7.1f} MiB/s  "
           f"{len(ok) / span:6.1f} bids/s  p50 {pct(lat, 50):7.0f} ms  p99 {pct(lat, 99):7.0f} ms")
+
+
+async def stored_keys(db_url: str, tender_id: int) -> set[str]:
+    """The storage keys of every bid row of the tender, whatever its status."""
+    import asyncpg
+
+    from core.db import asyncpg_dsn
+    conn = await asyncpg.connect(**asyncpg_dsn(db_url))
+    try:
+        return {r["storage_key"] for r in await conn.fetch("SELECT storage_key FROM bid WHERE tender_id = $1",
+                                                            tender_id)}
+    finally:
+        await conn.close()
 
 
 async def open_all(db_url: str, storage: Path, tender_id: int) -> dict[str, str]:
@@ -218,10 +244,12 @@ async def open_all(db_url: str, storage: Path, tender_id: int) -> dict[str, str]
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--bidders", type=int, default=200)
-    parser.add_argument("--mib", type=float, default=1.0)
-    parser.add_argument("--lead", type=float, default=20.0, help="seconds between the burst and the deadline")
+    parser.add_argument("--bidders", type=int, default=300)
+    parser.add_argument("--mib", type=float, default=5.0)
+    parser.add_argument("--lead", type=float, default=60.0, help="seconds between the burst and the deadline")
     parser.add_argument("--late", type=int, default=20, help="uploads started just after the deadline")
+    parser.add_argument("--kill-at", type=float, default=10.0,
+                        help="SIGKILL the bidroom server this many seconds into the burst, then restart it (0: no)")
     args = parser.parse_args()
 
     from trading.bid_schemas import make_bundle
@@ -261,27 +289,58 @@ def main() -> None:
         url = f"{base}/api/v1/tenders/{code}/lots/{lot}/bid"
         tokens = [a[1] for a in accounts]
 
+        rss_of_killed = [0.0]
+        killed_at: list[float] = []
+
+        async def kill_and_restart(at: float) -> None:
+            await asyncio.sleep(max(0.0, at - time.monotonic()))
+            rss_of_killed[0] = peak_rss_mib(procs[1].pid)
+            os.kill(procs[1].pid, signal.SIGKILL)
+            killed_at.append(time.monotonic())
+            await asyncio.to_thread(procs[1].join, 10)
+            fresh = ctx.Process(target=bidroom_server, args=(db_url, str(root / "var"), bid_port), daemon=True)
+            await asyncio.to_thread(fresh.start)
+            procs[1] = fresh
+            await wait_up(base + "/healthz")
+            killed_at.append(time.monotonic())
+
         async def both_waves():
             deadline = await set_deadline(db_url, tender_id, args.lead + 1.0)
             start = time.monotonic() + 1.0
-            main_wave = burst(lambda i: url, payloads[:args.bidders], tokens[:args.bidders], start_at=start)
+            main_wave = burst(lambda i: url, payloads[:args.bidders], tokens[:args.bidders], start_at=start,
+                              retry_until=start + args.lead)
             late_wave = burst(lambda i: url, payloads[args.bidders:], tokens[args.bidders:],
                               start_at=start + args.lead + 0.5)
-            return deadline, *(await asyncio.gather(main_wave, late_wave))
-        deadline, main, late = asyncio.run(both_waves())
-        rss = peak_rss_mib(procs[1].pid)
+            extra = [kill_and_restart(start + args.kill_at)] if args.kill_at > 0 else []
+            main_results, late_results, *_ = await asyncio.gather(main_wave, late_wave, *extra)
+            return deadline, start, main_results, late_results
+        deadline, started, main, late = asyncio.run(both_waves())
+        rss = max(rss_of_killed[0], peak_rss_mib(procs[1].pid))
 
         print(f"machine: {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}; "
               f"{args.bidders} concurrent uploads of {payloads[0].__len__() / 2**20:.2f} MiB, client in this process")
         report("bare aiohttp, stream to disk + SHA-256", bare, total)
         report("bidroom PUT bid (seal on arrival, receipt)", main, total)
-        print(f"bidroom server peak RSS: {rss:.0f} MiB")
+        if killed_at:
+            retried = [r for r in main if r[4] > 1]
+            print(f"bidroom killed with SIGKILL {killed_at[0] - started:.1f} s into the burst, serving again "
+                  f"{killed_at[1] - killed_at[0]:.1f} s later; {len(retried)} uploads broke and were sent again")
+        last = max(r[3] for r in main) - (time.time() - time.monotonic() + started)
+        print(f"last receipt of the main wave {last:.1f} s after its start")
+        print(f"bidroom server peak RSS: {rss:.0f} MiB"
+              + (f" (killed process {rss_of_killed[0]:.0f} MiB)" if killed_at else ""))
 
+        def code(r: tuple) -> str:
+            error = r[1].get("error") if isinstance(r[1], dict) else None
+            return error.get("code") if isinstance(error, dict) else str(error)
         receipts = {r[1]["receipt"]["bid"]: (i, r[1]) for i, r in enumerate(main) if r[0] == 201}
         refused = [r for r in main if r[0] != 201]
-        late_codes = sorted({(r[0], (r[1].get("error") or {}).get("code") if isinstance(r[1].get("error"), dict)
-                              else str(r[1].get("error"))) for r in late})
+        late_codes = sorted({(r[0], code(r)) for r in late})
         problems = []
+        if refused:
+            problems.append(f"{len(refused)} uploads of the main wave got no receipt")
+        if last >= args.lead:
+            problems.append("the main wave did not finish before the deadline")
         if any(datetime.fromisoformat(body["receipt"]["received_at"]) >= deadline for _, body in receipts.values()):
             problems.append("a receipt is dated at or after the deadline")
         if any(r[0] == 201 for r in late):
@@ -293,8 +352,12 @@ def main() -> None:
         if mismatched:
             problems.append(f"{len(mismatched)} bids do not decrypt to the bytes sent")
         print(f"deadline (DB) {deadline.isoformat()}; main wave: {len(receipts)} receipts, {len(refused)} refused "
-              f"({sorted({r[1].get('error', {}).get('code') for r in refused}) if refused else '-'}); "
-              f"late wave: {late_codes}")
+              f"({sorted({code(r) for r in refused}) if refused else '-'}); late wave: {late_codes}")
+        stored = asyncio.run(stored_keys(db_url, tender_id))
+        leftovers = [p for p in (root / "var" / "storage" / "bids").rglob("*")
+                     if p.is_file() and str(p.relative_to(root / "var" / "storage")) not in stored]
+        print(f"files in bid storage with no bid row (uploads cut by the kill): {len(leftovers)}, "
+              f"{sum(p.stat().st_size for p in leftovers) / 2**20:.1f} MiB")
         print(f"opened {len(opened)} stored bids with 2 of 2 shares: "
               f"{'all decrypt to the bytes sent' if not mismatched else 'MISMATCH'}")
         print("checks: " + ("all passed" if not problems else "; ".join(problems)))

@@ -613,6 +613,14 @@ async def draw_state(session: AsyncSession, draw_public_id: str) -> DrawState:
     return DrawState(draw, root, tender, lot, await _family(session, root), await _invitations(session, root))
 
 
+async def created_draw_state(session: AsyncSession, draw: ExpertDraw) -> DrawState:
+    """The state of a draw this session has just created: its own family, no invitations yet, and the tender
+    and lot from the session's identity map, so the response needs no second read of the candidate list."""
+    tender = await session.get(Tender, draw.tender_id)
+    lot = await session.get(Lot, draw.lot_id)
+    return DrawState(draw, draw, tender, lot, [draw], [])
+
+
 def _summary(draw: ExpertDraw) -> dict[str, Any]:
     return {"draw_id": draw.public_id, "round": draw.round, "status": draw.status, "commitment": draw.commitment,
             "eligible": draw.eligible_count, "considered": draw.considered_count,

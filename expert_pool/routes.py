@@ -245,7 +245,7 @@ async def create_draw(request: web.Request, who: Principal, body: DrawIn):
         venue=body.venue, quotas=[q.model_dump() for q in body.quotas], representatives=body.representatives,
         reply_window_s=body.reply_minutes * 60 if body.reply_minutes else None,
         authority_organisations=body.authority_organisations, policy=policy)
-    state = await draws.draw_state(db(request), draw.public_id)
+    state = await draws.created_draw_state(db(request), draw)
     return await draws.draw_view(db(request), state, identities=draws.check_draw_access(state.tender, who), who=who)
 
 
