@@ -1,10 +1,11 @@
 """HTTP routes for sealed bids: holder keys, key holders, bid upload/replace/withdraw, the opening, results."""
 from __future__ import annotations
 
+import asyncio
 import logging
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
-from typing import AsyncIterator
+from typing import Any, AsyncIterator
 
 from aiohttp import web
 from sqlalchemy import select
@@ -12,6 +13,8 @@ from sqlalchemy import select
 from core.db import advisory_xact_lock
 from core.errors import NotFound, PayloadTooLarge, UnsupportedMediaType
 from core.identity_models import User
+from core.scheduler import schedule
+from evidence import ledger_service as ledger
 from trading import bid_service, keyholding, opening, results
 from trading.bid_schemas import (AnswerIn, AwardsOut, BidStatusOut, CandidatesIn, CandidatesOut, HolderKeyOut,
                                  KeyHolderOut, KeyHoldersIn, KeyHoldersOut, ObjectionIn, ObjectionOut,
@@ -28,6 +31,8 @@ KEYRING = "trading.keyring"
 UPLOAD_CHUNK = 256 * 1024
 BID_TYPES = ("application/octet-stream", "application/x-tar", "application/age")
 _PLATFORM_KEY_LOCK = 0x7B1D_0007
+SWEEP_JOB = "bids.sweep_partial_uploads"
+SWEEP_EVERY_S = 3600
 
 
 async def cleanup_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -41,8 +46,23 @@ async def cleanup_ctx(app: web.Application) -> AsyncIterator[None]:
     async with app[SESSIONS]() as session, session.begin():
         await advisory_xact_lock(session, _PLATFORM_KEY_LOCK)
         await keyholding.ensure_platform_key(session, keyring)
+        if settings.run_scheduler:
+            await schedule(session, SWEEP_JOB, delay_s=60, dedupe_key=SWEEP_JOB)
     yield
     pool.shutdown(wait=False, cancel_futures=True)
+
+
+def register_jobs(app: web.Application, registry: Any) -> None:
+    """The hourly sweep of partial uploads (a server killed or a connection dropped mid-upload)."""
+
+    async def sweep(session, payload: dict) -> None:
+        found = await asyncio.to_thread(bid_service.sweep_partial_uploads, app[SETTINGS].storage_dir)
+        if found.removed:
+            await ledger.append(session, actor="system", action="bid.partial_uploads_removed", entity="storage:bids",
+                                payload={"files": found.removed, "bytes": found.bytes})
+            log.info("removed %d partial bid uploads (%d bytes)", found.removed, found.bytes)
+        await schedule(session, SWEEP_JOB, delay_s=SWEEP_EVERY_S, dedupe_key=SWEEP_JOB)
+    registry.register(SWEEP_JOB, sweep)
 
 
 def _pool(request: web.Request) -> ProcessPoolExecutor:

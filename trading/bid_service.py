@@ -18,6 +18,7 @@ import asyncio
 import base64
 import logging
 import os
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,12 +135,45 @@ def bid_dir(storage_dir: Path, tender_code: str) -> Path:
     return Path(storage_dir) / BIDS_DIR / tender_code
 
 
+PARTIAL_SUFFIX = ".part"
+PARTIAL_STALE_AFTER_S = 3600  # an upload in progress writes every chunk; an hour without a write is a dead one
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    removed: int
+    bytes: int
+
+
+def sweep_partial_uploads(storage_dir: Path, *, stale_after_s: float = PARTIAL_STALE_AFTER_S,
+                          now: float | None = None) -> SweepResult:
+    """Delete the partial uploads a crash or a dropped connection left behind (blocking: run it in a thread).
+
+    A `.part` file is ciphertext that never became a bid, so it is never receipted and has no row. Only files
+    untouched for `stale_after_s` go, judged by their modification time, so uploads still streaming into this
+    or another server process are safe."""
+    root = Path(storage_dir) / BIDS_DIR
+    if not root.is_dir():
+        return SweepResult(0, 0)
+    cutoff = (time.time() if now is None else now) - stale_after_s
+    removed = size = 0
+    for path in root.glob(f"*/.*{PARTIAL_SUFFIX}"):
+        try:
+            info = path.stat()
+            if info.st_mtime < cutoff:
+                path.unlink()
+                removed, size = removed + 1, size + info.st_size
+        except FileNotFoundError:
+            continue  # another process swept it first
+    return SweepResult(removed, size)
+
+
 async def receive_bid(chunks: AsyncIterator[bytes], target: BidTarget, storage_dir: Path, *,
                       max_bytes: int) -> ReceivedBid:
     """Stream an upload into a sealed temporary file; a plain bundle's form.json is checked as it passes."""
     directory = bid_dir(storage_dir, target.tender_code)
     await asyncio.to_thread(directory.mkdir, parents=True, exist_ok=True)
-    temp_path = directory / f".{uuid.uuid4().hex}.part"
+    temp_path = directory / f".{uuid.uuid4().hex}{PARTIAL_SUFFIX}"
     out = await asyncio.to_thread(open, temp_path, "wb")
     head = bytearray()
     form: BidForm | None = None
