@@ -22,7 +22,6 @@ import os
 import platform
 import random
 import sys
-import tempfile
 import time
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -32,8 +31,7 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.http_baseline import bidroom_server, free_port, wait_up  # noqa: E402
-from core.db import EmbeddedPostgres  # noqa: E402
+from bench.http_baseline import bidroom_server, free_port, migrated_database, wait_up  # noqa: E402
 
 PASSWORD = "bench-Passw0rd!"
 # Three quotas of a cross-site committee of 7: Guangzhou builders, Zhongshan cost experts, Shenzhen IT experts.
@@ -163,12 +161,7 @@ def main() -> None:
     parser.add_argument("--scenarios", nargs="+", choices=sorted(SCENARIOS), default=["typical", "wide"])
     args = parser.parse_args()
 
-    root = Path(tempfile.mkdtemp(prefix="bidroom-bench-draw-"))
-    pg = EmbeddedPostgres(root / "pg", cleanup_mode="delete").start()
-    pg.psql("CREATE DATABASE bench;")
-    db_url = pg.libpq_uri("bench")
-    from core.migrate import upgrade
-    upgrade(db_url)
+    root, pg, db_url = migrated_database("bidroom-bench-draw-")
     session_at = (datetime.now(timezone.utc) + timedelta(days=7)).replace(microsecond=0)
     proc = None
     try:

@@ -88,6 +88,17 @@ async def bidroom_token(base: str) -> str:
             return (await resp.json())["access_token"]
 
 
+def migrated_database(prefix: str) -> tuple[Path, EmbeddedPostgres, str]:
+    """A scratch directory with an embedded PostgreSQL holding a migrated `bench` database: (root, server, url)."""
+    from core.migrate import upgrade
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    pg = EmbeddedPostgres(root / "pg", cleanup_mode="delete").start()
+    pg.psql("CREATE DATABASE bench;")
+    db_url = pg.libpq_uri("bench")
+    upgrade(db_url)
+    return root, pg, db_url
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=10)
@@ -95,12 +106,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
 
-    root = Path(tempfile.mkdtemp(prefix="bidroom-bench-"))
-    pg = EmbeddedPostgres(root / "pg", cleanup_mode="delete").start()
-    pg.psql("CREATE DATABASE bench;")
-    db_url = pg.libpq_uri("bench")
-    from core.migrate import upgrade
-    upgrade(db_url)
+    root, pg, db_url = migrated_database("bidroom-bench-")
 
     ctx = mp.get_context("spawn")
     procs, targets = [], {}

@@ -20,7 +20,6 @@ import random
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -31,8 +30,8 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._load import LoadResult, run_load  # noqa: E402
-from bench.http_baseline import bidroom_server, free_port, wait_up  # noqa: E402
-from core.db import EmbeddedPostgres, asyncpg_dsn  # noqa: E402
+from bench.http_baseline import bidroom_server, free_port, migrated_database, wait_up  # noqa: E402
+from core.db import asyncpg_dsn  # noqa: E402
 
 
 def compiled_listing(q: str, category: str, limit: int) -> tuple[str, list]:
@@ -116,12 +115,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=20)
     args = parser.parse_args()
 
-    root = Path(tempfile.mkdtemp(prefix="bidroom-bench-listing-"))
-    pg = EmbeddedPostgres(root / "pg", cleanup_mode="delete").start()
-    pg.psql("CREATE DATABASE bench;")
-    db_url = pg.libpq_uri("bench")
-    from core.migrate import upgrade
-    upgrade(db_url)
+    root, pg, db_url = migrated_database("bidroom-bench-listing-")
     seed_s = asyncio.run(seed(db_url, args.tenders))
 
     ctx = mp.get_context("spawn")

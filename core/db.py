@@ -115,19 +115,21 @@ async def advisory_xact_lock(session: AsyncSession, key: int) -> None:
     await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
 
 
+async def _driver_connection(session: AsyncSession) -> Any:
+    """The asyncpg connection under the session, inside the session's transaction."""
+    connection = await session.connection()
+    return (await connection.get_raw_connection()).driver_connection
+
+
 async def fetch_rows(session: AsyncSession, sql: str, *args: Any) -> list[Any]:
     """Run a hand-written SELECT ($1, $2… parameters) on the session's own connection, in its transaction.
 
     For hot reads where building the statement and SQLAlchemy's per-row result processing cost more than the
     query itself: asyncpg keeps the prepared statement, and rows come back as asyncpg records (lists for arrays,
     aware datetimes), addressed by column name."""
-    connection = await session.connection()
-    raw = (await connection.get_raw_connection()).driver_connection
-    return await raw.fetch(sql, *args)
+    return await (await _driver_connection(session)).fetch(sql, *args)
 
 
 async def execute_sql(session: AsyncSession, sql: str, *args: Any) -> str:
     """Run one hand-written statement ($1, $2… parameters) on the session's connection; returns its status."""
-    connection = await session.connection()
-    raw = (await connection.get_raw_connection()).driver_connection
-    return await raw.execute(sql, *args)
+    return await (await _driver_connection(session)).execute(sql, *args)
