@@ -217,9 +217,8 @@ async def screen_pool(session: AsyncSession, *, quotas: Sequence[ExpertQuota], c
     at = context.session_at
     month_start, month_end = _month(at)
     pairs, anywhere = _quota_keys(quotas)
-    rows = await fetch_rows(session, _SCREENING_SQL, at, list(party_pks), month_start,
-                            month_end, tenderer_pk, at - timedelta(days=context.familiar_window_days), pairs,
-                            anywhere)
+    rows = await fetch_rows(session, _SCREENING_SQL, at, list(party_pks), month_start, month_end, tenderer_pk,
+                            context.familiar_since, pairs, anywhere)
     records: list[ExpertRecord] = []
     ids: dict[str, int] = {}
     tenderer = context.tenderer_id
