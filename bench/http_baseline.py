@@ -51,7 +51,7 @@ def bare_server(db_url: str, port: int) -> None:
     web.run_app(init(), host="127.0.0.1", port=port, access_log=None, print=None)
 
 
-def bidroom_server(db_url: str, data_dir: str, port: int) -> None:
+def bidroom_server(db_url: str, data_dir: str, port: int, overrides: dict | None = None) -> None:
     import logging
 
     from aiohttp import web
@@ -60,7 +60,8 @@ def bidroom_server(db_url: str, data_dir: str, port: int) -> None:
     from web.app import serving_app
     from web.logs import configure
     configure(json_lines=True, level=logging.WARNING)
-    settings = Settings(data_dir=Path(data_dir), database_url=db_url, port=port, run_scheduler=False)
+    settings = Settings(data_dir=Path(data_dir), database_url=db_url, port=port, run_scheduler=False,
+                        **(overrides or {}))
     web.run_app(serving_app(settings), host="127.0.0.1", port=port, access_log=None, print=None)
 
 

@@ -41,6 +41,7 @@ class Settings:
     secure_cookies: bool = True
     log_json: bool = True
     db_pool_size: int = 10
+    listing_cache_s: float = 30.0  # public listing pages kept in memory (0: off); changes drop them at once
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -60,6 +61,7 @@ class Settings:
             checkpoint_interval_s=_env_int(env, "BIDROOM_CHECKPOINT_INTERVAL_S", 300),
             log_json=env.get("BIDROOM_LOG_FORMAT", "json") == "json",
             db_pool_size=_env_int(env, "BIDROOM_DB_POOL_SIZE", 10),
+            listing_cache_s=_env_int(env, "BIDROOM_LISTING_CACHE_S", 30),
         )
         values.update(overrides)
         return cls(**values)

@@ -5,15 +5,15 @@ from __future__ import annotations
 import functools
 import logging
 from datetime import datetime
-from typing import Any
+from typing import Any, AsyncIterator
 from urllib.parse import quote
 
 from aiohttp import web
 
-from core.db import db_now
+from core.db import asyncpg_dsn, db_now
 from core.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 from core.notifications import InAppNotifier
-from trading import ocds
+from trading import listing_cache, ocds
 from trading import service as svc
 from trading.codes import load_categories
 from trading.demo import seed_demo  # noqa: F401  (the demo hook, found by name)
@@ -24,12 +24,25 @@ from trading.schemas import (AmendmentIn, AmendmentOut, AnswerIn, CancelIn, Cate
                              ReleasesQuery, TenderIn, TenderOut, TenderPage, TenderPatch,
                              UploadQuery)
 from trading.tender_rules import Cursor, clean_filename, decode_cursor, encode_cursor
-from web.api import Api
+from web.api import Api, json_body
 from web.keys import NOTIFIER, PG_POOL, SERVICES, SETTINGS, Principal, db, principal
 
 log = logging.getLogger(__name__)
 
 api = Api("trading")
+LISTING_CACHE = "trading.listing_cache"
+
+
+async def cleanup_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The public listing's page cache and the connection that hears about listing changes."""
+    settings = app[SETTINGS]
+    cache = listing_cache.ListingCache(settings.listing_cache_s)
+    app[SERVICES][LISTING_CACHE] = cache
+    if settings.listing_cache_s <= 0:
+        yield
+        return
+    async for _ in listing_cache.running(cache, asyncpg_dsn(settings.database_url)):
+        yield
 MAX_DOCUMENT_KEY = "trading.max_document_bytes"  # app[SERVICES] override of settings.max_upload_bytes
 OCID_PREFIX_KEY = "ocid_prefix"  # settings.extra
 DEFAULT_OCID_PREFIX = "ocds-bidrm0"
@@ -124,8 +137,15 @@ async def create_tender(request: web.Request, who: Principal, body: TenderIn):
 @api.get("/api/v1/tenders", summary="Public tenders: search (Chinese or English), filters, keyset pages",
          query=ListingQuery, response=TenderPage, auth=False, errors=(400, 404, 422))
 async def list_tenders(request: web.Request, query: ListingQuery):
-    rows, next_cursor = await svc.list_tenders(request.app[PG_POOL], svc.ListingFilter(**query.model_dump()))
-    return {"items": [_summary(r) for r in rows], "next_cursor": next_cursor}
+    cache: listing_cache.ListingCache = request.app[SERVICES][LISTING_CACHE]
+    key = request.rel_url.raw_query_string
+    body = cache.get(key)
+    if body is None:
+        generation = cache.generation
+        rows, next_cursor = await svc.list_tenders(request.app[PG_POOL], svc.ListingFilter(**query.model_dump()))
+        body = json_body({"items": [_summary(r) for r in rows], "next_cursor": next_cursor})
+        cache.put(key, generation, body)
+    return web.Response(body=body, content_type="application/json", charset="utf-8")
 
 
 @api.get("/api/v1/tenders/feed.atom", summary="Atom feed of newly published tenders", auth=False,

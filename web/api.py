@@ -81,6 +81,11 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"{type(obj).__name__} is not JSON serializable")
 
 
+def json_body(data: Any) -> bytes:
+    """The UTF-8 JSON bytes json_response would send, for handlers that keep responses."""
+    return json.dumps(to_jsonable(data), ensure_ascii=False, default=_json_default).encode()
+
+
 def json_response(data: Any, status: int = 200, headers: dict | None = None) -> web.Response:
     return web.json_response(to_jsonable(data), status=status, headers=headers,
                              dumps=lambda d: json.dumps(d, ensure_ascii=False, default=_json_default))
