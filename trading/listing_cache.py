@@ -12,7 +12,7 @@ is kept under its exact query string and served again until something it could s
   is down (it reconnects on its own).
 
 A page is stored only if no change was announced while its query ran, so a page read before a commit can never
-outlive the notification of that commit.
+outlive the notification of that commit. Requests that miss the same page at the same time share one query.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ import logging
 import time
 import weakref
 from collections import OrderedDict
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Awaitable, Callable
 
 import asyncpg
 from sqlalchemy import event
@@ -45,6 +45,7 @@ class ListingCache:
         self.hits = 0
         self.misses = 0
         self._pages: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
+        self._flights: dict[tuple[str, int], asyncio.Future] = {}
         _caches.add(self)
 
     @property
@@ -70,6 +71,28 @@ class ListingCache:
         self._pages.move_to_end(key)
         while len(self._pages) > self.max_pages:
             self._pages.popitem(last=False)
+
+    async def load(self, key: str, produce: Callable[[], Awaitable[bytes]]) -> bytes:
+        """The page under `key`: from memory, or from one `produce()` shared by every request that misses at the
+        same time (after a change, 32 waiting clients would otherwise run 32 identical queries at once). A request
+        that arrives after a change never joins a query started before it."""
+        body = self.get(key)
+        if body is not None:
+            return body
+        if not self.enabled:
+            return await produce()
+        generation = self.generation
+        flight = self._flights.get((key, generation))
+        if flight is None:
+            flight = asyncio.ensure_future(produce())
+            self._flights[(key, generation)] = flight
+
+            def landed(done: asyncio.Future) -> None:
+                self._flights.pop((key, generation), None)
+                if not done.cancelled() and done.exception() is None:
+                    self.put(key, generation, done.result())
+            flight.add_done_callback(landed)
+        return await asyncio.shield(flight)
 
     def invalidate(self, *_: Any) -> None:
         self.generation += 1

@@ -138,13 +138,11 @@ async def create_tender(request: web.Request, who: Principal, body: TenderIn):
          query=ListingQuery, response=TenderPage, auth=False, errors=(400, 404, 422))
 async def list_tenders(request: web.Request, query: ListingQuery):
     cache: listing_cache.ListingCache = request.app[SERVICES][LISTING_CACHE]
-    key = request.rel_url.raw_query_string
-    body = cache.get(key)
-    if body is None:
-        generation = cache.generation
+
+    async def page() -> bytes:
         rows, next_cursor = await svc.list_tenders(request.app[PG_POOL], svc.ListingFilter(**query.model_dump()))
-        body = json_body({"items": [_summary(r) for r in rows], "next_cursor": next_cursor})
-        cache.put(key, generation, body)
+        return json_body({"items": [_summary(r) for r in rows], "next_cursor": next_cursor})
+    body = await cache.load(request.rel_url.raw_query_string, page)
     return web.Response(body=body, content_type="application/json", charset="utf-8")
 
 

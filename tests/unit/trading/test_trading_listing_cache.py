@@ -54,3 +54,45 @@ def test_pages_expire_and_the_least_recently_used_goes_first():
     short.put("a", short.generation, b"a")
     time.sleep(0.06)
     assert short.get("a") is None
+
+
+async def test_requests_missing_together_share_one_query_but_never_one_started_before_a_change():
+    import asyncio
+    cache = live()
+    calls = []
+    gate = asyncio.Event()
+
+    async def produce() -> bytes:
+        calls.append(cache.generation)
+        number = len(calls)
+        await gate.wait()
+        return f"page@{number}".encode()
+
+    first = [asyncio.ensure_future(cache.load("q=道路", produce)) for _ in range(5)]
+    await asyncio.sleep(0)
+    cache.invalidate()  # a tender changes while that query runs
+    late = asyncio.ensure_future(cache.load("q=道路", produce))
+    await asyncio.sleep(0)
+    gate.set()
+    bodies = await asyncio.gather(*first)
+    assert bodies == [b"page@1"] * 5  # five requests, one query
+    assert await late == b"page@2"  # the request after the change ran its own
+    assert len(calls) == 2
+    # only the query started after the change is kept
+    assert cache.get("q=道路") == await late
+
+
+async def test_a_failed_query_is_not_kept_and_reaches_every_waiter():
+    import asyncio
+    import pytest
+    cache = live()
+
+    async def produce() -> bytes:
+        await asyncio.sleep(0)
+        raise ValueError("bad cursor")
+
+    results = await asyncio.gather(*[cache.load("c", produce) for _ in range(3)], return_exceptions=True)
+    assert all(isinstance(r, ValueError) for r in results)
+    assert cache.get("c") is None
+    with pytest.raises(ValueError):
+        await cache.load("c", produce)
