@@ -17,6 +17,7 @@ outlive the notification of that commit. Requests that miss the same page at the
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 import weakref
@@ -151,6 +152,7 @@ async def running(cache: ListingCache, dsn: dict[str, Any]) -> AsyncIterator[Non
 
 # ---- local writes --------------------------------------------------------------------------------------------
 
+@functools.cache
 def _listed_types() -> tuple[type, ...]:
     from core.identity_models import Organisation
     from trading.models import Tender
