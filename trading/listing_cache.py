@@ -17,6 +17,7 @@ outlive the notification of that commit. Requests that miss the same page at the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import time
@@ -133,8 +134,9 @@ async def listen(cache: ListingCache, dsn: dict[str, Any], retry_s: float = 1.0)
         await asyncio.sleep(retry_s)
 
 
-async def running(cache: ListingCache, dsn: dict[str, Any]) -> AsyncIterator[None]:
-    """The listener as an async context for cleanup_ctx; waits (briefly) until the cache is live."""
+@contextlib.asynccontextmanager
+async def listening(cache: ListingCache, dsn: dict[str, Any]) -> AsyncIterator[None]:
+    """`listen` running for the duration; waits (briefly) until the cache is live."""
     task = asyncio.create_task(listen(cache, dsn), name="listing-cache-listener")
     for _ in range(100):
         if cache.live or task.done():

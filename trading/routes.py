@@ -31,22 +31,22 @@ log = logging.getLogger(__name__)
 
 api = Api("trading")
 LISTING_CACHE = "trading.listing_cache"
+MAX_DOCUMENT_KEY = "trading.max_document_bytes"  # app[SERVICES] override of settings.max_upload_bytes
+OCID_PREFIX_KEY = "ocid_prefix"  # settings.extra
+DEFAULT_OCID_PREFIX = "ocds-bidrm0"
+PUBLISHER = "bidroom 公共资源交易平台"
 
 
 async def cleanup_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The public listing's page cache and the connection that hears about listing changes."""
+    """The public listing's page cache and, unless it is switched off, the connection that hears about changes."""
     settings = app[SETTINGS]
     cache = listing_cache.ListingCache(settings.listing_cache_s)
     app[SERVICES][LISTING_CACHE] = cache
     if settings.listing_cache_s <= 0:
         yield
         return
-    async for _ in listing_cache.running(cache, asyncpg_dsn(settings.database_url)):
+    async with listing_cache.listening(cache, asyncpg_dsn(settings.database_url)):
         yield
-MAX_DOCUMENT_KEY = "trading.max_document_bytes"  # app[SERVICES] override of settings.max_upload_bytes
-OCID_PREFIX_KEY = "ocid_prefix"  # settings.extra
-DEFAULT_OCID_PREFIX = "ocds-bidrm0"
-PUBLISHER = "bidroom 公共资源交易平台"
 
 
 def register_jobs(app: web.Application, registry: Any) -> None:

@@ -82,13 +82,13 @@ def _json_default(obj: Any) -> Any:
 
 
 def json_body(data: Any) -> bytes:
-    """The UTF-8 JSON bytes json_response would send, for handlers that keep responses."""
+    """The UTF-8 JSON bytes of a response, for json_response and for handlers that keep responses."""
     return json.dumps(to_jsonable(data), ensure_ascii=False, default=_json_default).encode()
 
 
 def json_response(data: Any, status: int = 200, headers: dict | None = None) -> web.Response:
-    return web.json_response(to_jsonable(data), status=status, headers=headers,
-                             dumps=lambda d: json.dumps(d, ensure_ascii=False, default=_json_default))
+    return web.Response(body=json_body(data), status=status, headers=headers, content_type="application/json",
+                        charset="utf-8")
 
 
 def require_principal(request: web.Request, roles: tuple[str, ...] = ()) -> Principal:

@@ -87,3 +87,26 @@ async def test_while_the_listener_is_down_pages_come_from_the_database_until_it_
     hits = cache.hits
     again = await _page(client, {"q": "道路"})
     assert again["items"][0]["title"] == "中山市北区道路改造工程（变更）" and cache.hits == hits + 1
+
+
+async def test_a_local_commit_that_changes_a_listed_row_drops_the_pages_itself_and_a_rollback_does_not(
+        sessions, desk):
+    from sqlalchemy import select
+
+    from core.identity_models import Organisation
+    from trading.listing_cache import ListingCache
+    cache = ListingCache(30)  # no listener: only the commit hook can drop its pages
+    cache.live = True
+    cache.put("q=道路", cache.generation, b"old page")
+    tenderer = select(Organisation).where(Organisation.public_id == desk.tenderer)
+    async with sessions() as session:
+        await session.begin()
+        org = (await session.execute(tenderer)).scalar_one()
+        org.name = org.name + "（更名前）"
+        await session.flush()
+        await session.rollback()
+    assert cache.get("q=道路") == b"old page"
+    async with sessions() as session, session.begin():
+        org = (await session.execute(tenderer)).scalar_one()
+        org.name = org.name + "（更名）"
+    assert cache.get("q=道路") is None
