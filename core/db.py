@@ -105,9 +105,7 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=True)
 
 
-async def db_now(session: AsyncSession):
-    """The database clock: the time deadlines are judged by (start of the current transaction)."""
-    return (await session.execute(text("SELECT now()"))).scalar_one()
+from core.clock import db_now  # noqa: E402,F401  (the one definition lives in core.clock)
 
 
 async def advisory_xact_lock(session: AsyncSession, key: int) -> None:

@@ -41,7 +41,7 @@ from trading.bid_models import Bid
 from trading.lifecycle import TenderStatus
 from trading.models import BidderRegistration, Lot, Tender
 from trading.rules import BidForm
-from web.keys import Principal
+from core.principal import Principal
 
 log = logging.getLogger(__name__)
 

@@ -35,7 +35,7 @@ from trading.codes import load_categories, tender_code
 from trading.models import Lot, Tender
 from trading.schemas import TenderIn
 from trading.service import allocate_codes, searchable_terms
-from web.keys import Principal
+from core.principal import Principal
 
 log = logging.getLogger(__name__)
 

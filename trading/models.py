@@ -41,6 +41,8 @@ class Tender(Base):
     status: Mapped[str] = mapped_column(String(24), server_default="draft")
     tenderer_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)  # 招标人
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("organisation.id"), index=True)  # 招标代理机构
+    # 行政监督部门: only its supervisors see the draw identities, supply entropy and hold keys as supervisors
+    supervisor_organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisation.id"), index=True)
     created_by_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
     budget: Mapped[Decimal] = mapped_column(MONEY)
     currency: Mapped[str] = mapped_column(String(3), server_default="CNY")

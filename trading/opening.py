@@ -41,7 +41,7 @@ from trading.bid_models import Bid, HolderKey, OpeningShare, TenderKeyHolder, Te
 from trading.lifecycle import TenderStatus, tender_fails
 from trading.models import Lot, Tender
 from trading.status import move_tender
-from web.keys import Principal
+from core.principal import Principal
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ from trading.bid_schemas import AwardOut, CandidateIn, CandidateOut, ObjectionOu
 from trading.lifecycle import TenderStatus
 from trading.models import Lot, Tender
 from trading.status import move_tender
-from web.keys import Principal
+from core.principal import Principal
 
 log = logging.getLogger(__name__)
 

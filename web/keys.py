@@ -1,34 +1,20 @@
 """Typed application and request keys shared by the web layer and the domain route modules."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from core.principal import Principal  # noqa: F401  (re-exported for route modules)
 from core.settings import Settings
+from core.uow import UnitOfWork
 
 if TYPE_CHECKING:  # avoid import cycles at runtime
     from core.notifier import Notifier
     from core.scheduler import JobRegistry, Scheduler
     from core.tokens import TokenIssuer
     from evidence.ledger_service import LedgerSigner
-
-
-@dataclass(frozen=True)
-class Principal:
-    """The authenticated caller of a request."""
-
-    user_id: int
-    public_id: str
-    organisation_id: int | None
-    roles: frozenset[str]
-    # the user and organisation columns read when authenticating (see web.middleware.PRINCIPAL_SQL)
-    profile: Any = field(default=None, compare=False, repr=False)
-
-    def has(self, *roles: str) -> bool:
-        return bool(self.roles.intersection(roles))
 
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -48,35 +34,6 @@ SERVICES = web.AppKey("services", dict)  # optional per-domain resources (PKI, s
 SCHEMA_HEADS = web.AppKey("schema_heads", frozenset)  # the migration heads this build expects
 
 # request-scoped values live on the request mapping under these keys
-
-
-class UnitOfWork:
-    """The request's one session and one transaction, opened the first time a handler needs the database.
-
-    The session autobegins its transaction on first use; the transaction middleware commits it when the
-    handler succeeds (or refuses with keep_changes) and rolls it back otherwise.
-    """
-
-    def __init__(self, factory: async_sessionmaker) -> None:
-        self._factory = factory
-        self._session: AsyncSession | None = None
-
-    @property
-    def session(self) -> AsyncSession:
-        if self._session is None:
-            self._session = self._factory()
-        return self._session
-
-    async def finish(self, *, commit: bool) -> None:
-        if self._session is None:
-            return
-        try:
-            if commit:
-                await self._session.commit()
-            else:
-                await self._session.rollback()
-        finally:
-            await self._session.close()
 
 
 REQ_UOW = web.RequestKey("unit_of_work", UnitOfWork)
