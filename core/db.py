@@ -89,15 +89,33 @@ def with_database(url: str, database: str) -> str:
     return parts._replace(path="/" + database).geturl()
 
 
+# Every connection the app opens runs with these: a runaway statement is cancelled, and a transaction left idle
+# (a request waiting on something it should not wait for inside a transaction) is ended by the server, so a
+# burst of slow requests can never leave the pool idle in transactions.
+STATEMENT_TIMEOUT_MS = 60_000
+IDLE_IN_TRANSACTION_TIMEOUT_MS = 120_000
+
+
+def server_settings() -> dict[str, str]:
+    """The session settings of every app connection (the ORM engine and the raw asyncpg pools alike)."""
+    return {"timezone": "UTC", "application_name": "bidroom",
+            "statement_timeout": str(STATEMENT_TIMEOUT_MS),
+            "idle_in_transaction_session_timeout": str(IDLE_IN_TRANSACTION_TIMEOUT_MS)}
+
+
 def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
-    """An asyncpg engine whose sessions run with UTC and a statement timeout."""
+    """An asyncpg engine whose sessions run in UTC with a statement and an idle-in-transaction timeout.
+
+    Bound parameters are hidden from error messages and logs: they can carry personal data and tokens.
+    """
     return create_async_engine(
         to_async_url(url),
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=False,
         echo=echo,
-        connect_args={"server_settings": {"timezone": "UTC", "application_name": "bidroom"}},
+        hide_parameters=True,
+        connect_args={"server_settings": server_settings()},
     )
 
 

@@ -13,7 +13,7 @@ from aiohttp import web
 from sqlalchemy import text
 
 from core import domains
-from core.db import asyncpg_dsn, create_engine, session_factory
+from core.db import asyncpg_dsn, create_engine, server_settings, session_factory
 from core.keys import load_or_create_ed25519
 from core.migrate import script_heads
 from core.scheduler import JobRegistry, Scheduler, schedule
@@ -41,6 +41,11 @@ def register_jobs(app: web.Application, registry: JobRegistry) -> None:
         if hook is not None:
             hook(app, registry)
 
+    async def sweep_idempotency(session, payload: dict) -> None:
+        await middleware.sweep_idempotency_records(session, payload)
+        await schedule(session, "idempotency.sweep", delay_s=3600, dedupe_key="idempotency.sweep")
+    registry.register("idempotency.sweep", sweep_idempotency)
+
 
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
@@ -52,7 +57,7 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     app[READ_SESSIONS] = session_factory(engine.execution_options(isolation_level="AUTOCOMMIT"))
     app[PG_POOL] = await asyncpg.create_pool(**asyncpg_dsn(settings.database_url), min_size=1,
                                              max_size=max(2, settings.db_pool_size // 2),
-                                             server_settings={"timezone": "UTC", "application_name": "bidroom"})
+                                             server_settings=server_settings())
     yield
     await app[PG_POOL].close()
     await engine.dispose()
@@ -78,6 +83,7 @@ async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
         async with app[SESSIONS]() as session, session.begin():
             await schedule(session, "ledger.checkpoint", delay_s=settings.checkpoint_interval_s,
                            dedupe_key="ledger.checkpoint")
+            await schedule(session, "idempotency.sweep", delay_s=3600, dedupe_key="idempotency.sweep")
         scheduler.start()
     yield
     await scheduler.stop()

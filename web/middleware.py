@@ -163,11 +163,35 @@ async def authentication(request: web.Request, handler):
     return await handler(request)
 
 
+# Idempotency records are kept this long; a key reused later starts afresh. An hourly job deletes older ones.
+IDEMPOTENCY_TTL = "24 hours"
+# Sign-in, token and enrolment answers carry credentials: they are never stored, so never replayed.
+NO_REPLAY_PREFIXES = ("/api/v1/auth/", "/api/v1/enrolments")
+CREDENTIAL_KEYS = (b'"access_token"', b'"refresh_token"', b'"totp_secret"', b'"totp_uri"', b'"provisioning_uri"',
+                   b'"enrolment_url"', b'"password"')
+
+
+def _replayable(request: web.Request, response: web.StreamResponse) -> bool:
+    """Whether a response may be stored for replay: JSON, not an authentication answer, no credentials in it."""
+    if not (isinstance(response, web.Response) and response.content_type == "application/json" and response.body):
+        return False
+    if request.path.startswith(NO_REPLAY_PREFIXES):
+        return False
+    body = response.body if isinstance(response.body, bytes) else b""
+    return not any(k in body for k in CREDENTIAL_KEYS)
+
+
+async def sweep_idempotency_records(session, payload: dict) -> None:
+    """Delete idempotency records older than IDEMPOTENCY_TTL (a scheduled job, rescheduled hourly)."""
+    await session.execute(text(
+        f"DELETE FROM idempotent_request WHERE created_at < now() - interval '{IDEMPOTENCY_TTL}'"))
+
+
 @web.middleware
 async def idempotency(request: web.Request, handler):
-    """Replay the stored response for a repeated POST with the same Idempotency-Key."""
+    """Replay the stored response for a repeated POST with the same Idempotency-Key (within IDEMPOTENCY_TTL)."""
     key = request.headers.get("Idempotency-Key")
-    if request.method != "POST" or not key:
+    if request.method != "POST" or not key or request.path.startswith(NO_REPLAY_PREFIXES):
         return await handler(request)
     if not (1 <= len(key) <= 128 and key.isprintable()):
         raise Unprocessable("Idempotency-Key must be 1-128 printable characters", code="invalid_idempotency_key")
@@ -178,6 +202,10 @@ async def idempotency(request: web.Request, handler):
     session = db(request)
     await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 7))"),
                           {"k": f"{owner}\n{key}"})
+    # an expired record is gone for every purpose: the key starts afresh
+    await session.execute(text(
+        f"DELETE FROM idempotent_request WHERE owner = :o AND key = :k "
+        f"AND created_at < now() - interval '{IDEMPOTENCY_TTL}'"), {"o": owner, "k": key})
     row = (await session.execute(text(
         "SELECT request_sha256, status, body FROM idempotent_request WHERE owner = :o AND key = :k"),
         {"o": owner, "k": key})).one_or_none()
@@ -187,7 +215,7 @@ async def idempotency(request: web.Request, handler):
                                 code="idempotency_key_reused")
         return json_response(row.body, status=row.status, headers={"Idempotent-Replayed": "true"})
     response = await handler(request)
-    if isinstance(response, web.Response) and response.content_type == "application/json" and response.body:
+    if _replayable(request, response):
         await session.execute(text(
             "INSERT INTO idempotent_request (owner, key, request_sha256, status, body) "
             "VALUES (:o, :k, :h, :s, CAST(:b AS jsonb))"),
