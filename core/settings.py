@@ -42,6 +42,8 @@ class Settings:
     log_json: bool = True
     db_pool_size: int = 10
     listing_cache_s: float = 30.0  # public listing pages kept in memory (0: off); changes drop them at once
+    # /metrics: with a token, only `Authorization: Bearer <token>`; without one, only clients on loopback
+    metrics_token: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -62,6 +64,7 @@ class Settings:
             log_json=env.get("BIDROOM_LOG_FORMAT", "json") == "json",
             db_pool_size=_env_int(env, "BIDROOM_DB_POOL_SIZE", 10),
             listing_cache_s=_env_int(env, "BIDROOM_LISTING_CACHE_S", 30),
+            metrics_token=env.get("BIDROOM_METRICS_TOKEN") or None,
         )
         values.update(overrides)
         return cls(**values)

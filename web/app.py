@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import gc
+import hmac
+import ipaddress
 import logging
 from pathlib import Path
 from typing import AsyncIterator
@@ -107,7 +109,25 @@ async def readyz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ready", "schema": sorted(versions)})
 
 
+def _may_scrape(request: web.Request) -> bool:
+    """With BIDROOM_METRICS_TOKEN set, the bearer token; without it, only a peer on loopback (not a proxied one)."""
+    token = request.app[SETTINGS].metrics_token
+    if token:
+        given = request.headers.get("Authorization", "")
+        return hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
+    peer = request.transport.get_extra_info("peername") if request.transport else None
+    if not peer or request.headers.get("X-Forwarded-For"):
+        return False
+    try:
+        return ipaddress.ip_address(peer[0]).is_loopback
+    except ValueError:
+        return False
+
+
 async def metrics(request: web.Request) -> web.Response:
+    """Prometheus metrics, for the operator's scraper only: strangers get the same 404 as any unknown path."""
+    if not _may_scrape(request):
+        raise web.HTTPNotFound()
     return web.Response(body=request.app[METRICS].render(), content_type="text/plain",
                         headers={"X-Content-Type-Options": "nosniff"})
 

@@ -142,11 +142,14 @@ PRINCIPAL_SQL = (
     " FROM app_user u LEFT JOIN organisation o ON o.id = u.organisation_id WHERE u.public_id = $1")
 
 
+METRICS_PATH = "/metrics"
+
+
 @web.middleware
 async def authentication(request: web.Request, handler):
     """Resolve a Bearer access token to a Principal; a bad token is refused even on public routes."""
     header = request.headers.get("Authorization")
-    if header:
+    if header and request.path != METRICS_PATH:  # the scraper's bearer is the metrics token, not a user's
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token:
             raise Unauthorized("expected 'Authorization: Bearer <token>'", code="authentication_malformed")

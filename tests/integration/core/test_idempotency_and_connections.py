@@ -1,4 +1,5 @@
-"""Idempotency records: never for credentials, expired after 24 hours; every connection carries its timeouts."""
+"""Idempotency records never hold credentials and expire after 24 hours; connections carry timeouts; /metrics is
+the operator's only."""
 from __future__ import annotations
 
 from sqlalchemy import text
@@ -67,3 +68,20 @@ async def test_every_app_connection_runs_with_statement_and_idle_transaction_tim
         raw = tuple(await conn.fetchrow(SETTINGS_SQL))
     # pg_settings reports both in milliseconds
     assert got == raw == (STATEMENT_TIMEOUT_MS, IDLE_IN_TRANSACTION_TIMEOUT_MS)
+
+
+async def test_metrics_are_for_the_operator_only(settings):
+    """Without a token only loopback peers scrape; with one, only its bearer; a proxied request never."""
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from web.app import create_app
+
+    async with TestClient(TestServer(create_app(settings))) as local:
+        assert (await local.get("/metrics")).status == 200
+        proxied = await local.get("/metrics", headers={"X-Forwarded-For": "203.0.113.9"})
+        assert proxied.status == 404
+    async with TestClient(TestServer(create_app(settings.with_(metrics_token="s3cret-scrape")))) as guarded:
+        assert (await guarded.get("/metrics")).status == 404
+        assert (await guarded.get("/metrics", headers={"Authorization": "Bearer wrong"})).status == 404
+        ok = await guarded.get("/metrics", headers={"Authorization": "Bearer s3cret-scrape"})
+        assert ok.status == 200 and "bidroom_http_requests_total" in await ok.text()
