@@ -15,15 +15,14 @@ import logging
 from collections import Counter
 from dataclasses import dataclass
 from decimal import Decimal
-from fractions import Fraction
 from typing import Any, Iterable, Mapping, Sequence
 
-from evaluation.scoring import Method, Sheet, decimal_str, round_half_up
+from evaluation.scoring import Method, Sheet, decimal_str, exact, round_quotient
 
 log = logging.getLogger(__name__)
 
 __all__ = ["INCONSISTENT_OBJECTIVE", "DEVIANT", "LOW", "FlagRules", "Flag", "Justification", "detect_flags",
-           "open_flags"]
+           "open_flags", "flags_by_key"]
 
 INCONSISTENT_OBJECTIVE = "inconsistent_objective_score"
 DEVIANT = "deviant_score"        # 畸高畸低
@@ -100,16 +99,18 @@ def detect_flags(method: Method, members: Sequence[str], sheets: Iterable[Sheet]
                 continue
             if c.objective:
                 flags.extend(_inconsistent(bidder, c.name, cell))
-            total = sum((score for _, score in cell), Decimal(0))
             others = len(cell) - 1
-            for member, score in cell:
-                if others:
-                    mean_others = (Fraction(total) - Fraction(score)) / others
-                    if abs(Fraction(score) - mean_others) > Fraction(allowed):
+            with exact():
+                total = sum((score for _, score in cell), Decimal(0))
+                # |score − rest/others| > allowed, multiplied through by `others` to stay exact
+                limit = allowed * others
+                for member, score in cell:
+                    rest = total - score
+                    if others and abs(score * others - rest) > limit:
                         flags.append(Flag(DEVIANT, member, bidder, c.name, score,
-                                          round_half_up(mean_others, method.decimals), allowed))
-                if score < low_limit:
-                    flags.append(Flag(LOW, member, bidder, c.name, score, None, low_limit))
+                                          round_quotient(rest, others, method.decimals), allowed))
+                    if score < low_limit:
+                        flags.append(Flag(LOW, member, bidder, c.name, score, None, low_limit))
     kinds = {INCONSISTENT_OBJECTIVE: 0, DEVIANT: 1, LOW: 2}
     c_order = {c.name: i for i, c in enumerate(method.criteria)}
     flags.sort(key=lambda f: (bidder_order[f.bidder], c_order[f.criterion], order.get(f.member, len(order)),

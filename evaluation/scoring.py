@@ -26,7 +26,7 @@ __all__ = [
     "TieDrawMismatch", "Criterion", "Adjustment", "Bidder", "Sheet", "LowestPriceFormula", "MeanBenchmarkFormula",
     "Method", "ScoringInput", "RankedBid", "TieGroup", "Evaluation", "round_half_up", "validate_score",
     "parse_score", "validate_input", "criterion_scores", "price_benchmark", "price_scores", "evaluate",
-    "tie_draw_input", "check_tie_draw", "tie_drawer", "candidates", "decimal_str",
+    "tie_draw_input", "check_tie_draw", "tie_drawer", "candidates", "decimal_str", "round_quotient", "exact",
 ]
 
 COMPREHENSIVE = "comprehensive"        # 综合评估法
@@ -36,7 +36,7 @@ TRIMMED_MEAN = "trimmed_mean"
 TRIM_MIN_MEMBERS = 7                   # the trimmed mean applies only from 7 members on
 DROP_EXTREMES_MIN_PRICES = 5           # the mean benchmark drops extremes only when 5+ valid prices remain
 TIE_QUOTA = "tie"                      # the one quota of a tie draw: every tied bidder, in drawn order
-HUNDRED = Decimal(100)
+ZERO = Decimal(0)
 # Sums of scores and prices must never be rounded; 60 digits hold any realistic tender many times over, and
 # the Inexact trap turns the impossible case into an error instead of a wrong cent.
 _EXACT_PREC = 60
@@ -298,6 +298,18 @@ def _dec(value: Any, where: str) -> Decimal:
     return number
 
 
+def round_quotient(num: Decimal, den: Decimal | int, decimals: int) -> Decimal:
+    """r(num / den) for den > 0, exactly: integer division at the rounding place, then half away from zero.
+
+    Call it inside the exact context (`_Exact`): the scaled quotient must fit its precision, or it raises.
+    """
+    q, rem = divmod(abs(num).scaleb(decimals), den)
+    if 2 * rem >= den:
+        q += 1
+    q = q.scaleb(-decimals)
+    return -q if num < 0 and q else q
+
+
 def _decimals(value: Any) -> int:
     if isinstance(value, bool) or value not in (2, 3, "2", "3"):
         raise ScoringInputError("decimals is 2 or 3", details={"field": "decimals", "value": str(value)[:10]})
@@ -314,7 +326,7 @@ def round_half_up(value: Fraction, decimals: int) -> Decimal:
 
 
 class _Exact:
-    """A decimal context in which sums and products are exact or raise."""
+    """A decimal context in which sums, products and `round_quotient` are exact or raise."""
 
     def __enter__(self):
         self._cm = localcontext()
@@ -325,6 +337,11 @@ class _Exact:
 
     def __exit__(self, *exc):
         return self._cm.__exit__(*exc)
+
+
+def exact() -> _Exact:
+    """A context manager for exact decimal arithmetic (60 digits, any rounding raises)."""
+    return _Exact()
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -426,16 +443,26 @@ def validate_input(data: ScoringInput) -> None:
             raise ScoringInputError(f"{s.member} has two sheets for {s.bidder}",
                                     details={"member": s.member, "bidder": s.bidder})
         seen.add((s.member, s.bidder))
-        unknown = set(s.scores) - wanted
-        if unknown:
-            raise ScoringInputError(f"the sheet of {s.member} for {s.bidder} scores unknown criteria",
-                                    details={"member": s.member, "bidder": s.bidder, "criteria": sorted(unknown)})
-        missing = wanted - set(s.scores)
-        if missing:
+        if s.scores.keys() != wanted:
+            unknown = set(s.scores) - wanted
+            if unknown:
+                raise ScoringInputError(f"the sheet of {s.member} for {s.bidder} scores unknown criteria",
+                                        details={"member": s.member, "bidder": s.bidder, "criteria": sorted(unknown)})
             raise SheetsIncomplete(f"the sheet of {s.member} for {s.bidder} leaves criteria unscored",
-                                   details={"member": s.member, "bidder": s.bidder, "criteria": sorted(missing)})
-        for c in method.criteria:
-            validate_score(c, s.scores[c.name])
+                                   details={"member": s.member, "bidder": s.bidder,
+                                            "criteria": sorted(wanted - set(s.scores))})
+    # the ranges column by column, with C-level min/max; a bad column is then searched for its first bad score
+    for c in method.criteria:
+        column = [s.scores[c.name] for s in data.sheets]
+        if not column:
+            continue
+        try:
+            fine = set(map(type, column)) == {Decimal} and min(column) >= 0 and max(column) <= c.max
+        except InvalidOperation:        # a NaN cannot be ordered
+            fine = False
+        if not fine:
+            for v in column:
+                validate_score(c, v)    # raises with the reason
     absent = [(m, b.id) for m in data.members for b in compliant if (m, b.id) not in seen]
     if absent:
         raise SheetsIncomplete(f"{len(absent)} score sheets are missing",
@@ -451,6 +478,7 @@ def criterion_scores(data: ScoringInput) -> dict[str, dict[str, Decimal]]:
     d = method.decimals
     n = len(data.members)
     trim = method.aggregation == TRIMMED_MEAN and n >= TRIM_MIN_MEMBERS
+    count = n - 2 if trim else n
     names = [c.name for c in method.criteria]
     by_bidder: dict[str, list[Mapping[str, Decimal]]] = {}
     for s in data.sheets:
@@ -460,16 +488,14 @@ def criterion_scores(data: ScoringInput) -> dict[str, dict[str, Decimal]]:
         for b in data.bidders:
             if not b.compliant:
                 continue
-            sheets = by_bidder[b.id]
+            # one row per member, one column per criterion
+            rows = [[scores[name] for name in names] for scores in by_bidder[b.id]]
             row: dict[str, Decimal] = {}
-            for name in names:
-                values = [s[name] for s in sheets]
-                total = sum(values, Decimal(0))
-                count = n
+            for name, values in zip(names, zip(*rows)):
+                total = sum(values, ZERO)
                 if trim:
                     total = total - max(values) - min(values)
-                    count = n - 2
-                row[name] = round_half_up(Fraction(total) / count, d)
+                row[name] = round_quotient(total, count, d)
             out[b.id] = row
     return out
 
