@@ -155,7 +155,8 @@ def main() -> None:
     verdict = lambda ms: "[green]within[/green]" if ms <= AGGREGATION_TARGET_MS else "[red]over[/red]"  # noqa: E731
     console.print(f"aggregation + ranking (target ≤ {AGGREGATION_TARGET_MS:.0f} ms): wall median "
                   f"{statistics.median(wall):.2f} ms, p95 {p95(wall):.2f} ms, {verdict(statistics.median(wall))}; "
-                  f"CPU median {statistics.median(cpu):.2f} ms, p95 {p95(cpu):.2f} ms, {verdict(statistics.median(cpu))}"
+                  f"CPU median {statistics.median(cpu):.2f} ms, p95 {p95(cpu):.2f} ms, "
+                  f"{verdict(statistics.median(cpu))}"
                   f" (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
 
 if __name__ == "__main__":

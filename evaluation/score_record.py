@@ -101,7 +101,8 @@ def parse_record(record: Mapping[str, Any]) -> ScoringInput:
     sheets = []
     for i, s in enumerate(_list(record, "sheets")):
         where = f"sheets[{i}]"
-        if not isinstance(s, Mapping) or set(s) != {"member", "bidder", "scores"} or not isinstance(s["scores"], Mapping):
+        if (not isinstance(s, Mapping) or set(s) != {"member", "bidder", "scores"}
+                or not isinstance(s["scores"], Mapping)):
             raise ScoringInputError(f"{where} has member, bidder and scores", details={"field": where})
         scores = {_text(k, f"{where}.scores"): _dec(v, f"{where}.scores.{k}") for k, v in s["scores"].items()}
         sheets.append(Sheet(_text(s["member"], f"{where}.member"), _text(s["bidder"], f"{where}.bidder"), scores))

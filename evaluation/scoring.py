@@ -4,8 +4,17 @@ Everything an outsider needs to re-check the cents is here and in `score_record`
 dataclasses, the exact rounding stages, the price formulas, the ranking with its tie rules, and the drawing of
 lots between bidders still tied after price and technical score (a §1 draw from `evidence.randomness`).
 
-Every quotient is taken exactly (as a fraction) and rounded once, half-up to the tender's decimals, at the stage
-the spec names. Sums of scores and prices are exact: they run in a decimal context that traps any rounding.
+Every quotient is taken exactly (by integer division at the rounding place, or as a fraction) and rounded once,
+half-up to the tender's decimals, at the stage the spec names. Sums of scores and prices are exact: they run in a
+decimal context that traps any rounding.
+
+How a service drives it when scoring closes:
+1. `validate_score` on every saved score (422 `score_out_of_range`); `flags.detect_flags` / `flags.open_flags`
+   until no flag is open;
+2. `evaluate(data)`; if `pending_ties` is not empty, commit a secret per tie draw (publish its commitment), take the
+   supervisor's entropy, and make each record with `tie_draw_input` + `evidence.randomness.verification_record`
+   (or `tie_drawer` for all groups with one secret);
+3. `evaluate(data, tie_draws=records)`, then `score_record.build_record` for the report's `record.json`.
 """
 from __future__ import annotations
 
@@ -311,7 +320,7 @@ def round_quotient(num: Decimal, den: Decimal | int, decimals: int) -> Decimal:
 
 
 def _decimals(value: Any) -> int:
-    if isinstance(value, bool) or value not in (2, 3, "2", "3"):
+    if type(value) not in (int, str) or value not in (2, 3, "2", "3"):
         raise ScoringInputError("decimals is 2 or 3", details={"field": "decimals", "value": str(value)[:10]})
     return int(value)
 
@@ -604,7 +613,9 @@ def _order_key(method: Method, line: RankedBid) -> tuple:
     if method.kind == LOWEST_PRICE:
         # ascending evaluated price, then the lower bid price
         return (line.evaluated_price, line.price)
-    # descending total, then the lower price, then the higher technical score
+    # descending total, then the lower price, then the higher technical score. (Equal prices get equal price
+    # scores under either formula, so equal totals at an equal price mean equal technical scores: the third key
+    # never decides on its own today, but it is the spec's order and stays in case a formula ever changes that.)
     return (-line.total, line.price, -line.technical)
 
 

@@ -10,6 +10,7 @@ from evaluation.scoring import (
     tie_drawer,
 )
 from evaluation.score_record import build_record, verify
+from evidence.randomness import verification_record
 from tests.unit.evaluation.tables import bidders, comprehensive, line, members, scoring_input
 
 # 技术方案 40 (subjective), 项目业绩 10 (objective), 售后服务 10 (subjective), price 40 points.
@@ -235,7 +236,6 @@ def test_a_tie_draw_that_does_not_recompute_or_covers_other_bidders_is_refused()
     with pytest.raises(TieDrawMismatch):
         evaluate(data, tie_draws=[tampered])
     request, cands = tie_draw_input("EV-1-tie-1", ["T1", "T2"])
-    from evidence.randomness import verification_record
     partial = verification_record(request=request, candidates=cands, secret=SECRET, entropy=ENTROPY)
     with pytest.raises(TieDrawMismatch):
         evaluate(data, tie_draws=[partial])

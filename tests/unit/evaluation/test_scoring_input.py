@@ -72,6 +72,7 @@ def test_missing_sheets_or_criteria_keep_scoring_from_aggregating():
     (Sheet("M1", "B1", {"技术": D("1"), "其他": D("1")}),),        # unknown criterion
     (Sheet("M1", "B1", {"技术": D("1")}), Sheet("M1", "B1", {"技术": D("2")})),   # two sheets
     (Sheet("M1", "B1", {"技术": 1.5}),),                          # a float
+    (Sheet("M1", "B1", {"技术": D("NaN")}),),                     # not a number
 ])
 def test_malformed_sheets_are_refused(sheets):
     with pytest.raises(ScoringInputError):
@@ -96,7 +97,8 @@ def test_the_method_read_from_the_tender_matches_the_stored_form():
     assert method.criteria[1] == Criterion("企业信誉", D("10"), True)
     assert method.to_json() == {**stored, "decimals": "3"}
     assert Method.from_json({"method": "lowest_price"}) == Method.lowest_price()
-    for bad in ({**stored, "decimals": 4}, {**stored, "price_weight": 50.0}, {**stored, "method": "auction"},
+    for bad in ({**stored, "decimals": 4}, {**stored, "decimals": 2.0}, {**stored, "price_weight": 50.0},
+                {**stored, "method": "auction"},
                 {**stored, "price_formula": {"rule": "median"}}):
         with pytest.raises(ScoringInputError):
             Method.from_json(bad)
