@@ -105,3 +105,22 @@ def test_a_record_built_from_other_inputs_than_the_evaluation_is_refused():
                          tuple(s for s in data.sheets if s.bidder != "B-5"))
     with pytest.raises(ValueError):
         build_record(other, result)
+
+
+def test_the_verify_command_says_ok_or_names_the_difference(tmp_path, capsys):
+    from evaluation.score_verify import main
+
+    data = _data()
+    record = build_record(data, evaluate(data, draw_tie=tie_drawer(SECRET, "entropy-1", "EV-9")))
+    good = tmp_path / "record.json"
+    good.write_bytes(cj(record))
+    assert main([str(good)]) == 0
+    assert "OK" in capsys.readouterr().out
+    record["ranking"][1]["rank"] = "1"
+    bad = tmp_path / "tampered.json"
+    bad.write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
+    assert main([str(bad)]) == 1
+    out = capsys.readouterr().out
+    assert "MISMATCH" in out and "rank" in out
+    (tmp_path / "broken.json").write_text("{", encoding="utf-8")
+    assert main([str(tmp_path / "broken.json")]) == 2
