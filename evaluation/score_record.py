@@ -11,6 +11,7 @@ import logging
 from typing import Any, Mapping
 
 from core.canonical import cj
+from core.errors import DomainError
 from evaluation.scoring import (
     LOWEST_PRICE, Adjustment, Bidder, Evaluation, Method, ScoringInput, ScoringInputError, Sheet, TieDrawMismatch,
     _dec, decimal_str, evaluate,
@@ -123,7 +124,7 @@ def verify(record: Mapping[str, Any]) -> list[str]:
     """What differs between the published ranking and its recomputation; empty when the record checks out."""
     try:
         ranking = recompute(record)
-    except (ScoringInputError, TieDrawMismatch) as err:
+    except DomainError as err:   # malformed, incomplete, out of range, or a tie draw that does not check out
         return [f"the record cannot be recomputed: {err.message}"]
     published = record.get("ranking")
     if not isinstance(published, list):

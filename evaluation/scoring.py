@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from decimal import Decimal, Inexact, InvalidOperation, localcontext
+from decimal import Decimal, DecimalException, Inexact, InvalidOperation, localcontext
 from fractions import Fraction
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -49,6 +49,9 @@ ZERO = Decimal(0)
 # Sums of scores and prices must never be rounded; 60 digits hold any realistic tender many times over, and
 # the Inexact trap turns the impossible case into an error instead of a wrong cent.
 _EXACT_PREC = 60
+# Prices, amounts, maxima and formula parameters stay within these bounds, so that every exact step stays small.
+MAX_AMOUNT = Decimal("1E15")
+MIN_EXPONENT = -6
 
 
 class ScoringInputError(Unprocessable):
@@ -319,6 +322,15 @@ def round_quotient(num: Decimal, den: Decimal | int, decimals: int) -> Decimal:
     return -q if num < 0 and q else q
 
 
+def _bounded(value: Any, where: str) -> None:
+    """Refuse an amount or parameter beyond 10^15 or with more than 6 decimal places."""
+    if not isinstance(value, Decimal) or not value.is_finite():
+        raise ScoringInputError(f"{where} must be a finite decimal number", details={"field": where})
+    if abs(value) >= MAX_AMOUNT or value.as_tuple().exponent < MIN_EXPONENT:
+        raise ScoringInputError(f"{where} lies beyond what scoring supports (below 10^15, at most 6 decimals)",
+                                code="number_out_of_bounds", details={"field": where, "value": decimal_str(value)[:40]})
+
+
 def _decimals(value: Any) -> int:
     if type(value) not in (int, str) or value not in (2, 3, "2", "3"):
         raise ScoringInputError("decimals is 2 or 3", details={"field": "decimals", "value": str(value)[:10]})
@@ -335,7 +347,10 @@ def round_half_up(value: Fraction, decimals: int) -> Decimal:
 
 
 class _Exact:
-    """A decimal context in which sums, products and `round_quotient` are exact or raise."""
+    """A decimal context in which sums, products and `round_quotient` are exact or raise.
+
+    A number with more digits than that (a score like 1E-1000) is bad input, not a server error.
+    """
 
     def __enter__(self):
         self._cm = localcontext()
@@ -344,8 +359,12 @@ class _Exact:
         ctx.traps[Inexact] = True
         return ctx
 
-    def __exit__(self, *exc):
-        return self._cm.__exit__(*exc)
+    def __exit__(self, exc_type, exc, tb):
+        self._cm.__exit__(exc_type, exc, tb)
+        if exc_type is not None and issubclass(exc_type, DecimalException):
+            raise ScoringInputError("a score or amount has more digits than exact scoring supports",
+                                    code="number_too_precise") from exc
+        return False
 
 
 def exact() -> _Exact:
@@ -389,17 +408,19 @@ def _check_method(method: Method) -> None:
     if len(set(names)) != len(names):
         raise ScoringInputError("criterion names must be distinct")
     for c in method.criteria:
-        if not isinstance(c.max, Decimal) or not c.max.is_finite() or c.max <= 0:
+        _bounded(c.max, f"criteria.{c.name}.max")
+        if c.max <= 0:
             raise ScoringInputError(f"criterion {c.name!r} needs a maximum above zero", details={"criterion": c.name})
-    if not isinstance(method.price_weight, Decimal) or not method.price_weight.is_finite() or method.price_weight < 0:
-        raise ScoringInputError("the price weight must be a decimal number, zero or more",
-                                details={"field": "price_weight"})
+    _bounded(method.price_weight, "price_weight")
+    if method.price_weight < 0:
+        raise ScoringInputError("the price weight must be zero or more", details={"field": "price_weight"})
     if method.aggregation not in (MEAN, TRIMMED_MEAN):
         raise ScoringInputError("aggregation is mean or trimmed_mean", details={"field": "aggregation"})
     formula = method.price_formula
     if isinstance(formula, MeanBenchmarkFormula):
         for name, v in (("k", formula.k), ("e", formula.e)):
-            if not isinstance(v, Decimal) or not v.is_finite() or v <= 0:
+            _bounded(v, f"price_formula.{name}")
+            if v <= 0:
                 raise ScoringInputError(f"the price formula's {name.upper()} must be above zero",
                                         details={"field": f"price_formula.{name}"})
     elif not isinstance(formula, LowestPriceFormula):
@@ -421,15 +442,12 @@ def validate_input(data: ScoringInput) -> None:
     if not compliant:
         raise ScoringInputError("no compliant bid is left to evaluate", code="no_compliant_bids")
     for b in data.bidders:
-        if not isinstance(b.price, Decimal) or not b.price.is_finite():
-            raise ScoringInputError(f"bidder {b.id}'s price must be a decimal number", details={"bidder": b.id})
+        _bounded(b.price, f"bidders.{b.id}.price")
         if b.compliant and b.price <= 0:
             # both price formulas divide by the price
             raise ScoringInputError(f"bidder {b.id}'s price must be above zero", details={"bidder": b.id})
         for a in b.adjustments:
-            if not isinstance(a.amount, Decimal) or not a.amount.is_finite():
-                raise ScoringInputError(f"an adjustment of bidder {b.id} must be a decimal amount",
-                                        details={"bidder": b.id, "reason": a.reason})
+            _bounded(a.amount, f"bidders.{b.id}.adjustments")
     if method.kind == LOWEST_PRICE:
         if data.sheets:
             raise ScoringInputError("the lowest evaluated price method takes no score sheets")
@@ -571,7 +589,8 @@ def check_tie_draw(record: Mapping[str, Any], bidders: Iterable[str]) -> tuple[s
     if not isinstance(record, Mapping) or record.get("algorithm") != randomness.ALGORITHM:
         raise refuse(f"it is not a {randomness.ALGORITHM} record")
     request, cands = record.get("request"), record.get("candidates")
-    if not isinstance(request, Mapping) or request.get("draw_id") != record.get("draw_id"):
+    if (not isinstance(request, Mapping) or not isinstance(request.get("draw_id"), str)
+            or request["draw_id"] != record.get("draw_id")):
         raise refuse("its request does not name the draw")
     expected_request, expected_cands = tie_draw_input(request["draw_id"], ids)
     if dict(request) != expected_request or cands != expected_cands:

@@ -3,6 +3,7 @@ import json
 from decimal import Decimal as D
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from core.canonical import cj
 from evaluation.score_record import RECORD_KEYS, build_record, parse_record, recompute, verify
@@ -124,3 +125,35 @@ def test_the_verify_command_says_ok_or_names_the_difference(tmp_path, capsys):
     assert "MISMATCH" in out and "rank" in out
     (tmp_path / "broken.json").write_text("{", encoding="utf-8")
     assert main([str(tmp_path / "broken.json")]) == 2
+
+
+def _leaves(node, path=()):
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from _leaves(v, path + (k,))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from _leaves(v, path + (i,))
+    yield path
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_any_corruption_of_a_record_gives_a_verdict_never_a_crash(data):
+    base = _data()
+    record = build_record(base, evaluate(base, draw_tie=tie_drawer(SECRET, "entropy-1", "EV-9")))
+    paths = [p for p in _leaves(record) if p]
+    path = data.draw(st.sampled_from(paths))
+    value = data.draw(st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), st.text(max_size=8),
+                                st.sampled_from(["-1", "0", "1E+999999", "1E-999", "NaN", "99999999999999999", "7"]),
+                                st.just([]), st.just({})))
+    corrupted = json.loads(json.dumps(record))
+    target = corrupted
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    problems = verify(corrupted)
+    assert isinstance(problems, list)
+    if problems == []:
+        # still consistent: what was published is exactly what the (changed) inputs give
+        assert recompute(corrupted) == corrupted["ranking"]

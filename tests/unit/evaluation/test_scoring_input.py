@@ -102,3 +102,13 @@ def test_the_method_read_from_the_tender_matches_the_stored_form():
                 {**stored, "price_formula": {"rule": "median"}}):
         with pytest.raises(ScoringInputError):
             Method.from_json(bad)
+
+
+def test_numbers_beyond_exact_scoring_are_bad_input_not_a_crash():
+    with pytest.raises(ScoringInputError) as refused:
+        evaluate(scoring_input(METHOD, members(1), bidders(("B1", "1E+20", True)), {"B1": {"技术": "1"}}))
+    assert refused.value.code == "number_out_of_bounds"
+    # a score with a thousand decimals lies within 0..70, but its sum cannot be kept exact
+    with pytest.raises(ScoringInputError) as refused:
+        evaluate(scoring_input(METHOD, members(2), bidders(("B1", "100", True)), {"B1": {"技术": "1E-1000 1"}}))
+    assert refused.value.code == "number_too_precise"
