@@ -1,0 +1,122 @@
+"""Request and response shapes of the venue API: sites, rooms, places (席位) and room bookings.
+Times travel as RFC 3339 with an offset."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SiteIn(_In):
+    """A trading centre (交易中心) where committees sit."""
+
+    name: str = Field(min_length=1, max_length=100)
+    region_code: str = Field(description="GB/T 2260 code of its province or city, e.g. 440100 广州市")
+    address: str = Field(default="", max_length=200)
+
+
+class SitePatch(_In):
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    region_code: str | None = None
+    address: str | None = Field(default=None, max_length=200)
+
+
+class RoomIn(_In):
+    """An evaluation room (评标室) of a site."""
+
+    name: str = Field(min_length=1, max_length=100)
+    capacity: int | None = Field(default=None, ge=1, le=1000)
+
+
+class RoomPatch(_In):
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    capacity: int | None = Field(default=None, ge=1, le=1000)
+
+
+class PlaceIn(_In):
+    """A place (席位) in a room, where one expert evaluates."""
+
+    label: str = Field(min_length=1, max_length=32)
+    camera_position: bool = False
+
+
+class PlacePatch(_In):
+    label: str | None = Field(default=None, min_length=1, max_length=32)
+    camera_position: bool | None = None
+
+
+class SiteQuery(_In):
+    region_code: str | None = None
+    include_retired: bool = False
+
+
+class PlaceOut(BaseModel):
+    place_id: str
+    room_id: str
+    label: str
+    camera_position: bool
+    status: str
+
+
+class RoomOut(BaseModel):
+    room_id: str
+    site_id: str
+    name: str
+    capacity: int | None
+    status: str
+    places: list[PlaceOut]
+
+
+class SiteOut(BaseModel):
+    site_id: str
+    name: str
+    region_code: str
+    region_name: str
+    address: str
+    status: str
+    rooms: list[RoomOut]
+    created_at: datetime
+    retired_at: datetime | None
+
+
+class BookingIn(_In):
+    """Hold a room for [starts_at, ends_at), for a tender's evaluation or (admins) another purpose."""
+
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    label: str = Field(min_length=1, max_length=200, description="what the room is for, e.g. 第一标段评标")
+    tender: str | None = Field(default=None, min_length=3, max_length=32, description="the tender's code")
+    lot: str | None = Field(default=None, min_length=3, max_length=40, description="the lot's public id")
+
+
+class CancelIn(_In):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class BookingQuery(_In):
+    start: AwareDatetime | None = Field(default=None, alias="from")
+    end: AwareDatetime | None = Field(default=None, alias="to")
+    include_cancelled: bool = False
+
+
+class BookingOut(BaseModel):
+    """A booking; its purpose (tender, lot, label, who booked) only for those who run that evaluation."""
+
+    booking_id: str
+    room_id: str
+    site_id: str
+    starts_at: datetime
+    ends_at: datetime
+    status: str
+    purpose_visible: bool
+    tender: str | None = None
+    lot: str | None = None
+    label: str | None = None
+    booked_by: str | None = None
+    created_at: datetime
+    cancelled_at: datetime | None = None
+    cancel_reason: str | None = None
