@@ -188,9 +188,10 @@ async def update_site(session: AsyncSession, *, who: Principal, site_public_id: 
     check_active("site", site.public_id, site.status)
     if "region_code" in values:
         check_region_code(values["region_code"], "region_code")
+    now = await db_now(session)  # before the changes: a query would flush them outside the savepoint
     changed = _changes(site, {k: v.strip() if isinstance(v, str) else v for k, v in values.items()})
     if changed:
-        site.updated_at = await db_now(session)
+        site.updated_at = now
         await _flush_guarded(session, site, details={"name": site.name})
         await ledger.append(session, actor=who.public_id, action="venue.site.update",
                             entity=ledger.entity_ref("site", site.public_id), payload={"changes": changed})
@@ -257,9 +258,10 @@ async def update_room(session: AsyncSession, *, who: Principal, room_public_id: 
     _require_admin(who)
     room, site = await get_room(session, room_public_id, lock="update")
     check_active("room", room.public_id, room.status)
+    now = await db_now(session)  # before the changes: a query would flush them outside the savepoint
     changed = _changes(room, {k: v.strip() if isinstance(v, str) else v for k, v in values.items()})
     if changed:
-        room.updated_at = await db_now(session)
+        room.updated_at = now
         await _flush_guarded(session, room, details={"site_id": site.public_id, "name": room.name})
         await ledger.append(session, actor=who.public_id, action="venue.room.update",
                             entity=ledger.entity_ref("room", room.public_id), payload={"changes": changed})
@@ -312,9 +314,10 @@ async def update_place(session: AsyncSession, *, who: Principal, place_public_id
     place, room, _ = await get_place(session, place_public_id)
     await get_room(session, room.public_id, lock="update")
     check_active("place", place.public_id, place.status)
+    now = await db_now(session)  # before the changes: a query would flush them outside the savepoint
     changed = _changes(place, {k: v.strip() if isinstance(v, str) else v for k, v in values.items()})
     if changed:
-        place.updated_at = await db_now(session)
+        place.updated_at = now
         await _flush_guarded(session, place, details={"room_id": room.public_id, "label": place.label})
         await ledger.append(session, actor=who.public_id, action="venue.place.update",
                             entity=ledger.entity_ref("place", place.public_id), payload={"changes": changed})
