@@ -1,7 +1,11 @@
-"""Evaluation rules that need no database: venue standing and booking time ranges. Pure, no I/O."""
+"""Evaluation rules that need no database: venue standing, booking time ranges and the evaluation session's
+state machine with its fault timers. Pure, no I/O."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Mapping
 
 from core.errors import Conflict, Unprocessable
 
@@ -42,3 +46,96 @@ def check_active(kind: str, public_id: str, status: str) -> None:
     """Refuse with 409 `<kind>_retired` to change or use a retired site, room or place."""
     if status != "active":
         raise Conflict(f"the {kind} {public_id} is retired", code=f"{kind}_retired", details={f"{kind}_id": public_id})
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The evaluation session (评标会议) state machine.
+#
+#   scheduled ─► check_in ─► in_progress ─► scoring_closed ─► signing ─► closed
+#       │            │            │               │              │
+#       └────────────┴────────────┴───────────────┴──────────────┴─► suspended ─► (back where it was) | aborted
+#       └────────────┴────────────┴───────────────┴──────────────┴─► aborted
+#
+# - suspended (暂停): a supervisor's decision or a fault at a venue. It resumes exactly where it stopped, so a
+#   suspension can never skip check-in or scoring.
+# - aborted (终止) is terminal: the materials are sealed and the lot needs a new committee (PRODUCT.md "Remote
+#   cross-site sessions"; a member who cannot go on is replaced, 招标投标法实施条例 第48条, but a session that
+#   cannot go on at all starts over with a new one).
+# - closed is terminal: the report is signed and sealed.
+
+class SessionStatus(StrEnum):
+    """Evaluation session states; the values are stored."""
+
+    SCHEDULED = "scheduled"            # 已安排
+    CHECK_IN = "check_in"              # 签到
+    IN_PROGRESS = "in_progress"        # 评标中
+    SCORING_CLOSED = "scoring_closed"  # 评分结束
+    SIGNING = "signing"                # 报告签署
+    CLOSED = "closed"                  # 已结束
+    SUSPENDED = "suspended"            # 暂停
+    ABORTED = "aborted"                # 终止
+
+
+SS = SessionStatus
+FORWARD: Mapping[SessionStatus, SessionStatus] = MappingProxyType({
+    SS.SCHEDULED: SS.CHECK_IN, SS.CHECK_IN: SS.IN_PROGRESS, SS.IN_PROGRESS: SS.SCORING_CLOSED,
+    SS.SCORING_CLOSED: SS.SIGNING, SS.SIGNING: SS.CLOSED,
+})
+# the states a session can be suspended from and resumed to: everything between scheduling and the seal
+RUNNING_STATES = frozenset(FORWARD)
+TERMINAL_SESSION_STATES = frozenset({SS.CLOSED, SS.ABORTED})
+SESSION_STATUSES = tuple(s.value for s in SessionStatus)
+# before the evaluation starts a fault is handled as "before the start" (2 h), afterwards as "during" (4 h)
+BEFORE_START = frozenset({SS.SCHEDULED, SS.CHECK_IN})
+FAULT_WAIT_BEFORE_START = timedelta(hours=2)
+FAULT_WAIT_DURING = timedelta(hours=4)
+
+
+def as_session_status(value: str | SessionStatus) -> SessionStatus:
+    """Parse a state name, refusing unknown ones with 422 unknown_status."""
+    try:
+        return SessionStatus(value)
+    except ValueError as err:
+        raise Unprocessable(f"unknown session status {value!r}", code="unknown_status",
+                            details={"status": value, "allowed": list(SESSION_STATUSES)}) from err
+
+
+def session_targets(current: str | SessionStatus,
+                    suspended_from: str | SessionStatus | None = None) -> list[SessionStatus]:
+    """The states a session may move to from `current` (from suspended: back where it was, or aborted)."""
+    state = as_session_status(current)
+    if state in TERMINAL_SESSION_STATES:
+        return []
+    if state is SS.SUSPENDED:
+        if suspended_from is None or as_session_status(suspended_from) not in RUNNING_STATES:
+            return [SS.ABORTED]
+        return [as_session_status(suspended_from), SS.ABORTED]
+    return [FORWARD[state], SS.SUSPENDED, SS.ABORTED]
+
+
+def session_transition(current: str | SessionStatus, target: str | SessionStatus, *,
+                       suspended_from: str | SessionStatus | None = None) -> SessionStatus:
+    """Return `target` if the session may move there, else 409 illegal_transition naming what is allowed."""
+    state, goal = as_session_status(current), as_session_status(target)
+    allowed = session_targets(state, suspended_from)
+    if goal not in allowed:
+        raise Conflict(f"an evaluation session cannot go from {state.value} to {goal.value}",
+                       code="illegal_transition",
+                       details={"current": state.value, "target": goal.value, "allowed": [s.value for s in allowed]})
+    return goal
+
+
+def fault_outcome(suspended_from: str | SessionStatus, unresolved_for: timedelta) -> str | None:
+    """What an unresolved venue fault leads to (PRODUCT.md "Remote cross-site sessions"):
+
+    - before the start, after 2 h: "tenderer_decides" whether the session goes on;
+    - during the evaluation, after 4 h: "abort" — the materials are sealed and a new committee is formed;
+    - otherwise None: keep waiting for the fault to be fixed.
+    """
+    state = as_session_status(suspended_from)
+    if state not in RUNNING_STATES:
+        raise Unprocessable(f"a session is not suspended from {state.value}", code="invalid_suspension",
+                            details={"suspended_from": state.value})
+    if state in BEFORE_START:
+        return "tenderer_decides" if unresolved_for >= FAULT_WAIT_BEFORE_START else None
+    return "abort" if unresolved_for >= FAULT_WAIT_DURING else None
