@@ -1,4 +1,5 @@
-"""Who may manage venues and book rooms: pure functions of the caller and the booking's tender. No I/O here.
+"""Who may manage venues, book rooms and follow evaluation sessions: pure functions of the caller and the
+tender concerned. No I/O here.
 
 Tender access itself (its agents, its supervisors) is trading.access; this module only combines it.
 """
@@ -28,11 +29,25 @@ def may_cancel(tender: Tender | None, who: Principal | None) -> bool:
     return may_book(tender, who)
 
 
-def may_see_purpose(tender: Tender | None, who: Principal | None) -> bool:
-    """A booking's tender and label: admins, the tender's agents and its supervisors. Everyone else signed in
-    sees only that the room is taken, and when: where and when a committee sits stays with those who run it."""
+def _runs_or_supervises(tender: Tender | None, who: Principal | None) -> bool:
     if who is None:
         return False
     if who.has("admin"):
         return True
     return tender is not None and (may_manage(tender, who) or is_supervisor_of(tender, who))
+
+
+def may_see_purpose(tender: Tender | None, who: Principal | None) -> bool:
+    """A booking's tender and label: admins, the tender's agents and its supervisors. Everyone else signed in
+    sees only that the room is taken, and when: where and when a committee sits stays with those who run it."""
+    return _runs_or_supervises(tender, who)
+
+
+def may_schedule_session(tender: Tender, who: Principal | None) -> bool:
+    """The tender's agents (and admins) schedule its lots' evaluation sessions."""
+    return may_manage(tender, who)
+
+
+def may_see_session(tender: Tender, who: Principal | None) -> bool:
+    """A session, its venues and its progress: the tender's agents, its supervisors and admins."""
+    return _runs_or_supervises(tender, who)

@@ -1,5 +1,6 @@
 """Evaluation tables: venues (统一场地管理) — trading centres (交易中心) as sites, their rooms and the places
-(席位) in each room — and room bookings, which the database keeps from ever overlapping.
+(席位) in each room — room bookings, which the database keeps from ever overlapping, and evaluation sessions
+(评标会议) of a lot held at a main venue (主场) and sub-venues (副场), each a booking.
 
 "Place" is the word for where an expert sits; "seat" belongs to the committee (expert_pool.seating).
 """
@@ -13,7 +14,7 @@ from sqlalchemy.dialects.postgresql import TSTZRANGE, ExcludeConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base
-from evaluation.rules import BOOKING_STATUSES, VENUE_STATUSES
+from evaluation.rules import BOOKING_STATUSES, SESSION_STATUSES, VENUE_ROLES, VENUE_STATUSES
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -109,6 +110,11 @@ class RoomBooking(Base):
             (literal_column("during"), "&&"),
             name="room_booking_no_overlap", using="gist", where=text("status = 'confirmed'")),
         Index("room_booking_room_id_starts_at_idx", "room_id", "starts_at"),
+        CheckConstraint("venue_role IS NULL OR " + _in("venue_role", VENUE_ROLES), name="venue_role_known"),
+        CheckConstraint("(evaluation_session_id IS NULL) = (venue_role IS NULL)", name="venue_role_with_session"),
+        # one main venue per session
+        Index("room_booking_session_main_idx", "evaluation_session_id", unique=True,
+              postgresql_where=text("venue_role = 'main'")),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -121,11 +127,38 @@ class RoomBooking(Base):
     status: Mapped[str] = mapped_column(String(16), server_default="confirmed")
     tender_id: Mapped[int | None] = mapped_column(ForeignKey("tender.id"), index=True)
     lot_id: Mapped[int | None] = mapped_column(ForeignKey("lot.id"))
-    # the evaluation session the booking serves, once sessions book their venues
-    evaluation_session_id: Mapped[int | None] = mapped_column(BigInteger)
+    # the evaluation session the booking serves, as its main venue (主场) or a sub-venue (副场)
+    evaluation_session_id: Mapped[int | None] = mapped_column(ForeignKey("evaluation_session.id"), index=True)
+    venue_role: Mapped[str | None] = mapped_column(String(8))
     label: Mapped[str] = mapped_column(String(200))
     booked_by_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     cancelled_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
     cancel_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class EvaluationSession(Base):
+    """An evaluation session (评标会议) of a lot: where and when its committee sits, and how far it has got.
+
+    Its venues are the room bookings that point at it: one main venue (主场), any sub-venues (副场) at other
+    sites. A lot has at most one live session; a closed or aborted one stays on record.
+    """
+
+    __tablename__ = "evaluation_session"
+    __table_args__ = (
+        CheckConstraint(_in("status", SESSION_STATUSES), name="status_known"),
+        CheckConstraint("(status = 'suspended') = (suspended_from IS NOT NULL)", name="suspended_from_set"),
+        Index("evaluation_session_live_lot_idx", "lot_id", unique=True,
+              postgresql_where=text("status NOT IN ('closed', 'aborted')")),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(16), unique=True)  # ES-XXXXXXXX
+    tender_id: Mapped[int] = mapped_column(ForeignKey("tender.id"), index=True)
+    lot_id: Mapped[int] = mapped_column(ForeignKey("lot.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16), server_default="scheduled")
+    suspended_from: Mapped[str | None] = mapped_column(String(16))  # where a suspended session resumes
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -1,5 +1,6 @@
-"""HTTP endpoints of venue management (统一场地管理): sites, rooms, places and room bookings. Thin: the venue
-service decides and the access policy says who sees a booking's purpose; these shape the JSON."""
+"""HTTP endpoints of evaluation: venue management (统一场地管理) — sites, rooms, places and room bookings — and
+evaluation sessions at a main venue and sub-venues. Thin: the services decide and the access policy says who
+sees a booking's purpose; these shape the JSON."""
 from __future__ import annotations
 
 import logging
@@ -8,10 +9,12 @@ from aiohttp import web
 
 from core.principal import Principal
 from evaluation import access
+from evaluation import sessions
 from evaluation import venues as svc
 from evaluation.models import Place
 from evaluation.schemas import (BookingIn, BookingOut, BookingQuery, CancelIn, PlaceIn, PlaceOut, PlacePatch, RoomIn,
-                                RoomOut, RoomPatch, SiteIn, SiteOut, SitePatch, SiteQuery)
+                                RoomOut, RoomPatch, SessionIn, SessionOut, SiteIn, SiteOut, SitePatch, SiteQuery,
+                                VenueOut)
 from expert_pool.regions import region_name
 from web.api import Api
 from web.keys import db
@@ -45,7 +48,8 @@ def _booking_out(view: svc.BookingView, who: Principal) -> BookingOut:
     b = view.booking
     visible = access.may_see_purpose(view.tender, who)
     purpose = dict(tender=view.tender.code if view.tender else None, lot=view.lot.public_id if view.lot else None,
-                   label=b.label, booked_by=view.booked_by, cancel_reason=b.cancel_reason) if visible else {}
+                   label=b.label, booked_by=view.booked_by, cancel_reason=b.cancel_reason,
+                   session_id=view.session_id, venue_role=b.venue_role) if visible else {}
     return BookingOut(booking_id=b.public_id, room_id=view.room.public_id, site_id=view.site.public_id,
                       starts_at=b.starts_at, ends_at=b.ends_at, status=b.status, purpose_visible=visible,
                       created_at=b.created_at, cancelled_at=b.cancelled_at, **purpose)
@@ -187,3 +191,42 @@ async def cancel_booking(request: web.Request, who: Principal, body: CancelIn):
     view = await svc.cancel_booking(db(request), who=who, booking_public_id=request.match_info["booking_id"],
                                     reason=body.reason)
     return _booking_out(view, who)
+
+
+# ---- evaluation sessions --------------------------------------------------------------------------------------
+
+def _venue_out(venue: sessions.Venue) -> VenueOut:
+    b = venue.booking
+    return VenueOut(booking_id=b.public_id, venue_role=b.venue_role, site_id=venue.site.public_id,
+                    site_name=venue.site.name, region_code=venue.site.region_code, room_id=venue.room.public_id,
+                    room_name=venue.room.name, starts_at=b.starts_at, ends_at=b.ends_at)
+
+
+def _session_out(view: sessions.SessionView) -> SessionOut:
+    es = view.session
+    return SessionOut(session_id=es.public_id, tender=view.tender.code, lot_id=view.lot.public_id, status=es.status,
+                      suspended_from=es.suspended_from, main_venue=_venue_out(view.main) if view.main else None,
+                      sub_venues=[_venue_out(v) for v in view.subs], created_at=es.created_at)
+
+
+@api.post("/api/v1/lots/{lot_id}/evaluation-sessions",
+          summary="Schedule a lot's evaluation session (评标会议) at a main venue (主场) and sub-venues (副场)",
+          body=SessionIn, response=SessionOut, status=201, roles=("agent", "admin"), errors=(403, 404, 409, 422))
+async def schedule_session(request: web.Request, who: Principal, body: SessionIn):
+    view = await sessions.schedule_session(db(request), who=who, lot_public_id=request.match_info["lot_id"],
+                                           main_booking=body.main_booking, sub_bookings=body.sub_bookings)
+    return _session_out(view)
+
+
+@api.get("/api/v1/lots/{lot_id}/evaluation-sessions", summary="A lot's evaluation sessions, the newest first",
+         response=SessionOut, errors=(403, 404))
+async def lot_sessions(request: web.Request, who: Principal):
+    views = await sessions.lot_sessions(db(request), who=who, lot_public_id=request.match_info["lot_id"])
+    return [_session_out(v) for v in views]
+
+
+@api.get("/api/v1/evaluation-sessions/{session_id}", summary="One evaluation session with its venues",
+         response=SessionOut, errors=(403, 404))
+async def get_session(request: web.Request, who: Principal):
+    return _session_out(await sessions.get_session(db(request), who=who,
+                                                   session_public_id=request.match_info["session_id"]))

@@ -2,15 +2,17 @@
 state machine with its fault timers. Pure, no I/O."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Mapping
+from typing import Mapping, Sequence
 
 from core.errors import Conflict, Unprocessable
 
 VENUE_STATUSES = ("active", "retired")
 BOOKING_STATUSES = ("confirmed", "cancelled")
+VENUE_ROLES = ("main", "sub")  # 主场, 副场
 
 # An evaluation of a large lot may run over several days (评标时间 set by the tenderer, 实施条例 第48条 allows
 # it to be extended), never for more than a month in one room.
@@ -139,3 +141,46 @@ def fault_outcome(suspended_from: str | SessionStatus, unresolved_for: timedelta
     if state in BEFORE_START:
         return "tenderer_decides" if unresolved_for >= FAULT_WAIT_BEFORE_START else None
     return "abort" if unresolved_for >= FAULT_WAIT_DURING else None
+
+
+
+# ---------------------------------------------------------------------------------------------------------
+# A session's venues.
+
+MAX_SUB_VENUES = 10
+
+
+@dataclass(frozen=True)
+class VenueSlot:
+    """A booking offered as a session's venue: which site, and when."""
+
+    booking_id: str
+    site_id: str
+    starts_at: datetime
+    ends_at: datetime
+
+
+def check_session_venues(main: VenueSlot, subs: Sequence[VenueSlot]) -> None:
+    """A remote cross-site session (远程异地评标) sits at one main venue (主场) and sub-venues (副场) at other
+    sites, all at once: each venue is a different site, and each sub-venue's booking covers the main venue's
+    whole time. Refuses with 422."""
+    ids = [main.booking_id, *(s.booking_id for s in subs)]
+    if len(set(ids)) != len(ids):
+        raise Unprocessable("a booking serves as one venue only", code="venue_booking_repeated",
+                            details={"bookings": ids})
+    if len(subs) > MAX_SUB_VENUES:
+        raise Unprocessable(f"at most {MAX_SUB_VENUES} sub-venues", code="too_many_sub_venues",
+                            details={"max": MAX_SUB_VENUES})
+    sites = [main.site_id, *(s.site_id for s in subs)]
+    repeated = sorted({site for site in sites if sites.count(site) > 1})
+    if repeated:
+        raise Unprocessable("the main venue and every sub-venue are at different sites", code="venue_sites_repeated",
+                            details={"sites": repeated})
+    for sub in subs:
+        if sub.starts_at > main.starts_at or sub.ends_at < main.ends_at:
+            raise Unprocessable("a sub-venue must be booked for the main venue's whole time",
+                                code="sub_venue_time_mismatch",
+                                details={"booking_id": sub.booking_id, "starts_at": sub.starts_at.isoformat(),
+                                         "ends_at": sub.ends_at.isoformat(),
+                                         "main_starts_at": main.starts_at.isoformat(),
+                                         "main_ends_at": main.ends_at.isoformat()})

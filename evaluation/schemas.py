@@ -117,6 +117,39 @@ class BookingOut(BaseModel):
     lot: str | None = None
     label: str | None = None
     booked_by: str | None = None
+    session_id: str | None = Field(default=None, description="the evaluation session it is a venue of")
+    venue_role: str | None = Field(default=None, description="main (主场) or sub (副场)")
     created_at: datetime
     cancelled_at: datetime | None = None
     cancel_reason: str | None = None
+
+
+class SessionIn(_In):
+    """Schedule a lot's evaluation session (评标会议) at bookings already made for its tender."""
+
+    main_booking: str = Field(min_length=3, max_length=16, description="the main venue's booking (主场)")
+    sub_bookings: list[str] = Field(default_factory=list, max_length=20,
+                                    description="sub-venue bookings (副场), each at another site")
+
+
+class VenueOut(BaseModel):
+    booking_id: str
+    venue_role: str
+    site_id: str
+    site_name: str
+    region_code: str
+    room_id: str
+    room_name: str
+    starts_at: datetime
+    ends_at: datetime
+
+
+class SessionOut(BaseModel):
+    session_id: str
+    tender: str
+    lot_id: str
+    status: str
+    suspended_from: str | None
+    main_venue: VenueOut | None
+    sub_venues: list[VenueOut]
+    created_at: datetime

@@ -21,8 +21,9 @@ from core.identity_models import User
 from core.ids import public_id
 from core.principal import Principal
 from evaluation import access
-from evaluation.models import Place, Room, RoomBooking, Site
-from evaluation.rules import check_active, check_booking_range, check_cancellable
+from evaluation.models import EvaluationSession, Place, Room, RoomBooking, Site
+from evaluation.rules import (TERMINAL_SESSION_STATES, check_active, check_booking_range,
+                              check_cancellable)
 from evidence import ledger_service as ledger
 from expert_pool.regions import check_region_code
 from trading.lifecycle import TERMINAL_STATES
@@ -43,7 +44,7 @@ UNIQUE_REFUSALS = {
 BOOKING_LIST_LIMIT = 200
 
 
-def _refused_by(err: IntegrityError) -> str | None:
+def refused_by(err: IntegrityError) -> str | None:
     """The name of the constraint or unique index the database refused a write with."""
     return getattr(getattr(err.orig, "__cause__", None), "constraint_name", None)
 
@@ -55,7 +56,7 @@ async def _flush_guarded(session: AsyncSession, *objects: Any, details: dict | N
             session.add_all(objects)
             await session.flush()
     except IntegrityError as err:
-        refusal = UNIQUE_REFUSALS.get(_refused_by(err) or "")
+        refusal = UNIQUE_REFUSALS.get(refused_by(err) or "")
         if refusal is None:
             raise
         raise Conflict(refusal[1], code=refusal[0], details=details or {}) from err
@@ -349,6 +350,7 @@ class BookingView:
     tender: Tender | None
     lot: Lot | None
     booked_by: str | None
+    session_id: str | None = None  # the evaluation session it is a venue of
 
 
 async def _overlapping(session: AsyncSession, room: Room, starts_at: datetime, ends_at: datetime) -> list[RoomBooking]:
@@ -410,7 +412,7 @@ async def book_room(session: AsyncSession, *, who: Principal, room_public_id: st
             session.add(booking)
             await session.flush()
     except IntegrityError as err:
-        if _refused_by(err) != OVERLAP_CONSTRAINT:
+        if refused_by(err) != OVERLAP_CONSTRAINT:
             raise
         # the racing booking has committed (the constraint waited for it), so this statement sees it
         in_the_way = await _overlapping(session, room, starts_at, ends_at)
@@ -438,13 +440,17 @@ async def _views(session: AsyncSession, rows: Sequence[RoomBooking], room: Room 
         if lot_ids else {}
     users = dict((await session.execute(select(User.id, User.public_id).where(User.id.in_(user_ids)))).all()) \
         if user_ids else {}
+    session_ids = {b.evaluation_session_id for b in rows if b.evaluation_session_id is not None}
+    sessions = dict((await session.execute(select(EvaluationSession.id, EvaluationSession.public_id)
+                                           .where(EvaluationSession.id.in_(session_ids)))).all()) \
+        if session_ids else {}
     out = []
     for b in rows:
         if room is None or room.id != b.room_id:
             room, site = (await session.execute(select(Room, Site).join(Site, Site.id == Room.site_id)
                                                 .where(Room.id == b.room_id))).one()
         out.append(BookingView(b, room, site, tenders.get(b.tender_id), lots.get(b.lot_id),
-                               users.get(b.booked_by_id)))
+                               users.get(b.booked_by_id), sessions.get(b.evaluation_session_id)))
     return out
 
 
@@ -487,6 +493,11 @@ async def cancel_booking(session: AsyncSession, *, who: Principal, booking_publi
                         details={"booking_id": booking.public_id})
     now = await db_now(session)
     check_cancellable(booking.status, booking.ends_at, now)
+    if booking.evaluation_session_id is not None:
+        es = await session.get(EvaluationSession, booking.evaluation_session_id)
+        if es.status not in TERMINAL_SESSION_STATES:
+            raise Conflict("the booking is a venue of a live evaluation session", code="booking_in_session",
+                           details={"booking_id": booking.public_id, "session_id": es.public_id})
     booking.status, booking.cancelled_at = "cancelled", now
     booking.cancelled_by_id, booking.cancel_reason = who.user_id, reason.strip()
     await session.flush()

@@ -1,5 +1,6 @@
 """Evaluation venues (统一场地管理): sites (trading centres), rooms, places (席位) and room bookings that the
-database keeps from overlapping.
+database keeps from overlapping; evaluation sessions (评标会议) whose main venue (主场) and sub-venues (副场)
+are bookings.
 
 The exclusion constraint needs no btree_gist: the room id goes in as a one-element int4range, which core GiST
 compares with `=`, beside the booking's tstzrange (a stored generated column) compared with `&&`. Cancelled
@@ -83,6 +84,33 @@ def upgrade() -> None:
                     postgresql_where=sa.text("camera_position AND status = 'active'"))
 
     op.create_table(
+        'evaluation_session',
+        sa.Column('id', sa.BigInteger(), primary_key=True),
+        sa.Column('public_id', sa.String(16), nullable=False),
+        sa.Column('tender_id', sa.BigInteger(), nullable=False),
+        sa.Column('lot_id', sa.BigInteger(), nullable=False),
+        sa.Column('status', sa.String(16), server_default='scheduled', nullable=False),
+        sa.Column('suspended_from', sa.String(16), nullable=True),
+        sa.Column('created_by_id', sa.BigInteger(), nullable=False),
+        sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+        sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+        sa.CheckConstraint("status IN ('scheduled', 'check_in', 'in_progress', 'scoring_closed', 'signing', "
+                           "'closed', 'suspended', 'aborted')", name=op.f('evaluation_session_status_known_check')),
+        sa.CheckConstraint("(status = 'suspended') = (suspended_from IS NOT NULL)",
+                           name=op.f('evaluation_session_suspended_from_set_check')),
+        sa.ForeignKeyConstraint(['tender_id'], ['tender.id'], name=op.f('evaluation_session_tender_id_fkey')),
+        sa.ForeignKeyConstraint(['lot_id'], ['lot.id'], name=op.f('evaluation_session_lot_id_fkey')),
+        sa.ForeignKeyConstraint(['created_by_id'], ['app_user.id'],
+                                name=op.f('evaluation_session_created_by_id_fkey')),
+        sa.PrimaryKeyConstraint('id', name=op.f('evaluation_session_pkey')),
+        sa.UniqueConstraint('public_id', name=op.f('evaluation_session_public_id_key')),
+    )
+    op.create_index(op.f('evaluation_session_tender_id_idx'), 'evaluation_session', ['tender_id'])
+    op.create_index(op.f('evaluation_session_lot_id_idx'), 'evaluation_session', ['lot_id'])
+    op.create_index('evaluation_session_live_lot_idx', 'evaluation_session', ['lot_id'], unique=True,
+                    postgresql_where=sa.text("status NOT IN ('closed', 'aborted')"))
+
+    op.create_table(
         'room_booking',
         sa.Column('id', sa.BigInteger(), primary_key=True),
         sa.Column('public_id', sa.String(16), nullable=False),
@@ -95,6 +123,7 @@ def upgrade() -> None:
         sa.Column('tender_id', sa.BigInteger(), nullable=True),
         sa.Column('lot_id', sa.BigInteger(), nullable=True),
         sa.Column('evaluation_session_id', sa.BigInteger(), nullable=True),
+        sa.Column('venue_role', sa.String(8), nullable=True),
         sa.Column('label', sa.String(200), nullable=False),
         sa.Column('booked_by_id', sa.BigInteger(), nullable=False),
         sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
@@ -105,7 +134,13 @@ def upgrade() -> None:
         sa.CheckConstraint('ends_at > starts_at', name=op.f('room_booking_ends_after_start_check')),
         sa.CheckConstraint("(status = 'cancelled') = (cancelled_at IS NOT NULL)",
                            name=op.f('room_booking_cancelled_when_stamped_check')),
+        sa.CheckConstraint("venue_role IS NULL OR venue_role IN ('main', 'sub')",
+                           name=op.f('room_booking_venue_role_known_check')),
+        sa.CheckConstraint('(evaluation_session_id IS NULL) = (venue_role IS NULL)',
+                           name=op.f('room_booking_venue_role_with_session_check')),
         sa.ForeignKeyConstraint(['room_id'], ['venue_room.id'], name=op.f('room_booking_room_id_fkey')),
+        sa.ForeignKeyConstraint(['evaluation_session_id'], ['evaluation_session.id'],
+                                name=op.f('room_booking_evaluation_session_id_fkey')),
         sa.ForeignKeyConstraint(['tender_id'], ['tender.id'], name=op.f('room_booking_tender_id_fkey')),
         sa.ForeignKeyConstraint(['lot_id'], ['lot.id'], name=op.f('room_booking_lot_id_fkey')),
         sa.ForeignKeyConstraint(['booked_by_id'], ['app_user.id'], name=op.f('room_booking_booked_by_id_fkey')),
@@ -116,6 +151,9 @@ def upgrade() -> None:
     )
     op.create_index(op.f('room_booking_tender_id_idx'), 'room_booking', ['tender_id'])
     op.create_index('room_booking_room_id_starts_at_idx', 'room_booking', ['room_id', 'starts_at'])
+    op.create_index(op.f('room_booking_evaluation_session_id_idx'), 'room_booking', ['evaluation_session_id'])
+    op.create_index('room_booking_session_main_idx', 'room_booking', ['evaluation_session_id'], unique=True,
+                    postgresql_where=sa.text("venue_role = 'main'"))
     op.execute(
         "ALTER TABLE room_booking ADD CONSTRAINT room_booking_no_overlap EXCLUDE USING gist "
         "(int4range(room_id, room_id, '[]') WITH =, during WITH &&) WHERE (status = 'confirmed')")
@@ -123,6 +161,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table('room_booking')
+    op.drop_table('evaluation_session')
     op.drop_table('venue_place')
     op.drop_table('venue_room')
     op.drop_table('venue_site')

@@ -8,8 +8,8 @@ from hypothesis import strategies as st
 
 from core.errors import Conflict, Unprocessable
 from evaluation.rules import (FAULT_WAIT_BEFORE_START, FAULT_WAIT_DURING, MAX_BOOKING, RUNNING_STATES,
-                              SessionStatus, check_booking_range, check_cancellable, fault_outcome,
-                              session_targets, session_transition)
+                              SessionStatus, VenueSlot, check_booking_range, check_cancellable,
+                              check_session_venues, fault_outcome, session_targets, session_transition)
 
 S = SessionStatus
 ORDER = [S.SCHEDULED, S.CHECK_IN, S.IN_PROGRESS, S.SCORING_CLOSED, S.SIGNING, S.CLOSED]
@@ -138,4 +138,26 @@ def test_only_a_confirmed_booking_not_yet_over_can_be_cancelled():
                                   ("confirmed", NOW, "booking_over")):
         with pytest.raises(Conflict) as refused:
             check_cancellable(status, ends_at, NOW)
+        assert refused.value.code == code
+
+
+def slot(booking: str, site: str, start_h: int, end_h: int) -> VenueSlot:
+    return VenueSlot(booking, site, NOW + timedelta(hours=start_h), NOW + timedelta(hours=end_h))
+
+
+def test_sub_venues_are_other_sites_booked_for_the_main_venues_whole_time():
+    main = slot("BK-1", "ST-ZS", 1, 9)
+    check_session_venues(main, [])
+    check_session_venues(main, [slot("BK-2", "ST-GZ", 1, 9), slot("BK-3", "ST-SZ", 0, 10)])
+    cases = [
+        ([slot("BK-2", "ST-ZS", 1, 9)], "venue_sites_repeated"),
+        ([slot("BK-2", "ST-GZ", 1, 9), slot("BK-3", "ST-GZ", 1, 9)], "venue_sites_repeated"),
+        ([slot("BK-1", "ST-GZ", 1, 9)], "venue_booking_repeated"),
+        ([slot("BK-2", "ST-GZ", 2, 9)], "sub_venue_time_mismatch"),
+        ([slot("BK-2", "ST-GZ", 1, 8)], "sub_venue_time_mismatch"),
+        ([slot(f"BK-S{i}", f"ST-{i}", 1, 9) for i in range(11)], "too_many_sub_venues"),
+    ]
+    for subs, code in cases:
+        with pytest.raises(Unprocessable) as refused:
+            check_session_venues(main, subs)
         assert refused.value.code == code
