@@ -10,6 +10,7 @@ from aiohttp import web
 from core.principal import Principal
 from evaluation import access
 from evaluation import sessions
+from evaluation.demo import seed_demo  # noqa: F401  (the demo hook, found by name)
 from evaluation import venues as svc
 from evaluation.models import Place
 from evaluation.schemas import (BookingIn, BookingOut, BookingQuery, CancelIn, PlaceIn, PlaceOut, PlacePatch, RoomIn,
