@@ -8,7 +8,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 
 class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # names and labels are stripped before their length is checked: a blank name is no name
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
 class SiteIn(_In):

@@ -171,9 +171,8 @@ async def create_site(session: AsyncSession, *, who: Principal, name: str, regio
                       address: str = "") -> Site:
     """A new trading centre in a GB/T 2260 region (a province or a city)."""
     _require_admin(who)
-    site = Site(public_id=public_id("ST"), name=name.strip(), region_code=check_region_code(region_code,
-                                                                                          "region_code"),
-                address=address.strip())
+    region_code = check_region_code(region_code, "region_code")
+    site = Site(public_id=public_id("ST"), name=name.strip(), region_code=region_code, address=address.strip())
     await _flush_guarded(session, site, details={"name": site.name})
     await ledger.append(session, actor=who.public_id, action="venue.site.create",
                         entity=ledger.entity_ref("site", site.public_id),
@@ -310,7 +309,7 @@ async def create_place(session: AsyncSession, *, who: Principal, room_public_id:
 
 async def update_place(session: AsyncSession, *, who: Principal, place_public_id: str,
                        values: dict[str, Any]) -> Place:
-    """Relabel an active place or mark it (un)marked as the room's camera position."""
+    """Relabel an active place, or mark or unmark it as the room's camera position."""
     _require_admin(who)
     place, room, _ = await get_place(session, place_public_id)
     await get_room(session, room.public_id, lock="update")

@@ -123,6 +123,8 @@ async def test_bad_venue_input_is_refused_with_stable_codes_and_changes_nothing(
         ("POST", "/api/v1/sites", {"name": "某中心", "region_code": "44010"}, 422, "invalid_region"),
         ("POST", "/api/v1/sites", {"name": "某中心", "region_code": "440101"}, 422, "invalid_region"),
         ("POST", "/api/v1/sites", {"name": "", "region_code": "440100"}, 422, "validation_failed"),
+        ("POST", "/api/v1/sites", {"name": "   ", "region_code": "440100"}, 422, "validation_failed"),
+        ("POST", f"/api/v1/rooms/{guangzhou.room}/places", {"label": " \t"}, 422, "validation_failed"),
         ("POST", "/api/v1/sites", {"name": "某中心"}, 422, "validation_failed"),
         ("POST", "/api/v1/sites", {"name": "某中心", "region_code": "440100", "rooms": []}, 422,
          "validation_failed"),
