@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Sequence
 
 from sqlalchemy import select
@@ -73,7 +74,7 @@ async def _venues(session: AsyncSession, booking_public_ids: Sequence[str]) -> d
     return found
 
 
-def _check_offered(venue: Venue, tender: Tender, lot: Lot, now) -> None:
+def _check_offered(venue: Venue, tender: Tender, lot: Lot, now: datetime) -> None:
     b = venue.booking
     if b.status != "confirmed":
         raise Conflict("the booking is cancelled", code="booking_not_active", details={"booking_id": b.public_id})
