@@ -1,0 +1,53 @@
+"""Who may manage venues, book rooms and follow evaluation sessions: pure functions of the caller and the
+tender concerned. No I/O here.
+
+Tender access itself (its agents, its supervisors) is trading.access; this module only combines it.
+"""
+from __future__ import annotations
+
+from core.principal import Principal
+from trading.access import is_supervisor_of, may_manage
+from trading.models import Tender
+
+
+def may_manage_venues(who: Principal | None) -> bool:
+    """Centre admins create, change and retire sites, rooms and places (统一场地管理)."""
+    return who is not None and who.has("admin")
+
+
+def may_book(tender: Tender | None, who: Principal | None) -> bool:
+    """An agent books a room for a tender they manage; an admin books for any purpose, with or without one."""
+    if who is None:
+        return False
+    if tender is None:
+        return who.has("admin")
+    return may_manage(tender, who)
+
+
+def may_cancel(tender: Tender | None, who: Principal | None) -> bool:
+    """Whoever may book for the booking's purpose may cancel it."""
+    return may_book(tender, who)
+
+
+def _runs_or_supervises(tender: Tender | None, who: Principal | None) -> bool:
+    if who is None:
+        return False
+    if who.has("admin"):
+        return True
+    return tender is not None and (may_manage(tender, who) or is_supervisor_of(tender, who))
+
+
+def may_see_purpose(tender: Tender | None, who: Principal | None) -> bool:
+    """A booking's tender and label: admins, the tender's agents and its supervisors. Everyone else signed in
+    sees only that the room is taken, and when: where and when a committee sits stays with those who run it."""
+    return _runs_or_supervises(tender, who)
+
+
+def may_schedule_session(tender: Tender, who: Principal | None) -> bool:
+    """The tender's agents (and admins) schedule its lots' evaluation sessions."""
+    return may_manage(tender, who)
+
+
+def may_see_session(tender: Tender, who: Principal | None) -> bool:
+    """A session, its venues and its progress: the tender's agents, its supervisors and admins."""
+    return _runs_or_supervises(tender, who)

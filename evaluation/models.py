@@ -1,0 +1,164 @@
+"""Evaluation tables: venues (统一场地管理) — trading centres (交易中心) as sites, their rooms and the places
+(席位) in each room — room bookings, which the database keeps from ever overlapping, and evaluation sessions
+(评标会议) of a lot held at a main venue (主场) and sub-venues (副场), each a booking.
+
+"Place" is the word for where an expert sits; "seat" belongs to the committee (expert_pool.seating).
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (BigInteger, Boolean, CheckConstraint, Computed, DateTime, ForeignKey, Index, Integer,
+                        String, Text, func, literal_column, text)
+from sqlalchemy.dialects.postgresql import TSTZRANGE, ExcludeConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.db import Base
+from evaluation.rules import BOOKING_STATUSES, SESSION_STATUSES, VENUE_ROLES, VENUE_STATUSES
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Site(Base):
+    """A trading centre (交易中心) where evaluations take place, in one administrative region (GB/T 2260)."""
+
+    __tablename__ = "venue_site"
+    __table_args__ = (
+        CheckConstraint(_in("status", VENUE_STATUSES), name="status_known"),
+        # a retired centre's name may be reused by a new one
+        Index("venue_site_active_name_idx", "name", unique=True, postgresql_where=text("status = 'active'")),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(16), unique=True)  # ST-XXXXXX
+    name: Mapped[str] = mapped_column(String(100))  # e.g. 广东省公共资源交易中心
+    region_code: Mapped[str] = mapped_column(String(6), index=True)  # e.g. 440100 广州市
+    address: Mapped[str] = mapped_column(String(200), server_default="")
+    status: Mapped[str] = mapped_column(String(16), server_default="active")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Room(Base):
+    """An evaluation room (评标室) of a site.
+
+    Its key is a 4-byte integer so that it goes into the bookings' exclusion constraint as an int4range.
+    """
+
+    __tablename__ = "venue_room"
+    __table_args__ = (
+        CheckConstraint(_in("status", VENUE_STATUSES), name="status_known"),
+        CheckConstraint("capacity IS NULL OR capacity > 0", name="capacity_positive"),
+        Index("venue_room_site_id_active_name_idx", "site_id", "name", unique=True,
+              postgresql_where=text("status = 'active'")),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(16), unique=True)  # RM-XXXXXX
+    site_id: Mapped[int] = mapped_column(ForeignKey("venue_site.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))  # e.g. 第3评标室
+    capacity: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), server_default="active")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Place(Base):
+    """A place (席位) in a room: one expert signs in and evaluates there; one place per room may be marked as
+    the room's camera position for the media plane."""
+
+    __tablename__ = "venue_place"
+    __table_args__ = (
+        CheckConstraint(_in("status", VENUE_STATUSES), name="status_known"),
+        Index("venue_place_room_id_active_label_idx", "room_id", "label", unique=True,
+              postgresql_where=text("status = 'active'")),
+        Index("venue_place_room_id_camera_idx", "room_id", unique=True,
+              postgresql_where=text("camera_position AND status = 'active'")),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(16), unique=True)  # PL-XXXXXX
+    room_id: Mapped[int] = mapped_column(ForeignKey("venue_room.id"), index=True)
+    label: Mapped[str] = mapped_column(String(32))  # e.g. A-03
+    camera_position: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    status: Mapped[str] = mapped_column(String(16), server_default="active")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class RoomBooking(Base):
+    """A room held for a time range [starts_at, ends_at), for a purpose: a tender's evaluation (later its
+    evaluation session) or whatever the label says.
+
+    Two confirmed bookings of one room never overlap: the exclusion constraint refuses the second even when
+    both are written at the same moment. The embedded server has no btree_gist, so the room id goes in as a
+    one-element int4range, which core GiST indexes with `=`. A cancelled booking stays, outside the constraint.
+    """
+
+    __tablename__ = "room_booking"
+    __table_args__ = (
+        CheckConstraint(_in("status", BOOKING_STATUSES), name="status_known"),
+        CheckConstraint("ends_at > starts_at", name="ends_after_start"),
+        CheckConstraint("(status = 'cancelled') = (cancelled_at IS NOT NULL)", name="cancelled_when_stamped"),
+        ExcludeConstraint(
+            (func.int4range(literal_column("room_id"), literal_column("room_id"), literal_column("'[]'")), "="),
+            (literal_column("during"), "&&"),
+            name="room_booking_no_overlap", using="gist", where=text("status = 'confirmed'")),
+        Index("room_booking_room_id_starts_at_idx", "room_id", "starts_at"),
+        CheckConstraint("venue_role IS NULL OR " + _in("venue_role", VENUE_ROLES), name="venue_role_known"),
+        CheckConstraint("(evaluation_session_id IS NULL) = (venue_role IS NULL)", name="venue_role_with_session"),
+        # one main venue per session
+        Index("room_booking_session_main_idx", "evaluation_session_id", unique=True,
+              postgresql_where=text("venue_role = 'main'")),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(16), unique=True)  # BK-XXXXXXXX
+    room_id: Mapped[int] = mapped_column(ForeignKey("venue_room.id"))
+    starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # half-open, so a booking ending at 12:00 touches one starting at 12:00 without overlapping it
+    during: Mapped[object] = mapped_column(TSTZRANGE, Computed("tstzrange(starts_at, ends_at, '[)')", persisted=True))
+    status: Mapped[str] = mapped_column(String(16), server_default="confirmed")
+    tender_id: Mapped[int | None] = mapped_column(ForeignKey("tender.id"), index=True)
+    lot_id: Mapped[int | None] = mapped_column(ForeignKey("lot.id"))
+    # the evaluation session the booking serves, as its main venue (主场) or a sub-venue (副场)
+    evaluation_session_id: Mapped[int | None] = mapped_column(ForeignKey("evaluation_session.id"), index=True)
+    venue_role: Mapped[str | None] = mapped_column(String(8))
+    label: Mapped[str] = mapped_column(String(200))
+    booked_by_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    cancelled_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    cancel_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class EvaluationSession(Base):
+    """An evaluation session (评标会议) of a lot: where and when its committee sits, and how far it has got.
+
+    Its venues are the room bookings that point at it: one main venue (主场), any sub-venues (副场) at other
+    sites. A lot has at most one live session; a closed or aborted one stays on record.
+    """
+
+    __tablename__ = "evaluation_session"
+    __table_args__ = (
+        CheckConstraint(_in("status", SESSION_STATUSES), name="status_known"),
+        CheckConstraint("(status = 'suspended') = (suspended_from IS NOT NULL)", name="suspended_from_set"),
+        Index("evaluation_session_live_lot_idx", "lot_id", unique=True,
+              postgresql_where=text("status NOT IN ('closed', 'aborted')")),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(16), unique=True)  # ES-XXXXXXXX
+    tender_id: Mapped[int] = mapped_column(ForeignKey("tender.id"), index=True)
+    lot_id: Mapped[int] = mapped_column(ForeignKey("lot.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16), server_default="scheduled")
+    suspended_from: Mapped[str | None] = mapped_column(String(16))  # where a suspended session resumes
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -1,0 +1,233 @@
+"""HTTP endpoints of evaluation: venue management (统一场地管理) — sites, rooms, places and room bookings — and
+evaluation sessions at a main venue and sub-venues. Thin: the services decide and the access policy says who
+sees a booking's purpose; these shape the JSON."""
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from core.principal import Principal
+from evaluation import access
+from evaluation import sessions
+from evaluation.demo import seed_demo  # noqa: F401  (the demo hook, found by name)
+from evaluation import venues as svc
+from evaluation.models import Place
+from evaluation.schemas import (BookingIn, BookingOut, BookingQuery, CancelIn, PlaceIn, PlaceOut, PlacePatch, RoomIn,
+                                RoomOut, RoomPatch, SessionIn, SessionOut, SiteIn, SiteOut, SitePatch, SiteQuery,
+                                VenueOut)
+from expert_pool.regions import region_name
+from web.api import Api
+from web.keys import db
+
+log = logging.getLogger(__name__)
+
+api = Api("evaluation")
+ADMIN = ("admin",)
+
+
+def _place_out(place: Place, room_public_id: str) -> PlaceOut:
+    return PlaceOut(place_id=place.public_id, room_id=room_public_id, label=place.label,
+                    camera_position=place.camera_position, status=place.status)
+
+
+def _room_out(tree: svc.RoomTree, site_public_id: str) -> RoomOut:
+    room = tree.room
+    return RoomOut(room_id=room.public_id, site_id=site_public_id, name=room.name, capacity=room.capacity,
+                   status=room.status, places=[_place_out(p, room.public_id) for p in tree.places])
+
+
+def _site_out(tree: svc.SiteTree) -> SiteOut:
+    site = tree.site
+    return SiteOut(site_id=site.public_id, name=site.name, region_code=site.region_code,
+                   region_name=region_name(site.region_code), address=site.address, status=site.status,
+                   rooms=[_room_out(r, site.public_id) for r in tree.rooms], created_at=site.created_at,
+                   retired_at=site.retired_at)
+
+
+def _booking_out(view: svc.BookingView, who: Principal) -> BookingOut:
+    b = view.booking
+    visible = access.may_see_purpose(view.tender, who)
+    purpose = dict(tender=view.tender.code if view.tender else None, lot=view.lot.public_id if view.lot else None,
+                   label=b.label, booked_by=view.booked_by, cancel_reason=b.cancel_reason,
+                   session_id=view.session_id, venue_role=b.venue_role) if visible else {}
+    return BookingOut(booking_id=b.public_id, room_id=view.room.public_id, site_id=view.site.public_id,
+                      starts_at=b.starts_at, ends_at=b.ends_at, status=b.status, purpose_visible=visible,
+                      created_at=b.created_at, cancelled_at=b.cancelled_at, **purpose)
+
+
+async def _site_tree(request: web.Request, site_public_id: str, *, include_retired: bool = False) -> SiteOut:
+    site = await svc.get_site(db(request), site_public_id)
+    return _site_out((await svc.site_trees(db(request), [site], include_retired=include_retired))[0])
+
+
+# ---- sites ----------------------------------------------------------------------------------------------------
+
+@api.post("/api/v1/sites", summary="Add a trading centre (交易中心) as an evaluation site", body=SiteIn,
+          response=SiteOut, status=201, roles=ADMIN, errors=(403, 409, 422))
+async def create_site(request: web.Request, who: Principal, body: SiteIn):
+    site = await svc.create_site(db(request), who=who, name=body.name, region_code=body.region_code,
+                                 address=body.address)
+    return _site_out(svc.SiteTree(site))
+
+
+@api.get("/api/v1/sites", summary="Evaluation sites with their rooms and places (席位)", query=SiteQuery,
+         response=SiteOut, errors=(422,))
+async def list_sites(request: web.Request, who: Principal, query: SiteQuery):
+    trees = await svc.list_sites(db(request), region_code=query.region_code, include_retired=query.include_retired)
+    return [_site_out(t) for t in trees]
+
+
+@api.get("/api/v1/sites/{site_id}", summary="One site with its rooms and places", response=SiteOut, errors=(404,))
+async def get_site(request: web.Request, who: Principal):
+    return await _site_tree(request, request.match_info["site_id"], include_retired=True)
+
+
+@api.patch("/api/v1/sites/{site_id}", summary="Rename a site or change its region or address", body=SitePatch,
+           response=SiteOut, roles=ADMIN, errors=(403, 404, 409, 422))
+async def update_site(request: web.Request, who: Principal, body: SitePatch):
+    site = await svc.update_site(db(request), who=who, site_public_id=request.match_info["site_id"],
+                                 values=body.model_dump(exclude_unset=True, exclude_none=True))
+    return await _site_tree(request, site.public_id)
+
+
+@api.post("/api/v1/sites/{site_id}/retire", summary="Retire a site with its rooms and places (none booked ahead)",
+          response=SiteOut, roles=ADMIN, errors=(403, 404, 409))
+async def retire_site(request: web.Request, who: Principal):
+    site = await svc.retire_site(db(request), who=who, site_public_id=request.match_info["site_id"])
+    return await _site_tree(request, site.public_id, include_retired=True)
+
+
+# ---- rooms ----------------------------------------------------------------------------------------------------
+
+@api.post("/api/v1/sites/{site_id}/rooms", summary="Add an evaluation room (评标室) to a site", body=RoomIn,
+          response=RoomOut, status=201, roles=ADMIN, errors=(403, 404, 409, 422))
+async def create_room(request: web.Request, who: Principal, body: RoomIn):
+    site_id = request.match_info["site_id"]
+    room = await svc.create_room(db(request), who=who, site_public_id=site_id, name=body.name,
+                                 capacity=body.capacity)
+    return _room_out(svc.RoomTree(room), site_id)
+
+
+@api.get("/api/v1/rooms/{room_id}", summary="One room with its places", response=RoomOut, errors=(404,))
+async def get_room(request: web.Request, who: Principal):
+    room, site = await svc.get_room(db(request), request.match_info["room_id"])
+    return _room_out(await svc.room_tree(db(request), room), site.public_id)
+
+
+@api.patch("/api/v1/rooms/{room_id}", summary="Rename a room or change its capacity", body=RoomPatch,
+           response=RoomOut, roles=ADMIN, errors=(403, 404, 409, 422))
+async def update_room(request: web.Request, who: Principal, body: RoomPatch):
+    room = await svc.update_room(db(request), who=who, room_public_id=request.match_info["room_id"],
+                                 values=body.model_dump(exclude_unset=True, exclude_none=True))
+    room, site = await svc.get_room(db(request), room.public_id)
+    return _room_out(await svc.room_tree(db(request), room), site.public_id)
+
+
+@api.post("/api/v1/rooms/{room_id}/retire", summary="Retire a room and its places (none booked ahead)",
+          response=RoomOut, roles=ADMIN, errors=(403, 404, 409))
+async def retire_room(request: web.Request, who: Principal):
+    room = await svc.retire_room(db(request), who=who, room_public_id=request.match_info["room_id"])
+    room, site = await svc.get_room(db(request), room.public_id)
+    return _room_out(svc.RoomTree(room), site.public_id)
+
+
+# ---- places ---------------------------------------------------------------------------------------------------
+
+@api.post("/api/v1/rooms/{room_id}/places", summary="Add a place (席位) to a room", body=PlaceIn,
+          response=PlaceOut, status=201, roles=ADMIN, errors=(403, 404, 409, 422))
+async def create_place(request: web.Request, who: Principal, body: PlaceIn):
+    room_id = request.match_info["room_id"]
+    place = await svc.create_place(db(request), who=who, room_public_id=room_id, label=body.label,
+                                   camera_position=body.camera_position)
+    return _place_out(place, room_id)
+
+
+@api.patch("/api/v1/places/{place_id}", summary="Relabel a place or mark it as the room's camera position",
+           body=PlacePatch, response=PlaceOut, roles=ADMIN, errors=(403, 404, 409, 422))
+async def update_place(request: web.Request, who: Principal, body: PlacePatch):
+    place = await svc.update_place(db(request), who=who, place_public_id=request.match_info["place_id"],
+                                   values=body.model_dump(exclude_unset=True, exclude_none=True))
+    _, room, _ = await svc.get_place(db(request), place.public_id)
+    return _place_out(place, room.public_id)
+
+
+@api.post("/api/v1/places/{place_id}/retire", summary="Retire a place", response=PlaceOut, roles=ADMIN,
+          errors=(403, 404, 409))
+async def retire_place(request: web.Request, who: Principal):
+    place = await svc.retire_place(db(request), who=who, place_public_id=request.match_info["place_id"])
+    _, room, _ = await svc.get_place(db(request), place.public_id)
+    return _place_out(place, room.public_id)
+
+
+# ---- bookings -------------------------------------------------------------------------------------------------
+
+@api.post("/api/v1/rooms/{room_id}/bookings",
+          summary="Book a room for a time range; an overlapping booking is refused with 409 room_booked",
+          body=BookingIn, response=BookingOut, status=201, roles=("agent", "admin"), errors=(403, 404, 409, 422))
+async def book_room(request: web.Request, who: Principal, body: BookingIn):
+    view = await svc.book_room(db(request), who=who, room_public_id=request.match_info["room_id"],
+                               starts_at=body.starts_at, ends_at=body.ends_at, label=body.label,
+                               tender_code=body.tender, lot_public_id=body.lot)
+    return _booking_out(view, who)
+
+
+@api.get("/api/v1/rooms/{room_id}/bookings",
+         summary="A room's bookings in a window (default: those not yet over); purposes only to those concerned",
+         query=BookingQuery, response=BookingOut, errors=(404, 422))
+async def room_bookings(request: web.Request, who: Principal, query: BookingQuery):
+    views = await svc.room_bookings(db(request), request.match_info["room_id"], start=query.start, end=query.end,
+                                    include_cancelled=query.include_cancelled)
+    return [_booking_out(v, who) for v in views]
+
+
+@api.get("/api/v1/bookings/{booking_id}", summary="One room booking", response=BookingOut, errors=(404,))
+async def get_booking(request: web.Request, who: Principal):
+    return _booking_out(await svc.get_booking(db(request), request.match_info["booking_id"]), who)
+
+
+@api.post("/api/v1/bookings/{booking_id}/cancel", summary="Cancel a booking; the room is free again for that time",
+          body=CancelIn, response=BookingOut, roles=("agent", "admin"), errors=(403, 404, 409, 422))
+async def cancel_booking(request: web.Request, who: Principal, body: CancelIn):
+    view = await svc.cancel_booking(db(request), who=who, booking_public_id=request.match_info["booking_id"],
+                                    reason=body.reason)
+    return _booking_out(view, who)
+
+
+# ---- evaluation sessions --------------------------------------------------------------------------------------
+
+def _venue_out(venue: sessions.Venue) -> VenueOut:
+    b = venue.booking
+    return VenueOut(booking_id=b.public_id, venue_role=b.venue_role, site_id=venue.site.public_id,
+                    site_name=venue.site.name, region_code=venue.site.region_code, room_id=venue.room.public_id,
+                    room_name=venue.room.name, starts_at=b.starts_at, ends_at=b.ends_at)
+
+
+def _session_out(view: sessions.SessionView) -> SessionOut:
+    es = view.session
+    return SessionOut(session_id=es.public_id, tender=view.tender.code, lot_id=view.lot.public_id, status=es.status,
+                      suspended_from=es.suspended_from, main_venue=_venue_out(view.main) if view.main else None,
+                      sub_venues=[_venue_out(v) for v in view.subs], created_at=es.created_at)
+
+
+@api.post("/api/v1/lots/{lot_id}/evaluation-sessions",
+          summary="Schedule a lot's evaluation session (评标会议) at a main venue (主场) and sub-venues (副场)",
+          body=SessionIn, response=SessionOut, status=201, roles=("agent", "admin"), errors=(403, 404, 409, 422))
+async def schedule_session(request: web.Request, who: Principal, body: SessionIn):
+    view = await sessions.schedule_session(db(request), who=who, lot_public_id=request.match_info["lot_id"],
+                                           main_booking=body.main_booking, sub_bookings=body.sub_bookings)
+    return _session_out(view)
+
+
+@api.get("/api/v1/lots/{lot_id}/evaluation-sessions", summary="A lot's evaluation sessions, the newest first",
+         response=SessionOut, errors=(403, 404))
+async def lot_sessions(request: web.Request, who: Principal):
+    views = await sessions.lot_sessions(db(request), who=who, lot_public_id=request.match_info["lot_id"])
+    return [_session_out(v) for v in views]
+
+
+@api.get("/api/v1/evaluation-sessions/{session_id}", summary="One evaluation session with its venues",
+         response=SessionOut, errors=(403, 404))
+async def get_session(request: web.Request, who: Principal):
+    return _session_out(await sessions.get_session(db(request), who=who,
+                                                   session_public_id=request.match_info["session_id"]))

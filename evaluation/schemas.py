@@ -1,0 +1,156 @@
+"""Request and response shapes of the venue API: sites, rooms, places (席位) and room bookings.
+Times travel as RFC 3339 with an offset."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+
+class _In(BaseModel):
+    # names and labels are stripped before their length is checked: a blank name is no name
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class SiteIn(_In):
+    """A trading centre (交易中心) where committees sit."""
+
+    name: str = Field(min_length=1, max_length=100)
+    region_code: str = Field(description="GB/T 2260 code of its province or city, e.g. 440100 广州市")
+    address: str = Field(default="", max_length=200)
+
+
+class SitePatch(_In):
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    region_code: str | None = None
+    address: str | None = Field(default=None, max_length=200)
+
+
+class RoomIn(_In):
+    """An evaluation room (评标室) of a site."""
+
+    name: str = Field(min_length=1, max_length=100)
+    capacity: int | None = Field(default=None, ge=1, le=1000)
+
+
+class RoomPatch(_In):
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    capacity: int | None = Field(default=None, ge=1, le=1000)
+
+
+class PlaceIn(_In):
+    """A place (席位) in a room, where one expert evaluates."""
+
+    label: str = Field(min_length=1, max_length=32)
+    camera_position: bool = False
+
+
+class PlacePatch(_In):
+    label: str | None = Field(default=None, min_length=1, max_length=32)
+    camera_position: bool | None = None
+
+
+class SiteQuery(_In):
+    region_code: str | None = None
+    include_retired: bool = False
+
+
+class PlaceOut(BaseModel):
+    place_id: str
+    room_id: str
+    label: str
+    camera_position: bool
+    status: str
+
+
+class RoomOut(BaseModel):
+    room_id: str
+    site_id: str
+    name: str
+    capacity: int | None
+    status: str
+    places: list[PlaceOut]
+
+
+class SiteOut(BaseModel):
+    site_id: str
+    name: str
+    region_code: str
+    region_name: str
+    address: str
+    status: str
+    rooms: list[RoomOut]
+    created_at: datetime
+    retired_at: datetime | None
+
+
+class BookingIn(_In):
+    """Hold a room for [starts_at, ends_at), for a tender's evaluation or (admins) another purpose."""
+
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    label: str = Field(min_length=1, max_length=200, description="what the room is for, e.g. 第一标段评标")
+    tender: str | None = Field(default=None, min_length=3, max_length=32, description="the tender's code")
+    lot: str | None = Field(default=None, min_length=3, max_length=40, description="the lot's public id")
+
+
+class CancelIn(_In):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class BookingQuery(_In):
+    start: AwareDatetime | None = Field(default=None, alias="from")
+    end: AwareDatetime | None = Field(default=None, alias="to")
+    include_cancelled: bool = False
+
+
+class BookingOut(BaseModel):
+    """A booking; its purpose (tender, lot, label, who booked) only for those who run that evaluation."""
+
+    booking_id: str
+    room_id: str
+    site_id: str
+    starts_at: datetime
+    ends_at: datetime
+    status: str
+    purpose_visible: bool
+    tender: str | None = None
+    lot: str | None = None
+    label: str | None = None
+    booked_by: str | None = None
+    session_id: str | None = Field(default=None, description="the evaluation session it is a venue of")
+    venue_role: str | None = Field(default=None, description="main (主场) or sub (副场)")
+    created_at: datetime
+    cancelled_at: datetime | None = None
+    cancel_reason: str | None = None
+
+
+class SessionIn(_In):
+    """Schedule a lot's evaluation session (评标会议) at bookings already made for its tender."""
+
+    main_booking: str = Field(min_length=3, max_length=16, description="the main venue's booking (主场)")
+    sub_bookings: list[str] = Field(default_factory=list, max_length=20,
+                                    description="sub-venue bookings (副场), each at another site")
+
+
+class VenueOut(BaseModel):
+    booking_id: str
+    venue_role: str
+    site_id: str
+    site_name: str
+    region_code: str
+    room_id: str
+    room_name: str
+    starts_at: datetime
+    ends_at: datetime
+
+
+class SessionOut(BaseModel):
+    session_id: str
+    tender: str
+    lot_id: str
+    status: str
+    suspended_from: str | None
+    main_venue: VenueOut | None
+    sub_venues: list[VenueOut]
+    created_at: datetime
