@@ -248,10 +248,6 @@ async def kill_sessions(session: AsyncSession, *, actor: str, user_public_id: st
     return result.rowcount
 
 
-async def get_user_by_pk(session: AsyncSession, user_id: int) -> User:
-    return (await session.execute(select(User).where(User.id == user_id))).scalar_one()
-
-
 async def get_user(session: AsyncSession, user_public_id: str) -> User:
     user = (await session.execute(select(User).where(User.public_id == user_public_id))).scalar_one_or_none()
     if user is None:

@@ -11,6 +11,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
+from urllib.parse import quote
 
 import pyotp
 from sqlalchemy import select, update
@@ -28,6 +29,8 @@ from expert_pool.models import Expert
 from identity.models import EXPERT_ACCOUNT, STAFF_ACCOUNT, EnrolmentToken
 
 ENROLMENT_TTL = timedelta(hours=72)
+# the token travels in the query string or the body, never in the path: request logs record the path
+ENROLMENT_PATH = "/api/v1/enrolment"
 EXPERT_ROLE = "expert"
 # a password hash no password verifies against: the account cannot sign in until its enrolment is completed
 NO_PASSWORD = "!enrolment-pending"
@@ -40,6 +43,8 @@ class IssuedLink:
 
     enrolment: EnrolmentToken
     token: str
+    user: User | None = None
+    expert: Expert | None = None
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,11 @@ class EnrolmentView:
     @property
     def needs_username(self) -> bool:
         return self.enrolment.purpose == EXPERT_ACCOUNT
+
+
+def enrolment_url(public_url: str, token: str) -> str:
+    """The link to send: the public read of the enrolment (GET /api/v1/enrolment?token=...)."""
+    return f"{public_url.rstrip('/')}{ENROLMENT_PATH}?token={quote(token)}"
 
 
 def token_hash(token: str) -> str:
@@ -107,7 +117,7 @@ async def _issue(session: AsyncSession, who: Principal | None, *, purpose: str, 
         "purpose": purpose, "roles": roles, "user": user.public_id if user else None,
         "expert": expert.public_id if expert else None, "expires_at": enrolment.expires_at.isoformat(),
         "revoked": revoked})
-    return IssuedLink(enrolment, token)
+    return IssuedLink(enrolment, token, user, expert)
 
 
 # ---------------------------------------------------------------------------------------------------------

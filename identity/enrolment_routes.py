@@ -5,8 +5,6 @@ never hold it.
 """
 from __future__ import annotations
 
-from urllib.parse import quote
-
 from aiohttp import web
 
 from core import identity_service as accounts
@@ -19,11 +17,7 @@ from web.api import Api, json_response
 from web.keys import SETTINGS, Principal, db
 
 api = Api("identity")
-ENROLMENT_PATH = "/api/v1/enrolment"
-
-
-def link_url(request: web.Request, token: str) -> str:
-    return f"{request.app[SETTINGS].public_url.rstrip('/')}{ENROLMENT_PATH}?token={quote(token)}"
+ENROLMENT_PATH = svc.ENROLMENT_PATH
 
 
 def _no_store(model, status: int = 200) -> web.Response:
@@ -32,15 +26,11 @@ def _no_store(model, status: int = 200) -> web.Response:
 
 
 async def _link_out(request: web.Request, link: svc.IssuedLink) -> web.Response:
-    enrolment = link.enrolment
-    user = await accounts.get_user_by_pk(db(request), enrolment.user_id) if enrolment.user_id else None
-    expert_id = None
-    if enrolment.expert_id is not None:
-        current = await svc.view(db(request), link.token)
-        expert_id = current.expert.public_id
+    enrolment, user = link.enrolment, link.user
     return _no_store(EnrolmentLinkOut(
         enrolment_id=enrolment.public_id, purpose=enrolment.purpose, roles=list(enrolment.roles),
-        url=link_url(request, link.token), token=link.token, expires_at=enrolment.expires_at, expert_id=expert_id,
+        url=svc.enrolment_url(request.app[SETTINGS].public_url, link.token), token=link.token,
+        expires_at=enrolment.expires_at, expert_id=link.expert.public_id if link.expert else None,
         user=user_out(user, await accounts.organisation_of(db(request), user)) if user else None), status=201)
 
 
