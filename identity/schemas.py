@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
 from core.identity_schemas import Role, Strict, UserOut
 
 USERNAME = r"^[A-Za-z0-9_.@-]+$"
-TOKEN = Field(min_length=20, max_length=100, description="the token of the enrolment link")
+Token = Annotated[str, Field(min_length=20, max_length=100, description="the token of the enrolment link")]
 
 
 class StaffEnrolmentIn(Strict):
@@ -33,7 +33,7 @@ class EnrolmentLinkOut(BaseModel):
 
 
 class EnrolmentQuery(Strict):
-    token: str = TOKEN
+    token: Token
 
 
 class EnrolmentOut(BaseModel):
@@ -53,7 +53,7 @@ class EnrolmentOut(BaseModel):
 
 
 class TokenIn(Strict):
-    token: str = TOKEN
+    token: Token
 
 
 class TotpOfferOut(BaseModel):
@@ -61,7 +61,7 @@ class TotpOfferOut(BaseModel):
 
 
 class CompleteEnrolmentIn(Strict):
-    token: str = TOKEN
+    token: Token
     username: str | None = Field(default=None, min_length=3, max_length=64, pattern=USERNAME,
                                  description="experts choose one; staff accounts keep the administrator's")
     password: str = Field(min_length=10, max_length=256)
