@@ -136,6 +136,34 @@ async def invite_expert(session: AsyncSession, who: Principal | None, expert_pub
     return await _issue(session, who, purpose=EXPERT_ACCOUNT, roles=[EXPERT_ROLE], expert=expert, ttl=ttl)
 
 
+async def link_account(session: AsyncSession, who: Principal | None, expert_public_id: str, username: str) -> User:
+    """Link an existing account with the expert role to an expert of the pool who has no login."""
+    expert = (await session.execute(select(Expert).where(Expert.public_id == expert_public_id)
+                                    .with_for_update())).scalar_one_or_none()
+    if expert is None:
+        raise NotFound("no such expert", code="expert_not_found", details={"expert_id": expert_public_id})
+    if expert.user_id is not None:
+        raise Conflict("this expert already has a login", code="expert_already_linked",
+                       details={"expert_id": expert_public_id})
+    user = (await session.execute(select(User).where(User.username == username))).scalar_one_or_none()
+    if user is None:
+        raise NotFound("no such account", code="user_not_found", details={"username": username})
+    if EXPERT_ROLE not in user.roles:
+        raise Unprocessable("the account does not have the expert role", code="user_not_expert",
+                            details={"username": username, "roles": list(user.roles)})
+    linked = (await session.execute(select(Expert.public_id).where(Expert.user_id == user.id))).scalar_one_or_none()
+    if linked is not None:
+        raise Conflict("the account already belongs to another expert", code="user_already_linked",
+                       details={"username": username, "expert_id": linked})
+    expert.user_id = user.id
+    await session.flush()
+    revoked = await _revoke_open_links(session, expert_id=expert.id)
+    await ledger.append(session, actor=_actor(who), action="expert.account_link",
+                        entity=ledger.entity_ref("expert", expert.public_id),
+                        payload={"user": user.public_id, "username": username, "revoked_links": revoked})
+    return user
+
+
 def _check_staff_roles(roles: list[str]) -> list[str]:
     unknown = sorted(set(roles) - set(ROLES))
     if unknown:

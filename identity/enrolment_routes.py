@@ -11,8 +11,8 @@ from core import identity_service as accounts
 from core.identity_schemas import UserOut
 from identity import enrolment as svc
 from identity.routes import user_out
-from identity.schemas import (CompleteEnrolmentIn, EnrolmentLinkOut, EnrolmentOut, EnrolmentQuery,
-                              StaffEnrolmentIn, TokenIn, TotpOfferOut)
+from identity.schemas import (CompleteEnrolmentIn, EnrolmentLinkOut, EnrolmentOut, EnrolmentQuery, ExpertAccountOut,
+                              LinkAccountIn, StaffEnrolmentIn, TokenIn, TotpOfferOut)
 from web.api import Api, json_response
 from web.keys import SETTINGS, Principal, db
 
@@ -40,6 +40,16 @@ async def _link_out(request: web.Request, link: svc.IssuedLink) -> web.Response:
 async def invite_expert(request: web.Request, who: Principal):
     link = await svc.invite_expert(db(request), who, request.match_info["expert_id"])
     return await _link_out(request, link)
+
+
+@api.put("/api/v1/admin/experts/{expert_id}/account",
+         summary="Link an existing account with the expert role to an expert who has no login",
+         body=LinkAccountIn, response=ExpertAccountOut, roles=("admin",), errors=(404, 409, 422))
+async def link_account(request: web.Request, who: Principal, body: LinkAccountIn):
+    expert_id = request.match_info["expert_id"]
+    user = await svc.link_account(db(request), who, expert_id, body.username)
+    return ExpertAccountOut(expert_id=expert_id, account=user_out(user, await accounts.organisation_of(db(request),
+                                                                                                     user)))
 
 
 @api.post("/api/v1/admin/enrolments",

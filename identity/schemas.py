@@ -67,3 +67,12 @@ class CompleteEnrolmentIn(Strict):
     password: str = Field(min_length=10, max_length=256)
     totp: str | None = Field(default=None, pattern=r"^[0-9]{6}$",
                              description="the first code from the scanned secret (admin, agent, supervisor)")
+
+
+class LinkAccountIn(Strict):
+    username: str = Field(min_length=3, max_length=64, pattern=USERNAME, description="an account with the expert role")
+
+
+class ExpertAccountOut(BaseModel):
+    expert_id: str
+    account: UserOut

@@ -227,3 +227,38 @@ async def test_enrolment_refusals_are_clear_and_change_nothing(client, sessions,
         "token": link["token"], "username": someone.username, "password": PASSWORD})
     assert await error_of(resp) == (409, "username_taken")
     assert await raw_conn.fetchval("SELECT used_at FROM enrolment_token") is None
+
+
+async def test_an_admin_links_an_existing_expert_account_to_an_expert_without_a_login(client, sessions, raw_conn):
+    admin = await staff(sessions, client, "admin")
+    await staff(sessions, client, "expert", username="chen.gang")
+    agent = await staff(sessions, client, "agent")
+    expert_id = await register_expert(client, admin, 4)
+    link = await (await client.post(f"/api/v1/admin/experts/{expert_id}/enrolment", headers=admin.headers)).json()
+
+    resp = await client.put(f"/api/v1/admin/experts/{expert_id}/account", headers=admin.headers,
+                            json={"username": agent.username})
+    assert await error_of(resp) == (422, "user_not_expert")
+    resp = await client.put(f"/api/v1/admin/experts/{expert_id}/account", headers=admin.headers,
+                            json={"username": "nobody"})
+    assert await error_of(resp) == (404, "user_not_found")
+    assert await raw_conn.fetchval("SELECT user_id FROM expert WHERE public_id = $1", expert_id) is None
+
+    resp = await client.put(f"/api/v1/admin/experts/{expert_id}/account", headers=admin.headers,
+                            json={"username": "chen.gang"})
+    assert resp.status == 200, await resp.text()
+    linked = await resp.json()
+    assert linked["account"]["username"] == "chen.gang"
+    mine = await (await client.get("/api/v1/me/expert", headers=auth(await login(client, "chen.gang")))).json()
+    assert mine["expert_id"] == expert_id
+    # the outstanding enrolment link of that expert is withdrawn; the account links to one expert only
+    assert await error_of(await client.get("/api/v1/enrolment", params={"token": link["token"]})) == (
+        410, "enrolment_revoked")
+    other = await register_expert(client, admin, 5)
+    resp = await client.put(f"/api/v1/admin/experts/{other}/account", headers=admin.headers,
+                            json={"username": "chen.gang"})
+    assert await error_of(resp) == (409, "user_already_linked")
+    resp = await client.put(f"/api/v1/admin/experts/{expert_id}/account", headers=admin.headers,
+                            json={"username": "chen.gang"})
+    assert await error_of(resp) == (409, "expert_already_linked")
+    assert await actions(raw_conn, f"expert:{expert_id}") == ["expert.create", "expert.account_link"]
