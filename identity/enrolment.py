@@ -259,10 +259,9 @@ async def view(session: AsyncSession, token: str) -> EnrolmentView:
     return EnrolmentView(enrolment, user, expert, org)
 
 
-def _totp_name(enrolment_view: EnrolmentView, username: str | None) -> str:
-    if enrolment_view.user is not None:
-        return enrolment_view.user.username
-    return username or enrolment_view.enrolment.public_id
+def _totp_name(current: EnrolmentView) -> str:
+    """The account name an authenticator app shows next to the codes."""
+    return current.user.username if current.user is not None else current.enrolment.public_id
 
 
 async def offer_totp(session: AsyncSession, token: str) -> str:
@@ -277,7 +276,7 @@ async def offer_totp(session: AsyncSession, token: str) -> str:
     enrolment.pending_totp_secret = pyotp.random_base32()
     await session.flush()
     await ledger.append(session, actor=ledger.SYSTEM, action="enrolment.totp_offer", entity=_entity(enrolment))
-    return pyotp.TOTP(enrolment.pending_totp_secret).provisioning_uri(name=_totp_name(current, None),
+    return pyotp.TOTP(enrolment.pending_totp_secret).provisioning_uri(name=_totp_name(current),
                                                                       issuer_name=TOTP_ISSUER)
 
 
