@@ -12,6 +12,7 @@ from types import ModuleType
 
 MODEL_MODULES = [
     "core.identity_models", "core.idempotency_models", "core.notifications", "core.scheduler_models",
+    "identity.models",
     "evidence.ledger_models", "evidence.records_models",
     "trading.models", "trading.bid_models",
     "expert_pool.models",
@@ -20,7 +21,8 @@ MODEL_MODULES = [
 ]
 
 ROUTE_MODULES = [
-    "core.identity_routes", "core.notifications", "evidence.ledger_routes", "evidence.records_routes",
+    "identity.routes", "identity.notification_routes", "identity.enrolment_routes",
+    "evidence.ledger_routes", "evidence.records_routes",
     "trading.routes", "trading.bid_routes",
     "expert_pool.routes",
     "intermediary_market.routes",

@@ -97,3 +97,18 @@ class UserPage(BaseModel):
 class ListQuery(Strict):
     cursor: str | None = Field(default=None, max_length=64)
     limit: int = Field(default=50, ge=1, le=200)
+
+
+class NotificationOut(BaseModel):
+    id: int
+    kind: str
+    title: str
+    body: str
+    data: dict
+    created_at: datetime
+    read_at: datetime | None
+
+
+class InboxQuery(BaseModel):
+    unread: bool = False
+    limit: int = Field(default=50, ge=1, le=200)

@@ -52,10 +52,22 @@ def check_password_policy(password: str) -> None:
         raise Unprocessable(f"password {problem}", code="weak_password", details={"field": "password"})
 
 
-async def _ensure_username_free(session: AsyncSession, username: str) -> None:
+async def ensure_username_free(session: AsyncSession, username: str) -> None:
     taken = (await session.execute(select(User.id).where(User.username == username))).first()
     if taken:
         raise Conflict("that username is taken", code="username_taken", details={"username": username})
+
+
+async def organisation_pk(session: AsyncSession, organisation_public_id: str | None) -> int | None:
+    """The row id of an organisation named by its public id (None for None); 404 when there is none."""
+    if not organisation_public_id:
+        return None
+    org_id = (await session.execute(select(Organisation.id).where(
+        Organisation.public_id == organisation_public_id))).scalar_one_or_none()
+    if org_id is None:
+        raise NotFound("no such organisation", code="organisation_not_found",
+                       details={"organisation_id": organisation_public_id})
+    return org_id
 
 
 async def create_organisation(session: AsyncSession, *, actor: str, name: str, social_credit_code: str | None,
@@ -81,7 +93,7 @@ async def register(session: AsyncSession, *, username: str, password: str, displ
     if role not in ("bidder", "intermediary"):
         raise Forbidden("only bidders and intermediaries register themselves", code="role_not_self_registering")
     check_password_policy(password)
-    await _ensure_username_free(session, username)
+    await ensure_username_free(session, username)
     user_pid = public_id("U")
     org = await create_organisation(session, actor=user_pid, name=org_name, social_credit_code=social_credit_code,
                                     kind="company", region_code=region_code)
@@ -102,14 +114,8 @@ async def create_user(session: AsyncSession, *, actor: str, username: str, passw
     if unknown:
         raise Unprocessable("unknown roles", code="unknown_role", details={"roles": unknown})
     check_password_policy(password)
-    await _ensure_username_free(session, username)
-    org_id = None
-    if organisation_public_id:
-        org_id = (await session.execute(select(Organisation.id).where(
-            Organisation.public_id == organisation_public_id))).scalar_one_or_none()
-        if org_id is None:
-            raise NotFound("no such organisation", code="organisation_not_found",
-                           details={"organisation_id": organisation_public_id})
+    await ensure_username_free(session, username)
+    org_id = await organisation_pk(session, organisation_public_id)
     totp_secret = pyotp.random_base32() if TOTP_REQUIRED_ROLES.intersection(roles) else None
     user = User(public_id=public_id("U"), organisation_id=org_id, username=username, display_name=display_name,
                 email=email, phone=phone, password_hash=await hash_password(password), roles=sorted(set(roles)),

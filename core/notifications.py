@@ -1,21 +1,16 @@
-"""In-app notifications: the default Notifier, and the endpoint where users read them."""
+"""In-app notifications: the table and the default Notifier. Users read them through identity.notification_routes."""
 from __future__ import annotations
 
 from datetime import datetime
 
-from aiohttp import web
-from pydantic import BaseModel, Field
 from sqlalchemy import BigInteger, DateTime, ForeignKey, String, Text, func, select, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base
+from core.principal import Principal
 from evidence import ledger_service as ledger
-from web.api import Api
-from web.keys import Principal, db
-
-api = Api("notifications")
 
 
 class Notification(Base):
@@ -40,37 +35,19 @@ class InAppNotifier:
         await session.flush()
 
 
-class NotificationOut(BaseModel):
-    id: int
-    kind: str
-    title: str
-    body: str
-    data: dict
-    created_at: datetime
-    read_at: datetime | None
-
-
-class InboxQuery(BaseModel):
-    unread: bool = False
-    limit: int = Field(default=50, ge=1, le=200)
-
-
-@api.get("/api/v1/notifications", summary="My notifications, newest first", query=InboxQuery,
-)
-async def inbox(request: web.Request, who: Principal, query: InboxQuery):
-    q = select(Notification).where(Notification.user_id == who.user_id).order_by(
-        Notification.id.desc()).limit(query.limit)
-    if query.unread:
+async def inbox(session: AsyncSession, *, user_id: int, unread_only: bool, limit: int) -> list[Notification]:
+    """A user's notifications, newest first."""
+    q = select(Notification).where(Notification.user_id == user_id).order_by(Notification.id.desc()).limit(limit)
+    if unread_only:
         q = q.where(Notification.read_at.is_(None))
-    rows = (await db(request).execute(q)).scalars()
-    return [NotificationOut.model_validate(r, from_attributes=True) for r in rows]
+    return list((await session.execute(q)).scalars())
 
 
-@api.post("/api/v1/notifications/read", summary="Mark all my notifications read", status=204)
-async def mark_read(request: web.Request, who: Principal):
-    result = await db(request).execute(update(Notification).where(
+async def mark_all_read(session: AsyncSession, who: Principal) -> int:
+    """Mark every unread notification of the caller read; one ledger entry when any changed."""
+    result = await session.execute(update(Notification).where(
         Notification.user_id == who.user_id, Notification.read_at.is_(None)).values(read_at=func.now()))
     if result.rowcount:
-        await ledger.append(db(request), actor=who.public_id, action="notification.read",
+        await ledger.append(session, actor=who.public_id, action="notification.read",
                             entity=f"user:{who.public_id}", payload={"count": result.rowcount})
-    return web.Response(status=204)
+    return result.rowcount

@@ -1,7 +1,9 @@
 """Demo experts: Chinese names, Guangdong cities, employers and specialties, fast enough for 100,000.
 
-Rows go in with PostgreSQL COPY, in batches, behind a rich progress bar. The first experts get accounts
-(expert01, expert02, ...) with the demo password, so invitations can be answered in the demo.
+Rows go in with PostgreSQL COPY, in batches, behind a rich progress bar. Every expert gets a login (expert001,
+expert002, ... numbered like the pool, see `username_pattern`) with the demo password, so whoever a draw picks
+can sign in and answer the invitation. Argon2 is slow on purpose, so the demo password is hashed once and that
+hash is shared by every demo expert account: acceptable for demo data, never for real accounts.
 """
 from __future__ import annotations
 
@@ -30,7 +32,6 @@ from expert_pool.taxonomy import load_taxonomy
 log = logging.getLogger(__name__)
 
 BATCH = 10_000
-DEMO_ACCOUNTS = 20
 SURNAMES = ("王李张刘陈杨黄赵吴周徐孙马朱胡郭何林罗高梁郑谢宋唐许邓冯韩曹曾彭萧蔡潘田董袁于余叶蒋杜苏魏程吕丁"
             "沈任姚卢傅钟姜崔谭廖范汪陆金石戴贾韦夏邱方侯邹熊孟秦白江薛尹段雷黎史龙陶贺顾毛郝龚邵万钱严赖覃洪武莫孔")
 GIVEN = ("伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉萍红娥玲兰凤洁梅琳素云莲真环雪荣爱妹香月莺媛瑞凡佳"
@@ -82,13 +83,29 @@ def employer_code(i: int, city: str) -> str:
     return first17 + uscc_check_char(first17)
 
 
+def username_width(n: int) -> int:
+    """Digits in the demo expert usernames for a pool of n: expert001 ... expert200, expert000001 at 100,000."""
+    return max(3, len(str(n)))
+
+
+def demo_username(i: int, n: int) -> str:
+    """The login of the i-th (0-based) demo expert of a pool of n."""
+    return f"expert{i + 1:0{username_width(n)}d}"
+
+
+def username_pattern(n: int) -> str:
+    """How the demo expert logins are named, for the console: 'expert001 … expert200'."""
+    return f"{demo_username(0, n)} … {demo_username(n - 1, n)}" if n > 0 else "-"
+
+
 @dataclass(frozen=True)
 class DemoPool:
     """What was seeded, for the console summary and the benchmark."""
 
     experts: int
     employers: int
-    accounts: tuple[str, ...]
+    accounts: int  # experts with a login
+    username_pattern: str
 
 
 async def _copy(session: AsyncSession, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
@@ -97,9 +114,25 @@ async def _copy(session: AsyncSession, table: str, columns: Sequence[str], rows:
     await raw.driver_connection.copy_records_to_table(table, records=rows, columns=list(columns))
 
 
+async def _demo_accounts(session: AsyncSession, rng: random.Random, n: int, password: str) -> dict[int, int]:
+    """A login for each of the n demo experts (skipping usernames already taken); expert index -> user row id."""
+    password_hash = await hash_password(password)  # once: Argon2 takes tens of milliseconds per hash
+    wanted = {demo_username(i, n): i for i in range(n)}
+    taken = set((await session.execute(select(User.username).where(User.username.like("expert%")))).scalars())
+    free = [name for name in wanted if name not in taken]
+    user_ids = unique_ids(rng, "U", len(free), set((await session.execute(select(User.public_id))).scalars()))
+    for start in range(0, len(free), BATCH):
+        await _copy(session, "app_user", ("public_id", "username", "display_name", "password_hash", "roles"), [
+            (upid, name, f"评标专家 {name}", password_hash, ["expert"])
+            for upid, name in zip(user_ids[start:start + BATCH], free[start:start + BATCH])])
+    made = set(free)
+    rows = await session.execute(select(User.username, User.id).where(User.username.like("expert%")))
+    return {wanted[name]: pk for name, pk in rows.all() if name in made}
+
+
 async def seed_experts(session: AsyncSession, n: int, *, seed: int = 2026, progress: Progress | None = None,
                        password: str | None = None) -> DemoPool:
-    """Seed n experts with employers (and accounts for the first few) in the caller's transaction."""
+    """Seed n experts with employers (and, given the demo password, a login each) in the caller's transaction."""
     rng = random.Random(seed)
     taxonomy = load_taxonomy()
     roots = {root: list(taxonomy.leaves(root)) for root in taxonomy.roots()}
@@ -122,21 +155,9 @@ async def seed_experts(session: AsyncSession, n: int, *, seed: int = 2026, progr
         employers_by_city.setdefault(c, []).append(employer_pk[pid])
     all_employers = list(employer_pk.values())
 
-    accounts: list[str] = []
     user_pk: dict[int, int] = {}
     if password is not None:
-        password_hash = await hash_password(password)
-        taken_users = set((await session.execute(select(User.public_id))).scalars())
-        user_ids = unique_ids(rng, "U", min(DEMO_ACCOUNTS, n), taken_users)
-        for i, upid in enumerate(user_ids):
-            username = f"expert{i + 1:02d}"
-            if (await session.execute(select(User.id).where(User.username == username))).first():
-                continue
-            pk = (await session.execute(insert(User).values(
-                public_id=upid, username=username, display_name=f"评标专家 {username}", password_hash=password_hash,
-                roles=["expert"]).returning(User.id))).scalar_one()
-            user_pk[i] = pk
-            accounts.append(username)
+        user_pk = await _demo_accounts(session, rng, n, password)
 
     expert_ids = unique_ids(rng, "E", n, set((await session.execute(select(Expert.public_id))).scalars()))
     for start in range(0, n, BATCH):
@@ -171,24 +192,28 @@ async def seed_experts(session: AsyncSession, n: int, *, seed: int = 2026, progr
                                "ends_at": starts + timedelta(days=rng.randint(1, 14)), "reason": "出差 travel"})
         await session.execute(insert(ExpertLeave), leave_rows)
     # one ledger entry for the whole seed: a row-by-row trail of demo data would only slow the demo down
+    pattern = username_pattern(n) if user_pk else "-"
     await ledger.append(session, actor=ledger.SYSTEM, action="expert.import", entity="expert_pool:demo",
-                        payload={"source": "demo", "experts": n, "employers": employers_n, "accounts": accounts})
-    return DemoPool(experts=n, employers=employers_n, accounts=tuple(accounts))
+                        payload={"source": "demo", "experts": n, "employers": employers_n, "accounts": len(user_pk),
+                                 "usernames": pattern})
+    return DemoPool(experts=n, employers=employers_n, accounts=len(user_pk), username_pattern=pattern)
 
 
 async def seed_demo(sessions: async_sessionmaker, console: Console, progress: Progress,
                     options: dict[str, Any]) -> None:
-    """`bidroom demo seed --experts N`: N demo experts unless the pool already has experts."""
+    """`bidroom demo seed --experts N`: N demo experts unless the pool already has experts; each gets a login
+    with options["password"] (the demo's one password, given by web.demo) when there is one."""
     n = int(options.get("experts", 200))
+    password = options.get("password")
     if n <= 0:
         return
     async with sessions() as session, session.begin():
         if (await session.execute(select(func.count()).select_from(Expert))).scalar_one():
             console.print("expert pool already seeded")
             return
-        from web.demo import DEMO_PASSWORD  # the demo's one password, shown on the console
-        pool = await seed_experts(session, n, progress=progress, password=DEMO_PASSWORD)
+        pool = await seed_experts(session, n, progress=progress, password=password)
     table = Table(title=f"expert pool · 专家库: {pool.experts} experts, {pool.employers} employers")
-    table.add_column("expert accounts 专家账号")
-    table.add_row(", ".join(pool.accounts) or "-")
+    table.add_column("expert logins 专家账号")
+    table.add_column("password 密码")
+    table.add_row(f"{pool.username_pattern} ({pool.accounts} experts, every one of the pool)", password or "-")
     console.print(table)

@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
-import json
 import logging
 import sys
 
@@ -79,6 +78,51 @@ def cmd_users_create(settings: Settings, args) -> int:
     if uri:
         console.print(f"TOTP provisioning URI (scan into an authenticator app): {uri}")
     return 0
+
+
+def _enrolment_link(settings: Settings, make) -> int:
+    """Run `make(session)` (which returns an IssuedLink) in one transaction and print the link once."""
+    from core.errors import DomainError
+    from identity.enrolment import enrolment_url
+    from web.runtime import prepare, sessions_for
+
+    settings, database = prepare(settings, migrate=True)
+
+    async def go():
+        async with sessions_for(settings) as sessions, sessions() as session, session.begin():
+            link = await make(session)
+            who = link.user.username if link.user else link.expert.public_id
+            return link, who, link.enrolment.public_id, list(link.enrolment.roles), link.enrolment.expires_at
+    try:
+        link, who, enrolment_id, roles, expires_at = asyncio.run(go())
+    except DomainError as err:
+        console.print(f"[red]{err.code}[/red]: {err.message} {err.details or ''}")
+        return 2
+    finally:
+        if database.embedded is not None:
+            database.embedded.stop()
+    from core.clock import format_local
+    console.print(f"enrolment link for [bold]{who}[/bold] ({enrolment_id}, roles {','.join(roles)}), "
+                  f"single use, valid until {format_local(expires_at)}:")
+    # printed alone on its line, unwrapped, so it can be copied or piped
+    console.print(enrolment_url(settings.public_url, link.token), soft_wrap=True, highlight=False)
+    return 0
+
+
+def cmd_users_invite(settings: Settings, args) -> int:
+    """A staff account its owner sets up: the password and the TOTP secret are never shown to the operator."""
+    from identity import enrolment
+
+    return _enrolment_link(settings, lambda session: enrolment.invite_staff(
+        session, None, username=args.username, display_name=args.display_name or args.username, roles=args.role,
+        organisation_public_id=args.organisation))
+
+
+def cmd_users_invite_expert(settings: Settings, args) -> int:
+    """A login for an expert of the pool who has none: the expert chooses the username and password."""
+    from identity import enrolment
+
+    return _enrolment_link(settings, lambda session: enrolment.invite_expert(session, None, args.expert))
 
 
 def cmd_audit_verify(settings: Settings, args) -> int:
@@ -190,6 +234,18 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--organisation", help="organisation public id")
     create.add_argument("--password", help="prompted when omitted")
     create.set_defaults(func=cmd_users_create)
+    invite = users.add_parser("invite", help="create a staff account and print its one-time enrolment link "
+                                             "(the owner sets the password and TOTP)")
+    invite.add_argument("--username", required=True)
+    invite.add_argument("--display-name")
+    invite.add_argument("--role", action="append", required=True,
+                        choices=["admin", "agent", "purchaser", "supervisor"])
+    invite.add_argument("--organisation", help="organisation public id")
+    invite.set_defaults(func=cmd_users_invite)
+    invite_expert = users.add_parser("invite-expert", help="print a one-time enrolment link with which an expert "
+                                                           "of the pool makes a login")
+    invite_expert.add_argument("--expert", required=True, help="the expert's public id, E-XXXXXX")
+    invite_expert.set_defaults(func=cmd_users_invite_expert)
 
     audit = sub.add_parser("audit", help="audit ledger").add_subparsers(dest="audit_command", required=True)
     audit.add_parser("verify", help="recompute the hash chain and checkpoints").set_defaults(func=cmd_audit_verify)

@@ -1,4 +1,5 @@
-"""The demo data set: accounts for every role, then each domain's demo data, with progress bars."""
+"""The demo data set: accounts for every role, then each domain's demo data (a login for every pool expert),
+with progress bars."""
 from __future__ import annotations
 
 import logging
@@ -12,6 +13,7 @@ from sqlalchemy import select
 from core import identity_service
 from core.identity_models import User
 from core.settings import Settings
+from expert_pool.demo import username_pattern
 from web.runtime import sessions_for
 
 log = logging.getLogger(__name__)
@@ -79,10 +81,14 @@ async def seed_demo(settings: Settings, *, console: Console, only_if_empty: bool
                     progress.advance(task)
         console.print(table)
         from core import domains
-        options = {"tenders": tenders, "experts": experts}
+        # every pool expert gets a login with the demo password, so whoever a draw picks can answer
+        options = {"tenders": tenders, "experts": experts, "password": DEMO_PASSWORD}
         for module in domains.load(domains.ROUTE_MODULES):
             hook = getattr(module, "seed_demo", None)
             if hook is not None:
                 with Progress(console=console) as progress:
                     await hook(sessions, console, progress, options)
+        if experts > 0:
+            console.print(f"expert logins 专家账号: {username_pattern(experts)} (one per pool expert), "
+                          f"password 密码 {DEMO_PASSWORD}")
         console.print("current one-time code for admin: " + pyotp.TOTP(DEMO_ACCOUNTS[0][3]).now())

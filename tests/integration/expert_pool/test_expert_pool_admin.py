@@ -102,14 +102,14 @@ async def test_demo_seed_fills_the_pool_with_realistic_guangdong_experts_once(se
     out = io.StringIO()
     console = Console(file=out, width=120)
     with Progress(console=console) as progress:
-        await seed_demo(sessions, console, progress, {"experts": 200})
+        await seed_demo(sessions, console, progress, {"experts": 200, "password": "bidroom-demo-2026"})
     rows = await raw_conn.fetch("SELECT e.name, e.city_code, e.province_code, e.specialties, e.user_id, o.name AS "
                                 "employer FROM expert e JOIN organisation o ON o.id = e.employer_id")
     assert len(rows) == 200
     assert all(re.fullmatch(r"[\u4e00-\u9fff]{2,3}", r["name"]) for r in rows)
     assert all(r["province_code"] == "440000" and r["city_code"] in GUANGDONG_CITIES for r in rows)
     assert len({r["city_code"] for r in rows}) >= 5 and len({r["employer"] for r in rows}) >= 10
-    assert sum(1 for r in rows if r["user_id"] is not None) == 20 and "expert01" in out.getvalue()
+    assert all(r["user_id"] is not None for r in rows) and "expert001 … expert200" in out.getvalue()
     with Progress(console=console) as progress:
         await seed_demo(sessions, console, progress, {"experts": 200})
     assert await raw_conn.fetchval("SELECT count(*) FROM expert") == 200
