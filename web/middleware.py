@@ -168,17 +168,24 @@ async def authentication(request: web.Request, handler):
 
 # Idempotency records are kept this long; a key reused later starts afresh. An hourly job deletes older ones.
 IDEMPOTENCY_TTL = "24 hours"
-# Sign-in, token and enrolment answers carry credentials: they are never stored, so never replayed.
-NO_REPLAY_PREFIXES = ("/api/v1/auth/", "/api/v1/enrolments")
+# Sign-in, token and enrolment answers carry credentials (tokens, one-time links, TOTP secrets): they are never
+# stored, so never replayed.
+NO_REPLAY_PREFIXES = ("/api/v1/auth/", "/api/v1/enrolment")
+
+
+def _never_replayed(path: str) -> bool:
+    return path.startswith(NO_REPLAY_PREFIXES) or "/enrolment" in path
+
+
 CREDENTIAL_KEYS = (b'"access_token"', b'"refresh_token"', b'"totp_secret"', b'"totp_uri"', b'"provisioning_uri"',
-                   b'"enrolment_url"', b'"password"')
+                   b'"token"', b'"password"')
 
 
 def _replayable(request: web.Request, response: web.StreamResponse) -> bool:
     """Whether a response may be stored for replay: JSON, not an authentication answer, no credentials in it."""
     if not (isinstance(response, web.Response) and response.content_type == "application/json" and response.body):
         return False
-    if request.path.startswith(NO_REPLAY_PREFIXES):
+    if _never_replayed(request.path):
         return False
     body = response.body if isinstance(response.body, bytes) else b""
     return not any(k in body for k in CREDENTIAL_KEYS)
@@ -194,7 +201,7 @@ async def sweep_idempotency_records(session, payload: dict) -> None:
 async def idempotency(request: web.Request, handler):
     """Replay the stored response for a repeated POST with the same Idempotency-Key (within IDEMPOTENCY_TTL)."""
     key = request.headers.get("Idempotency-Key")
-    if request.method != "POST" or not key or request.path.startswith(NO_REPLAY_PREFIXES):
+    if request.method != "POST" or not key or _never_replayed(request.path):
         return await handler(request)
     if not (1 <= len(key) <= 128 and key.isprintable()):
         raise Unprocessable("Idempotency-Key must be 1-128 printable characters", code="invalid_idempotency_key")

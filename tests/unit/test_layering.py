@@ -11,8 +11,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("core", "evidence", "identity", "trading", "expert_pool", "evaluation", "intermediary_market", "web")
 DOMAINS = ("identity", "trading", "expert_pool", "evaluation", "intermediary_market")
-# a domain may build on the domains before it in this order, never on one after it
-DOMAIN_ORDER = {"identity": 0, "trading": 1, "expert_pool": 2, "intermediary_market": 2, "evaluation": 3}
+# a domain may build on the domains before it in this order, never on one after it (or beside it). Accounts
+# themselves live in core; the identity package is their HTTP face and links pool experts to accounts.
+DOMAIN_ORDER = {"trading": 1, "expert_pool": 2, "intermediary_market": 2, "identity": 3, "evaluation": 3}
 
 
 def is_route_module(path: Path) -> bool:
