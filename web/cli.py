@@ -166,6 +166,11 @@ def cmd_draw_verify(settings: Settings, args) -> int:
     return verify_main([args.record])
 
 
+def cmd_score_verify(settings: Settings, args) -> int:
+    from evaluation.score_verify import main as verify_main
+    return verify_main([args.record])
+
+
 def cmd_records_verify(settings: Settings, args) -> int:
     """Verify a record PDF against the platform root; with a database, also say whether it is archived."""
     from pathlib import Path
@@ -254,6 +259,12 @@ def build_parser() -> argparse.ArgumentParser:
     dv = draw.add_parser("verify", help="re-run a published draw record and say whether it matches")
     dv.add_argument("record", help="path to the verification JSON, or - for stdin")
     dv.set_defaults(func=cmd_draw_verify)
+
+    score = sub.add_parser("score", help="evaluation scores").add_subparsers(dest="score_command", required=True)
+    sv = score.add_parser("verify", help="recompute a published evaluation record (record.json) and say whether "
+                          "its ranking matches")
+    sv.add_argument("record")
+    sv.set_defaults(func=cmd_score_verify)
 
     records = sub.add_parser("records", help="signed PDF records").add_subparsers(dest="records_command",
                                                                                  required=True)

@@ -127,6 +127,20 @@ def test_the_verify_command_says_ok_or_names_the_difference(tmp_path, capsys):
     assert main([str(tmp_path / "broken.json")]) == 2
 
 
+def test_bidroom_score_verify_runs_the_same_check(tmp_path, capsys):
+    from web.cli import main as bidroom
+
+    data = _data()
+    record = build_record(data, evaluate(data, draw_tie=tie_drawer(SECRET, "entropy-1", "EV-9")))
+    path = tmp_path / "record.json"
+    path.write_bytes(cj(record))
+    assert bidroom(["score", "verify", str(path)]) == 0
+    assert "OK" in capsys.readouterr().out
+    record["ranking"][0]["total"] = "99.99"
+    path.write_bytes(cj(record))
+    assert bidroom(["score", "verify", str(path)]) == 1
+
+
 def _leaves(node, path=()):
     if isinstance(node, dict):
         for k, v in node.items():
