@@ -40,7 +40,6 @@ log = logging.getLogger(__name__)
 MAX_HEADER_OFFSET = 1024  # PDF readers accept junk before %PDF- within the first KiB
 
 
-
 class _IndirectFontEngine(SimpleFontEngine):
     """Courier written as an indirect object rather than inline in the stamp's resource dictionary.
 
