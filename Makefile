@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
-DEBS := fonts-wqy-zenhei poppler-utils age libnss3-tools
+DEBS := fonts-wqy-zenhei poppler-utils age libnss3-tools qpdf
 FONT := /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc
 
 .PHONY: run test venv deps system-deps clean
@@ -15,7 +15,7 @@ $(VENV)/bin/activate:
 
 venv: $(VENV)/bin/activate
 
-# Debian packages for the CJK font, pdfsig/pdftoppm and the age CLI; installed only when missing and root.
+# Debian packages for the CJK font, pdfsig/pdffonts/pdftoppm, qpdf (record structure checks) and the age CLI; installed only when missing and root.
 system-deps:
 	@missing=""; \
 	for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

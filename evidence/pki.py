@@ -235,9 +235,6 @@ class Pki:
         """The root certificate in PEM, for publishing and for pinning in verifiers."""
         return self._root.cert.public_bytes(serialization.Encoding.PEM)
 
-    def root_cert_der(self) -> bytes:
-        return self._root.cert.public_bytes(serialization.Encoding.DER)
-
     def crl_der(self) -> bytes:
         """The current CRL in DER, re-signed by the root when it nears its nextUpdate."""
         with self._mutex:

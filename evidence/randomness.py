@@ -3,6 +3,7 @@
 Reused for expert draws (专家抽取), intermediary selection (中介超市随机抽取) and drawing lots between tied
 bidders. Anyone holding the published record can recompute every step with hashlib and json alone, so every
 byte that goes into a hash here is fixed by the spec; change nothing in this file without a new algorithm name.
+Replacing decliners from the backups, and supplementary draws, are expert_pool.seating's.
 """
 from __future__ import annotations
 
@@ -21,9 +22,9 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "ALGORITHM", "SECRET_BYTES", "CANDIDATE_KEYS", "DrawInputError", "InsufficientCandidates", "Quota",
-    "QuotaResult", "DrawOutcome", "Seating", "cj", "new_secret", "commitment", "compute_seed", "candidates_digest", "rank_key",
-    "rank", "select", "draw", "check_sufficient", "verification_record", "replacement", "seated",
-    "supplementary_candidates", "seed_int_mod", "parse_quotas", "validate_candidates",
+    "QuotaResult", "DrawOutcome", "cj", "new_secret", "commitment", "compute_seed", "candidates_digest",
+    "rank_key", "rank", "select", "draw", "check_sufficient", "verification_record", "parse_quotas",
+    "validate_candidates",
 ]
 
 ALGORITHM = "bidroom-draw-v1"
@@ -202,15 +203,6 @@ def rank(seed: bytes, candidates: Iterable[Mapping[str, Any]]) -> list[Mapping[s
     return sorted(candidates, key=lambda c: rank_key(seed, c["id"]))
 
 
-def seed_int_mod(seed: bytes, n: int) -> int:
-    """The first 8 bytes of the seed as a big-endian integer, mod n (ALGORITHMS.md §4 uses n = 7)."""
-    if not _is_int(n) or n < 1:
-        raise ValueError("n must be a positive integer")
-    if len(seed) < 8:
-        raise ValueError("the seed must have at least 8 bytes")
-    return int.from_bytes(seed[:8], "big") % n
-
-
 # ---------------------------------------------------------------------------------------------------------
 # Steps 5–6.
 
@@ -374,63 +366,3 @@ def verification_record(*, request: Mapping[str, Any], candidates: Sequence[Mapp
         "seed": outcome.seed.hex(),
         "result": outcome.result_json(),
     }
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Replacement and supplementary draws.
-
-@dataclass(frozen=True)
-class Seating:
-    """Who serves for one quota after declines, and how many seats no backup can fill."""
-
-    members: tuple[str, ...]
-    shortfall: int
-
-
-def _quota_result(outcome: DrawOutcome | QuotaResult, quota: str | None) -> QuotaResult:
-    if isinstance(outcome, QuotaResult):
-        if quota is not None and quota != outcome.quota:
-            raise KeyError(quota)
-        return outcome
-    if quota is None:
-        raise ValueError("name the quota")
-    return outcome.quota(quota)
-
-
-def replacement(outcome: DrawOutcome | QuotaResult, quota: str | None, used: Iterable[str]) -> str | None:
-    """The first backup of `quota` not in `used` (declined, timed out or already promoted); None: draw again."""
-    result = _quota_result(outcome, quota)
-    used = set(used)
-    return next((b for b in result.backups if b not in used), None)
-
-
-def seated(outcome: DrawOutcome | QuotaResult, quota: str | None, declined: Iterable[str]) -> Seating:
-    """The quota's members once every decliner is replaced by the next backup in order."""
-    result = _quota_result(outcome, quota)
-    declined = set(declined)
-    staying = [p for p in result.primaries if p not in declined]
-    free_seats = len(result.primaries) - len(staying)
-    backups = [b for b in result.backups if b not in declined][:free_seats]
-    # Keep each promoted backup in the seat of the primary they replace, so the order stays meaningful.
-    queue = iter(backups)
-    members: list[str] = []
-    for p in result.primaries:
-        if p not in declined:
-            members.append(p)
-        else:
-            b = next(queue, None)
-            if b is not None:
-                members.append(b)
-    return Seating(members=tuple(members), shortfall=free_seats - len(backups))
-
-
-def supplementary_candidates(candidates: Iterable[Mapping[str, Any]], *, exclude_ids: Iterable[str],
-                             exclude_employers: Iterable[str] = ()) -> list[dict[str, Any]]:
-    """Candidates for a supplementary draw: drop everyone picked before (and employers still seated).
-
-    ALGORITHMS.md §1 excludes everyone already picked in the original draw. Passing the employers of the
-    members still serving as well keeps the committee to one person per employer across both draws.
-    """
-    ids, employers = set(exclude_ids), set(exclude_employers)
-    kept = [dict(c) for c in candidates if c["id"] not in ids and c["employer"] not in employers]
-    return sorted(kept, key=lambda c: c["id"])

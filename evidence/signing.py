@@ -15,7 +15,8 @@ from io import BytesIO
 from typing import Any, Sequence
 
 from asn1crypto import x509 as asn1_x509
-from pyhanko.pdf_utils import misc
+from pyhanko.pdf_utils import generic, misc
+from pyhanko.pdf_utils.font.basic import SimpleFontEngine, SimpleFontEngineFactory
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.pdf_utils.text import TextBoxStyle
@@ -38,11 +39,31 @@ log = logging.getLogger(__name__)
 
 MAX_HEADER_OFFSET = 1024  # PDF readers accept junk before %PDF- within the first KiB
 
+
+class _IndirectFontEngine(SimpleFontEngine):
+    """Courier written as an indirect object rather than inline in the stamp's resource dictionary.
+
+    pyHanko inlines the font dictionary. That is legal PDF, but poppler identifies an inline font by a hash posing
+    as an object number, and its font scanner then looks that number up in the cross-reference table: `pdffonts`
+    prints "xref num ... not found but needed" for every signed revision although the xref itself is sound.
+    """
+
+    def as_resource(self) -> generic.IndirectObject:
+        return self.writer.add_object(super().as_resource())
+
+
+class _IndirectFontFactory(SimpleFontEngineFactory):
+    def create_font_engine(self, writer, obj_stream=None) -> _IndirectFontEngine:
+        return _IndirectFontEngine(writer, self.name, self.avg_width, self.meta)
+
+
+_COURIER = SimpleFontEngineFactory.default_factory()
 # The stamp uses a standard PDF font, which has no CJK glyphs: the names are printed in the table beside it.
 _STAMP_STYLE = TextStampStyle(
     stamp_text="Digitally signed by %(who)s\n%(ts)s",
     timestamp_format="%Y-%m-%d %H:%M:%S %Z",
-    text_box_style=TextBoxStyle(font_size=7),
+    text_box_style=TextBoxStyle(font=_IndirectFontFactory(_COURIER.name, _COURIER.avg_width, _COURIER.meta),
+                                font_size=7),
     border_width=0,
 )
 # DSS in the signature's own revision (needs VRI off): PAdES B-LT in one revision per signer.

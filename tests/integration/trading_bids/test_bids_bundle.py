@@ -8,6 +8,7 @@ import subprocess
 import tarfile
 from decimal import Decimal
 
+import pyrage
 import pytest
 
 from core.errors import Unprocessable
@@ -82,6 +83,11 @@ def tender_key():
     return sealing.new_tender_identity()
 
 
+def _seal(data: bytes, recipient: str) -> bytes:
+    """Sealed the way a bidder's age client seals to a published recipient."""
+    return pyrage.encrypt(data, [pyrage.x25519.Recipient.from_str(recipient)])
+
+
 def _store(tmp_path, data: bytes):
     path = tmp_path / "bid.age"
     path.write_bytes(data)
@@ -94,14 +100,14 @@ def _why(outcome) -> tuple[str | None, str | None]:
 
 def test_a_good_bid_opens(tmp_path, tender_key):
     identity, recipient = tender_key
-    path, digest = _store(tmp_path, sealing.seal_bytes(make_bundle({"price": "9.99", "duration_days": 2}), recipient))
+    path, digest = _store(tmp_path, _seal(make_bundle({"price": "9.99", "duration_days": 2}), recipient))
     outcome = open_stored_bid(path, digest, "server", identity)
     assert outcome.bundle.form.price == Decimal("9.99") and outcome.kind is None
 
 
 def test_a_missing_or_altered_file_is_withdrawn_as_not_the_bidders_doing(tmp_path, tender_key):
     identity, recipient = tender_key
-    path, digest = _store(tmp_path, sealing.seal_bytes(make_bundle({"price": "9.99", "duration_days": 2}), recipient))
+    path, digest = _store(tmp_path, _seal(make_bundle({"price": "9.99", "duration_days": 2}), recipient))
     assert _why(open_stored_bid(tmp_path / "gone.age", digest, "client", identity)) == (WITHDRAWN,
                                                                                       "stored_ciphertext_missing")
     path.write_bytes(path.read_bytes()[:-1] + b"\0")
@@ -111,8 +117,8 @@ def test_a_missing_or_altered_file_is_withdrawn_as_not_the_bidders_doing(tmp_pat
 def test_a_bidders_bad_seal_or_bad_form_is_revoked(tmp_path, tender_key):
     identity, recipient = tender_key
     _, other = sealing.new_tender_identity()
-    path, digest = _store(tmp_path, sealing.seal_bytes(b"whatever", other))
+    path, digest = _store(tmp_path, _seal(b"whatever", other))
     assert _why(open_stored_bid(path, digest, "client", identity)) == (REVOKED, "undecryptable")
     assert _why(open_stored_bid(path, digest, "server", identity)) == (WITHDRAWN, "undecryptable")
-    path, digest = _store(tmp_path, sealing.seal_bytes(make_bundle({"price": "0", "duration_days": 2}), recipient))
+    path, digest = _store(tmp_path, _seal(make_bundle({"price": "0", "duration_days": 2}), recipient))
     assert _why(open_stored_bid(path, digest, "client", identity)) == (REVOKED, "invalid_price")

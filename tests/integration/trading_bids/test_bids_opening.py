@@ -4,6 +4,7 @@ from __future__ import annotations
 import subprocess
 from decimal import Decimal
 
+import pyrage
 from sqlalchemy import text
 
 from evidence import sealing
@@ -47,7 +48,8 @@ async def test_two_of_three_holders_open_the_bids_and_damaged_ones_are_withdrawn
     status, receipt_d = await upload(client, info, d, bundle(price="950000.00"))
     # e seals to some other key: a well-formed age file the tender key cannot open
     _, stranger = sealing.new_tender_identity()
-    assert (await upload(client, info, e, sealing.seal_bytes(bundle(price="1.00"), stranger)))[0] == 201
+    sealed_e = pyrage.encrypt(bundle(price="1.00"), [pyrage.x25519.Recipient.from_str(stranger)])
+    assert (await upload(client, info, e, sealed_e))[0] == 201
 
     # the stored file of d is damaged after its receipt
     key = await raw_conn.fetchval("SELECT storage_key FROM bid WHERE public_id = $1", receipt_d["receipt"]["bid"])

@@ -1,4 +1,4 @@
-"""The draw's public helpers: input checks, step 7 refusals, replacement, supplementary draws, seed reuse."""
+"""The draw's public helpers: input checks, step 7 refusals, the published record, seed reuse."""
 import hashlib
 
 import pytest
@@ -104,40 +104,6 @@ def test_backups_may_fall_short_without_refusing_the_draw():
     rnd.check_sufficient(request(("t", 2, 3)), pool)
     outcome = rnd.draw(SECRET, "x", request(("t", 2, 3)), pool)
     assert outcome.quota("t").backups == ()
-
-
-def test_replacement_is_the_first_backup_not_yet_used_and_none_when_all_are_used():
-    result = rnd.QuotaResult("t", ("E-1", "E-2"), ("E-3", "E-4"))
-    assert rnd.replacement(result, "t", {"E-1"}) == "E-3"
-    assert rnd.replacement(result, "t", {"E-1", "E-3"}) == "E-4"
-    assert rnd.replacement(result, "t", {"E-1", "E-3", "E-4"}) is None
-
-
-def test_a_promoted_backup_who_declines_is_replaced_by_the_next_backup_in_their_seat():
-    result = rnd.QuotaResult("t", ("E-1", "E-2", "E-3"), ("E-4", "E-5"))
-    seating = rnd.seated(result, "t", {"E-2", "E-4"})
-    assert seating.members == ("E-1", "E-5", "E-3")
-    assert seating.shortfall == 0
-
-
-def test_seating_reports_the_seats_left_for_a_supplementary_draw():
-    result = rnd.QuotaResult("t", ("E-1", "E-2"), ("E-3",))
-    seating = rnd.seated(result, "t", {"E-1", "E-2"})
-    assert seating.members == ("E-3",)
-    assert seating.shortfall == 1
-
-
-def test_supplementary_candidates_drop_everyone_already_picked_and_the_seated_employers():
-    pool = [cand("E-1", "O-1", "t"), cand("E-2", "O-2", "t"), cand("E-3", "O-2", "t"), cand("E-4", "O-3", "t")]
-    left = rnd.supplementary_candidates(pool, exclude_ids={"E-1", "E-2"}, exclude_employers={"O-2"})
-    assert [c["id"] for c in left] == ["E-4"]
-
-
-def test_seed_int_mod_reads_the_first_eight_bytes_big_endian():
-    seed = bytes([0, 0, 0, 0, 0, 0, 0, 10]) + bytes(24)
-    assert rnd.seed_int_mod(seed, 7) == 3
-    seed = bytes([1]) + bytes(31)
-    assert rnd.seed_int_mod(seed, 7) == (1 << 56) % 7
 
 
 def test_verification_record_refuses_an_outcome_from_other_inputs():

@@ -87,22 +87,6 @@ def test_quotas_are_filled_in_request_order_from_the_top_of_the_ranking(pool, se
         taken_before |= set(result.primaries)
 
 
-@settings(max_examples=200, deadline=None)
-@given(pools(), secrets_, entropies, st.data())
-def test_decliners_are_replaced_by_backups_of_their_quota_in_order(pool, secret, entropy, data):
-    request, candidates = pool
-    outcome = run(secret, entropy, request, candidates)
-    assume(outcome is not None)
-    for result in outcome.results:
-        declined = data.draw(st.lists(st.sampled_from(result.primaries), unique=True))
-        seating = rnd.seated(outcome, result.quota, declined)
-        promoted = [m for m in seating.members if m not in result.primaries]
-        assert promoted == list(result.backups[:len(declined)])
-        assert seating.shortfall == max(0, len(declined) - len(result.backups))
-        assert rnd.replacement(outcome, result.quota, set(declined) | set(promoted)) == (
-            result.backups[len(promoted)] if len(promoted) < len(result.backups) else None)
-
-
 @settings(max_examples=150, deadline=None)
 @given(pools(), st.lists(entropies, min_size=5, max_size=5, unique=True))
 def test_a_pool_that_passes_the_sufficiency_check_never_runs_out_whatever_the_entropy(pool, entropies_):

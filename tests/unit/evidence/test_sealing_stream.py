@@ -1,4 +1,7 @@
-"""Sealing bid uploads as they stream in, client-sealed uploads, and opening sealed bids."""
+"""Sealing bid uploads as they stream in, client-sealed uploads, and opening sealed bids.
+
+The sealer is driven the way the bid service drives it: `awrite` for each chunk, then `aclose`.
+"""
 import asyncio
 import base64
 import hashlib
@@ -9,9 +12,11 @@ import tracemalloc
 
 import pytest
 
+import pyrage
+
 from core.errors import PayloadTooLarge, Unprocessable, UnsupportedMediaType
-from evidence.sealing import (AGE_MAGIC, StreamSealer, UploadFormat, age_header_end, detect_format,
-                              new_tender_identity, open_sealed, open_sealed_to, parse_age_header, seal_bytes)
+from evidence.sealing import AGE_MAGIC, StreamSealer, UploadFormat, new_tender_identity, open_sealed
+from evidence.sealing.header import age_header_end, detect_format, parse_age_header
 
 MARKER = "投标报价：伍佰贰拾叁万元整 BID-PRICE-5230000".encode()
 
@@ -31,18 +36,28 @@ def chunks(data, size):
     return [data[i:i + size] for i in range(0, len(data), size)]
 
 
-def seal(data, recipient, chunk_size=65536, **kwargs):
+def client_seal(data: bytes, recipient: str) -> bytes:
+    """What a bidder's age client produces when sealing to the tender's published recipient."""
+    return pyrage.encrypt(data, [pyrage.x25519.Recipient.from_str(recipient)])
+
+
+async def seal_into(out, data, recipient, chunk_size=65536, **kwargs):
+    with StreamSealer(out, recipient, max_bytes=kwargs.pop("max_bytes", 10 * 2**20), **kwargs) as sealer:
+        for chunk in chunks(data, chunk_size):
+            await sealer.awrite(chunk)
+        return await sealer.aclose()
+
+
+async def seal(data, recipient, chunk_size=65536, **kwargs):
     out = io.BytesIO()
-    sealer = StreamSealer(out, recipient, max_bytes=kwargs.pop("max_bytes", 10 * 2**20), **kwargs)
-    for chunk in chunks(data, chunk_size):
-        sealer.write(chunk)
-    return sealer.close(), out.getvalue()
+    result = await seal_into(out, data, recipient, chunk_size, **kwargs)
+    return result, out.getvalue()
 
 
-def test_a_plaintext_upload_is_stored_only_as_age_ciphertext_that_opens_with_the_tender_key(tender_key):
+async def test_a_plaintext_upload_is_stored_only_as_age_ciphertext_that_opens_with_the_tender_key(tender_key):
     identity, recipient = tender_key
     document = bid_document()
-    result, stored = seal(document, recipient, chunk_size=10_000)
+    result, stored = await seal(document, recipient, chunk_size=10_000)
     assert stored.startswith(AGE_MAGIC)
     assert MARKER not in stored
     assert result.format is UploadFormat.PLAINTEXT and result.sealed_by == "server"
@@ -51,10 +66,10 @@ def test_a_plaintext_upload_is_stored_only_as_age_ciphertext_that_opens_with_the
     assert open_sealed(stored, identity) == document
 
 
-def test_the_stock_age_tool_opens_what_the_server_sealed(tender_key, tmp_path):
+async def test_the_stock_age_tool_opens_what_the_server_sealed(tender_key, tmp_path):
     identity, recipient = tender_key
     document = bid_document()
-    _, stored = seal(document, recipient)
+    _, stored = await seal(document, recipient)
     (tmp_path / "key.txt").write_text(identity + "\n")
     (tmp_path / "bid.age").write_bytes(stored)
     opened = subprocess.run(["age", "-d", "-i", str(tmp_path / "key.txt"), str(tmp_path / "bid.age")],
@@ -62,61 +77,51 @@ def test_the_stock_age_tool_opens_what_the_server_sealed(tender_key, tmp_path):
     assert opened == document
 
 
-def test_a_bid_sealed_with_the_age_cli_is_stored_unchanged_and_opens_with_the_tender_key(tender_key, tmp_path):
+async def test_a_bid_sealed_with_the_age_cli_is_stored_unchanged_and_opens_with_the_tender_key(tender_key, tmp_path):
     identity, recipient = tender_key
     document = bid_document()
     (tmp_path / "bid.zip").write_bytes(document)
     subprocess.run(["age", "-r", recipient, "-o", str(tmp_path / "bid.age"), str(tmp_path / "bid.zip")], check=True)
     client_sealed = (tmp_path / "bid.age").read_bytes()
-    result, stored = seal(client_sealed, recipient, chunk_size=7)  # tiny chunks split the header anywhere
+    result, stored = await seal(client_sealed, recipient, chunk_size=7)  # tiny chunks split the header anywhere
     assert stored == client_sealed
     assert result.format is UploadFormat.AGE and result.sealed_by == "client"
     assert result.sha256 == hashlib.sha256(client_sealed).hexdigest()
     assert open_sealed(stored, identity) == document
 
 
-def test_a_file_sealed_to_the_tender_opens_to_a_file_stream(tender_key, tmp_path):
+async def test_a_bid_sealed_into_a_file_opens_from_its_path(tender_key, tmp_path):
     identity, recipient = tender_key
     document = bid_document(1_000_000)
     path = tmp_path / "bid.age"
     with open(path, "wb") as out:
-        sealer = StreamSealer(out, recipient, max_bytes=2 * 2**20)
-        for chunk in chunks(document, 65536):
-            sealer.write(chunk)
-        sealer.close()
-    with open(path, "rb") as src, open(tmp_path / "bid.opened", "wb") as dst:
-        assert open_sealed_to(src, dst, identity) == len(document)
-    assert (tmp_path / "bid.opened").read_bytes() == document
+        result = await seal_into(out, document, recipient, max_bytes=2 * 2**20)
+    assert result.size == path.stat().st_size
     assert open_sealed(path, identity) == document
 
 
 @pytest.mark.parametrize("where", ["header", "payload start", "last chunk"])
 def test_a_corrupted_sealed_bid_cannot_be_opened_and_says_so(where, tender_key):
     identity, recipient = tender_key
-    stored = bytearray(seal_bytes(bid_document(), recipient))
+    stored = bytearray(client_seal(bid_document(), recipient))
     index = {"header": 40, "payload start": age_header_end(stored) + 20, "last chunk": len(stored) - 5}[where]
     stored[index] ^= 0x01
     with pytest.raises(Unprocessable) as err:
         open_sealed(bytes(stored), identity)
-    assert err.value.code == "undecryptable"
-    with pytest.raises(Unprocessable) as err:
-        open_sealed_to(io.BytesIO(bytes(stored)), io.BytesIO(), identity)
     assert err.value.code == "undecryptable"
 
 
 def test_a_bid_sealed_to_another_tender_or_cut_short_cannot_be_opened(tender_key):
     identity, _ = tender_key
     _, other_recipient = new_tender_identity()
-    sealed = seal_bytes(b"bid", other_recipient)
+    sealed = client_seal(b"bid", other_recipient)
     for blob in (sealed, sealed[:-10], b""):
         with pytest.raises(Unprocessable) as err:
             open_sealed(blob, identity)
         assert err.value.code == "undecryptable"
 
 
-def test_a_disk_error_while_opening_is_not_mistaken_for_a_bad_bid(tender_key):
-    identity, recipient = tender_key
-
+async def test_a_disk_error_while_sealing_reaches_the_uploader_as_itself(tender_key):
     class FullDisk(io.RawIOBase):
         def writable(self):
             return True
@@ -125,39 +130,23 @@ def test_a_disk_error_while_opening_is_not_mistaken_for_a_bad_bid(tender_key):
             raise OSError(28, "No space left on device")
 
     with pytest.raises(OSError) as err:
-        open_sealed_to(io.BytesIO(seal_bytes(b"x" * 1000, recipient)), FullDisk(), identity)
+        await seal_into(FullDisk(), bytes(2 * 2**20), tender_key[1])
     assert err.value.errno == 28
 
 
-def test_a_disk_error_while_sealing_reaches_the_uploader_as_itself(tender_key):
-    class FullDisk(io.RawIOBase):
-        def writable(self):
-            return True
-
-        def write(self, data):
-            raise OSError(28, "No space left on device")
-
-    sealer = StreamSealer(FullDisk(), tender_key[1], max_bytes=10**7)
-    with pytest.raises(OSError) as err:
-        for chunk in chunks(bytes(2 * 2**20), 65536):
-            sealer.write(chunk)
-        sealer.close()
-    assert err.value.errno == 28
-
-
-def test_an_armoured_age_upload_is_refused_with_a_hint(tender_key, tmp_path):
+async def test_an_armoured_age_upload_is_refused_with_a_hint(tender_key, tmp_path):
     _, recipient = tender_key
     (tmp_path / "bid.zip").write_bytes(b"PK\x03\x04 bid")
     armoured = subprocess.run(["age", "-a", "-r", recipient, str(tmp_path / "bid.zip")], capture_output=True,
                               check=True).stdout
     with pytest.raises(UnsupportedMediaType) as err:
-        seal(armoured, recipient)
+        await seal(armoured, recipient)
     assert err.value.code == "armored_not_accepted"
 
 
-def test_an_openpgp_message_is_refused_as_a_seal_the_opening_cannot_read(tender_key):
+async def test_an_openpgp_message_is_refused_as_a_seal_the_opening_cannot_read(tender_key):
     with pytest.raises(UnsupportedMediaType) as err:
-        seal(b"-----BEGIN PGP MESSAGE-----\n\nhQEMA...\n-----END PGP MESSAGE-----\n", tender_key[1])
+        await seal(b"-----BEGIN PGP MESSAGE-----\n\nhQEMA...\n-----END PGP MESSAGE-----\n", tender_key[1])
     assert err.value.code == "unsupported_seal"
 
 
@@ -165,10 +154,10 @@ def b64(n):
     return base64.b64encode(os.urandom(n)).rstrip(b"=")
 
 
-def test_a_passphrase_sealed_age_file_is_refused_because_the_tender_key_cannot_open_it(tender_key):
+async def test_a_passphrase_sealed_age_file_is_refused_because_the_tender_key_cannot_open_it(tender_key):
     header = AGE_MAGIC + b"-> scrypt " + b64(16) + b" 18\n" + b64(32) + b"\n--- " + b64(32) + b"\n"
     with pytest.raises(UnsupportedMediaType) as err:
-        seal(header + os.urandom(64), tender_key[1])
+        await seal(header + os.urandom(64), tender_key[1])
     assert err.value.code == "not_sealed_to_tender"
 
 
@@ -177,14 +166,14 @@ def test_a_passphrase_sealed_age_file_is_refused_because_the_tender_key_cannot_o
     AGE_MAGIC + b"-> X25519 " + b"A" * 43 + b"\n" + b"A" * 43 + b"\n",
     AGE_MAGIC + b"-> X25519 " + b"A" * 43 + b"\n" + b"A" * 43 + b"\n--- " + b"A" * 43 + b"\n" + b"short",
 ])
-def test_a_malformed_or_truncated_client_sealed_file_is_refused(blob, tender_key):
+async def test_a_malformed_or_truncated_client_sealed_file_is_refused(blob, tender_key):
     with pytest.raises(Unprocessable) as err:
-        seal(blob, tender_key[1])
+        await seal(blob, tender_key[1])
     assert err.value.code == "malformed_age"
 
 
 def test_the_header_of_a_real_age_file_parses_with_its_grease_stanza(tender_key):
-    sealed = seal_bytes(b"bid", tender_key[1])
+    sealed = client_seal(b"bid", tender_key[1])
     stanzas = parse_age_header(sealed[:age_header_end(sealed)])
     assert stanzas[0][0] == "X25519"
 
@@ -203,34 +192,34 @@ def test_uploads_are_told_apart_from_their_first_bytes(head, complete, expected)
     assert detect_format(head, complete=complete) is expected
 
 
-def test_a_tiny_upload_that_looks_like_the_start_of_an_age_header_is_sealed_as_plaintext(tender_key):
+async def test_a_tiny_upload_that_looks_like_the_start_of_an_age_header_is_sealed_as_plaintext(tender_key):
     identity, recipient = tender_key
-    result, stored = seal(b"age", recipient)
+    result, stored = await seal(b"age", recipient)
     assert result.format is UploadFormat.PLAINTEXT
     assert open_sealed(stored, identity) == b"age"
 
 
-def test_an_upload_over_the_limit_is_refused_as_too_large(tender_key):
+async def test_an_upload_over_the_limit_is_refused_as_too_large(tender_key):
     with pytest.raises(PayloadTooLarge) as err:
-        seal(bytes(200_000), tender_key[1], max_bytes=150_000)
+        await seal(bytes(200_000), tender_key[1], max_bytes=150_000)
     assert err.value.code == "upload_too_large"
     assert err.value.status == 413
 
 
-def test_an_empty_upload_is_refused(tender_key):
+async def test_an_empty_upload_is_refused(tender_key):
     sealer = StreamSealer(io.BytesIO(), tender_key[1], max_bytes=100)
     with pytest.raises(Unprocessable) as err:
-        sealer.close()
+        await sealer.aclose()
     assert err.value.code == "empty_upload"
 
 
-def test_leaving_the_block_on_an_error_abandons_the_upload(tender_key):
+async def test_leaving_the_block_on_an_error_abandons_the_upload(tender_key):
     with pytest.raises(ConnectionResetError):
         with StreamSealer(io.BytesIO(), tender_key[1], max_bytes=10**6) as sealer:
-            sealer.write(b"first part of a bid")
+            await sealer.awrite(b"first part of a bid")
             raise ConnectionResetError("client went away")
     with pytest.raises(RuntimeError):
-        sealer.write(b"more")
+        await sealer.awrite(b"more")
 
 
 def test_an_invalid_recipient_is_refused_before_anything_is_stored():
@@ -239,7 +228,7 @@ def test_an_invalid_recipient_is_refused_before_anything_is_stored():
     assert err.value.code == "invalid_recipient"
 
 
-def test_sealing_an_8_mib_upload_holds_only_a_few_chunks_in_memory(tender_key, tmp_path):
+async def test_sealing_an_8_mib_upload_holds_only_a_few_chunks_in_memory(tender_key, tmp_path):
     identity, recipient = tender_key
     chunk = os.urandom(65536)
     tracemalloc.start()
@@ -247,8 +236,8 @@ def test_sealing_an_8_mib_upload_holds_only_a_few_chunks_in_memory(tender_key, t
         with open(tmp_path / "bid.age", "wb") as out:
             sealer = StreamSealer(out, recipient, max_bytes=16 * 2**20)
             for _ in range(128):
-                sealer.write(chunk)
-            result = sealer.close()
+                await sealer.awrite(chunk)
+            result = await sealer.aclose()
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
