@@ -402,7 +402,7 @@ def _opening_record(tender: Tender, rows, failed_lots: list[Lot], tender_failed:
         SectionHeading("开标一览表", "Bids read out"),
         TableBlock([("序号", "No."), ("投标人", "Bidder"), ("标段", "Lot"), ("投标报价（元）", "Price (CNY)"),
                     ("工期（日）", "Duration (days)"), ("其他声明", "Declared")], bid_rows or [["", "", "", "", "", ""]],
-                   col_weights=[0.5, 2.2, 1.8, 1.4, 0.9, 2.2], fit_cols=(2,)),
+                   col_weights=[0.5, 2.8, 1.8, 1.3, 0.8, 1.8], fit_cols=(2,)),
     ]
     if withdrawn_rows:
         blocks += [SectionHeading("未能解密或无效的投标文件", "Bids withdrawn at the opening"),

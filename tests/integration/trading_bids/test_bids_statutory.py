@@ -101,6 +101,8 @@ async def test_a_lot_with_two_bids_fails_unopened_with_zero_decryptions_and_a_co
                    await org_name(raw_conn, b)):
         assert secret not in text and secret not in json.dumps(data, ensure_ascii=False)
     assert data["data"]["opened"] is False
+    # the test settings run with BIDROOM_STATUTORY_PERIODS=off, and the record says so on the page and in data
+    assert data["statutory_periods"] == "off" and "BIDROOM_STATUTORY_PERIODS=off" in text
     assert data["data"]["lots"] == [{"lot": info.lot_id, "bids": 2, "reason": "fewer_than_three_bids"}]
     report = await verify_record(client, body["record_no"])
     assert report["valid"] and report["sealed"]
