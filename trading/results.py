@@ -11,7 +11,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import any_, delete, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import scheduler
@@ -161,7 +161,7 @@ async def _users_with_role(session: AsyncSession, organisation_id: int | None, r
     """Active users of `organisation_id` holding `role` (plus the user `also`), once each, in id order."""
     clauses = []
     if organisation_id is not None:
-        clauses.append((User.organisation_id == organisation_id) & User.roles.any(role))
+        clauses.append((User.organisation_id == organisation_id) & (literal(role) == any_(User.roles)))
     if also is not None:
         clauses.append(User.id == also)
     if not clauses:
