@@ -17,6 +17,14 @@ def _env_int(env: dict[str, str], name: str, default: int) -> int:
         raise SystemExit(f"{name} must be an integer, got {raw!r}") from err
 
 
+def _env_switch(env: dict[str, str], name: str) -> bool:
+    """An on/off switch that is on unless set to "off" (unset or empty: on); anything else is refused."""
+    raw = (env.get(name) or "on").strip().lower()
+    if raw not in ("on", "off"):
+        raise SystemExit(f"{name} is on or off, got {raw!r}")
+    return raw == "on"
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the platform reads from its environment."""
@@ -44,6 +52,10 @@ class Settings:
     listing_cache_s: float = 30.0  # public listing pages kept in memory (0: off); changes drop them at once
     # /metrics: with a token, only `Authorization: Bearer <token>`; without one, only clients on loopback
     metrics_token: str | None = None
+    # BIDROOM_STATUTORY_PERIODS: the statutory period minimums (20 days' bidding period, 3 days' publicity).
+    # On unless the environment says exactly "off"; only tests and the demo turn it off, and then the server
+    # warns at start, /healthz says so and every record issued carries a line saying so.
+    statutory_periods: bool = True
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -65,6 +77,7 @@ class Settings:
             db_pool_size=_env_int(env, "BIDROOM_DB_POOL_SIZE", 10),
             listing_cache_s=_env_int(env, "BIDROOM_LISTING_CACHE_S", 30),
             metrics_token=env.get("BIDROOM_METRICS_TOKEN") or None,
+            statutory_periods=_env_switch(env, "BIDROOM_STATUTORY_PERIODS"),
         )
         values.update(overrides)
         return cls(**values)

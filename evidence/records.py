@@ -17,7 +17,6 @@ from io import BytesIO
 from pathlib import Path
 from typing import Any, Sequence
 from xml.sax.saxutils import escape
-from zoneinfo import ZoneInfo
 
 import qrcode
 
@@ -26,17 +25,18 @@ from reportlab.lib.enums import TA_CENTER
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
+from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfbase.pdfdoc import (PDFArray, PDFDictionary, PDFName, PDFStream, PDFStreamFilterZCompress,
                                       PDFString)
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import (BaseDocTemplate, Flowable, Frame, KeepTogether, PageTemplate, Paragraph, Spacer,
                                 Table, TableStyle)
 
+from core.clock import format_local
 from evidence.fonts import WQY_ZENHEI_PATH, cjk_font
 
 log = logging.getLogger(__name__)
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 SEAL_FIELD = "platform-seal"
 RECORD_ATTACHMENT = "record.json"
 CHECKPOINT_ATTACHMENT = "checkpoint.json"
@@ -51,6 +51,9 @@ INK = colors.HexColor("#1f2937")
 MUTED = colors.HexColor("#6b7280")
 RULE = colors.HexColor("#9ca3af")
 SHADE = colors.HexColor("#eef2f7")
+WARNING = colors.HexColor("#b91c1c")
+STATUTORY_OFF_LINE = ("法定期限校验已关闭（BIDROOM_STATUTORY_PERIODS=off），本记录仅供测试或演示。"
+                      " Statutory period minimums were OFF when this record was issued: tests and demos only.")
 
 
 def signature_field_name(row_index: int) -> str:
@@ -80,6 +83,9 @@ class TableBlock:
     rows: Sequence[Sequence[Any]]
     # Relative column widths; equal when omitted.
     col_weights: Sequence[float] | None = None
+    # Columns of identifiers (lot ids, codes) that must never break inside: they are as wide as their longest
+    # cell and wrap only at spaces; the other columns share what is left by their weights.
+    fit_cols: Sequence[int] = ()
 
 
 @dataclass(frozen=True)
@@ -112,6 +118,9 @@ class RecordDocument:
     attachment: Any = None
     issued_at: datetime | None = None
     platform_name: str = "bidroom"
+    # False when the platform ran with BIDROOM_STATUTORY_PERIODS=off (tests, the demo): the record says so,
+    # on the page and in record.json, so it can never pass for one issued under the statutory periods.
+    statutory_periods: bool = True
 
     def __post_init__(self):
         if not self.record_no:
@@ -149,6 +158,7 @@ def record_attachments(doc: RecordDocument) -> dict[str, bytes]:
         "title": {"zh": doc.title_zh, "en": doc.title_en},
         "issued_at": doc.issued_at,
         "verify_url": doc.verify_url,
+        "statutory_periods": "on" if doc.statutory_periods else "off",
         "data": doc.attachment,
     })}
     if doc.checkpoint is not None:
@@ -172,6 +182,11 @@ class _Styles:
         self.small = ParagraphStyle("small", fontSize=7, leading=9.5, **{**base, "textColor": MUTED})
         self.mono = ParagraphStyle("mono", fontSize=7, leading=9.5, **base)
         self.centre_small = ParagraphStyle("centre_small", parent=self.small, alignment=TA_CENTER)
+        # identifiers: break at spaces only, never inside a lot id or a code
+        self.ident = ParagraphStyle("ident", fontSize=8.5, leading=11.5, fontName=font, textColor=INK,
+                                    splitLongWords=0)
+        self.warning = ParagraphStyle("warning", fontSize=8.5, leading=11.5, spaceBefore=2,
+                                      **{**base, "textColor": WARNING})
 
 
 def _text(value: Any) -> str:
@@ -181,7 +196,8 @@ def _text(value: Any) -> str:
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise ValueError("naive datetimes cannot be printed on a record")
-        value = value.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S (UTC+8)")
+        # Beijing time to the second with its zone; record.json keeps the exact UTC instant
+        value = format_local(value, seconds=True)
     return escape(str(value)).replace("\n", "<br/>")
 
 
@@ -342,6 +358,8 @@ def _title_block(doc: RecordDocument, st: _Styles) -> list[Flowable]:
     if doc.issued_at is not None:
         meta += f"　·　出具时间 Issued {_text(doc.issued_at)}"
     left += [Spacer(1, 2 * mm), Paragraph(meta, st.label)]
+    if not doc.statutory_periods:
+        left.append(Paragraph(STATUTORY_OFF_LINE, st.warning))
     if doc.verify_url:
         qr = [_QrCode(doc.verify_url, 24 * mm), Paragraph("扫码验证 Scan to verify", st.centre_small)]
         table = Table([[left, qr]], colWidths=[FRAME_W - 30 * mm, 30 * mm])
@@ -365,12 +383,27 @@ def _key_value(block: KeyValueBlock, st: _Styles) -> Flowable:
     return table
 
 
-def _col_widths(n: int, weights: Sequence[float] | None) -> list[float]:
+CELL_PADDING = 8  # LEFTPADDING + RIGHTPADDING of _table_style
+
+
+def _col_widths(n: int, weights: Sequence[float] | None, fixed: dict[int, float] | None = None) -> list[float]:
+    """Column widths over the frame: `fixed` columns get their width, the others share the rest by weight."""
     weights = list(weights) if weights else [1.0] * n
     if len(weights) != n:
         raise ValueError("col_weights must give one weight per column")
-    total = sum(weights)
-    return [FRAME_W * w / total for w in weights]
+    fixed = fixed or {}
+    rest = FRAME_W - sum(fixed.values())
+    total = sum(w for i, w in enumerate(weights) if i not in fixed) or 1.0
+    return [fixed[i] if i in fixed else rest * w / total for i, w in enumerate(weights)]
+
+
+def _fit_width(block: TableBlock, col: int, st: _Styles) -> float:
+    """The width that keeps every cell of `col` (and its header) on one line, capped at half the frame."""
+    texts = [str(row[col]) for row in block.rows if row[col] is not None]
+    widest = max([stringWidth(t, st.font, st.cell.fontSize) for t in texts] +
+                 [stringWidth(block.headers[col][0], st.font, st.head.fontSize),
+                  stringWidth(block.headers[col][1], st.font, 7)])
+    return min(widest + CELL_PADDING + 2, FRAME_W / 2)
 
 
 def _table(block: TableBlock, st: _Styles) -> Flowable:
@@ -378,9 +411,14 @@ def _table(block: TableBlock, st: _Styles) -> Flowable:
     for row in block.rows:
         if len(row) != n:
             raise ValueError(f"table row has {len(row)} cells, the header has {n}")
+    fit = set(block.fit_cols)
+    if not fit <= set(range(n)):
+        raise ValueError("fit_cols names a column the table does not have")
     data = [[Paragraph(_bilingual(zh, en), st.head) for zh, en in block.headers]]
-    data += [[Paragraph(_text(v), st.cell) for v in row] for row in block.rows]
-    table = Table(data, colWidths=_col_widths(n, block.col_weights), repeatRows=1)
+    data += [[Paragraph(_text(v), st.ident if i in fit else st.cell) for i, v in enumerate(row)]
+             for row in block.rows]
+    widths = _col_widths(n, block.col_weights, {i: _fit_width(block, i, st) for i in fit})
+    table = Table(data, colWidths=widths, repeatRows=1)
     table.setStyle(_table_style(st.font, header=True))
     return table
 

@@ -28,7 +28,8 @@ async def cleanup_ctx(app: web.Application) -> AsyncIterator[None]:
     pki = await asyncio.to_thread(Pki.load_or_create, settings.keys_dir / "pki", public_url=settings.public_url)
     app[SERVICES]["records"] = svc.RecordsContext(pki=pki, directory=settings.storage_dir,
                                                   public_url=settings.public_url,
-                                                  ledger_signer=app[LEDGER_SIGNER], sessions=app[SESSIONS])
+                                                  ledger_signer=app[LEDGER_SIGNER], sessions=app[SESSIONS],
+                                                  statutory_periods=settings.statutory_periods)
     yield
 
 

@@ -48,6 +48,7 @@ class RecordsContext:
     public_url: str
     ledger_signer: ledger.LedgerSigner
     sessions: async_sessionmaker | None = None
+    statutory_periods: bool = True  # settings.statutory_periods: records issued with it off say so
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def verify_url(self, record_no: str) -> str:
@@ -93,7 +94,8 @@ async def issue_record(session: AsyncSession, ctx: RecordsContext, *, actor: str
         checkpoint = await fresh_checkpoint(ctx)
     doc = RecordDocument(record_no=record_no, kind=content.kind, title_zh=content.title_zh,
                          title_en=content.title_en, blocks=content.blocks, verify_url=ctx.verify_url(record_no),
-                         checkpoint=checkpoint, attachment=content.attachment, issued_at=issued_at)
+                         checkpoint=checkpoint, attachment=content.attachment, issued_at=issued_at,
+                         statutory_periods=ctx.statutory_periods)
     pdf = await asyncio.to_thread(render_record, doc)
     digest, key = ctx.store(pdf)
     record = Record(record_no=record_no, kind=content.kind, entity=entity, audience=audience, status="signing",

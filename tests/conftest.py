@@ -55,7 +55,8 @@ async def db_url(pg_server):
 @pytest.fixture
 def settings(tmp_path, db_url) -> Settings:
     return Settings(data_dir=tmp_path / "var", database_url=db_url, run_scheduler=False, log_json=False,
-                    public_url="http://127.0.0.1:8080", max_body_bytes=64 * 1024)
+                    public_url="http://127.0.0.1:8080", max_body_bytes=64 * 1024,
+                    statutory_periods=False)  # tests run on short timelines; statutory tests turn it on
 
 
 @pytest.fixture

@@ -13,15 +13,16 @@ from sqlalchemy import select
 from core.db import advisory_xact_lock
 from core.errors import NotFound, PayloadTooLarge, UnsupportedMediaType
 from core.identity_models import User
+from core.notifications import InAppNotifier
 from core.scheduler import schedule
 from evidence import ledger_service as ledger
-from trading import bid_service, keyholding, opening, results
+from trading import bid_service, keyholding, opening, results, statutory
 from trading.bid_schemas import (AnswerIn, AwardsOut, BidStatusOut, CandidatesIn, CandidatesOut, HolderKeyOut,
                                  KeyHolderOut, KeyHoldersIn, KeyHoldersOut, ObjectionIn, ObjectionOut,
                                  ObjectionsOut, OpenedBidsOut, OpeningOut, PassphraseIn, ReceiptOut)
 from trading.models import Tender
 from web.api import Api
-from web.keys import LEDGER_SIGNER, SERVICES, SESSIONS, SETTINGS, Principal, db, principal
+from web.keys import LEDGER_SIGNER, NOTIFIER, SERVICES, SESSIONS, SETTINGS, Principal, db, principal
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,9 @@ def register_jobs(app: web.Application, registry: Any) -> None:
             log.info("removed %d partial bid uploads (%d bytes)", found.removed, found.bytes)
         await schedule(session, SWEEP_JOB, delay_s=SWEEP_EVERY_S, dedupe_key=SWEEP_JOB)
     registry.register(SWEEP_JOB, sweep)
+    # objections: the agent's reminder before the 3-day answer deadline, the supervisors' alert after it
+    for kind, handler in results.job_handlers(app.get(NOTIFIER) or InAppNotifier()).items():
+        registry.register(kind, handler)
 
 
 def _pool(request: web.Request) -> ProcessPoolExecutor:
@@ -169,7 +173,8 @@ async def delete_bid(request: web.Request, who: Principal):
 @api.post("/api/v1/tenders/{code}/opening", summary="Start the opening (after the bid deadline)",
           response=OpeningOut, roles=("agent",), errors=(403, 404, 409))
 async def start_opening(request: web.Request, who: Principal):
-    return await opening.start_opening(db(request), request.match_info["code"], who, keyring=_keyring(request))
+    return await opening.start_opening(db(request), request.match_info["code"], who, keyring=_keyring(request),
+                                       records=request.app[SERVICES]["records"])
 
 
 @api.get("/api/v1/tenders/{code}/opening", summary="Progress of the opening", response=OpeningOut, auth=False,
@@ -202,7 +207,7 @@ async def post_candidates(request: web.Request, who: Principal, body: Candidates
     await _tender_for_agent(request, who, request.match_info["code"])
     return CandidatesOut(candidates=await results.publish_candidates(
         db(request), request.match_info["code"], body.candidates, actor=who.public_id,
-        publicity_days=body.publicity_days))
+        publicity_days=body.publicity_days, periods=statutory.Periods(request.app[SETTINGS].statutory_periods)))
 
 
 @api.get("/api/v1/tenders/{code}/candidates", summary="Published candidates", response=CandidatesOut,

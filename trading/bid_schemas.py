@@ -161,6 +161,8 @@ class OpeningOut(BaseModel):
     holders_unlocked: list[str]
     record_no: str | None = None
     valid_bids: int | None = None
+    # lots that failed (流标): with fewer than 3 bids never opened (实施条例 第44条), or too few valid ones
+    failed_lots: list[str] = []
 
 
 class OpenedBidOut(BaseModel):

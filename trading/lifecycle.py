@@ -30,6 +30,7 @@ from types import MappingProxyType
 from typing import Mapping
 
 from core.errors import Conflict, Unprocessable
+from trading import statutory
 
 log = logging.getLogger(__name__)
 
@@ -166,8 +167,14 @@ class Timeline:
     opening_at: datetime
 
 
-def validate_timeline(timeline: Timeline) -> Timeline:
-    """Check published < clarification_end <= bid_deadline <= opening_at, all timezone-aware."""
+def validate_timeline(timeline: Timeline, method: str | ProcurementMethod | None = None,
+                      periods: statutory.Periods | None = None) -> Timeline:
+    """Check published < clarification_end <= bid_deadline <= opening_at, all timezone-aware.
+
+    With `periods` (at publish and at each amendment) the statutory rules apply too (trading.statutory): the
+    opening at the bid deadline (招标投标法 第34条) and, for open and invitational tenders, 20 days from
+    publication to the bid deadline (第24条) unless the period minimums are switched off.
+    """
     for name in ("published_at", "clarification_end", "bid_deadline", "opening_at"):
         _require_aware(name, getattr(timeline, name))
     if not timeline.published_at < timeline.clarification_end:
@@ -179,6 +186,9 @@ def validate_timeline(timeline: Timeline) -> Timeline:
     if not timeline.bid_deadline <= timeline.opening_at:
         raise Unprocessable("the opening cannot come before the bid deadline", code="invalid_timeline",
                             details={"field": "opening_at", "rule": "bid_deadline <= opening_at"})
+    if periods is not None:
+        statutory.check_tender_timeline(as_method(method), timeline.published_at, timeline.bid_deadline,
+                                        timeline.opening_at, periods)
     return timeline
 
 

@@ -81,6 +81,7 @@ class Lot(Base):
     __table_args__ = (
         UniqueConstraint("tender_id", "lot_no", name="lot_tender_id_lot_no_key"),
         CheckConstraint("budget >= 0", name="budget_not_negative"),
+        CheckConstraint("(failed_at IS NULL) = (failure_reason IS NULL)", name="failure_complete"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -90,6 +91,10 @@ class Lot(Base):
     title: Mapped[str] = mapped_column(String(300))
     budget: Mapped[Decimal] = mapped_column(MONEY)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # 流标 of this lot (migration 0012): trading.statutory FAILURE_* reasons, and the live bids it had
+    failed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    failure_reason: Mapped[str | None] = mapped_column(String(40))
+    failure_bid_count: Mapped[int | None] = mapped_column(Integer)
 
 
 class BidderRegistration(Base):

@@ -1,7 +1,13 @@
 """The opening (开标): key holders unlock their shares; with k of them the bids are decrypted and read out.
 
-Flow: an agent starts the opening after the deadline (DB clock): closed -> opening, and the platform's share,
-when the tender has one, is unlocked at once. Each person holder then sends their passphrase: their holder key
+Fewer than three bids are never opened (招标投标法实施条例 第44条): when the agent starts the opening, each lot
+with fewer than 3 live bids (1 for single source) fails (流标) there and then. Its bids stay sealed: no share is
+unlocked for it and none of its ciphertexts is ever decrypted; its record gives the number of bids and nothing
+else. When every lot fails, the tender fails at once (closed -> failed) with a failed-tender record and no key
+holder is asked for anything. Otherwise the opening goes on for the lots that have enough bids.
+
+Flow: an agent starts the opening at `opening_at`, which is the bid deadline (招标投标法 第34条), by the DB
+clock: closed -> opening, and the platform's share, when the tender has one, is unlocked at once. Each person holder then sends their passphrase: their holder key
 is unwrapped in the process pool, their share decrypted and kept (sealed under the master-secret key) in
 opening_share. When k shares are in, the tender identity is rebuilt in memory only, every live bid decrypted
 and read, the opening record issued, the kept shares deleted, and the tender moves to opened or failed (流标).
@@ -24,9 +30,10 @@ from pathlib import Path
 from typing import Any
 
 import pyrage
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.clock import passed
 from core.db import db_now
 from core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from core.identity_models import Organisation, User
@@ -36,9 +43,9 @@ from evidence.records import KeyValueBlock, SectionHeading, SignatureTable, Tabl
     signature_field_name
 from evidence.records_service import RecordContent, RecordsContext, fresh_checkpoint, issue_record
 from evidence.signing import SignerSpec
-from trading import bid_schemas, keyholding
+from trading import bid_schemas, keyholding, statutory
 from trading.bid_models import Bid, HolderKey, OpeningShare, TenderKeyHolder, TenderOpening
-from trading.lifecycle import TenderStatus, tender_fails
+from trading.lifecycle import TenderStatus, tender_fails, transition
 from trading.models import Lot, Tender
 from trading.status import move_tender
 from core.principal import Principal
@@ -97,33 +104,75 @@ async def _unlocked(session: AsyncSession, tender: Tender) -> list[tuple[Opening
 
 
 async def opening_status(session: AsyncSession, tender_code: str) -> bid_schemas.OpeningOut:
-    """Progress of a tender's opening: how many shares are in, and the record once done."""
+    """Progress of a tender's opening: how many shares are in, the failed lots, and the record once done."""
     tender = await _tender(session, tender_code)
     opening = await session.get(TenderOpening, tender.id)
     unlocked = await _unlocked(session, tender)
     names = []
     for _, row in unlocked:
         names.append("platform" if row.user_id is None else (await session.get(User, row.user_id)).public_id)
+    failed = list((await session.execute(select(Lot.public_id).where(
+        Lot.tender_id == tender.id, Lot.failed_at.is_not(None)).order_by(Lot.lot_no))).scalars())
     return bid_schemas.OpeningOut(tender=tender.code, status=tender.status, threshold=tender.key_threshold,
                                   unlocked=len(unlocked), holders_unlocked=names,
                                   record_no=opening.record_no if opening else None,
-                                  valid_bids=opening.valid_bids if opening else None)
+                                  valid_bids=opening.valid_bids if opening else None, failed_lots=failed)
+
+
+async def live_bids_by_lot(session: AsyncSession, tender: Tender) -> list[tuple[Lot, int]]:
+    """Each lot of the tender not failed yet, with its number of live (submitted) bids; no bid is read."""
+    counts = (select(Bid.lot_id, func.count().label("n")).where(Bid.tender_id == tender.id,
+                                                                 Bid.status == "submitted")
+              .group_by(Bid.lot_id).subquery())
+    rows = (await session.execute(
+        select(Lot, func.coalesce(counts.c.n, 0)).outerjoin(counts, counts.c.lot_id == Lot.id)
+        .where(Lot.tender_id == tender.id, Lot.failed_at.is_(None)).order_by(Lot.lot_no))).all()
+    return [(lot, int(n)) for lot, n in rows]
+
+
+async def _fail_lot(session: AsyncSession, tender: Tender, lot: Lot, *, reason: str, bids: int, now,
+                    actor: str) -> None:
+    """Store a lot's failure (流标) on the lot, with a ledger entry naming the statute and the count."""
+    lot.failed_at, lot.failure_reason, lot.failure_bid_count = now, reason, bids
+    await ledger.append(session, actor=actor, action="lot.failed", entity=f"lot:{lot.public_id}",
+                        payload={"tender": tender.code, "reason": reason, "bids": bids,
+                                 "statute": statutory.FEWER_THAN_THREE_STATUTE})
 
 
 async def start_opening(session: AsyncSession, tender_code: str, who: Principal, *,
-                        keyring: keyholding.PlatformKeyring) -> bid_schemas.OpeningOut:
-    """closed -> opening, only after the bid deadline by the DB clock; unlocks the platform's share if any."""
+                        keyring: keyholding.PlatformKeyring, records: RecordsContext) -> bid_schemas.OpeningOut:
+    """closed -> opening at `opening_at` (the bid deadline) by the DB clock; unlocks the platform's share if any.
+
+    Lots with fewer than 3 live bids fail here, unopened (实施条例 第44条). If every lot fails, the tender fails
+    at once (closed -> failed) with a failed-tender record that gives the bid counts only.
+    """
     tender = await _tender(session, tender_code, lock=True)
     keyholding.require_agent_of(tender, who.user_id, who.organisation_id, who.roles)
     now = await db_now(session)
-    if tender.status in (TenderStatus.PUBLISHED.value, TenderStatus.CLOSED.value) and \
-            (tender.bid_deadline_at is None or now < tender.bid_deadline_at):
-        raise Conflict("the opening starts after the bid deadline", code="before_deadline",
-                       details={"bid_deadline": tender.bid_deadline_at.isoformat() if tender.bid_deadline_at
-                                else None, "now": now.isoformat()})
+    if tender.status in (TenderStatus.PUBLISHED.value, TenderStatus.CLOSED.value):
+        if not passed(tender.bid_deadline_at, now):
+            raise Conflict("the opening starts after the bid deadline", code="before_deadline",
+                           details={"bid_deadline": tender.bid_deadline_at.isoformat() if tender.bid_deadline_at
+                                    else None, "now": now.isoformat()})
+        statutory.check_opening_start(tender.opening_at, now)  # 招标投标法 第34条: never before opening_at
+    else:
+        transition(tender.status, TenderStatus.OPENING)  # refuses naming the current state
+    lots = await live_bids_by_lot(session, tender)
+    too_few = [(lot, n) for lot, n in lots if not statutory.may_open(n, tender.method)]
+    all_fail = len(too_few) == len(lots)
+    # the failed-tender record's checkpoint is signed in a side transaction that takes the ledger lock:
+    # before this transaction appends anything
+    checkpoint = await fresh_checkpoint(records) if all_fail else None
     if tender.status == TenderStatus.PUBLISHED.value:  # the close job may not have run yet
         await move_tender(session, tender, TenderStatus.CLOSED, actor=who.public_id, payload={"by": "opening"})
-    await move_tender(session, tender, TenderStatus.OPENING, actor=who.public_id)
+    for lot, n in too_few:
+        await _fail_lot(session, tender, lot, reason=statutory.FAILURE_FEWER_THAN_THREE_BIDS, bids=n, now=now,
+                        actor=who.public_id)
+    if all_fail:
+        await _fail_unopened(session, tender, too_few, who=who, records=records, checkpoint=checkpoint, now=now)
+        return await opening_status(session, tender_code)
+    await move_tender(session, tender, TenderStatus.OPENING, actor=who.public_id,
+                      payload={"failed_lots": [lot.public_id for lot, _ in too_few]} if too_few else None)
     session.add(TenderOpening(tender_id=tender.id, started_by_id=who.user_id, started_at=now))
     platform_row = (await session.execute(select(TenderKeyHolder).where(
         TenderKeyHolder.tender_id == tender.id, TenderKeyHolder.user_id.is_(None)))).scalar_one_or_none()
@@ -137,6 +186,65 @@ async def start_opening(session: AsyncSession, tender_code: str, who: Principal,
                             entity=f"tender:{tender.code}", payload={"holder": "platform"})
     await session.flush()
     return await opening_status(session, tender_code)
+
+
+async def _fail_unopened(session: AsyncSession, tender: Tender, lots: list[tuple[Lot, int]], *, who: Principal,
+                         records: RecordsContext, checkpoint: dict | None, now) -> None:
+    """Every lot has too few bids: the tender fails with no share unlocked and no bid decrypted (第44条)."""
+    user = await session.get(User, who.user_id)
+    record = await issue_record(
+        session, records, actor=who.public_id, entity=f"tender:{tender.code}",
+        content=_unopened_record(tender, lots, now, [(user.display_name, *OPENER_ROLE)]),
+        signers=[SignerSpec.person(signature_field_name(0), user.public_id, user.display_name,
+                                   reason="流标 / Failed tender")], audience="public", checkpoint=checkpoint)
+    bids = sum(n for _, n in lots)
+    session.add(TenderOpening(tender_id=tender.id, started_by_id=who.user_id, started_at=now, completed_at=now,
+                              outcome="failed", valid_bids=0, record_no=record.record_no))
+    await session.flush()
+    await move_tender(session, tender, TenderStatus.FAILED, actor=who.public_id,
+                      payload={"record_no": record.record_no, "bids": bids, "opened": False,
+                               "reason": statutory.FAILURE_FEWER_THAN_THREE_BIDS,
+                               "statute": statutory.FEWER_THAN_THREE_STATUTE,
+                               "failed_lots": [lot.public_id for lot, _ in lots]})
+    log.info("tender %s failed unopened: %d bids in %d lots, record %s", tender.code, bids, len(lots),
+             record.record_no)
+
+
+def _unopened_record(tender: Tender, lots: list[tuple[Lot, int]], now,
+                     signers: list[tuple[str, str, str]]) -> RecordContent:
+    """The failed-tender record of a tender none of whose bids was opened: counts only, no bidder, no price."""
+    total = sum(n for _, n in lots)
+    return RecordContent(
+        kind="tender_failed", title_zh="流标记录", title_en="Failed tender record",
+        blocks=[
+            KeyValueBlock([("项目编号", "Tender code", tender.code), ("项目名称", "Title", tender.title),
+                           ("投标截止时间", "Bid deadline", tender.bid_deadline_at),
+                           ("开标时间", "Opening time", tender.opening_at),
+                           ("记录时间", "Recorded at", now),
+                           ("投标文件数", "Bids received", total)]),
+            SectionHeading("流标标段", "Failed lots"),
+            _failed_lots_table(lots),
+            TextBlock(_FEWER_THAN_THREE_TEXT),
+            SignatureTable(signers),
+        ],
+        attachment={"tender": tender.code, "outcome": "failed", "opened": False, "recorded_at": now.isoformat(),
+                    "bid_deadline": tender.bid_deadline_at.isoformat() if tender.bid_deadline_at else None,
+                    "statute": statutory.FEWER_THAN_THREE_STATUTE,
+                    "lots": [{"lot": lot.public_id, "bids": n, "reason": statutory.FAILURE_FEWER_THAN_THREE_BIDS}
+                             for lot, n in lots]})
+
+
+_FEWER_THAN_THREE_TEXT = (
+    "依据《招标投标法实施条例》第四十四条，投标人少于3个的，不得开标。上述标段的投标文件未被解密，继续密封保存，"
+    "任何人不能通过本平台读取；招标人应当依法重新招标。\n"
+    "Under Article 44 of the Regulations on the Implementation of the Bidding Law, bids are not opened when fewer "
+    "than three were submitted. The bids of the lots above were not decrypted and stay sealed; nobody can read "
+    "them through this platform. The tenderer re-tenders.")
+
+
+def _failed_lots_table(lots: list[tuple[Lot, int]]) -> TableBlock:
+    return TableBlock([("标段", "Lot"), ("标段名称", "Lot title"), ("投标文件数", "Bids received")],
+                      [[lot.public_id, lot.title, n] for lot, n in lots], col_weights=[1.0, 2.0, 0.9], fit_cols=(0,))
 
 
 async def submit_share(session: AsyncSession, tender_code: str, who: Principal, passphrase: str, *,
@@ -180,9 +288,35 @@ async def submit_share(session: AsyncSession, tender_code: str, who: Principal, 
     return await opening_status(session, tender_code)
 
 
+OPENER_ROLE = ("开标人（招标代理）", "Opened by (tendering agent)")
+HOLDER_ROLE = ("解密人（密钥持有人）", "Key holder who unlocked")
+BOTH_ROLE = ("开标人、解密人", "Opened by, and unlocked as key holder")
+
+
+async def opening_signers(session: AsyncSession, tender: Tender) -> list[tuple[User, tuple[str, str]]]:
+    """Who signs the opening record: the agent who ran the opening, then each person whose share unlocked it.
+
+    The platform's share is the platform's: the platform seal stands for it. Someone in both roles signs once.
+    """
+    opening = await session.get(TenderOpening, tender.id)
+    holder_ids = [row.user_id for _, row in await _unlocked(session, tender) if row.user_id is not None]
+    out: list[tuple[User, tuple[str, str]]] = []
+    if opening is not None:
+        out.append((await session.get(User, opening.started_by_id),
+                    BOTH_ROLE if opening.started_by_id in holder_ids else OPENER_ROLE))
+    for user_id in holder_ids:
+        if opening is None or user_id != opening.started_by_id:
+            out.append((await session.get(User, user_id), HOLDER_ROLE))
+    return out
+
+
 async def complete_opening(session: AsyncSession, tender: Tender, shares: list[bytes], *, who: Principal,
                            records: RecordsContext, storage_dir: Path, checkpoint: dict | None = None) -> None:
-    """Rebuild the tender identity from `shares`, open every live bid, issue the record, move the tender.
+    """Rebuild the tender identity from `shares`, open the live bids of the lots not failed, issue the record.
+
+    Lots that failed when the opening started (fewer than 3 bids, 实施条例 第44条) are not touched: their bids
+    are never decrypted. A lot left with fewer than 3 valid bids after decryption fails too. The tender fails
+    when every lot has failed, and is opened otherwise.
 
     Pass `checkpoint` (records_service.fresh_checkpoint) when this transaction has already written ledger
     entries; otherwise it is taken here.
@@ -194,7 +328,7 @@ async def complete_opening(session: AsyncSession, tender: Tender, shares: list[b
     rows = (await session.execute(
         select(Bid, Lot, Organisation).join(Lot, Lot.id == Bid.lot_id)
         .join(Organisation, Organisation.id == Bid.organisation_id)
-        .where(Bid.tender_id == tender.id, Bid.status == "submitted")
+        .where(Bid.tender_id == tender.id, Bid.status == "submitted", Lot.failed_at.is_(None))
         .order_by(Lot.lot_no, Bid.submitted_at, Bid.id).with_for_update(of=Bid))).all()
     valid_by_lot: dict[int, int] = defaultdict(int)
     for bid, lot, _ in rows:
@@ -213,15 +347,21 @@ async def complete_opening(session: AsyncSession, tender: Tender, shares: list[b
     del identity
     await session.flush()
     lots = list((await session.execute(select(Lot).where(Lot.tender_id == tender.id).order_by(Lot.lot_no))).scalars())
-    failed_lots = [lot.public_id for lot in lots if tender_fails(valid_by_lot[lot.id], tender.method)]
+    for lot in lots:
+        if lot.failed_at is None and tender_fails(valid_by_lot[lot.id], tender.method):
+            await _fail_lot(session, tender, lot, reason=statutory.FAILURE_FEWER_THAN_THREE_VALID,
+                            bids=valid_by_lot[lot.id], now=now, actor=who.public_id)
+    failed_lots = [lot for lot in lots if lot.failed_at is not None]
     tender_failed = len(failed_lots) == len(lots)
     valid = sum(valid_by_lot.values())
-    user = await session.get(User, who.user_id)
+    signers = await opening_signers(session, tender)
     record = await issue_record(
         session, records, actor=who.public_id, entity=f"tender:{tender.code}",
-        content=_opening_record(tender, rows, failed_lots, tender_failed, now, user.display_name),
-        signers=[SignerSpec.person(signature_field_name(0), user.public_id, user.display_name,
-                                   reason="开标 / Bid opening")], audience="public", checkpoint=checkpoint)
+        content=_opening_record(tender, rows, failed_lots, tender_failed, now,
+                                [(user.display_name, *role) for user, role in signers]),
+        signers=[SignerSpec.person(signature_field_name(i), user.public_id, user.display_name,
+                                   reason="开标 / Bid opening") for i, (user, _) in enumerate(signers)],
+        audience="public", checkpoint=checkpoint)
     opening = await session.get(TenderOpening, tender.id)
     opening.completed_at, opening.valid_bids, opening.record_no = now, valid, record.record_no
     opening.outcome = "failed" if tender_failed else "opened"
@@ -229,7 +369,7 @@ async def complete_opening(session: AsyncSession, tender: Tender, shares: list[b
     await move_tender(session, tender, TenderStatus.FAILED if tender_failed else TenderStatus.OPENED,
                       actor=who.public_id,
                       payload={"record_no": record.record_no, "valid_bids": valid, "bids": len(rows),
-                               "failed_lots": failed_lots})
+                               "failed_lots": [lot.public_id for lot in failed_lots]})
     log.info("tender %s opened: %d of %d bids valid, record %s", tender.code, valid, len(rows), record.record_no)
 
 
@@ -237,8 +377,8 @@ def _money(value: Decimal | None) -> str:
     return "" if value is None else f"{value:,.2f}"
 
 
-def _opening_record(tender: Tender, rows, failed_lots: list[str], tender_failed: bool, now, opener: str
-                    ) -> RecordContent:
+def _opening_record(tender: Tender, rows, failed_lots: list[Lot], tender_failed: bool, now,
+                    signers: list[tuple[str, str, str]]) -> RecordContent:
     bid_rows, withdrawn_rows, attachment_bids = [], [], []
     for bid, lot, org in rows:
         entry: dict[str, Any] = {"bid": bid.public_id, "lot": lot.public_id, "bidder": org.public_id,
@@ -255,33 +395,44 @@ def _opening_record(tender: Tender, rows, failed_lots: list[str], tender_failed:
         attachment_bids.append(entry)
     blocks: list = [
         KeyValueBlock([("项目编号", "Tender code", tender.code), ("项目名称", "Title", tender.title),
-                       ("投标截止时间", "Bid deadline", tender.bid_deadline_at.isoformat()
-                        if tender.bid_deadline_at else ""),
-                       ("开标时间", "Opened at", now.isoformat()),
+                       ("投标截止时间", "Bid deadline", tender.bid_deadline_at),
+                       ("开标时间", "Opened at", now),
                        ("密封公钥", "Sealing recipient", tender.age_recipient),
                        ("解密门限", "Key threshold", f"{tender.key_threshold} / {tender.key_holder_count}")]),
         SectionHeading("开标一览表", "Bids read out"),
         TableBlock([("序号", "No."), ("投标人", "Bidder"), ("标段", "Lot"), ("投标报价（元）", "Price (CNY)"),
                     ("工期（日）", "Duration (days)"), ("其他声明", "Declared")], bid_rows or [["", "", "", "", "", ""]],
-                   col_weights=[0.5, 2.2, 1.8, 1.4, 0.9, 2.2]),
+                   col_weights=[0.5, 2.8, 1.8, 1.3, 0.8, 1.8], fit_cols=(2,)),
     ]
     if withdrawn_rows:
         blocks += [SectionHeading("未能解密或无效的投标文件", "Bids withdrawn at the opening"),
                    TableBlock([("投标人", "Bidder"), ("标段", "Lot"), ("处理", "Treated as"), ("原因", "Cause")],
-                              withdrawn_rows, col_weights=[2.2, 1.8, 0.8, 2.2])]
-    if failed_lots:
-        blocks.append(TextBlock(("本项目流标：有效投标不足三家。" if tender_failed else
-                                 "以下标段有效投标不足三家，流标：" + "、".join(failed_lots)) +
-                                "\nFewer than three valid bids: " + ("the tender fails." if tender_failed
-                                                                      else ", ".join(failed_lots) + " fail.")))
-    blocks.append(SignatureTable([(opener, "开标人", "Opened by")]))
+                              withdrawn_rows, col_weights=[2.2, 1.8, 0.8, 2.2], fit_cols=(1,))]
+    unopened = [(lot, lot.failure_bid_count) for lot in failed_lots
+                if lot.failure_reason == statutory.FAILURE_FEWER_THAN_THREE_BIDS]
+    too_few_valid = [lot for lot in failed_lots if lot.failure_reason == statutory.FAILURE_FEWER_THAN_THREE_VALID]
+    if unopened:
+        # counts only: these bids were never decrypted, so no bidder and no price can be shown
+        blocks += [SectionHeading("投标人少于3个、未开标的标段（流标）", "Lots not opened: fewer than three bids"),
+                   _failed_lots_table(unopened), TextBlock(_FEWER_THAN_THREE_TEXT)]
+    if too_few_valid:
+        ids = [lot.public_id for lot in too_few_valid]
+        blocks.append(TextBlock("以下标段有效投标不足三家，流标：" + "、".join(ids) +
+                                "\nFewer than three valid bids: " + ", ".join(ids) + " fail."))
+    if tender_failed:
+        blocks.append(TextBlock("本项目流标。 The tender fails."))
+    blocks.append(SignatureTable(signers))
     return RecordContent(
         kind="tender_failed" if tender_failed else "bid_opening",
         title_zh="流标记录" if tender_failed else "开标记录",
         title_en="Failed tender record" if tender_failed else "Bid opening record",
         blocks=blocks,
         attachment={"tender": tender.code, "opened_at": now.isoformat(), "recipient": tender.age_recipient,
-                    "outcome": "failed" if tender_failed else "opened", "failed_lots": failed_lots,
+                    "outcome": "failed" if tender_failed else "opened",
+                    "failed_lots": [lot.public_id for lot in failed_lots],
+                    "lots_not_opened": [{"lot": lot.public_id, "bids": n,
+                                         "statute": statutory.FEWER_THAN_THREE_STATUTE} for lot, n in unopened],
+                    "signers": [{"name": name, "role": role_en} for name, _, role_en in signers],
                     "bids": attachment_bids})
 
 

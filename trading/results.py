@@ -9,11 +9,15 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import any_, delete, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core import scheduler
+from core.clock import format_local, passed
 from core.db import db_now
+from core.notifier import Notifier
 from core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from core.identity_models import Organisation, User
 from core.ids import public_id
@@ -21,7 +25,7 @@ from evidence import ledger_service as ledger
 from evidence.records import KeyValueBlock, SignatureTable, TextBlock, signature_field_name
 from evidence.records_service import RecordContent, RecordsContext, fresh_checkpoint, issue_record
 from evidence.signing import SignerSpec
-from trading import keyholding
+from trading import keyholding, statutory
 from trading.bid_models import AwardCandidate, Award, Bid, Objection
 from trading.bid_schemas import AwardOut, CandidateIn, CandidateOut, ObjectionOut
 from trading.lifecycle import TenderStatus
@@ -31,7 +35,7 @@ from core.principal import Principal
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PUBLICITY_DAYS = 3  # 公示期不少于3日 (招标投标法实施条例 第54条)
+DEFAULT_PUBLICITY_DAYS = statutory.MIN_PUBLICITY_DAYS  # 公示期不少于3日 (招标投标法实施条例 第54条)
 
 
 async def _tender(session: AsyncSession, code: str, *, lock: bool = False) -> Tender:
@@ -43,11 +47,14 @@ async def _tender(session: AsyncSession, code: str, *, lock: bool = False) -> Te
 
 
 async def publish_candidates(session: AsyncSession, tender_code: str, candidates: list[CandidateIn], *,
-                             actor: str, publicity_days: int = DEFAULT_PUBLICITY_DAYS) -> list[CandidateOut]:
-    """Publish ranked candidates per lot (evaluating -> candidates_published) with a publicity period."""
+                             actor: str, publicity_days: int = DEFAULT_PUBLICITY_DAYS,
+                             periods: statutory.Periods = statutory.ENFORCED) -> list[CandidateOut]:
+    """Publish ranked candidates per lot (evaluating -> candidates_published) with a publicity period.
+
+    The period is at least 3 days (招标投标法实施条例 第54条) unless the statutory periods are switched off.
+    """
     tender = await _tender(session, tender_code, lock=True)
-    if not 1 <= publicity_days <= 30:
-        raise Unprocessable("the publicity period is 1 to 30 days", code="invalid_publicity_period")
+    statutory.check_publicity_days(publicity_days, periods)
     lots = {lot.public_id: lot for lot in (await session.execute(
         select(Lot).where(Lot.tender_id == tender.id))).scalars()}
     seen: set[tuple[str, int]] = set()
@@ -119,9 +126,102 @@ async def file_objection(session: AsyncSession, tender_code: str, who: Principal
                           filed_by_id=who.user_id, body=body.strip(), filed_at=now)
     session.add(objection)
     await session.flush()
+    due = statutory.objection_answer_due(now)
     await ledger.append(session, actor=who.public_id, action="tender.objection", entity=f"tender:{tender.code}",
-                        payload={"objection": objection.public_id})
+                        payload={"objection": objection.public_id, "answer_due": due.isoformat(),
+                                 "statute": statutory.OBJECTION_STATUTE})
+    # 实施条例 第54条: the answer is due within 3 days; the agent is reminded before, the supervisors alerted after
+    payload = {"objection": objection.public_id}
+    await scheduler.schedule(session, OBJECTION_REMINDER_JOB, due_at=statutory.objection_reminder_at(now),
+                             payload=payload, dedupe_key=_job_key(OBJECTION_REMINDER_JOB, objection))
+    await scheduler.schedule(session, OBJECTION_OVERDUE_JOB, due_at=due, payload=payload,
+                             dedupe_key=_job_key(OBJECTION_OVERDUE_JOB, objection))
     return _objection_out(objection, who)
+
+
+OBJECTION_REMINDER_JOB = "trading.objection_reminder"
+OBJECTION_OVERDUE_JOB = "trading.objection_overdue"
+
+
+def _job_key(kind: str, objection: Objection) -> str:
+    return f"{kind}:{objection.public_id}"
+
+
+async def _open_objection(session: AsyncSession, payload: dict) -> tuple[Objection, Tender] | None:
+    """The objection a job is about, locked, while it is still unanswered; None once answered or gone."""
+    objection = (await session.execute(select(Objection).where(Objection.public_id == payload.get("objection"))
+                                       .with_for_update())).scalar_one_or_none()
+    if objection is None or objection.answer is not None:
+        return None
+    return objection, await session.get(Tender, objection.tender_id)
+
+
+async def _users_with_role(session: AsyncSession, organisation_id: int | None, role: str,
+                           also: int | None = None) -> list[int]:
+    """Active users of `organisation_id` holding `role` (plus the user `also`), once each, in id order."""
+    clauses = []
+    if organisation_id is not None:
+        clauses.append((User.organisation_id == organisation_id) & (literal(role) == any_(User.roles)))
+    if also is not None:
+        clauses.append(User.id == also)
+    if not clauses:
+        return []
+    rows = await session.execute(select(User.id).where(or_(*clauses), User.is_active.is_(True)).order_by(User.id))
+    return list(dict.fromkeys(rows.scalars()))
+
+
+async def remind_objection(session: AsyncSession, payload: dict, *, notifier: Notifier) -> None:
+    """The job a day before an objection's answer is due: remind the tender's agents (ledger entry)."""
+    found = await _open_objection(session, payload)
+    if found is None:
+        return
+    objection, tender = found
+    due = statutory.objection_answer_due(objection.filed_at)
+    agents = await _users_with_role(session, tender.agent_id, "agent", also=tender.created_by_id)
+    for user_id in agents:
+        await notifier.notify(session, user_id=user_id, kind="tender.objection_reminder",
+                              title=f"异议答复期限将至 {tender.code}",
+                              body=f"异议 {objection.public_id} 须于 {format_local(due)} 前答复"
+                                   f"（{statutory.OBJECTION_STATUTE}：自收到异议之日起3日内作出答复）。",
+                              data={"tender": tender.code, "objection": objection.public_id,
+                                    "answer_due": due.isoformat()})
+    await ledger.append(session, actor="system", action="tender.objection_reminder", entity=f"tender:{tender.code}",
+                        payload={"objection": objection.public_id, "answer_due": due.isoformat(),
+                                 "notified": len(agents), "statute": statutory.OBJECTION_STATUTE})
+
+
+async def alert_overdue_objection(session: AsyncSession, payload: dict, *, notifier: Notifier) -> None:
+    """The job at an objection's answer deadline: if still unanswered, alert the tender's supervisors."""
+    found = await _open_objection(session, payload)
+    if found is None:
+        return
+    objection, tender = found
+    due = statutory.objection_answer_due(objection.filed_at)
+    if not passed(due, await db_now(session)):  # ran early: come back at the deadline
+        await scheduler.schedule(session, OBJECTION_OVERDUE_JOB, due_at=due, payload=payload,
+                                 dedupe_key=_job_key(OBJECTION_OVERDUE_JOB, objection))
+        return
+    supervisors = await _users_with_role(session, tender.supervisor_organisation_id, "supervisor")
+    for user_id in supervisors:
+        await notifier.notify(session, user_id=user_id, kind="tender.objection_overdue",
+                              title=f"异议逾期未答复 {tender.code}",
+                              body=f"异议 {objection.public_id} 应于 {format_local(due)} 前答复，至今未答复"
+                                   f"（{statutory.OBJECTION_STATUTE}）。",
+                              data={"tender": tender.code, "objection": objection.public_id,
+                                    "answer_due": due.isoformat()})
+    await ledger.append(session, actor="system", action="tender.objection_overdue", entity=f"tender:{tender.code}",
+                        payload={"objection": objection.public_id, "answer_due": due.isoformat(),
+                                 "notified": len(supervisors), "statute": statutory.OBJECTION_STATUTE})
+
+
+def job_handlers(notifier: Notifier) -> dict[str, Any]:
+    """The objection jobs by kind, bound to the app's notifier, for the route module to register."""
+    async def reminder(session: AsyncSession, payload: dict) -> None:
+        await remind_objection(session, payload, notifier=notifier)
+
+    async def overdue(session: AsyncSession, payload: dict) -> None:
+        await alert_overdue_objection(session, payload, notifier=notifier)
+    return {OBJECTION_REMINDER_JOB: reminder, OBJECTION_OVERDUE_JOB: overdue}
 
 
 def _objection_out(o: Objection, who: Principal | None) -> ObjectionOut:
@@ -152,6 +252,8 @@ async def answer_objection(session: AsyncSession, objection_id: str, who: Princi
     objection.answer, objection.answered_by_id = answer.strip(), who.user_id
     objection.answered_at = await db_now(session)
     await session.flush()
+    for kind in (OBJECTION_REMINDER_JOB, OBJECTION_OVERDUE_JOB):
+        await scheduler.cancel(session, _job_key(kind, objection))
     await ledger.append(session, actor=who.public_id, action="tender.objection_answer",
                         entity=f"tender:{tender.code}", payload={"objection": objection.public_id})
     return _objection_out(objection, who)
@@ -217,7 +319,7 @@ def _award_notice(tender: Tender, lot: Lot, bid: Bid, winner: Organisation, tend
                            ("中标人", "Winning bidder", f"{winner.name}（{winner.social_credit_code}）"),
                            ("中标价（元）", "Award price (CNY)", f"{price:,.2f}"),
                            ("工期（日）", "Duration (days)", bid.duration_days),
-                           ("发出时间", "Issued at", now.isoformat())]),
+                           ("发出时间", "Issued at", now)]),
             SignatureTable([(signer_name, "招标代理", "Tendering agent")]),
         ],
         attachment={"tender": tender.code, "lot": lot.public_id, "bid": bid.public_id, "bidder": winner.public_id,

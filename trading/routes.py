@@ -13,7 +13,7 @@ from aiohttp import web
 from core.db import asyncpg_dsn, db_now
 from core.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 from core.notifications import InAppNotifier
-from trading import listing_cache, ocds
+from trading import listing_cache, ocds, statutory
 from trading import service as svc
 from trading.codes import load_categories
 from trading.demo import seed_demo  # noqa: F401  (the demo hook, found by name)
@@ -52,6 +52,11 @@ async def cleanup_ctx(app: web.Application) -> AsyncIterator[None]:
 def register_jobs(app: web.Application, registry: Any) -> None:
     """The tender close job (published -> closed at the bid deadline, by the database clock)."""
     registry.register(svc.CLOSE_JOB, svc.close_bidding)
+
+
+def _periods(request: web.Request) -> statutory.Periods:
+    """Whether the statutory period minimums apply (BIDROOM_STATUTORY_PERIODS, on unless switched off)."""
+    return statutory.Periods(request.app[SETTINGS].statutory_periods)
 
 
 def _notifier(request: web.Request):
@@ -185,7 +190,7 @@ async def edit_tender(request: web.Request, who: Principal, body: TenderPatch):
 @api.post("/api/v1/tenders/{code}/publish", summary="Publish a draft: seal key, announce, schedule the close",
           response=TenderOut, roles=("agent", "admin"), errors=(403, 404, 409, 422))
 async def publish_tender(request: web.Request, who: Principal):
-    tender = await svc.publish(db(request), who, request.match_info["code"])
+    tender = await svc.publish(db(request), who, request.match_info["code"], periods=_periods(request))
     return await _tender_out(request, tender, who)
 
 
@@ -283,7 +288,8 @@ async def answer(request: web.Request, who: Principal, body: AnswerIn):
           body=AmendmentIn, response=AmendmentOut, status=201, roles=("agent", "admin"), errors=(403, 404, 409, 422))
 async def amend(request: web.Request, who: Principal, body: AmendmentIn):
     item, _ = await svc.amend(db(request), who, request.match_info["code"], summary=body.summary, body=body.body,
-                              document_ids=body.document_ids, notifier=_notifier(request))
+                              document_ids=body.document_ids, notifier=_notifier(request),
+                              periods=_periods(request))
     return _amendment_out(item)
 
 

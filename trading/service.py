@@ -28,6 +28,7 @@ from core.notifier import Notifier
 from evidence import ledger_service as ledger
 from trading import search_terms
 from trading.codes import load_categories, tender_code
+from trading import statutory
 from trading.lifecycle import (TenderStatus, Timeline, apply_amendment, as_method, as_status, transition,
                                validate_timeline)
 from trading.models import Amendment, BidderRegistration, Clarification, Lot, Tender, TenderDocument
@@ -148,8 +149,9 @@ def _check_keys(threshold: int, holders: int) -> None:
                             details={"key_threshold": threshold, "key_holder_count": holders})
 
 
-def _check_timeline(tender: Tender, now: datetime) -> None:
-    validate_timeline(Timeline(now, tender.clarification_end_at, tender.bid_deadline_at, tender.opening_at))
+def _check_timeline(tender: Tender, now: datetime, periods: statutory.Periods | None = None) -> None:
+    validate_timeline(Timeline(now, tender.clarification_end_at, tender.bid_deadline_at, tender.opening_at),
+                      tender.method, periods)
 
 
 async def _replace_lots(session: AsyncSession, tender: Tender, lots: Sequence[LotDraft]) -> None:
@@ -264,13 +266,14 @@ def _keyholding():
     return importlib.import_module("trading.keyholding")
 
 
-async def publish(session: AsyncSession, who: Any, code: str) -> Tender:
+async def publish(session: AsyncSession, who: Any, code: str, *,
+                  periods: statutory.Periods = statutory.ENFORCED) -> Tender:
     """draft -> published: seals the tender's key, stamps the DB time, indexes the text, schedules the close."""
     tender = await get_tender(session, code, lock=True)
     require_manager(who, tender)
     transition(tender.status, TenderStatus.PUBLISHED)  # refuse early, before sealing, naming the current state
     now = await db_now(session)
-    _check_timeline(tender, now)
+    _check_timeline(tender, now, periods)  # the statutory periods count from this publication
     keyholding = _keyholding()
     if keyholding is not None:
         await keyholding.seal_at_publish(session, tender, actor=who.public_id)
@@ -681,7 +684,7 @@ async def clarifications_for(session: AsyncSession, tender: Tender, who: Any) ->
 # ---- amendments ----------------------------------------------------------------------------------------------
 
 async def amend(session: AsyncSession, who: Any, code: str, *, summary: str, body: str, document_ids: list[str],
-                notifier: Notifier) -> tuple[Amendment, Tender]:
+                notifier: Notifier, periods: statutory.Periods = statutory.ENFORCED) -> tuple[Amendment, Tender]:
     """澄清或修改: publish a change; too close to the deadline, the deadline (and opening) move out."""
     tender = await get_tender(session, code, lock=True)
     require_manager(who, tender)
@@ -697,7 +700,7 @@ async def amend(session: AsyncSession, who: Any, code: str, *, summary: str, bod
                                 details={"documents": missing})
     now = await db_now(session)
     before = Timeline(tender.published_at, tender.clarification_end_at, tender.bid_deadline_at, tender.opening_at)
-    after = apply_amendment(before, now, tender.method)
+    after = validate_timeline(apply_amendment(before, now, tender.method), tender.method, periods)
     extended = after.bid_deadline != before.bid_deadline
     item = Amendment(public_id=public_id("M", 8), tender_id=tender.id, summary=summary, body=body,
                      document_ids=list(document_ids), published_at=now, deadline_before=before.bid_deadline,

@@ -92,7 +92,15 @@ async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+    body = {"status": "ok"}
+    if not request.app[SETTINGS].statutory_periods:
+        body["statutory_periods"] = "off"  # BIDROOM_STATUTORY_PERIODS=off: never hidden from a health check
+    return web.json_response(body)
+
+
+async def _warn_statutory_periods_off(app: web.Application) -> None:
+    log.warning("BIDROOM_STATUTORY_PERIODS=off: the statutory period minimums (招标投标法 第24条, 实施条例 第54条) "
+                "are not enforced; records issued say so. Tests and the demo only.")
 
 
 async def readyz(request: web.Request) -> web.Response:
@@ -146,6 +154,8 @@ def create_app(settings: Settings) -> web.Application:
     # domain resources (PKI, storage, media workers ...) start after keys and before the scheduler
     app.cleanup_ctx.extend(m.cleanup_ctx for m in modules if hasattr(m, "cleanup_ctx"))
     app.cleanup_ctx.append(scheduler_ctx)
+    if not settings.statutory_periods:
+        app.on_startup.append(_warn_statutory_periods_off)
 
     apis = [m.api for m in modules]
     for api in apis:

@@ -27,6 +27,8 @@ def cmd_serve(settings: Settings, args) -> int:
     settings = settings.with_(port=port, public_url=settings.public_url if args.port is None
                               else f"http://{settings.host}:{port}")
     migrate = settings.database_url is None or args.migrate or args.demo
+    if args.demo:  # the demo's tenders run on days, not the statutory periods (BIDROOM_STATUTORY_PERIODS)
+        settings = settings.with_(statutory_periods=False)
     settings, database = prepare(settings, migrate=migrate)
     if args.demo:
         from web.demo import seed_demo

@@ -50,7 +50,7 @@ def draft_body(tenderer: str, title: str = "中山市火炬开发区道路改造
             "evaluation": EVALUATION,
             "clarification_end_at": (now + timedelta(days=days - 5)).isoformat(),
             "bid_deadline_at": (now + timedelta(days=days)).isoformat(),
-            "opening_at": (now + timedelta(days=days, hours=1)).isoformat(),
+            "opening_at": (now + timedelta(days=days)).isoformat(),  # 招标投标法 第34条: at the deadline
             "key_threshold": 2, "key_holder_count": 3}
     body.update(changes)
     return body

@@ -104,7 +104,8 @@ async def test_two_of_three_holders_open_the_bids_and_damaged_ones_are_withdrawn
     assert report["record"]["record_no"] == body["record_no"]
 
 
-async def test_a_tender_with_two_valid_bids_fails_with_a_record(sessions, client, wrapped_holder_keys, raw_conn):
+async def test_a_tender_left_with_two_valid_bids_after_the_opening_fails_with_a_record(
+        sessions, client, wrapped_holder_keys, raw_conn):
     info = await draft_tender(sessions, client, bidders=3, platform_share=True)
     # the agent and the platform hold shares: one passphrase opens it with the platform's share
     await add_holders(sessions, client, info, wrapped_holder_keys[:1], k=2)
@@ -112,13 +113,17 @@ async def test_a_tender_with_two_valid_bids_fails_with_a_record(sessions, client
     a, b, c = info.bidders
     assert (await upload(client, info, a, bundle(price="500.00")))[0] == 201
     assert (await upload(client, info, b, bundle(price="600.00")))[0] == 201
-    assert (await upload(client, info, c, bundle(price="700.00")))[0] == 201
-    assert (await client.delete(f"/api/v1/tenders/{info.code}/lots/{info.lot_id}/bid", headers=c.headers)).status == 200
+    # three bids, so the lot is opened; c's is sealed to another key and is revoked at the opening
+    _, stranger = sealing.new_tender_identity()
+    assert (await upload(client, info, c, sealing.seal_bytes(bundle(price="700.00"), stranger)))[0] == 201
     await set_deadline(sessions, info, -1)
     body = await (await client.post(URL.format(info.code), headers=info.agent.headers)).json()
-    assert body["unlocked"] == 1 and body["holders_unlocked"] == ["platform"]
+    assert body["unlocked"] == 1 and body["holders_unlocked"] == ["platform"] and body["failed_lots"] == []
     status, body = await share(client, info, info.agent, PASSPHRASES[0])
     assert status == 200 and body["status"] == "failed" and body["valid_bids"] == 2
+    assert body["failed_lots"] == [info.lot_id]
+    assert await raw_conn.fetchval("SELECT failure_reason FROM lot WHERE public_id = $1",
+                                   info.lot_id) == "fewer_than_three_valid_bids"
     assert await raw_conn.fetchval("SELECT status FROM tender WHERE id = $1", info.tender_id) == "failed"
     kind = await raw_conn.fetchval("SELECT kind FROM record WHERE record_no = $1", body["record_no"])
     assert kind == "tender_failed"
@@ -128,9 +133,12 @@ async def test_a_tender_with_two_valid_bids_fails_with_a_record(sessions, client
 
 async def test_only_an_agent_of_the_tender_starts_the_opening_and_only_holders_send_shares(
         sessions, client, wrapped_holder_keys):
-    info = await draft_tender(sessions, client, bidders=1)
+    info = await draft_tender(sessions, client, bidders=3)
     await add_holders(sessions, client, info, wrapped_holder_keys, k=2)
-    await publish(sessions, info, deadline_in_s=-1)
+    await publish(sessions, info)
+    for actor in info.bidders:  # three bids: the lot is opened (fewer would fail it unopened)
+        assert (await upload(client, info, actor, bundle()))[0] == 201
+    await set_deadline(sessions, info, -1)
     resp = await client.post(URL.format(info.code), headers=info.bidders[0].headers)
     assert resp.status == 403
     status, body = await share(client, info, info.holders[0], PASSPHRASES[0])

@@ -61,7 +61,7 @@ def rendered() -> bytes:
 def test_chinese_names_and_both_titles_extract_exactly(rendered):
     text = "\n".join(_text(rendered))
     for expected in ("张伟", "李娜", "欧阳娜娜", "评标报告", "Bid Evaluation Report", "市政道路改造工程（一标段）",
-                     "评标委员会主任", "Committee chair", "2026-11-20 09:30:00 (UTC+8)"):
+                     "评标委员会主任", "Committee chair", "2026-11-20 09:30:00 UTC+8"):
         assert expected in text
 
 
@@ -147,3 +147,33 @@ def test_incomplete_checkpoint_is_refused():
 def test_markup_characters_in_values_print_literally():
     doc = three_signer_record(blocks=[TextBlock("A<B> & C </para>")])
     assert "A<B> & C </para>" in _text(render_record(doc))[0]
+
+
+def test_times_print_in_beijing_time_to_the_second_and_record_json_keeps_exact_utc():
+    at = datetime(2026, 12, 1, 2, 3, 4, 567890, tzinfo=timezone.utc)
+    pdf = render_record(three_signer_record(issued_at=at, attachment={"opened_at": at}))
+    text = "\n".join(_text(pdf))
+    assert "2026-12-01 10:03:04 UTC+8" in text and ".567890" not in text and "+00:00" not in text
+    data = json.loads(_reader(pdf).attachments["record.json"][0])
+    assert data["issued_at"] == "2026-12-01T02:03:04.567890Z" and data["data"]["opened_at"] == data["issued_at"]
+
+
+def test_a_record_issued_with_the_statutory_periods_off_says_so_on_the_page_and_in_its_data():
+    on = render_record(three_signer_record())
+    off = render_record(three_signer_record(statutory_periods=False))
+    assert "BIDROOM_STATUTORY_PERIODS=off" not in "\n".join(_text(on))
+    assert "BIDROOM_STATUTORY_PERIODS=off" in "\n".join(_text(off))
+    assert json.loads(_reader(on).attachments["record.json"][0])["statutory_periods"] == "on"
+    assert json.loads(_reader(off).attachments["record.json"][0])["statutory_periods"] == "off"
+
+
+def test_identifier_columns_never_break_inside_an_id():
+    lot = "ZS-2026-FJSZ-00042-L01"
+    table = TableBlock(headers=[("序号", "No."), ("投标人", "Bidder"), ("标段", "Lot"), ("投标报价（元）", "Price"),
+                                ("工期（日）", "Days"), ("其他声明", "Declared")],
+                       rows=[[1, "中山市恒信建设工程有限公司", lot, "300,000.00", 180, "质量标准：合格"]],
+                       col_weights=[0.5, 2.8, 1.0, 1.3, 0.8, 1.8], fit_cols=(2,))
+    lines = "\n".join(_text(render_record(three_signer_record(blocks=[table])))).splitlines()
+    assert any(lot in line for line in lines)
+    with pytest.raises(ValueError):
+        render_record(three_signer_record(blocks=[replace(table, fit_cols=(7,))]))
