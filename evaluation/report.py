@@ -55,6 +55,7 @@ __all__ = ["RECORD_KIND", "BIDDERS_PER_TABLE", "Venue", "ReportMember", "BidderI
 
 RECORD_KIND = "evaluation_report"
 BIDDERS_PER_TABLE = 8
+NAMED_CRITERIA = 12        # up to this many criteria, score tables print each criterion's name beside its code
 EXPERT, TENDERER_REP = "expert", "tenderer_representative"
 
 ROLE_LABELS = {EXPERT: ("评标专家", "Evaluation expert"),
@@ -304,7 +305,7 @@ def _committee(inp: ReportInput) -> list[Block]:
     return [SectionHeading("评标委员会", "Evaluation committee"),
             TableBlock([("序号", "No."), ("姓名", "Name"), ("编号", "ID"), ("角色", "Role"),
                         ("评标地点 / 席位", "Site / place"), ("签到时间", "Checked in")], rows,
-                       col_weights=(0.6, 1.3, 1.4, 2.5, 2.9, 1.9)),
+                       col_weights=(0.6, 1.3, 1.4, 2.3, 3.2, 1.9)),
             TextBlock(f"评标委员会由 {len(inp.members)} 人组成，推选 {chair.name} 为组长。\n"
                       f"The committee has {len(inp.members)} members and elected {chair.name} as its chair.")]
 
@@ -349,25 +350,32 @@ def _method(inp: ReportInput) -> list[Block]:
                        col_weights=(0.8, 5.0, 1.0, 1.6))]
 
 
-def _criteria_by_bidder_tables(inp: ReportInput, numbers: dict[str, int], bidders: Sequence[str],
-                               value) -> list[Block]:
-    """Criteria down, bidders across in groups: `value(bidder, criterion_name)` gives each cell's number."""
+def _criteria_by_bidder_tables(inp: ReportInput, numbers: dict[str, int], bidders: Sequence[str], value, *,
+                               with_max: bool) -> list[Block]:
+    """Criteria down, bidders across in groups: `value(bidder, criterion_name)` gives each cell's number.
+
+    With many criteria the rows carry the code alone (the method's table names them), which keeps the rows one
+    line high; the member tables leave out the maxima, which the aggregated table and the method's table print.
+    """
     method = inp.scoring.method
+    named = len(method.criteria) <= NAMED_CRITERIA
     out: list[Block] = []
     for group in _group(list(bidders), BIDDERS_PER_TABLE):
-        headers = [("评分因素", "Criterion"), ("满分", "Max")]
-        headers += [(f"投标人 {numbers[b]}", b) for b in group]
+        headers = [("评分因素", "Criterion")] + ([("满分", "Max")] if with_max else [])
+        headers += [(f"{numbers[b]}号", b) for b in group]
         rows = []
         totals = {b: Decimal(0) for b in group}
         for i, c in enumerate(method.criteria):
-            row: list[Any] = [f"{criterion_code(i)} {c.name}", _num(c.max)]
+            row: list[Any] = [f"{criterion_code(i)} {c.name}" if named else criterion_code(i)]
+            if with_max:
+                row.append(_num(c.max))
             for b in group:
                 v = value(b, c.name)
                 totals[b] += v
                 row.append(decimal_str(v))
             rows.append(row)
-        rows.append(["技术分合计 Technical", "", *(decimal_str(totals[b]) for b in group)])
-        weights = (3.2, 1.0, *([1.2] * len(group)))
+        rows.append(["技术分合计 Technical", *([""] if with_max else []), *(decimal_str(totals[b]) for b in group)])
+        weights = ((3.0 if named else 1.6), *((1.0,) if with_max else ()), *([1.2] * len(group)))
         out.append(TableBlock(headers, rows, col_weights=weights))
     return out
 
@@ -399,7 +407,7 @@ def _aggregated(inp: ReportInput, numbers: dict[str, int], names: dict[str, str]
         out.append(SectionHeading("各评分因素汇总得分", "Aggregated score per criterion"))
         out.append(TextBlock(f"{agg_zh}。{agg_en}."))
         out += _criteria_by_bidder_tables(inp, numbers, [line.bidder for line in ev.ranking],
-                                          lambda b, c: by_bidder[b].criteria[c])
+                                          lambda b, c: by_bidder[b].criteria[c], with_max=True)
     return out
 
 
@@ -425,7 +433,7 @@ def _member_tables(inp: ReportInput, numbers: dict[str, int]) -> list[Block]:
         m = by_id[member]
         out.append(SectionHeading(f"评分表：{m.name}（{m.public_id}）", f"Score table of {m.public_id}"))
         out += _criteria_by_bidder_tables(inp, numbers, compliant,
-                                          lambda b, c, member=member: sheets[(member, b)][c])
+                                          lambda b, c, member=member: sheets[(member, b)][c], with_max=False)
     return out
 
 
@@ -453,9 +461,12 @@ def _flags(inp: ReportInput, numbers: dict[str, int]) -> list[Block]:
     method = inp.scoring.method
     codes = {c.name: criterion_code(i) for i, c in enumerate(method.criteria)}
     names = {m.public_id: m.name for m in inp.members}
+    by_key: dict[tuple[str, str, str, str], list[flag_rules.Justification]] = {}
+    for j in inp.justifications:
+        by_key.setdefault((j.kind, j.member, j.bidder, j.criterion), []).append(j)
     rows = []
     for f in inp.flags:
-        reason = next((j.text for j in inp.justifications if j.closes(f)), "—")
+        reason = next((j.text for j in by_key.get(f.key, ()) if j.closes(f)), "—")
         zh, en = FLAG_LABELS.get(f.kind, (f.kind, f.kind))
         figures = f"{decimal_str(f.score)}"
         if f.reference is not None:

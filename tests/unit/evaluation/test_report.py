@@ -194,9 +194,9 @@ def test_member_tables_hold_each_members_own_scores():
     table = blocks[i + 1]
     assert isinstance(table, TableBlock)
     # bidders 1..3 (B-JC04 was rejected and is not scored), criteria down the page, then the technical total
-    assert [h[1] for h in table.headers[2:]] == ["B-HX01", "B-YD02", "B-NF03"]
-    assert table.rows[0][2:] == ["13", "11", "4"]
-    assert table.rows[-1][2:] == ["26", "22", "18"]
+    assert table.headers[1:] == [("1号", "B-HX01"), ("2号", "B-YD02"), ("3号", "B-NF03")]
+    assert table.rows[0] == ["C01 施工组织设计", "13", "11", "4"]
+    assert table.rows[-1][1:] == ["26", "22", "18"]
 
 
 def test_large_tables_are_split_so_they_fit_the_page():
