@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import Conflict, Forbidden, Unprocessable
 from core.principal import Principal
@@ -74,7 +75,7 @@ def _ref(record: Record) -> str:
     return ledger.entity_ref("record", record.record_no)
 
 
-async def _locked(session, record: Record) -> Record:
+async def _locked(session: AsyncSession, record: Record) -> Record:
     """The record row locked for this transaction, so two members never sign the same bytes at once."""
     row = (await session.execute(select(Record).where(Record.id == record.id).with_for_update()
                                  .execution_options(populate_existing=True))).scalar_one()
@@ -92,7 +93,7 @@ def _member(signers: Sequence[ReportSigner], who: Principal) -> ReportSigner:
                     details={"who": who.public_id})
 
 
-async def signing_state(session, record: Record, signers: Sequence[ReportSigner]) -> SigningState:
+async def signing_state(session: AsyncSession, record: Record, signers: Sequence[ReportSigner]) -> SigningState:
     """Signatures from the record, refusals and late dissents from the ledger."""
     rows = (await session.execute(
         select(AuditEntry.action, AuditEntry.payload).where(AuditEntry.entity == _ref(record),
@@ -113,8 +114,8 @@ def _open(record: Record, state: SigningState) -> None:
                        code="report_stale", details={"dissented": list(state.dissented)})
 
 
-async def issue_report(session, ctx: RecordsContext, content: RecordContent, *, who: Principal, entity: str,
-                       audience: str = "staff") -> Record:
+async def issue_report(session: AsyncSession, ctx: RecordsContext, content: RecordContent, *, who: Principal,
+                       entity: str, audience: str = "staff") -> Record:
     """Render and archive the report unsealed and unsigned; the members sign it next."""
     if content.kind != RECORD_KIND:
         raise ValueError("issue_report takes the content of evaluation.report.build_report")
@@ -126,7 +127,7 @@ async def issue_report(session, ctx: RecordsContext, content: RecordContent, *, 
     return record
 
 
-async def sign_report(session, ctx: RecordsContext, record: Record, signers: Sequence[ReportSigner], *,
+async def sign_report(session: AsyncSession, ctx: RecordsContext, record: Record, signers: Sequence[ReportSigner], *,
                       who: Principal) -> Record:
     """The calling member signs their own row with their own certificate (sequential PAdES)."""
     member = _member(signers, who)
@@ -139,7 +140,8 @@ async def sign_report(session, ctx: RecordsContext, record: Record, signers: Seq
     return await add_signature(session, ctx, record, spec, actor=who.public_id)
 
 
-async def refuse_to_sign(session, record: Record, signers: Sequence[ReportSigner], *, who: Principal) -> SigningState:
+async def refuse_to_sign(session: AsyncSession, record: Record, signers: Sequence[ReportSigner], *,
+                         who: Principal) -> SigningState:
     """A member declines to sign without written reasons: deemed agreement, the seal is not blocked.
 
     招标投标法实施条例 第53条: 评标委员会成员拒绝在评标报告上签字又不书面说明其不同意见和理由的，视为同意评标结果。
@@ -158,7 +160,7 @@ async def refuse_to_sign(session, record: Record, signers: Sequence[ReportSigner
     return await signing_state(session, record, signers)
 
 
-async def file_dissent(session, record: Record, signers: Sequence[ReportSigner], *, who: Principal,
+async def file_dissent(session: AsyncSession, record: Record, signers: Sequence[ReportSigner], *, who: Principal,
                        reasons: str) -> SigningState:
     """A member's written dissent after rendering: recorded, and the report goes stale until re-issued with it.
 
@@ -182,7 +184,7 @@ async def file_dissent(session, record: Record, signers: Sequence[ReportSigner],
     return await signing_state(session, record, signers)
 
 
-async def finalise(session, ctx: RecordsContext, record: Record, signers: Sequence[ReportSigner], *,
+async def finalise(session: AsyncSession, ctx: RecordsContext, record: Record, signers: Sequence[ReportSigner], *,
                    who: Principal) -> Record:
     """The platform seal, last, once every member has signed or refused without reasons (实施条例 第53条)."""
     record = await _locked(session, record)
