@@ -11,7 +11,8 @@ The flow over `evidence.records_service` (no web imports; the caller's transacti
 4. `file_dissent`: a member states a dissent in writing after the report was rendered. The PDF's content is fixed
    once rendered and 第53条 wants the dissent noted in the report itself, so dissents are collected before
    rendering (`ReportInput.dissents`) and printed there; one filed later is recorded in the ledger and makes this
-   report stale: it can no longer be signed or sealed, and the session issues a new report that prints it.
+   report stale: it can no longer be signed or sealed, and the session issues a new revision that prints it
+   (`dissents_filed` gives what to pass as `ReportInput.dissents`).
 5. `finalise`: the platform seal (`seal_record`), once every member has signed or is recorded as refusing.
 
 Every step writes a ledger entry on the record (`record:<no>`) in the caller's transaction, beside the
@@ -28,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import Conflict, Forbidden, Unprocessable
 from core.principal import Principal
-from evaluation.report import RECORD_KIND, ReportSigner
+from evaluation.report import RECORD_KIND, Dissent, ReportSigner
 from evidence import ledger_service as ledger
 from evidence.ledger_models import AuditEntry
 from evidence.records_models import Record
@@ -38,7 +39,7 @@ from evidence.signing import SignerSpec
 log = logging.getLogger(__name__)
 
 __all__ = ["REFUSE", "DISSENT", "SigningState", "issue_report", "signing_state", "sign_report", "refuse_to_sign",
-           "file_dissent", "finalise"]
+           "file_dissent", "dissents_filed", "finalise"]
 
 ISSUE = "evaluation.report.issue"
 REFUSE = "evaluation.report.refuse"
@@ -182,6 +183,19 @@ async def file_dissent(session: AsyncSession, record: Record, signers: Sequence[
     await ledger.append(session, actor=who.public_id, action=DISSENT, entity=_ref(record),
                         payload={"member": member.public_id, "reasons": text, "rule": "招标投标法实施条例 第53条"})
     return await signing_state(session, record, signers)
+
+
+async def dissents_filed(session: AsyncSession, record: Record) -> tuple[Dissent, ...]:
+    """The dissents filed on this report after it was rendered, in filing order (a member's latest text counts):
+    what the next revision of the report must print (`ReportInput.dissents`)."""
+    rows = (await session.execute(
+        select(AuditEntry.payload).where(AuditEntry.entity == _ref(record), AuditEntry.action == DISSENT)
+        .order_by(AuditEntry.seq))).scalars().all()
+    latest: dict[str, str] = {}
+    for p in rows:
+        latest.pop(p["member"], None)
+        latest[p["member"]] = p["reasons"]
+    return tuple(Dissent(member, reasons) for member, reasons in latest.items())
 
 
 async def finalise(session: AsyncSession, ctx: RecordsContext, record: Record, signers: Sequence[ReportSigner], *,

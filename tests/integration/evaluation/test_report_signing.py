@@ -17,13 +17,13 @@ from pypdf import PdfReader
 from core.errors import Conflict, Forbidden, Unprocessable
 from core.principal import Principal
 from evaluation.report import build_report, report_signers
-from evaluation.report_signing import (DISSENT, REFUSE, file_dissent, finalise, issue_report, refuse_to_sign,
-                                       sign_report, signing_state)
+from evaluation.report_signing import (DISSENT, REFUSE, dissents_filed, file_dissent, finalise, issue_report,
+                                       refuse_to_sign, sign_report, signing_state)
 from evaluation.score_record import verify
 from evidence.records import RECORD_ATTACHMENT, SEAL_FIELD
 from evidence.records_service import get_record
 from evidence.signing import verify_pdf
-from tests.unit.evaluation.test_report import MEMBERS, sample_input
+from tests.unit.evaluation.test_report import MEMBERS, pdf_text, sample_input
 from web.keys import SERVICES
 
 ENTITY = "evaluation_session:S-7Q4M2K"
@@ -196,6 +196,19 @@ async def test_a_dissent_filed_after_rendering_makes_the_report_stale(client, se
     reasons = json.loads(await raw_conn.fetchval(
         "SELECT payload FROM audit_entry WHERE entity = $1 AND action = $2", f"record:{record_no}", DISSENT))
     assert reasons["reasons"] == "不同意排序：第2名的施工组织设计更优。" and reasons["member"] == "E-ZS0004"
+
+    # the next revision prints the dissent, and is signed and sealed as usual
+    async with sessions() as session, session.begin():
+        filed = await dissents_filed(session, await get_record(session, record_no))
+        revised = build_report(sample_input(dissents=filed, revision=2, supersedes=record_no))
+        again = await issue_report(session, ctx, revised, who=CHAIR, entity=ENTITY)
+        new_no = again.record_no
+    for m in MEMBERS:
+        await _sign(sessions, ctx, new_no, m.public_id)
+    final = await _finalise(sessions, ctx, new_no)
+    assert (await verify_pdf(final, ctx.pki)).sealed
+    text = pdf_text(final)
+    assert "不同意排序：第2名的施工组织设计更优。" in text and record_no in text and "评标报告（第2版）" in text
 
 
 async def test_only_members_sign_each_once_and_nothing_after_the_seal(client, sessions, raw_conn):
