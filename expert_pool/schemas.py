@@ -170,6 +170,10 @@ class DeclineIn(Strict):
     reason: str = Field(min_length=2, max_length=500)
 
 
+class CancelIn(Strict):
+    reason: str = Field(min_length=2, max_length=500, description="why the draw is cancelled (written to the ledger)")
+
+
 class DrawSummaryOut(BaseModel):
     draw_id: str
     round: int
@@ -190,6 +194,7 @@ class SeatCountsOut(BaseModel):
     open: int
     declined: int
     expired: int
+    withdrawn: int = Field(default=0, description="withdrawn at the bid deadline: the expert conflicts with a bidder")
 
 
 class DrawnOut(BaseModel):
@@ -225,6 +230,8 @@ class DrawRecordRef(BaseModel):
     status: str
     sha256: str
     download: str
+    readable: bool = Field(description="whether you may download it now (the tender's supervisors until the "
+                                       "award; the public edition for everyone after it)")
 
 
 class DrawOut(DrawSummaryOut):
@@ -243,11 +250,13 @@ class DrawOut(DrawSummaryOut):
     committee_formed: bool
     supplementary_draws: list[DrawSummaryOut]
     identities_disclosed: bool
+    cancelled_at: datetime | None = None
+    cancel_reason: str | None = None
     entropy: str | None = None
     seed: str | None = None
     result: list[QuotaResultOut] | None = None
     invitations: list[InvitationOut] | None = None
-    records: list[DrawRecordRef] = Field(default=[], description="the signed record PDFs, shown with identities")
+    records: list[DrawRecordRef] = Field(default=[], description="the signed record PDFs issued for this draw")
 
 
 class ExclusionOut(BaseModel):

@@ -100,8 +100,8 @@ async def test_a_draw_runs_from_request_to_a_formed_committee_with_replacements_
     state = await (await client.get(f"/api/v1/draws/{draw_id}", headers=supervisor.headers)).json()
     assert state["committee_formed"] and state["status"] == "formed"
     assert state["confirmation"] == {
-        "土建": {"seats": 3, "accepted": 3, "pending": 0, "open": 0, "declined": 1, "expired": 0},
-        "造价": {"seats": 2, "accepted": 2, "pending": 0, "open": 0, "declined": 0, "expired": 1}}
+        "土建": {"seats": 3, "accepted": 3, "pending": 0, "open": 0, "declined": 1, "expired": 0, "withdrawn": 0},
+        "造价": {"seats": 2, "accepted": 2, "pending": 0, "open": 0, "declined": 0, "expired": 1, "withdrawn": 0}}
 
     # 6. Both verification records re-check with the independent verifier.
     for some_draw in (draw_id, supplementary["draw_id"]):
@@ -119,8 +119,9 @@ async def test_a_draw_runs_from_request_to_a_formed_committee_with_replacements_
 
     # The public PDF validates, carries the verification record as its attachment and counts exclusions by
     # reason; the supervisor edition adds names and is refused to anyone else.
-    pdf = await (await client.get(records["public"]["download"])).read()
-    resp = await client.post("/api/v1/records/verify", data=pdf, headers={"Content-Type": "application/pdf"})
+    pdf = await (await client.get(records["public"]["download"], headers=supervisor.headers)).read()
+    resp = await client.post("/api/v1/records/verify", data=pdf,
+                             headers={**supervisor.headers, "Content-Type": "application/pdf"})
     report = await resp.json()
     assert resp.status == 200 and report["valid"] and report["sealed"] and report["archived"], report
     reader = PdfReader(io.BytesIO(pdf))

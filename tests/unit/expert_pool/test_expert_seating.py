@@ -65,7 +65,7 @@ def test_the_committee_is_formed_only_when_every_seat_is_accepted():
 
 def test_counts_show_accepted_pending_and_open_seats_without_names():
     counts = confirmation_counts(SEATS, invitations(("E-A", "土建", 1, S.ACCEPTED), ("E-B", "土建", 2, S.DECLINED)))
-    assert counts["土建"] == {"seats": 2, "accepted": 1, "pending": 0, "open": 1, "declined": 1, "expired": 0}
+    assert counts["土建"] == {"seats": 2, "accepted": 1, "pending": 0, "open": 1, "declined": 1, "expired": 0, "withdrawn": 0}
     assert counts["造价"]["open"] == 1
 
 
