@@ -1,7 +1,7 @@
 """Expert pool use cases: registering and importing experts, their standing, leave and declared conflicts.
 
 Never commits: every function runs in the caller's transaction and writes its audit entry there.
-Draws and confirmations live in expert_pool.draw_service.
+Draws live in expert_pool.draws, confirmations in expert_pool.confirmations.
 """
 from __future__ import annotations
 
