@@ -63,11 +63,14 @@ async def tender_with_lot(sessions, agent: Actor, *, family: str = "FJSZ", budge
                                                 {"p": supervisors})).scalar_one()
         seq = next(_n)
         code = f"ZS-2026-{family}-{seq:05d}"
+        now = datetime.now(timezone.utc)
+        deadline = now + timedelta(days=bid_deadline_days)
         tender = Tender(code=code, title=f"中山市第{seq}号项目", family=family, subtype=f"{family}-SG"
                         if family == "FJSZ" else f"{family}-HW", method=method, region_code="ZS", status=status,
                         tenderer_id=tenderer_pk, created_by_id=agent_pk, budget=Decimal(budget),
-                        supervisor_organisation_id=supervisors_pk,
-                        bid_deadline_at=datetime.now(timezone.utc) + timedelta(days=bid_deadline_days))
+                        supervisor_organisation_id=supervisors_pk, published_at=now,
+                        clarification_end_at=deadline - timedelta(days=bid_deadline_days / 2),
+                        bid_deadline_at=deadline, opening_at=deadline + timedelta(hours=1))
         session.add(tender)
         await session.flush()
         lot = Lot(public_id=f"{code}-L01", tender_id=tender.id, lot_no=1, title="第一标段", budget=Decimal(budget))
