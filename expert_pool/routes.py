@@ -165,7 +165,7 @@ async def set_status(request: web.Request, who: Principal, body: StatusIn):
 async def history(request: web.Request, who: Principal):
     expert = await _visible_expert(request, who)
     return [ServiceOut(tenderer_id=o.public_id, tenderer=o.name, served_at=s.served_at, role=s.role)
-            for s, o in await svc.service_history(db(request), expert)]
+            for s, o in await svc.service_history(db(request), expert, who)]
 
 
 @api.get("/api/v1/me/expert", summary="My expert profile", response=ExpertOut, roles=("expert",), errors=(404,))

@@ -47,12 +47,16 @@ def acceptance_rate(accepted: int, declined: int, expired: int) -> str | None:
 
 async def familiar_faces(session: AsyncSession, *, since_days: int = 365, min_count: int = 2,
                          limit: int = 100) -> list[FamiliarOut]:
-    """Tenderer × expert pairs by how often the expert served that tenderer (熟面孔), most frequent first."""
+    """Tenderer × expert pairs by how often the expert served that tenderer (熟面孔), most frequent first;
+    only service on tenders already awarded (or recorded without a tender), as committees are secret until then."""
     rows = (await session.execute(text("""
         SELECT o.public_id AS tenderer_id, o.name AS tenderer, e.public_id AS expert_id, e.name AS expert,
                count(*) AS served, max(s.served_at) AS last_served_at
         FROM expert_service s JOIN expert e ON e.id = s.expert_id JOIN organisation o ON o.id = s.tenderer_id
+        LEFT JOIN tender t ON t.id = s.tender_id
         WHERE s.served_at >= now() - make_interval(days => :days)
+          -- a seat on a tender not yet awarded would name a committee member before the award
+          AND (s.tender_id IS NULL OR t.status IN ('awarded', 'complete'))
         GROUP BY o.public_id, o.name, e.public_id, e.name HAVING count(*) >= :min
         ORDER BY served DESC, tenderer_id, expert_id LIMIT :limit"""),
         {"days": since_days, "min": min_count, "limit": limit})).all()
