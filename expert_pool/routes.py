@@ -17,7 +17,7 @@ from expert_pool.personal import mask_id_card, mask_phone
 from expert_pool.records import PUBLIC
 from expert_pool.regions import region_name
 from expert_pool.schemas import (CancelIn, ConflictIn, ConflictOut, DeclineIn, DrawIn, DrawOut, DrawStatsOut,
-                                 DrawStatsQuery, EntropyIn, ExclusionOut, ExpertIn, ExpertOut, ExpertQuery,
+                                 DrawRecordOut, DrawStatsQuery, EntropyIn, ExclusionOut, ExpertIn, ExpertOut, ExpertQuery,
                                  ExpertSummaryOut, FamiliarOut, FamiliarQuery, ImportReportOut, ImportRowOut, LeaveIn,
                                  LeaveOut, MyInvitationOut, OrganisationRef, ProblemOut, RecordQuery, ServiceOut,
                                  SpecialtyOut, StatusIn)
@@ -303,19 +303,15 @@ async def exclusions(request: web.Request, who: Principal):
 
 
 @api.get("/api/v1/draws/{draw_id}/record", summary="The draw record's content: the tender's supervisors until the "
-         "award, anyone afterwards; the edition with names for supervisors", query=RecordQuery, auth=False,
-         errors=(401, 403, 404, 409))
+         "award, anyone afterwards; the edition with names for supervisors", query=RecordQuery,
+         response=DrawRecordOut, auth=False, errors=(401, 403, 404, 409))
 async def record(request: web.Request, query: RecordQuery):
     who = principal(request)
     state = await draws.draw_state(db(request), request.match_info["draw_id"])
     edition = query.edition or PUBLIC
     access.check_read_record(state.tender, who, edition)
     content = await draw_records.record_content(db(request), state, edition=edition)
-    records = await draw_records.issued(db(request), state.draw)
-    may = await draw_records.readable(db(request), records, who)
-    return {**content.to_json(), "records": [
-        {"edition": draw_records.edition_of(r), "record_no": r.record_no, "status": r.status, "sha256": r.sha256,
-         "download": f"/api/v1/records/{r.record_no}", "readable": may[r.record_no]} for r in records]}
+    return DrawRecordOut(**content.to_json(), records=await views.record_refs(db(request), state.draw, who))
 
 
 # ---- statistics ------------------------------------------------------------------------------------------------

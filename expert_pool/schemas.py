@@ -259,6 +259,55 @@ class DrawOut(DrawSummaryOut):
     records: list[DrawRecordRef] = Field(default=[], description="the signed record PDFs issued for this draw")
 
 
+class RecordTenderOut(BaseModel):
+    code: str
+    title: str
+
+
+class RecordLotOut(BaseModel):
+    id: str
+    title: str
+
+
+class DrawnLineOut(BaseModel):
+    """One line of a draw record's result; `name` only in the supervisor edition."""
+
+    quota: str
+    role: Literal["primary", "backup"]
+    order: int
+    expert_id: str
+    name: str | None = None
+    confirmation: str | None = None
+
+
+class DrawRecordOut(BaseModel):
+    """The content of a draw record (the PDF's data), with the record PDFs issued for the draw."""
+
+    edition: Literal["public", "supervisor"]
+    record_no: str | None
+    kind: str
+    draw_id: str
+    supplements: str | None
+    tender: RecordTenderOut
+    lot: RecordLotOut
+    session_at: datetime
+    venue: str
+    members: int
+    representatives: int
+    quotas: list[dict[str, Any]]
+    considered: int
+    eligible: int
+    exclusion_counts: dict[str, int]
+    commitment: str
+    entropy: str
+    seed: str
+    candidates_sha256: str
+    executed_at: datetime
+    drawn: list[DrawnLineOut]
+    verification: dict[str, Any] = Field(description="the verification record (ALGORITHMS.md §1)")
+    records: list[DrawRecordRef]
+
+
 class ExclusionOut(BaseModel):
     expert_id: str
     name: str

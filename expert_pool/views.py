@@ -29,12 +29,18 @@ def summary(draw: ExpertDraw) -> DrawSummaryOut:
         entropy_supplied=draw.entropy is not None, created_at=draw.created_at, executed_at=draw.executed_at)
 
 
+async def record_refs(session: AsyncSession, draw: ExpertDraw, who: Principal | None) -> list[DrawRecordRef]:
+    """The record PDFs issued for a draw, each saying whether `who` may download it now."""
+    records = await issued(session, draw)
+    may = await readable(session, records, who)
+    return [DrawRecordRef(edition=edition_of(r), record_no=r.record_no, status=r.status, sha256=r.sha256,
+                          download=f"/api/v1/records/{r.record_no}", readable=may[r.record_no]) for r in records]
+
+
 async def draw_view(session: AsyncSession, state: DrawState, who: Principal) -> DrawOut:
     """The draw notice as `who` may see it (callers have checked `access.check_see_draw`)."""
     root, draw = state.root, state.draw
     identities = access.may_see_identities(state.tender, who)
-    records = await issued(session, draw)
-    may = await readable(session, records, who)
     out = DrawOut(
         **summary(draw).model_dump(), tender=state.tender.code, lot=state.lot.public_id,
         supplements=root.public_id if draw.id != root.id else None, session_at=root.session_at, venue=root.venue,
@@ -45,9 +51,7 @@ async def draw_view(session: AsyncSession, state: DrawState, who: Principal) -> 
         committee_formed=root.status == "formed",
         supplementary_draws=[summary(d) for d in state.family if d.id != root.id],
         identities_disclosed=identities, cancelled_at=root.cancelled_at, cancel_reason=root.cancel_reason,
-        records=[DrawRecordRef(edition=edition_of(r), record_no=r.record_no, status=r.status, sha256=r.sha256,
-                               download=f"/api/v1/records/{r.record_no}", readable=may[r.record_no])
-                 for r in records])
+        records=await record_refs(session, draw, who))
     if identities:
         picks = [pid for d in state.family for r in d.result or () for pid in (*r["primaries"], *r["backups"])]
         names = await names_of(session, [*picks, *(pid for _, pid in state.invitations)])
