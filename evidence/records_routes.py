@@ -2,15 +2,13 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from datetime import datetime
 from typing import AsyncIterator
 
 from aiohttp import web
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 
-from core.errors import PayloadTooLarge, UnsupportedMediaType, Unprocessable
+from core.errors import Forbidden, PayloadTooLarge, UnsupportedMediaType, Unprocessable
 from evidence import records_service as svc
 from evidence.pki import Pki
 from evidence.records_models import Record
@@ -74,35 +72,31 @@ def info(record: Record, *, with_signers: bool) -> RecordInfo:
          auth=False, content_type="application/pdf", errors=(401, 403, 404))
 async def download(request: web.Request):
     record = await svc.get_record(db(request), request.match_info["record_no"])
-    who = principal(request)
-    svc.check_access(record, who.roles if who else None)
-    data = records(request).load(record.storage_key)
+    await svc.check_access(db(request), record, principal(request))
+    data = await records(request).load(record.storage_key)
     return web.Response(body=data, content_type="application/pdf", headers={
         # record numbers are [A-Z0-9-] only, so the filename needs no escaping
         "Content-Disposition": f'attachment; filename="{record.record_no}.pdf"',
         "Cache-Control": "private, max-age=0", "ETag": f'"{record.sha256}"'})
 
 
-@api.get("/api/v1/records/{record_no}/verification", summary="What the archive holds for a record (QR target)",
-         response=RecordInfo, auth=False, errors=(404,))
+@api.get("/api/v1/records/{record_no}/verification", summary="What the archive holds for a record (QR target); "
+         "records about an entity that is not visible to the caller now are refused", response=RecordInfo,
+         auth=False, errors=(403, 404))
 async def verification(request: web.Request):
     record = await svc.get_record(db(request), request.match_info["record_no"])
-    return info(record, with_signers=record.audience == "public")
+    who = principal(request)
+    if not await svc.entity_visible(db(request), record.entity, who):
+        raise Forbidden("you may not see this record now", code="record_restricted",
+                        details={"record_no": record.record_no})
+    return info(record, with_signers=await svc.may_read(db(request), record, who))
 
 
 @api.get("/api/v1/records", summary="Records about one entity, e.g. tender:ZS-2026-ZFCG-00042",
          query=RecordQuery, roles=svc.STAFF_ROLES)
 async def list_for_entity(request: web.Request, who: Principal, query: RecordQuery):
-    rows = (await db(request).execute(select(Record).where(Record.entity == query.entity).order_by(
-        Record.id))).scalars()
-    out = []
-    for record in rows:
-        try:
-            svc.check_access(record, who.roles)
-        except Exception:  # noqa: BLE001 - restricted editions are simply left out of the list
-            continue
-        out.append(info(record, with_signers=True))
-    return out
+    """Only the records the caller may read now; a record about an entity hidden from the caller is left out."""
+    return [info(r, with_signers=True) for r in await svc.records_about(db(request), query.entity, who)]
 
 
 async def read_limited(request: web.Request, limit: int) -> bytes:
@@ -118,7 +112,7 @@ async def read_limited(request: web.Request, limit: int) -> bytes:
 
 
 @api.post("/api/v1/records/verify", summary="Check an uploaded PDF's signatures and whether it is an archived record",
-          auth=False, request_content_type="application/pdf", errors=(413, 415))
+          auth=False, request_content_type="application/pdf", errors=(403, 413, 415))
 async def verify_upload(request: web.Request):
     if request.content_type not in PDF_TYPES:
         raise UnsupportedMediaType("send the PDF as application/pdf", code="unsupported_media_type")
@@ -128,7 +122,7 @@ async def verify_upload(request: web.Request):
     data = await read_limited(request, VERIFY_LIMIT_BYTES)
     if not data:
         raise Unprocessable("the upload is empty", code="not_a_pdf")
-    return await svc.verify_upload(db(request), records(request), data)
+    return await svc.verify_upload(db(request), records(request), data, who=principal(request))
 
 
 @api.get("/api/v1/pki/root.pem", summary="The platform root certificate (trust anchor for record signatures)",

@@ -1,21 +1,29 @@
-"""Issuing, signing, serving and verifying records. Every domain issues its PDFs through here."""
+"""Issuing, signing, serving and verifying records. Every domain issues its PDFs through here.
+
+Who may read a record follows the visibility of what it records, at the moment of the request. Each record
+has an archived audience (public, staff, supervisors, or `entity`: whoever the entity's rule admits), and a
+domain may register an audience rule for its kind of entity (`register_audience("draw", rule)`): then the rule
+must admit the caller too, for every record about such an entity, on every route that reaches one (download,
+verification page, lists, verification by upload). A record is never more visible than what it records.
+Evidence imports no domain: the domains register their rules at import.
+"""
 from __future__ import annotations
 
 import asyncio
 import hashlib
 import logging
-import os
-from dataclasses import dataclass, field, replace
-from datetime import datetime
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Awaitable, Callable, Sequence
 
-from sqlalchemy import or_, select, text
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core.db import db_now
-from core.errors import Conflict, Forbidden, NotFound, Unprocessable
+from core.clock import db_now
+from core.errors import Conflict, Forbidden, NotFound
 from core.ids import public_id
+from core.principal import Principal
+from core.storage import Storage
 from evidence import ledger_service as ledger
 from evidence.pki import Pki
 from evidence.records import Block, RecordDocument, render_record
@@ -24,8 +32,23 @@ from evidence.signing import SEAL_FIELD, SignerSpec, VerificationReport, sign_on
 
 log = logging.getLogger(__name__)
 
-AUDIENCES = ("public", "staff", "supervisors")
+AUDIENCES = ("public", "staff", "supervisors", "entity")
 STAFF_ROLES = ("agent", "supervisor", "admin", "purchaser")
+RECORDS_KIND = "records"  # the storage kind: records/<aa>/<sha256>.pdf
+
+# (session, entity id, caller) -> whether the caller may see records about that entity now
+AudienceRule = Callable[[AsyncSession, str, "Principal | None"], Awaitable[bool]]
+_AUDIENCE_RULES: dict[str, AudienceRule] = {}
+
+
+def register_audience(entity_kind: str, rule: AudienceRule) -> None:
+    """Make every record about entities of this kind (entity "kind:id") follow `rule`. Registering again
+    replaces the rule (apps are built more than once in one process)."""
+    _AUDIENCE_RULES[entity_kind] = rule
+
+
+def audience_rule(entity_kind: str) -> AudienceRule | None:
+    return _AUDIENCE_RULES.get(entity_kind)
 
 
 @dataclass
@@ -54,20 +77,19 @@ class RecordsContext:
     def verify_url(self, record_no: str) -> str:
         return f"{self.public_url}/api/v1/records/{record_no}/verification"
 
-    def store(self, data: bytes) -> tuple[str, str]:
-        """Write bytes content-addressed (sha256) with an atomic rename; returns (sha256, storage key)."""
-        digest = hashlib.sha256(data).hexdigest()
-        key = f"records/{digest[:2]}/{digest}.pdf"
-        path = self.directory / key
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_bytes(data)
-            os.replace(tmp, path)
-        return digest, key
+    storage: Storage = field(init=False)
 
-    def load(self, key: str) -> bytes:
-        return (self.directory / key).read_bytes()
+    def __post_init__(self) -> None:
+        self.storage = Storage(self.directory)
+
+    async def store(self, data: bytes) -> tuple[str, str]:
+        """Write the bytes content-addressed (records/<aa>/<sha256>.pdf) through core.storage: fsync, then
+        rename, off the event loop. Returns (sha256, storage key)."""
+        stored = await self.storage.put_bytes(data, kind=RECORDS_KIND, suffix=".pdf")
+        return stored.sha256, stored.key
+
+    async def load(self, key: str) -> bytes:
+        return await self.storage.read_bytes(key)
 
 
 async def fresh_checkpoint(ctx: RecordsContext) -> dict | None:
@@ -97,7 +119,7 @@ async def issue_record(session: AsyncSession, ctx: RecordsContext, *, actor: str
                          checkpoint=checkpoint, attachment=content.attachment, issued_at=issued_at,
                          statutory_periods=ctx.statutory_periods)
     pdf = await asyncio.to_thread(render_record, doc)
-    digest, key = ctx.store(pdf)
+    digest, key = await ctx.store(pdf)
     record = Record(record_no=record_no, kind=content.kind, entity=entity, audience=audience, status="signing",
                     sha256=digest, size=len(pdf), storage_key=key, signers=[], created_by=actor,
                     checkpoint_size=checkpoint["size"] if checkpoint else None)
@@ -120,8 +142,8 @@ async def add_signature(session: AsyncSession, ctx: RecordsContext, record: Reco
     """One more signature as an incremental update; the earlier bytes stay untouched."""
     if record.status == "sealed":
         raise Conflict("the record is sealed; nothing can be added", code="record_sealed")
-    signed = await sign_once(ctx.load(record.storage_key), ctx.pki, spec)
-    digest, key = ctx.store(signed)
+    signed = await sign_once(await ctx.load(record.storage_key), ctx.pki, spec)
+    digest, key = await ctx.store(signed)
     seq = len(record.signers) + 1
     now = await db_now(session)
     session.add(RecordRevision(record_id=record.id, seq=seq, sha256=digest, size=len(signed), storage_key=key,
@@ -154,16 +176,49 @@ async def get_record(session: AsyncSession, record_no: str) -> Record:
     return record
 
 
-def check_access(record: Record, roles: frozenset[str] | None) -> None:
-    """Public records for anyone; staff records for staff; supervisor editions for supervisors and admins."""
+def _split(entity: str) -> tuple[str, str]:
+    kind, _, entity_id = entity.partition(":")
+    return kind, entity_id
+
+
+async def may_read(session: AsyncSession, record: Record, who: Principal | None) -> bool:
+    """Whether `who` may read this record now: the entity's audience rule, if its kind registered one, and the
+    record's archived audience (public: anyone; staff: agents, purchasers, supervisors, admins; supervisors:
+    supervisors and admins; entity: whoever the rule admits, nobody when no rule is registered)."""
+    kind, entity_id = _split(record.entity)
+    rule = _AUDIENCE_RULES.get(kind)
+    if rule is not None and not await rule(session, entity_id, who):
+        return False
+    if record.audience == "entity":
+        return rule is not None
     if record.audience == "public":
-        return
+        return True
     allowed = STAFF_ROLES if record.audience == "staff" else ("supervisor", "admin")
-    if not roles:
-        raise Forbidden("sign in to read this record", code="record_restricted")
-    if not roles.intersection(allowed):
-        raise Forbidden("your role may not read this record", code="record_restricted",
-                        details={"audience": record.audience})
+    return who is not None and who.has(*allowed)
+
+
+async def check_access(session: AsyncSession, record: Record, who: Principal | None) -> None:
+    """Refuse a record the caller may not read now: 403 `record_restricted` (the same for everyone refused, so
+    the answer does not tell who may read it)."""
+    if not await may_read(session, record, who):
+        raise Forbidden("sign in with a role that may read this record" if who is None else
+                        "you may not read this record now", code="record_restricted",
+                        details={"record_no": record.record_no})
+
+
+async def entity_visible(session: AsyncSession, entity: str, who: Principal | None) -> bool:
+    """Whether the entity's rule (if any) lets `who` see records about it now: its number, signers and list."""
+    kind, entity_id = _split(entity)
+    rule = _AUDIENCE_RULES.get(kind)
+    return rule is None or await rule(session, entity_id, who)
+
+
+async def records_about(session: AsyncSession, entity: str, who: Principal | None) -> list[Record]:
+    """The records about one entity that `who` may read now, oldest first."""
+    if not await entity_visible(session, entity, who):
+        return []
+    rows = (await session.execute(select(Record).where(Record.entity == entity).order_by(Record.id))).scalars()
+    return [r for r in rows if await may_read(session, r, who)]
 
 
 async def find_archived(session: AsyncSession, digest: str) -> tuple[Record, RecordRevision | None] | None:
@@ -176,14 +231,21 @@ async def find_archived(session: AsyncSession, digest: str) -> tuple[Record, Rec
     return (row[0], row[1]) if row else None
 
 
-async def verify_upload(session: AsyncSession | None, ctx_or_pki, pdf: bytes) -> dict:
-    """Signature report plus whether the bytes are exactly an archived record."""
+async def verify_upload(session: AsyncSession | None, ctx_or_pki, pdf: bytes, *,
+                        who: Principal | None = None) -> dict:
+    """Signature report plus whether the bytes are exactly an archived record.
+
+    With a session (the HTTP route), an archived record the caller may not read now is refused with 403
+    `record_restricted`: the archive does not confirm or describe a record to someone outside its audience.
+    Without one (the offline CLI), only the signatures are checked."""
     pki = ctx_or_pki.pki if isinstance(ctx_or_pki, RecordsContext) else ctx_or_pki
-    report: VerificationReport = await verify_pdf(pdf, pki)
     digest = hashlib.sha256(pdf).hexdigest()
+    found = await find_archived(session, digest) if session is not None else None
+    if found is not None:
+        await check_access(session, found[0], who)
+    report: VerificationReport = await verify_pdf(pdf, pki)
     archived = None
     if session is not None:
-        found = await find_archived(session, digest)
         if found is not None:
             record, revision = found
             archived = {"record_no": record.record_no, "kind": record.kind, "entity": record.entity,

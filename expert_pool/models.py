@@ -14,8 +14,8 @@ from core.db import Base
 
 EXPERT_STATUSES = ("active", "suspended", "retired")
 EXPERT_CATEGORIES = ("technical", "economic")
-DRAW_STATUSES = ("awaiting_entropy", "executed", "formed", "short")
-INVITATION_STATUSES = ("pending", "accepted", "declined", "expired")
+DRAW_STATUSES = ("awaiting_entropy", "executed", "formed", "short", "cancelled")
+INVITATION_STATUSES = ("pending", "accepted", "declined", "expired", "cancelled", "withdrawn")
 INVITATION_SOURCES = ("primary", "backup", "supplementary")
 
 
@@ -114,6 +114,9 @@ class ExpertDraw(Base):
     __table_args__ = (
         CheckConstraint(_in("status", DRAW_STATUSES), name="status_known"),
         CheckConstraint("(parent_id IS NULL) = (round = 0)", name="round_matches_parent"),
+        # a lot has one live original draw; more draws are supplementary, or follow a cancellation (migration 0013)
+        Index("expert_draw_one_original_idx", "lot_id", unique=True,
+              postgresql_where=text("parent_id IS NULL AND status <> 'cancelled'")),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -145,6 +148,10 @@ class ExpertDraw(Base):
     seed: Mapped[str | None] = mapped_column(String(64))
     result: Mapped[list | None] = mapped_column(JSONB)
     status: Mapped[str] = mapped_column(String(24), server_default="awaiting_entropy")
+    # a cancelled draw: who cancelled it, when and why (a new original draw may then be requested)
+    cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    cancelled_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    cancel_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
@@ -184,4 +191,5 @@ class ExpertInvitation(Base):
     sent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     reply_by: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     replied_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # why the seat was given up: the expert's reason for a decline, or the avoidance reason of a withdrawal
     decline_reason: Mapped[str | None] = mapped_column(Text)

@@ -9,17 +9,17 @@ from typing import Any
 from aiohttp import web
 
 from core.errors import Forbidden, PayloadTooLarge
-from expert_pool import draw_service as draws
+from expert_pool import access, confirmations, draw_records, draws, statistics, views
 from expert_pool import service as svc
 from expert_pool.demo import seed_demo  # noqa: F401  (the demo hook, found by name)
 from expert_pool.models import Expert
 from expert_pool.personal import mask_id_card, mask_phone
-from expert_pool.records import PUBLIC, SUPERVISOR
+from expert_pool.records import PUBLIC
 from expert_pool.regions import region_name
-from expert_pool.schemas import (ConflictIn, ConflictOut, DeclineIn, DrawIn, DrawOut, DrawStatsOut, DrawStatsQuery,
-                                 EntropyIn, ExclusionOut, ExpertIn, ExpertOut, ExpertQuery, ExpertSummaryOut,
-                                 FamiliarOut, FamiliarQuery, ImportReportOut, ImportRowOut, LeaveIn, LeaveOut,
-                                 MyInvitationOut, OrganisationRef, ProblemOut, RecordQuery, ServiceOut,
+from expert_pool.schemas import (CancelIn, ConflictIn, ConflictOut, DeclineIn, DrawIn, DrawOut, DrawStatsOut,
+                                 DrawRecordOut, DrawStatsQuery, EntropyIn, ExclusionOut, ExpertIn, ExpertOut, ExpertQuery,
+                                 ExpertSummaryOut, FamiliarOut, FamiliarQuery, ImportReportOut, ImportRowOut, LeaveIn,
+                                 LeaveOut, MyInvitationOut, OrganisationRef, ProblemOut, RecordQuery, ServiceOut,
                                  SpecialtyOut, StatusIn)
 from expert_pool.taxonomy import load_taxonomy
 from web.api import Api
@@ -28,6 +28,8 @@ from web.keys import NOTIFIER, SERVICES, SETTINGS, Principal, db, principal
 log = logging.getLogger(__name__)
 
 api = Api("expert_pool")
+# records about draws follow the draw's visibility: the archive asks expert_pool.access through this rule
+draw_records.register()
 POLICY_KEY = "expert_pool.policy"
 MAX_IMPORT_BYTES = 8 * 1024 * 1024
 
@@ -42,16 +44,21 @@ def _policy(app: web.Application) -> draws.DrawPolicy:
 
 
 def register_jobs(app: web.Application, registry: Any) -> None:
-    """Invitation timeouts: a pending invitation past its deadline expires and the next backup is invited."""
+    """Invitation timeouts (the next backup is invited), the draw record PDFs, and the committee's re-screen at
+    the tender's bid deadline against the bidders who actually bid."""
 
     async def invitation_timeout(session, payload: dict) -> None:
-        await draws.expire_invitation(session, payload["invitation"], policy=_policy(app))
+        await confirmations.expire_invitation(session, payload["invitation"], policy=_policy(app))
 
     async def issue_records(session, payload: dict) -> None:
-        await draws.issue_draw_records(session, app[SERVICES]["records"], payload["draw"])
+        await draw_records.issue_draw_records(session, app[SERVICES]["records"], payload["draw"])
+
+    async def rescreen(session, payload: dict) -> None:
+        await confirmations.rescreen_at_deadline(session, payload["draw"], policy=_policy(app))
 
     registry.register(draws.TIMEOUT_JOB, invitation_timeout)
     registry.register(draws.RECORDS_JOB, issue_records)
+    registry.register(draws.RESCREEN_JOB, rescreen)
 
 
 # ---- experts ------------------------------------------------------------------------------------------------
@@ -158,7 +165,7 @@ async def set_status(request: web.Request, who: Principal, body: StatusIn):
 async def history(request: web.Request, who: Principal):
     expert = await _visible_expert(request, who)
     return [ServiceOut(tenderer_id=o.public_id, tenderer=o.name, served_at=s.served_at, role=s.role)
-            for s, o in await svc.service_history(db(request), expert)]
+            for s, o in await svc.service_history(db(request), expert, who)]
 
 
 @api.get("/api/v1/me/expert", summary="My expert profile", response=ExpertOut, roles=("expert",), errors=(404,))
@@ -205,98 +212,106 @@ async def withdraw_conflict(request: web.Request, who: Principal):
 
 # ---- invitations ----------------------------------------------------------------------------------------------
 
-async def _my_invitation(request: web.Request, who: Principal, invitation_id: str) -> MyInvitationOut:
-    found = [i for i in await draws.my_invitations(db(request), who) if i["invitation_id"] == invitation_id]
-    return MyInvitationOut(**found[0])
-
-
 @api.get("/api/v1/me/invitations", summary="My evaluation invitations: time, venue and specialty",
          response=MyInvitationOut, roles=("expert",))
 async def my_invitations(request: web.Request, who: Principal):
-    return [MyInvitationOut(**i) for i in await draws.my_invitations(db(request), who)]
+    return await views.my_invitations(db(request), who)
 
 
 @api.post("/api/v1/invitations/{invitation_id}/accept", summary="Accept an invitation before its deadline",
           response=MyInvitationOut, roles=("expert",), errors=(404, 409))
 async def accept(request: web.Request, who: Principal):
     invitation_id = request.match_info["invitation_id"]
-    await draws.reply(db(request), who=who, invitation_public_id=invitation_id, accept=True,
-                      policy=_policy(request.app))
-    return await _my_invitation(request, who, invitation_id)
+    await confirmations.reply(db(request), who=who, invitation_public_id=invitation_id, accept=True,
+                              policy=_policy(request.app))
+    return await views.my_invitation(db(request), who, invitation_id)
 
 
 @api.post("/api/v1/invitations/{invitation_id}/decline", summary="Decline an invitation, giving a reason",
           body=DeclineIn, response=MyInvitationOut, roles=("expert",), errors=(404, 409, 422))
 async def decline(request: web.Request, who: Principal, body: DeclineIn):
     invitation_id = request.match_info["invitation_id"]
-    await draws.reply(db(request), who=who, invitation_public_id=invitation_id, accept=False, reason=body.reason,
-                      policy=_policy(request.app))
-    return await _my_invitation(request, who, invitation_id)
+    await confirmations.reply(db(request), who=who, invitation_public_id=invitation_id, accept=False,
+                              reason=body.reason, policy=_policy(request.app))
+    return await views.my_invitation(db(request), who, invitation_id)
 
 
 # ---- draws ----------------------------------------------------------------------------------------------------
 
-@api.post("/api/v1/lots/{lot_id}/draws", summary="Request an expert draw; its commitment is published at once",
-          body=DrawIn, response=DrawOut, status=201, roles=("agent",), errors=(403, 404, 409, 422))
+@api.post("/api/v1/lots/{lot_id}/draws", summary="Request the lot's expert draw; its commitment is published at "
+          "once. One original draw per lot, before the opening", body=DrawIn, response=DrawOut, status=201,
+          roles=("agent",), errors=(403, 404, 409, 422))
 async def create_draw(request: web.Request, who: Principal, body: DrawIn):
-    policy = _policy(request.app)
     draw = await draws.create_draw(
         db(request), who=who, lot_public_id=request.match_info["lot_id"], session_at=body.session_at,
         venue=body.venue, quotas=[q.model_dump() for q in body.quotas], representatives=body.representatives,
         reply_window_s=body.reply_minutes * 60 if body.reply_minutes else None,
-        authority_organisations=body.authority_organisations, policy=policy)
-    state = await draws.created_draw_state(db(request), draw)
-    return await draws.draw_view(db(request), state, identities=draws.check_draw_access(state.tender, who), who=who)
+        authority_organisations=body.authority_organisations, policy=_policy(request.app))
+    return await views.draw_view(db(request), await draws.created_draw_state(db(request), draw), who)
 
 
 @api.get("/api/v1/lots/{lot_id}/draws", summary="The expert draws of a lot, as your role may see them",
          response=DrawOut, roles=("agent", "supervisor", "admin"), errors=(403, 404))
 async def lot_draws(request: web.Request, who: Principal):
-    return await draws.lot_draws(db(request), request.match_info["lot_id"], who)
+    return await views.lot_draws(db(request), request.match_info["lot_id"], who)
 
 
-@api.get("/api/v1/draws/{draw_id}", summary="A draw: counts and confirmations; identities for supervisors",
-         response=DrawOut, roles=("agent", "supervisor", "admin"), errors=(403, 404))
-async def get_draw(request: web.Request, who: Principal):
+async def _visible_draw(request: web.Request, who: Principal) -> draws.DrawState:
     state = await draws.draw_state(db(request), request.match_info["draw_id"])
-    return await draws.draw_view(db(request), state, identities=draws.check_draw_access(state.tender, who), who=who)
+    access.check_see_draw(state.tender, who)
+    return state
 
 
-@api.post("/api/v1/draws/{draw_id}/entropy", summary="Supply the entropy: the draw runs and invitations go out",
-          body=EntropyIn, response=DrawOut, roles=("supervisor",), errors=(404, 409, 422))
+@api.get("/api/v1/draws/{draw_id}", summary="A draw: counts, confirmations and its records; identities for the "
+         "tender's supervisors, and for everyone after the award", response=DrawOut,
+         roles=("agent", "supervisor", "admin"), errors=(403, 404))
+async def get_draw(request: web.Request, who: Principal):
+    return await views.draw_view(db(request), await _visible_draw(request, who), who)
+
+
+@api.post("/api/v1/draws/{draw_id}/entropy", summary="Supply the entropy (the tender's supervisors): the draw runs "
+          "and invitations go out", body=EntropyIn, response=DrawOut, roles=("supervisor",),
+          errors=(403, 404, 409, 422))
 async def supply_entropy(request: web.Request, who: Principal, body: EntropyIn):
-    draw = await draws.supply_entropy(db(request), who=who, draw_public_id=request.match_info["draw_id"],
-                                      entropy=body.entropy, policy=_policy(request.app))
-    return await draws.draw_view(db(request), await draws.draw_state(db(request), draw.public_id), identities=True,
-                                 who=who)
+    draw = await confirmations.supply_entropy(db(request), who=who, draw_public_id=request.match_info["draw_id"],
+                                              entropy=body.entropy, policy=_policy(request.app))
+    return await views.draw_view(db(request), await draws.draw_state(db(request), draw.public_id), who)
 
 
-@api.get("/api/v1/draws/{draw_id}/verification", summary="The verification record (ALGORITHMS.md §1); "
-         "supervisors until the award, anyone afterwards", auth=False, errors=(401, 403, 404, 409))
+@api.post("/api/v1/draws/{draw_id}/cancel", summary="Cancel the lot's original draw with a written reason; a new "
+          "draw may then be requested before the opening", body=CancelIn, response=DrawOut,
+          roles=("agent", "supervisor", "admin"), errors=(403, 404, 409, 422))
+async def cancel_draw(request: web.Request, who: Principal, body: CancelIn):
+    draw = await draws.cancel_draw(db(request), who=who, draw_public_id=request.match_info["draw_id"],
+                                   reason=body.reason)
+    return await views.draw_view(db(request), await draws.draw_state(db(request), draw.public_id), who)
+
+
+@api.get("/api/v1/draws/{draw_id}/verification", summary="The verification record (ALGORITHMS.md §1): the "
+         "tender's supervisors until the award, anyone afterwards", auth=False, errors=(401, 403, 404, 409))
 async def verification(request: web.Request):
     draw, tender, _ = await draws.get_draw(db(request), request.match_info["draw_id"])
-    draws.check_verification_access(tender, principal(request))
-    return draws.verification(draw)
+    access.check_read_record(tender, principal(request))
+    return draw_records.verification(draw)
 
 
-@api.get("/api/v1/draws/{draw_id}/exclusions", summary="Who avoidance excluded and why (supervisors)",
-         response=ExclusionOut, roles=("supervisor",), errors=(404,))
+@api.get("/api/v1/draws/{draw_id}/exclusions", summary="Who avoidance excluded and why (the tender's supervisors)",
+         response=ExclusionOut, roles=("supervisor",), errors=(403, 404))
 async def exclusions(request: web.Request, who: Principal):
     state = await draws.draw_state(db(request), request.match_info["draw_id"])
-    return [ExclusionOut(**x) for x in await draws.exclusions(db(request), state)]
+    return await views.exclusions(db(request), state, who)
 
 
-@api.get("/api/v1/draws/{draw_id}/record", summary="The draw record's content; the supervisor edition has names",
-         query=RecordQuery, auth=False, errors=(401, 403, 404, 409))
+@api.get("/api/v1/draws/{draw_id}/record", summary="The draw record's content: the tender's supervisors until the "
+         "award, anyone afterwards; the edition with names for supervisors", query=RecordQuery,
+         response=DrawRecordOut, auth=False, errors=(401, 403, 404, 409))
 async def record(request: web.Request, query: RecordQuery):
     who = principal(request)
     state = await draws.draw_state(db(request), request.match_info["draw_id"])
-    if query.edition == SUPERVISOR and (who is None or not who.has("supervisor")):
-        raise Forbidden("the edition with names is for supervisors", code="edition_forbidden")
-    draws.check_verification_access(state.tender, who)
-    content = await draws.record_content(db(request), state, edition=query.edition or PUBLIC)
-    return {**content.to_json(), "records": draws.visible_records(await draws.draw_records(db(request), state.draw),
-                                                                  who, identities=True)}
+    edition = query.edition or PUBLIC
+    access.check_read_record(state.tender, who, edition)
+    content = await draw_records.record_content(db(request), state, edition=edition)
+    return DrawRecordOut(**content.to_json(), records=await views.record_refs(db(request), state.draw, who))
 
 
 # ---- statistics ------------------------------------------------------------------------------------------------
@@ -304,13 +319,11 @@ async def record(request: web.Request, query: RecordQuery):
 @api.get("/api/v1/expert-statistics/draws", summary="Draw frequency and acceptance rate per expert",
          query=DrawStatsQuery, response=DrawStatsOut, roles=("supervisor", "admin"))
 async def draw_statistics(request: web.Request, who: Principal, query: DrawStatsQuery):
-    return [DrawStatsOut(**r) for r in await draws.draw_statistics(
-        db(request), expert_public_id=query.expert_id, limit=query.limit)]
+    return await statistics.draw_statistics(db(request), expert_public_id=query.expert_id, limit=query.limit)
 
 
 @api.get("/api/v1/expert-statistics/familiar-faces", summary="Tenderer × expert service counts (熟面孔)",
          query=FamiliarQuery, response=FamiliarOut, roles=("supervisor",))
 async def familiar_faces(request: web.Request, who: Principal, query: FamiliarQuery):
-    return [FamiliarOut(**r) for r in await draws.familiar_faces(
-        db(request), since_days=query.since_days, min_count=query.min_count, limit=query.limit)]
-
+    return await statistics.familiar_faces(db(request), since_days=query.since_days, min_count=query.min_count,
+                                           limit=query.limit)

@@ -170,6 +170,10 @@ class DeclineIn(Strict):
     reason: str = Field(min_length=2, max_length=500)
 
 
+class CancelIn(Strict):
+    reason: str = Field(min_length=2, max_length=500, description="why the draw is cancelled (written to the ledger)")
+
+
 class DrawSummaryOut(BaseModel):
     draw_id: str
     round: int
@@ -190,6 +194,7 @@ class SeatCountsOut(BaseModel):
     open: int
     declined: int
     expired: int
+    withdrawn: int = Field(default=0, description="withdrawn at the bid deadline: the expert conflicts with a bidder")
 
 
 class DrawnOut(BaseModel):
@@ -225,6 +230,8 @@ class DrawRecordRef(BaseModel):
     status: str
     sha256: str
     download: str
+    readable: bool = Field(description="whether you may download it now (the tender's supervisors until the "
+                                       "award; the public edition for everyone after it)")
 
 
 class DrawOut(DrawSummaryOut):
@@ -243,11 +250,62 @@ class DrawOut(DrawSummaryOut):
     committee_formed: bool
     supplementary_draws: list[DrawSummaryOut]
     identities_disclosed: bool
+    cancelled_at: datetime | None = None
+    cancel_reason: str | None = None
     entropy: str | None = None
     seed: str | None = None
     result: list[QuotaResultOut] | None = None
     invitations: list[InvitationOut] | None = None
-    records: list[DrawRecordRef] = Field(default=[], description="the signed record PDFs, shown with identities")
+    records: list[DrawRecordRef] = Field(default=[], description="the signed record PDFs issued for this draw")
+
+
+class RecordTenderOut(BaseModel):
+    code: str
+    title: str
+
+
+class RecordLotOut(BaseModel):
+    id: str
+    title: str
+
+
+class DrawnLineOut(BaseModel):
+    """One line of a draw record's result; `name` only in the supervisor edition."""
+
+    quota: str
+    role: Literal["primary", "backup"]
+    order: int
+    expert_id: str
+    name: str | None = None
+    confirmation: str | None = None
+
+
+class DrawRecordOut(BaseModel):
+    """The content of a draw record (the PDF's data), with the record PDFs issued for the draw."""
+
+    edition: Literal["public", "supervisor"]
+    record_no: str | None
+    kind: str
+    draw_id: str
+    supplements: str | None
+    tender: RecordTenderOut
+    lot: RecordLotOut
+    session_at: datetime
+    venue: str
+    members: int
+    representatives: int
+    quotas: list[dict[str, Any]]
+    considered: int
+    eligible: int
+    exclusion_counts: dict[str, int]
+    commitment: str
+    entropy: str
+    seed: str
+    candidates_sha256: str
+    executed_at: datetime
+    drawn: list[DrawnLineOut]
+    verification: dict[str, Any] = Field(description="the verification record (ALGORITHMS.md §1)")
+    records: list[DrawRecordRef]
 
 
 class ExclusionOut(BaseModel):

@@ -20,6 +20,8 @@ class InvitationStatus(enum.StrEnum):
     ACCEPTED = "accepted"    # the expert confirmed: the seat is filled
     DECLINED = "declined"    # refused with a reason
     EXPIRED = "expired"      # no reply before the deadline
+    WITHDRAWN = "withdrawn"  # re-screened at the bid deadline: the expert now conflicts with a bidder
+    CANCELLED = "cancelled"  # the draw itself was cancelled
 
 
 OCCUPYING = frozenset({InvitationStatus.PENDING, InvitationStatus.ACCEPTED})
@@ -79,10 +81,13 @@ def initial_offers(result: Sequence[Mapping[str, Any]]) -> list[SeatOffer]:
 
 
 def plan_seats(seats: Mapping[str, int], queues: Mapping[str, Sequence[str]],
-               invitations: Iterable[SeatInvitation]) -> SeatPlan:
-    """Offer every open seat (no pending or accepted invitation) to the next uninvited person in its queue."""
+               invitations: Iterable[SeatInvitation], unavailable: Iterable[str] = ()) -> SeatPlan:
+    """Offer every open seat (no pending or accepted invitation) to the next uninvited person in its queue.
+
+    `unavailable` are queued people who may no longer be invited (a backup found to conflict with a bidder at
+    the bid deadline): they are skipped like those already invited."""
     invitations = list(invitations)
-    invited = {i.expert_id for i in invitations}
+    invited = {i.expert_id for i in invitations} | set(unavailable)
     occupied = {(i.quota, i.seat) for i in invitations if i.status in OCCUPYING}
     offers: list[SeatOffer] = []
     shortfall: dict[str, int] = {}
@@ -120,7 +125,8 @@ def confirmation_counts(seats: Mapping[str, int], invitations: Iterable[SeatInvi
         out[quota] = {"seats": count, "accepted": accepted, "pending": pending,
                       "open": count - accepted - pending,
                       "declined": sum(1 for i in mine if i.status is InvitationStatus.DECLINED),
-                      "expired": sum(1 for i in mine if i.status is InvitationStatus.EXPIRED)}
+                      "expired": sum(1 for i in mine if i.status is InvitationStatus.EXPIRED),
+                      "withdrawn": sum(1 for i in mine if i.status is InvitationStatus.WITHDRAWN)}
     return out
 
 

@@ -1,7 +1,7 @@
 """Expert pool use cases: registering and importing experts, their standing, leave and declared conflicts.
 
 Never commits: every function runs in the caller's transaction and writes its audit entry there.
-Draws and confirmations live in expert_pool.draw_service.
+Draws live in expert_pool.draws, confirmations in expert_pool.confirmations.
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from core.db import db_now
 from core.errors import Conflict, NotFound, Unprocessable
 from core.identity_models import Organisation, User
 from core.identity_rules import normalise_uscc
+from core.principal import Principal
 from core.ids import public_id
 from evidence import ledger_service as ledger
 from expert_pool.csv_import import read_rows
@@ -26,6 +27,8 @@ from expert_pool.models import Expert, ExpertConflict, ExpertLeave, ExpertServic
 from expert_pool.profile import ExpertProfile, Problem, ProfileRefused, check_profile, require_profile
 from expert_pool.rules import ExpertStatus
 from expert_pool.taxonomy import load_taxonomy
+from trading.access import may_see_identities
+from trading.models import Tender
 
 log = logging.getLogger(__name__)
 
@@ -123,12 +126,18 @@ async def employers_of(session: AsyncSession, experts: Sequence[Expert]) -> dict
     return {o.id: o for o in rows.scalars()}
 
 
-async def service_history(session: AsyncSession, expert: Expert) -> list[tuple[ExpertService, Organisation]]:
-    """Every evaluation the expert served or confirmed for, newest first, with the tenderer."""
+async def service_history(session: AsyncSession, expert: Expert,
+                          who: Principal) -> list[tuple[ExpertService, Organisation]]:
+    """The evaluations the expert served or confirmed for, newest first, with the tenderer.
+
+    A confirmed seat on a tender not yet awarded would name a committee member before the award: others than
+    the expert see such a row only as the tender's supervisors (expert_pool.access, via trading.access)."""
     rows = await session.execute(
-        select(ExpertService, Organisation).join(Organisation, Organisation.id == ExpertService.tenderer_id)
+        select(ExpertService, Organisation, Tender).join(Organisation, Organisation.id == ExpertService.tenderer_id)
+        .outerjoin(Tender, Tender.id == ExpertService.tender_id)
         .where(ExpertService.expert_id == expert.id).order_by(ExpertService.served_at.desc()))
-    return [(s, o) for s, o in rows.all()]
+    own = expert.user_id is not None and expert.user_id == who.user_id
+    return [(s, o) for s, o, t in rows.all() if own or t is None or may_see_identities(t, who)]
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -17,6 +17,8 @@ from tests.helpers import PASSWORD, Actor, auth, login, social_credit_code, staf
 from trading.models import BidderRegistration, Lot, Tender
 
 _n = itertools.count(1)
+# the tenders of these tests name one supervising organisation (行政监督部门); the `supervisor` fixture belongs to it
+SUPERVISING_ORG = "中山市公共资源交易监督管理办公室"
 
 
 @dataclass
@@ -37,20 +39,38 @@ async def organisation(sessions, name: str | None = None) -> str:
         return org.public_id
 
 
+async def supervising_org(sessions) -> str:
+    """The supervising organisation of these tests' tenders (made on first use); returns its public id."""
+    async with sessions() as session:
+        found = (await session.execute(text("SELECT public_id FROM organisation WHERE name = :n"),
+                                       {"n": SUPERVISING_ORG})).scalar_one_or_none()
+    return found or await organisation(sessions, SUPERVISING_ORG)
+
+
 async def tender_with_lot(sessions, agent: Actor, *, family: str = "FJSZ", budget: str = "5000000.00",
-                          method: str = "open", status: str = "published", bidders: int = 0) -> TenderInfo:
-    """A tender with one lot, created behind the API's back (the trading service is another domain)."""
+                          method: str = "open", status: str = "published", bidders: int = 0,
+                          bid_deadline_days: float = 10) -> TenderInfo:
+    """A tender with one lot, created behind the API's back (the trading service is another domain), supervised
+    by SUPERVISING_ORG, its bid deadline `bid_deadline_days` from now."""
+    supervisors = await supervising_org(sessions)
     tenderer = await organisation(sessions, f"中山市第{next(_n)}人民医院")
     bidder_orgs = [await organisation(sessions, f"投标人{next(_n)}建设有限公司") for _ in range(bidders)]
     async with sessions() as session, session.begin():
         agent_pk = (await session.execute(select(User.id).where(User.public_id == agent.public_id))).scalar_one()
         tenderer_pk = (await session.execute(text("SELECT id FROM organisation WHERE public_id = :p"),
                                              {"p": tenderer})).scalar_one()
+        supervisors_pk = (await session.execute(text("SELECT id FROM organisation WHERE public_id = :p"),
+                                                {"p": supervisors})).scalar_one()
         seq = next(_n)
         code = f"ZS-2026-{family}-{seq:05d}"
+        now = datetime.now(timezone.utc)
+        deadline = now + timedelta(days=bid_deadline_days)
         tender = Tender(code=code, title=f"中山市第{seq}号项目", family=family, subtype=f"{family}-SG"
                         if family == "FJSZ" else f"{family}-HW", method=method, region_code="ZS", status=status,
-                        tenderer_id=tenderer_pk, created_by_id=agent_pk, budget=Decimal(budget))
+                        tenderer_id=tenderer_pk, created_by_id=agent_pk, budget=Decimal(budget),
+                        supervisor_organisation_id=supervisors_pk, published_at=now,
+                        clarification_end_at=deadline - timedelta(days=bid_deadline_days / 2),
+                        bid_deadline_at=deadline, opening_at=deadline + timedelta(hours=1))
         session.add(tender)
         await session.flush()
         lot = Lot(public_id=f"{code}-L01", tender_id=tender.id, lot_no=1, title="第一标段", budget=Decimal(budget))
@@ -117,7 +137,14 @@ async def agent(sessions, client) -> Actor:
 
 @pytest.fixture
 async def supervisor(sessions, client) -> Actor:
-    return await staff(sessions, client, "supervisor")
+    """A supervisor of the supervising organisation of the tenders made by `tender_with_lot`."""
+    return await staff(sessions, client, "supervisor", organisation_public_id=await supervising_org(sessions))
+
+
+@pytest.fixture
+async def other_supervisor(sessions, client) -> Actor:
+    """A supervisor of another organisation: a stranger to these tenders."""
+    return await staff(sessions, client, "supervisor", organisation_public_id=await organisation(sessions))
 
 
 @pytest.fixture

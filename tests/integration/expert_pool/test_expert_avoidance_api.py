@@ -94,10 +94,14 @@ async def test_each_avoidance_rule_excludes_its_experts_and_the_record_counts_th
     assert await client.server.app[SCHEDULER].run_due() == 1
     state = await (await client.get(f"/api/v1/draws/{notice['draw_id']}", headers=supervisor.headers)).json()
     [public] = [r for r in state["records"] if r["edition"] == "public"]
-    pdf = await (await client.get(public["download"])).read()
+    pdf = await (await client.get(public["download"], headers=supervisor.headers)).read()
     assert pdf_exclusion_counts(pdf_lines(pdf)) == {label: 1 for label in EXPECTED.values()}
 
-    # Withdrawing the conflict and the leave makes both experts drawable again in the next draw.
+    # Withdrawing the conflict and the leave makes both experts drawable again in the next draw, once the
+    # first is cancelled with a reason (a lot has one original draw).
+    resp = await client.post(f"/api/v1/draws/{notice['draw_id']}/cancel", headers=agent.headers,
+                             json={"reason": "评标时间调整 session moved"})
+    assert resp.status == 200, await resp.text()
     resp = await client.delete(f"/api/v1/me/expert/conflicts/{info.bidders[0]}", headers=conflicted.headers)
     assert resp.status == 204
     resp = await client.delete(f"/api/v1/me/expert/leave/{mine['leave'][0]['leave_id']}", headers=away.headers)

@@ -1,7 +1,9 @@
 """Until the award, who sits on a committee is secret: every endpoint that exposes a draw is checked per role.
 
-Agents see counts and confirmation status; supervisors see identities; each expert sees only their own invitation
+Agents see counts, confirmation status and which records exist; the tender's supervisors see identities and
+read the records; supervisors of other organisations are strangers; each expert sees only their own invitation
 (time, venue, specialty) and nothing about the project's parties; bidders and anonymous callers are refused.
+A record follows its draw: before the award, its number opens nothing for anyone but the tender's supervisors.
 """
 import json
 
@@ -24,7 +26,7 @@ async def status_and_code(resp) -> tuple[int, str | None]:
 
 
 async def test_each_role_sees_exactly_what_it_may_of_a_draw_on_every_endpoint(
-        client, sessions, raw_conn, agent, supervisor, admin):
+        client, sessions, raw_conn, agent, supervisor, other_supervisor, admin):
     info = await tender_with_lot(sessions, agent, bidders=1)
     pool = await employed_experts(sessions, 7, specialty="A0101", city="440100", account=True)
     names = dict(await raw_conn.fetch("SELECT public_id, name FROM expert"))
@@ -36,9 +38,12 @@ async def test_each_role_sees_exactly_what_it_may_of_a_draw_on_every_endpoint(
     created = await resp.json()
     draw_id = created["draw_id"]
     assert not IDENTITY_KEYS & {k for k, v in created.items() if v is not None}
-    # an agent may not execute the draw; a supervisor does
+    # an agent may not execute the draw, nor a supervisor of another organisation; the tender's supervisor does
     resp = await client.post(f"/api/v1/draws/{draw_id}/entropy", headers=agent.headers, json={"entropy": "x"})
     assert resp.status == 403
+    resp = await client.post(f"/api/v1/draws/{draw_id}/entropy", headers=other_supervisor.headers,
+                             json={"entropy": "x"})
+    assert await status_and_code(resp) == (403, "draw_forbidden")
     resp = await client.post(f"/api/v1/draws/{draw_id}/entropy", headers=supervisor.headers,
                              json={"entropy": "confidential 保密"})
     assert resp.status == 200
@@ -67,27 +72,49 @@ async def test_each_role_sees_exactly_what_it_may_of_a_draw_on_every_endpoint(
     assert {r["edition"] for r in view["records"]} == {"public", "supervisor"}
     records = {r["edition"]: r["download"] for r in view["records"]}
 
-    # The tender's agent: counts and confirmation status only, no record numbers, nothing else readable.
+    # The tender's agent: counts and confirmation status, and which records exist, none of them readable.
     for url in draw_views:
         resp = await client.get(url, headers=agent.headers)
         body = await resp.json()
         assert resp.status == 200, url
         for view in body if isinstance(body, list) else [body]:
-            assert not view["identities_disclosed"] and view["records"] == []
+            assert not view["identities_disclosed"]
+            assert {(r["edition"], r["readable"]) for r in view["records"]} == {("public", False),
+                                                                                 ("supervisor", False)}
             assert not IDENTITY_KEYS & {k for k, v in view.items() if v is not None}
             assert view["confirmation"]["土建"] == {"seats": 5, "accepted": 0, "pending": 5, "open": 0,
-                                                   "declined": 0, "expired": 0}
+                                                   "declined": 0, "expired": 0, "withdrawn": 0}
             assert mentions(view, secret_words) == []
     for url in restricted:
         assert (await client.get(url, headers=agent.headers)).status == 403, url
-    assert (await client.get(records["supervisor"], headers=agent.headers)).status == 403
+    # the record number opens nothing: not the PDF, not its verification page, not the list by entity
+    for record in records.values():
+        resp = await client.get(record, headers=agent.headers)
+        assert await status_and_code(resp) == (403, "record_restricted")
+        for who in (agent, None):
+            resp = await client.get(f"{record}/verification", headers=who.headers if who else {})
+            assert await status_and_code(resp) == (403, "record_restricted")
+    resp = await client.get(f"/api/v1/records?entity=draw:{draw_id}", headers=agent.headers)
+    assert resp.status == 200 and await resp.json() == []
+    listed = await (await client.get(f"/api/v1/records?entity=draw:{draw_id}", headers=supervisor.headers)).json()
+    assert len(listed) == 2
+    # ... nor do the record's bytes: verification by upload does not confirm them to an outsider before the award
+    pdf = await (await client.get(records["public"], headers=supervisor.headers)).read()
+    resp = await client.post("/api/v1/records/verify", data=pdf, headers={**agent.headers,
+                                                                          "Content-Type": "application/pdf"})
+    assert await status_and_code(resp) == (403, "record_restricted")
+    resp = await client.post("/api/v1/records/verify", data=pdf, headers={**supervisor.headers,
+                                                                          "Content-Type": "application/pdf"})
+    assert resp.status == 200 and (await resp.json())["archived"] is True
 
     # Admins manage the pool but see a committee only like the agent until the award.
     view = await (await client.get(draw_views[0], headers=admin.headers)).json()
     assert not view["identities_disclosed"] and mentions(view, secret_words) == []
 
-    # Another agency's agent, bidders, experts and anonymous callers: refused on every draw endpoint.
-    for who, expected in ((other_agent, 403), (some_bidder, 403), (experts[drawn_expert], 403), (None, 401)):
+    # Another agency's agent, another organisation's supervisor, bidders, experts and anonymous callers: refused
+    # on every draw endpoint.
+    for who, expected in ((other_agent, 403), (other_supervisor, 403), (some_bidder, 403),
+                          (experts[drawn_expert], 403), (None, 401)):
         headers = who.headers if who else {}
         for url in (*draw_views, *restricted):
             resp = await client.get(url, headers=headers)
@@ -95,9 +122,10 @@ async def test_each_role_sees_exactly_what_it_may_of_a_draw_on_every_endpoint(
             assert resp.status == expected or (who is None and resp.status == 403), (url, who)
         resp = await client.post(f"/api/v1/draws/{draw_id}/entropy", headers=headers, json={"entropy": "y"})
         assert resp.status == expected
-    for who in (some_bidder, None):
-        resp = await client.get(records["supervisor"], headers=who.headers if who else {})
-        assert resp.status == 403
+    for who in (some_bidder, other_supervisor, admin, None):
+        for record in records.values():
+            resp = await client.get(record, headers=who.headers if who else {})
+            assert resp.status == 403
     for url in ("/api/v1/expert-statistics/draws", "/api/v1/expert-statistics/familiar-faces"):
         for who in (agent, some_bidder, experts[drawn_expert]):
             assert (await client.get(url, headers=who.headers)).status == 403, url
@@ -115,10 +143,14 @@ async def test_each_role_sees_exactly_what_it_may_of_a_draw_on_every_endpoint(
                              headers=experts[drawn_expert].headers)
     assert await status_and_code(resp) == (404, "invitation_not_found")
 
-    # After the award the committee is no longer secret: the agent and the public may read the record.
+    # After the award the committee is no longer secret: the agent and the public may read the public edition.
     await set_tender_status(sessions, info, "awarded")
     view = await (await client.get(draw_views[0], headers=agent.headers)).json()
-    assert view["identities_disclosed"] and [r["edition"] for r in view["records"]] == ["public"]
+    assert view["identities_disclosed"]
+    assert {(r["edition"], r["readable"]) for r in view["records"]} == {("public", True), ("supervisor", False)}
     assert (await client.get(f"/api/v1/draws/{draw_id}/verification")).status == 200
     assert (await client.get(records["public"])).status == 200
+    assert (await client.get(f"{records['public']}/verification")).status == 200
     assert (await client.get(records["supervisor"], headers=agent.headers)).status == 403
+    listed = await (await client.get(f"/api/v1/records?entity=draw:{draw_id}", headers=agent.headers)).json()
+    assert [r["record_no"] for r in listed] == [records["public"].rsplit("/", 1)[-1]]

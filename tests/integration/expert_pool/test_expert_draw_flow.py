@@ -100,8 +100,8 @@ async def test_a_draw_runs_from_request_to_a_formed_committee_with_replacements_
     state = await (await client.get(f"/api/v1/draws/{draw_id}", headers=supervisor.headers)).json()
     assert state["committee_formed"] and state["status"] == "formed"
     assert state["confirmation"] == {
-        "土建": {"seats": 3, "accepted": 3, "pending": 0, "open": 0, "declined": 1, "expired": 0},
-        "造价": {"seats": 2, "accepted": 2, "pending": 0, "open": 0, "declined": 0, "expired": 1}}
+        "土建": {"seats": 3, "accepted": 3, "pending": 0, "open": 0, "declined": 1, "expired": 0, "withdrawn": 0},
+        "造价": {"seats": 2, "accepted": 2, "pending": 0, "open": 0, "declined": 0, "expired": 1, "withdrawn": 0}}
 
     # 6. Both verification records re-check with the independent verifier.
     for some_draw in (draw_id, supplementary["draw_id"]):
@@ -111,7 +111,7 @@ async def test_a_draw_runs_from_request_to_a_formed_committee_with_replacements_
     # ... and the record carries the request, counts, randomness and result, names only in the supervisor edition.
     public = await (await client.get(f"/api/v1/draws/{draw_id}/record", headers=supervisor.headers)).json()
     assert public["eligible"] == 8 and public["entropy"] == "f3a9c2e17b5d4a60a1b2c3d4e5f60718"
-    assert all("name" not in d for d in public["drawn"])
+    assert all(d["name"] is None for d in public["drawn"])
     assert public["verification"]["seed"] == state["seed"]
     named = await (await client.get(f"/api/v1/draws/{draw_id}/record?edition=supervisor",
                                     headers=supervisor.headers)).json()
@@ -119,8 +119,9 @@ async def test_a_draw_runs_from_request_to_a_formed_committee_with_replacements_
 
     # The public PDF validates, carries the verification record as its attachment and counts exclusions by
     # reason; the supervisor edition adds names and is refused to anyone else.
-    pdf = await (await client.get(records["public"]["download"])).read()
-    resp = await client.post("/api/v1/records/verify", data=pdf, headers={"Content-Type": "application/pdf"})
+    pdf = await (await client.get(records["public"]["download"], headers=supervisor.headers)).read()
+    resp = await client.post("/api/v1/records/verify", data=pdf,
+                             headers={**supervisor.headers, "Content-Type": "application/pdf"})
     report = await resp.json()
     assert resp.status == 200 and report["valid"] and report["sealed"] and report["archived"], report
     reader = PdfReader(io.BytesIO(pdf))

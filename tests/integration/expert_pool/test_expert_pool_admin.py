@@ -10,7 +10,7 @@ from expert_pool.demo import id_card, seed_demo
 from expert_pool.regions import GUANGDONG_CITIES
 from tests.helpers import social_credit_code
 
-from .conftest import employed_experts, session_time, sign_in, tender_with_lot
+from .conftest import employed_experts, session_time, set_tender_status, sign_in, tender_with_lot
 
 
 async def test_an_admin_imports_experts_from_csv_and_gets_a_report_per_row(client, raw_conn, admin, supervisor):
@@ -90,8 +90,16 @@ async def test_statistics_show_draw_frequency_acceptance_rate_and_familiar_faces
                                   headers=supervisor.headers)).json()
     assert [s["expert_id"] for s in one] == [first["expert_id"]]
 
-    faces = await (await client.get("/api/v1/expert-statistics/familiar-faces?min_count=1",
-                                    headers=supervisor.headers)).json()
+    # Until the award, a confirmed seat is the committee's secret: not in familiar faces, and in an expert's
+    # history only for the expert and the tender's supervisors.
+    faces_url = "/api/v1/expert-statistics/familiar-faces?min_count=1"
+    assert await (await client.get(faces_url, headers=supervisor.headers)).json() == []
+    history_url = f"/api/v1/experts/{first['expert_id']}/history"
+    for who, rows in ((admin, 0), (supervisor, 1), (accounts[first["expert_id"]], 1)):
+        assert len(await (await client.get(history_url, headers=who.headers)).json()) == rows
+    await set_tender_status(sessions, info, "awarded")
+    assert len(await (await client.get(history_url, headers=admin.headers)).json()) == 1
+    faces = await (await client.get(faces_url, headers=supervisor.headers)).json()
     assert [(f["tenderer_id"], f["expert_id"], f["served"]) for f in faces] == [
         (info.tenderer, first["expert_id"], 1)]
     assert await (await client.get("/api/v1/expert-statistics/familiar-faces",

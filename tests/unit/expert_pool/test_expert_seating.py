@@ -34,6 +34,19 @@ def test_a_backup_who_also_declines_passes_the_seat_to_the_next_backup():
     assert [o.expert_id for o in plan.offers] == ["E-D"]
 
 
+def test_a_member_withdrawn_at_the_bid_deadline_frees_the_seat_and_a_conflicting_backup_is_skipped():
+    queues = replacement_queues(SEATS, [RESULT])
+    plan = plan_seats(SEATS, queues, invitations(("E-A", "土建", 1, S.ACCEPTED), ("E-B", "土建", 2, S.WITHDRAWN),
+                                                 ("E-E", "造价", 1, S.PENDING)), unavailable={"E-C"})
+    assert [(o.quota, o.seat, o.expert_id) for o in plan.offers] == [("土建", 2, "E-D")]
+    # with every backup struck, the seat is a shortfall
+    plan = plan_seats(SEATS, queues, invitations(("E-A", "土建", 1, S.ACCEPTED), ("E-B", "土建", 2, S.WITHDRAWN),
+                                                 ("E-E", "造价", 1, S.PENDING)), unavailable={"E-C", "E-D"})
+    assert plan.offers == () and plan.shortfall == {"土建": 1}
+    counts = confirmation_counts(SEATS, invitations(("E-A", "土建", 1, S.ACCEPTED), ("E-B", "土建", 2, S.WITHDRAWN)))
+    assert counts["土建"]["withdrawn"] == 1 and counts["土建"]["open"] == 1
+
+
 def test_a_seat_without_backups_left_is_a_shortfall_calling_for_a_supplementary_draw():
     queues = replacement_queues(SEATS, [RESULT])
     plan = plan_seats(SEATS, queues, invitations(("E-A", "土建", 1, S.ACCEPTED), ("E-B", "土建", 2, S.ACCEPTED),
@@ -64,7 +77,7 @@ def test_the_committee_is_formed_only_when_every_seat_is_accepted():
 
 def test_counts_show_accepted_pending_and_open_seats_without_names():
     counts = confirmation_counts(SEATS, invitations(("E-A", "土建", 1, S.ACCEPTED), ("E-B", "土建", 2, S.DECLINED)))
-    assert counts["土建"] == {"seats": 2, "accepted": 1, "pending": 0, "open": 1, "declined": 1, "expired": 0}
+    assert counts["土建"] == {"seats": 2, "accepted": 1, "pending": 0, "open": 1, "declined": 1, "expired": 0, "withdrawn": 0}
     assert counts["造价"]["open"] == 1
 
 

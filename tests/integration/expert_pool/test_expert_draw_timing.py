@@ -1,0 +1,160 @@
+"""Draw timing: one original draw per lot, cancellation with a written reason, no new committee once the
+bids are being opened, and the re-screen at the bid deadline against the bidders who actually bid."""
+import json
+
+from sqlalchemy import text
+
+from tests.helpers import staff
+from web.keys import SCHEDULER
+
+from .conftest import employed_experts, organisation, session_time, set_tender_status, sign_in, tender_with_lot
+
+QUOTAS = [{"name": "土建", "specialty": "A0101", "count": 5, "backups": 2}]
+
+
+async def request_draw(client, agent, info):
+    return await client.post(f"/api/v1/lots/{info.lot_id}/draws", headers=agent.headers, json={
+        "session_at": session_time(), "venue": "中山 1号评标室", "quotas": QUOTAS})
+
+
+async def status_and_code(resp) -> tuple[int, str | None]:
+    body = await resp.json()
+    return resp.status, (body.get("error") or {}).get("code")
+
+
+async def ledger_payloads(raw_conn, action: str) -> list[dict]:
+    rows = await raw_conn.fetch("SELECT payload FROM audit_entry WHERE action = $1 ORDER BY seq", action)
+    return [json.loads(r["payload"]) for r in rows]
+
+
+async def test_a_lot_has_one_original_draw_until_it_is_cancelled_with_a_reason(
+        client, sessions, raw_conn, agent, supervisor, other_supervisor):
+    info = await tender_with_lot(sessions, agent)
+    await employed_experts(sessions, 8, specialty="A0101", account=True)
+    first = await request_draw(client, agent, info)
+    assert first.status == 201
+    draw_id = (await first.json())["draw_id"]
+    resp = await client.post(f"/api/v1/draws/{draw_id}/entropy", headers=supervisor.headers, json={"entropy": "e1"})
+    assert resp.status == 200
+    # a second original draw is refused while the first stands
+    resp = await request_draw(client, agent, info)
+    assert await status_and_code(resp) == (409, "draw_exists")
+    # cancelling needs the tender's agent or supervisor, and a written reason
+    other_agent = await staff(sessions, client, "agent")
+    for who in (other_agent, other_supervisor):
+        resp = await client.post(f"/api/v1/draws/{draw_id}/cancel", headers=who.headers, json={"reason": "无理由撤销"})
+        assert await status_and_code(resp) == (403, "draw_forbidden")
+    resp = await client.post(f"/api/v1/draws/{draw_id}/cancel", headers=agent.headers, json={"reason": " "})
+    assert resp.status == 422
+    assert await raw_conn.fetchval("SELECT status FROM expert_draw WHERE public_id = $1", draw_id) == "executed"
+    resp = await client.post(f"/api/v1/draws/{draw_id}/cancel", headers=agent.headers,
+                             json={"reason": "评标地点变更 venue changed"})
+    assert resp.status == 200, await resp.text()
+    cancelled = await resp.json()
+    assert cancelled["status"] == "cancelled" and cancelled["cancel_reason"] == "评标地点变更 venue changed"
+    # its invitations end with it, their timeouts too, and the ledger says who cancelled it and why
+    statuses = await raw_conn.fetch("SELECT DISTINCT status FROM expert_invitation")
+    assert {r["status"] for r in statuses} == {"cancelled"}
+    assert await raw_conn.fetchval("SELECT count(*) FROM scheduled_job WHERE kind = 'expert_pool.invitation_timeout' "
+                                   "AND status = 'pending'") == 0
+    [entry] = await ledger_payloads(raw_conn, "draw.cancel")
+    assert entry["draw_id"] == draw_id and entry["reason"] == "评标地点变更 venue changed"
+    resp = await client.post(f"/api/v1/draws/{draw_id}/cancel", headers=agent.headers, json={"reason": "再次撤销"})
+    assert await status_and_code(resp) == (409, "draw_cancelled")
+    resp = await client.post(f"/api/v1/draws/{draw_id}/entropy", headers=supervisor.headers, json={"entropy": "e2"})
+    assert resp.status == 409
+    # ... and a new original draw may be requested
+    resp = await request_draw(client, agent, info)
+    assert resp.status == 201, await resp.text()
+
+
+async def test_no_new_original_draw_once_the_tender_is_being_opened(client, sessions, raw_conn, agent):
+    await employed_experts(sessions, 8, specialty="A0101")
+    for status in ("opening", "opened", "evaluating", "candidates_published", "awarded"):
+        info = await tender_with_lot(sessions, agent)
+        await set_tender_status(sessions, info, status)
+        resp = await request_draw(client, agent, info)
+        body = await resp.json()
+        assert resp.status == 409 and body["error"]["code"] == "tender_not_drawable", status
+        assert body["error"]["details"]["statute"] == "评标委员会和评标方法暂行规定 第8条"
+    assert await raw_conn.fetchval("SELECT count(*) FROM expert_draw") == 0
+
+
+async def bid(raw_conn, info, organisation_public_id: str, agent) -> None:
+    """A sealed bid of an organisation that registered after the draw (the bid's content does not matter here)."""
+    org = await raw_conn.fetchval("SELECT id FROM organisation WHERE public_id = $1", organisation_public_id)
+    user = await raw_conn.fetchval("SELECT id FROM app_user WHERE public_id = $1", agent.public_id)
+    await raw_conn.execute("INSERT INTO bidder_registration (tender_id, lot_id, organisation_id, registered_by_id) "
+                           "VALUES ($1, $2, $3, $4)", info.tender_id, info.lot_pk, org, user)
+    await raw_conn.execute(
+        "INSERT INTO bid (public_id, tender_id, lot_id, organisation_id, submitted_by_id, storage_key, sha256, size, "
+        "sealed_by) VALUES ($1, $2, $3, $4, $5, 'bids/none', $6, 1, 'client')",
+        f"B-{organisation_public_id}", info.tender_id, info.lot_pk, org, user, "0" * 64)
+
+
+async def test_at_the_bid_deadline_members_who_now_conflict_with_a_bidder_are_replaced_from_the_backups(
+        client, sessions, raw_conn, agent, supervisor):
+    info = await tender_with_lot(sessions, agent, bid_deadline_days=2)
+    pool = await employed_experts(sessions, 8, specialty="A0101", account=True)
+    experts = {e.expert_id: e for e in pool}
+    draw_id = (await (await request_draw(client, agent, info)).json())["draw_id"]
+    drawn = await (await client.post(f"/api/v1/draws/{draw_id}/entropy", headers=supervisor.headers,
+                                     json={"entropy": "deadline re-screen"})).json()
+    [result] = drawn["result"]
+    primaries = [p["expert_id"] for p in result["primaries"]]
+    backups = [b["expert_id"] for b in result["backups"]]
+    invitations = {i["expert_id"]: i["invitation_id"] for i in drawn["invitations"]}
+    employed, declared = primaries[0], primaries[1]
+    # the first has accepted already; the second declares ties to a company that then bids
+    employed_actor = await sign_in(client, experts[employed].username)
+    resp = await client.post(f"/api/v1/invitations/{invitations[employed]}/accept", headers=employed_actor.headers)
+    assert resp.status == 200
+    tied_company = await organisation(sessions)
+    declared_actor = await sign_in(client, experts[declared].username)
+    resp = await client.post("/api/v1/me/expert/conflicts", headers=declared_actor.headers,
+                             json={"organisation_id": tied_company, "note": "曾任职"})
+    assert resp.status == 201
+    # after the draw, the first one's employer and the tied company register and bid
+    await bid(raw_conn, info, experts[employed].employer, agent)
+    await bid(raw_conn, info, tied_company, agent)
+
+    # The deadline job does nothing before the deadline (it moved, say): it waits for the deadline again.
+    key = f"expert_draw:{draw_id}:rescreen"
+    await raw_conn.execute("UPDATE scheduled_job SET due_at = now() - interval '1 second' WHERE dedupe_key = $1", key)
+    await client.server.app[SCHEDULER].run_due()
+    pending = await raw_conn.fetchrow("SELECT due_at FROM scheduled_job WHERE dedupe_key = $1 AND status = 'pending'",
+                                      key)
+    deadline = await raw_conn.fetchval("SELECT bid_deadline_at FROM tender WHERE id = $1", info.tender_id)
+    assert pending["due_at"] == deadline
+    assert await ledger_payloads(raw_conn, "draw.rescreen") == []
+
+    # At the deadline: both are withdrawn with the reason recorded, and the backups take their seats.
+    await raw_conn.execute("UPDATE tender SET bid_deadline_at = now() - interval '1 second' WHERE id = $1",
+                           info.tender_id)
+    await raw_conn.execute("UPDATE scheduled_job SET due_at = now() - interval '1 second' WHERE dedupe_key = $1", key)
+    await client.server.app[SCHEDULER].run_due()
+    state = await (await client.get(f"/api/v1/draws/{draw_id}", headers=supervisor.headers)).json()
+    by_expert = {i["expert_id"]: i for i in state["invitations"]}
+    assert by_expert[employed]["status"] == "withdrawn" and by_expert[employed]["decline_reason"] == "employer_is_bidder"
+    assert by_expert[declared]["status"] == "withdrawn" and by_expert[declared]["decline_reason"] == "declared_conflict"
+    seats = {(by_expert[p]["quota"], by_expert[p]["seat"]) for p in (employed, declared)}
+    assert {(by_expert[b]["quota"], by_expert[b]["seat"]) for b in backups} == seats
+    assert all(by_expert[b]["status"] == "pending" and by_expert[b]["source"] == "backup" for b in backups)
+    assert state["confirmation"]["土建"]["withdrawn"] == 2 and state["confirmation"]["土建"]["pending"] == 5
+    withdrawals = await ledger_payloads(raw_conn, "invitation.withdraw")
+    assert {(w["expert"], w["reason"], w["was"]) for w in withdrawals} == {
+        (employed, "employer_is_bidder", "accepted"), (declared, "declared_conflict", "pending")}
+    [rescreen] = await ledger_payloads(raw_conn, "draw.rescreen")
+    assert rescreen["withdrawn"] == [employed, declared] or set(rescreen["withdrawn"]) == {employed, declared}
+    # the accepted expert's service no longer counts, and the expert is told only that the invitation is gone
+    assert await raw_conn.fetchval("SELECT count(*) FROM expert_service s JOIN expert e ON e.id = s.expert_id "
+                                   "WHERE e.public_id = $1", employed) == 0
+    notes = await (await client.get("/api/v1/notifications", headers=employed_actor.headers)).json()
+    assert notes[0]["kind"] == "expert.invitation_withdrawn"
+    assert info.code not in json.dumps(notes, ensure_ascii=False) and experts[employed].employer not in json.dumps(notes)
+    # the withdrawn cannot accept any more
+    resp = await client.post(f"/api/v1/invitations/{invitations[declared]}/accept", headers=declared_actor.headers)
+    assert await status_and_code(resp) == (409, "invitation_already_answered")
+    # running the job again changes nothing
+    await client.server.app[SCHEDULER].run_due()
+    assert len(await ledger_payloads(raw_conn, "invitation.withdraw")) == 2
