@@ -1,6 +1,7 @@
 """Typed settings, built once in main() from the environment and passed in."""
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from dataclasses import dataclass, field, replace
@@ -15,6 +16,18 @@ def _env_int(env: dict[str, str], name: str, default: int) -> int:
         return int(raw)
     except ValueError as err:
         raise SystemExit(f"{name} must be an integer, got {raw!r}") from err
+
+
+def _env_networks(env: dict[str, str], name: str) -> tuple[str, ...]:
+    """A comma-separated list of CIDRs (a bare address means one host), validated here, at start-up."""
+    out = []
+    for part in (env.get(name) or "").split(","):
+        if part.strip():
+            try:
+                out.append(str(ipaddress.ip_network(part.strip(), strict=False)))
+            except ValueError as err:
+                raise SystemExit(f"{name}: {part.strip()!r} is not an address or CIDR network") from err
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -44,6 +57,12 @@ class Settings:
     listing_cache_s: float = 30.0  # public listing pages kept in memory (0: off); changes drop them at once
     # /metrics: with a token, only `Authorization: Bearer <token>`; without one, only clients on loopback
     metrics_token: str | None = None
+    # proxies whose X-Forwarded-For is believed (CIDRs); empty: the direct peer is the client
+    trusted_proxies: tuple[str, ...] = ()
+    # sign-in backoff: after this many failures on one account (from all clients), clients that already failed
+    # on it wait 2^(n - after) seconds between attempts, up to the cap; a client with no failures is not slowed
+    login_account_backoff_after: int = 10
+    login_account_backoff_max_s: int = 300
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -65,6 +84,7 @@ class Settings:
             db_pool_size=_env_int(env, "BIDROOM_DB_POOL_SIZE", 10),
             listing_cache_s=_env_int(env, "BIDROOM_LISTING_CACHE_S", 30),
             metrics_token=env.get("BIDROOM_METRICS_TOKEN") or None,
+            trusted_proxies=_env_networks(env, "BIDROOM_TRUSTED_PROXIES"),
         )
         values.update(overrides)
         return cls(**values)
