@@ -24,7 +24,7 @@ from core.identity_models import ROLES, SELF_REGISTERING_ROLES, TOTP_REQUIRED_RO
 from core.ids import public_id
 from core.passwords import hash_password
 from core.principal import Principal
-from core.totp import TotpVault, is_sealed, matching_step
+from core.totp import TotpVault, matching_step
 from evidence import ledger_service as ledger
 from expert_pool.models import Expert
 from identity.models import EXPERT_ACCOUNT, STAFF_ACCOUNT, EnrolmentToken
@@ -265,21 +265,20 @@ def _totp_name(current: EnrolmentView) -> str:
     return current.user.username if current.user is not None else current.enrolment.public_id
 
 
-async def offer_totp(session: AsyncSession, token: str, vault: TotpVault | None = None) -> str:
+async def offer_totp(session: AsyncSession, token: str) -> str:
     """A new TOTP secret for the person to scan; it becomes theirs when the enrolment completes with a valid code.
 
-    Returns the provisioning URI. Asking again replaces the secret (a lost scan is simply repeated). With a vault
-    (the HTTP route always gives one) the pending secret is stored sealed too, bound to the enrolment."""
+    Returns the provisioning URI. Asking again replaces the secret (a lost scan is simply repeated)."""
     enrolment = await _usable(session, token, for_update=True)
     current = await view(session, token)
     if not current.needs_totp:
         raise Conflict("this account does not use a second factor", code="totp_not_needed",
                        details={"roles": list(enrolment.roles)})
-    secret = pyotp.random_base32()
-    enrolment.pending_totp_secret = vault.seal(secret, owner=enrolment.public_id) if vault else secret
+    enrolment.pending_totp_secret = pyotp.random_base32()
     await session.flush()
     await ledger.append(session, actor=ledger.SYSTEM, action="enrolment.totp_offer", entity=_entity(enrolment))
-    return pyotp.TOTP(secret).provisioning_uri(name=_totp_name(current), issuer_name=TOTP_ISSUER)
+    return pyotp.TOTP(enrolment.pending_totp_secret).provisioning_uri(name=_totp_name(current),
+                                                                      issuer_name=TOTP_ISSUER)
 
 
 async def complete(session: AsyncSession, token: str, *, password: str, username: str | None = None,
@@ -298,16 +297,11 @@ async def complete(session: AsyncSession, token: str, *, password: str, username
         if not totp:
             raise Unprocessable("type the first one-time code from your authenticator app to finish",
                                 code="totp_required", details={"field": "totp"})
-        pending = enrolment.pending_totp_secret
-        if is_sealed(pending):
-            if vault is None:
-                raise RuntimeError("a sealed pending TOTP secret needs the TOTP vault")
-            pending = vault.open(pending, owner=enrolment.public_id)
-        step = matching_step(pending, totp, (await db_now(session)).timestamp())
+        step = matching_step(enrolment.pending_totp_secret, totp, (await db_now(session)).timestamp())
         if step is None:
             raise Unprocessable("the one-time code is wrong or expired", code="totp_invalid",
                                 details={"field": "totp"})
-        secret = pending
+        secret = enrolment.pending_totp_secret
     password_hash = await hash_password(password)
     now = await db_now(session)
     if enrolment.purpose == EXPERT_ACCOUNT:

@@ -1,7 +1,6 @@
 """Identity hardening: sealed TOTP secrets (wider column), the last accepted TOTP step, the account backoff's last
 failure, and the demo marker.
 
-Also widens enrolment_token.pending_totp_secret (0014), which is sealed as well.
 Existing plaintext TOTP secrets are not touched here (a migration has no master secret): each is sealed at its
 owner's next successful sign-in.
 
@@ -15,13 +14,11 @@ from alembic import op
 revision = '0017'
 down_revision = '0010'
 branch_labels = None
-depends_on = ('0014',)  # widens enrolment_token.pending_totp_secret, made there
+depends_on = None
 
 
 def upgrade() -> None:
     op.alter_column('app_user', 'totp_secret', type_=sa.Text(), existing_type=sa.String(length=64),
-                    existing_nullable=True)
-    op.alter_column('enrolment_token', 'pending_totp_secret', type_=sa.Text(), existing_type=sa.String(length=64),
                     existing_nullable=True)
     op.add_column('app_user', sa.Column('totp_last_step', sa.BigInteger(), nullable=True))
     op.add_column('login_throttle', sa.Column('last_failure_at', sa.DateTime(timezone=True), nullable=True))
@@ -37,10 +34,5 @@ def downgrade() -> None:
     op.drop_table('demo_marker')
     op.drop_column('login_throttle', 'last_failure_at')
     op.drop_column('app_user', 'totp_last_step')
-    # sealed secrets do not fit the old width: they are unusable after a downgrade anyway
-    op.execute("UPDATE app_user SET totp_secret = NULL WHERE length(totp_secret) > 64")
-    op.execute("UPDATE enrolment_token SET pending_totp_secret = NULL WHERE length(pending_totp_secret) > 64")
-    op.alter_column('enrolment_token', 'pending_totp_secret', type_=sa.String(length=64), existing_type=sa.Text(),
-                    existing_nullable=True)
     op.alter_column('app_user', 'totp_secret', type_=sa.String(length=64), existing_type=sa.Text(),
                     existing_nullable=True)
