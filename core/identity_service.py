@@ -232,6 +232,15 @@ async def forget_success(session: AsyncSession, *, username: str, client: str) -
                           {"k": ip_key})
 
 
+async def sweep_login_throttle(session: AsyncSession, *, window_s: int, backoff_max_s: int) -> int:
+    """Delete counters whose window and backoff are both over (a guessed name leaves a row behind)."""
+    result = await session.execute(text(
+        "DELETE FROM login_throttle WHERE window_started_at <= now() - make_interval(secs => :w) "
+        "AND (last_failure_at IS NULL OR last_failure_at <= now() - make_interval(secs => :b))"),
+        {"w": window_s, "b": backoff_max_s})
+    return result.rowcount
+
+
 async def authenticate(session: AsyncSession, *, username: str, password: str, totp: str | None,
                        vault: TotpVault | None = None) -> User:
     """Check password and, for roles that need it, the TOTP code. Raises Unauthorized with a stable code.

@@ -13,6 +13,7 @@ from core.errors import RateLimited, Unauthorized
 from core.identity_models import Organisation, User
 from core.identity_schemas import (ChangePasswordIn, CreatedUserOut, CreateOrganisationIn, CreateUserIn, ListQuery,
                                    LoginIn, OrganisationOut, RefreshIn, RegisterIn, TokenOut, UserOut, UserPage)
+from core.scheduler import schedule
 from core.totp import TotpVault
 from web.api import Api, json_response
 from web.keys import REQ_PRINCIPAL, SERVICES, SESSIONS, SETTINGS, TOKENS, Principal, db
@@ -22,10 +23,28 @@ REFRESH_COOKIE = "__Host-bidroom_refresh"
 TOTP_VAULT = "totp_vault"
 
 
+THROTTLE_SWEEP = "identity.throttle_sweep"
+
+
 async def cleanup_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The TOTP vault: secrets at rest sealed under the master secret in the keys directory."""
+    """The TOTP vault (secrets at rest sealed under the master secret in the keys directory), and the first
+    sweep of old sign-in counters."""
     app[SERVICES][TOTP_VAULT] = TotpVault.for_keys_dir(app[SETTINGS].keys_dir)
+    if app[SETTINGS].run_scheduler:
+        async with app[SESSIONS]() as session, session.begin():
+            await schedule(session, THROTTLE_SWEEP, delay_s=3600, dedupe_key=THROTTLE_SWEEP)
     yield
+
+
+def register_jobs(app: web.Application, registry) -> None:
+    settings = app[SETTINGS]
+
+    async def sweep(session, payload: dict) -> None:
+        """Hourly: drop sign-in counters that no longer limit anything; reschedules itself."""
+        await svc.sweep_login_throttle(session, window_s=settings.login_window_s,
+                                       backoff_max_s=settings.login_account_backoff_max_s)
+        await schedule(session, THROTTLE_SWEEP, delay_s=3600, dedupe_key=THROTTLE_SWEEP)
+    registry.register(THROTTLE_SWEEP, sweep)
 
 
 def totp_vault(request: web.Request) -> TotpVault:

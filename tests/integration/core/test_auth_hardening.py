@@ -208,3 +208,20 @@ async def test_a_user_changes_their_password_and_other_sessions_end(client, raw_
     # signed out, nobody changes a password
     resp = await client.post(url, json={"current_password": "brand-new-secret-9", "new_password": "x-new-pass-10"})
     assert resp.status == 401
+
+
+async def test_the_sweep_drops_counters_that_no_longer_limit_anything(client, sessions, raw_conn, settings):
+    for i in range(3):
+        await _try(client, f"ghost-{i}", "wrong-pass-1")
+    # two counters age past their window and backoff; the rest are current
+    await raw_conn.execute(
+        "UPDATE login_throttle SET window_started_at = now() - interval '2 days', last_failure_at = "
+        "CASE WHEN last_failure_at IS NULL THEN NULL ELSE now() - interval '2 days' END "
+        "WHERE key IN ('pair:ghost-0|127.0.0.1', 'acct:ghost-0')")
+    before = await raw_conn.fetchval("SELECT count(*) FROM login_throttle")
+    async with sessions() as session, session.begin():
+        dropped = await identity_service.sweep_login_throttle(session, window_s=settings.login_window_s,
+                                                             backoff_max_s=settings.login_account_backoff_max_s)
+    assert dropped == 2
+    assert await raw_conn.fetchval("SELECT count(*) FROM login_throttle") == before - 2
+    assert await raw_conn.fetchval("SELECT count(*) FROM login_throttle WHERE key LIKE '%ghost-0%'") == 0
