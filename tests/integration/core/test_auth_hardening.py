@@ -90,7 +90,8 @@ async def test_many_addresses_trigger_the_account_backoff_but_a_clean_address_st
     assert status == 200
 
 
-async def test_forwarded_for_is_read_from_the_right_and_only_behind_a_trusted_proxy(proxied, client, settings):
+async def test_forwarded_for_is_read_from_the_right_and_only_behind_a_trusted_proxy(proxied, client, settings,
+                                                                                    raw_conn):
     await register_bidder(proxied, "spoofer")
     # behind the trusted proxy: whatever the client writes on the left, the proxy's entry names it
     for i in range(settings.login_max_failures_account):
@@ -98,6 +99,13 @@ async def test_forwarded_for_is_read_from_the_right_and_only_behind_a_trusted_pr
         assert status == 401
     assert (await _try(proxied, "spoofer", PASSWORD, "10.9.9.99, 203.0.113.50"))[:2] == (429, "login_throttled")
     assert (await _try(proxied, "spoofer", PASSWORD, "203.0.113.51"))[0] == 200
+    # a chain of trusted proxies is skipped; an entry that is not an address stops the walk at the last good hop
+    await _try(proxied, "spoofer", "wrong-pass-1", "203.0.113.60, 127.0.0.1")
+    await _try(proxied, "spoofer", "wrong-pass-1", "<script>, 203.0.113.61")
+    await _try(proxied, "spoofer", "wrong-pass-1", "203.0.113.62, not-an-address")
+    keys = {r["key"] for r in await raw_conn.fetch("SELECT key FROM login_throttle WHERE key LIKE 'pair:spoofer|%'")}
+    assert {"pair:spoofer|203.0.113.60", "pair:spoofer|203.0.113.61", "pair:spoofer|127.0.0.1"} <= keys
+    assert not any("script" in k or "not-an" in k or "203.0.113.62" in k for k in keys)
 
     # without trusted proxies the header is ignored: a fake address does not escape the throttle
     await register_bidder(client, "spoofer2")
