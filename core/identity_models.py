@@ -42,7 +42,10 @@ class User(Base):
     phone: Mapped[str | None] = mapped_column(String(20))
     password_hash: Mapped[str] = mapped_column(Text)
     roles: Mapped[list[str]] = mapped_column(ARRAY(String(16)), server_default=text("'{}'"))
-    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    # sealed under the master secret (core.totp); legacy plaintext values are sealed at their first use
+    totp_secret: Mapped[str | None] = mapped_column(Text)
+    # the RFC 6238 time step of the last code accepted: a code is good once
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
     is_active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     # access tokens issued before this instant are refused (admin kills sessions)
     sessions_revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -72,3 +75,13 @@ class LoginThrottle(Base):
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     failures: Mapped[int] = mapped_column(Integer, server_default="0")
     window_started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    last_failure_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class DemoMarker(Base):
+    """Present when `bidroom demo seed` made this database's data: a later seed may add to it."""
+
+    __tablename__ = "demo_marker"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seeded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

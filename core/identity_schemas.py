@@ -35,6 +35,13 @@ class LoginIn(Strict):
     totp: str | None = Field(default=None, pattern=r"^[0-9]{6}$")
 
 
+class ChangePasswordIn(Strict):
+    current_password: str = Field(min_length=1, max_length=256)
+    new_password: str = Field(min_length=10, max_length=256)
+    refresh_token: str | None = Field(default=None, max_length=200,
+                                      description="this session's refresh token, kept (browsers: the cookie)")
+
+
 class RefreshIn(Strict):
     refresh_token: str | None = Field(default=None, max_length=200,
                                       description="omit in browsers: the __Host- cookie is used")

@@ -15,8 +15,10 @@ from core.errors import Conflict, Forbidden, NotFound, RateLimited, Unauthorized
 from core.identity_models import (ROLES, TOTP_REQUIRED_ROLES, LoginThrottle, Organisation, RefreshToken, User)
 from core.identity_rules import normalise_uscc, password_problem
 from core.ids import public_id
+from core.principal import Principal
 from core.passwords import hash_password, verify_password
 from core.tokens import TokenIssuer, new_refresh_token, refresh_token_hash
+from core.totp import TotpSecretUnreadable, TotpVault, is_sealed, matching_step
 from evidence import ledger_service as ledger
 
 log = logging.getLogger(__name__)
@@ -24,9 +26,16 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Throttle:
+    """Sign-in limits; see `reserve_attempt` for how they combine.
+
+    max_account: attempts on one account from one client per window; max_ip: attempts from one client over all
+    accounts per window; backoff_after / backoff_max_s: the slower per-account backoff."""
+
     max_account: int
     max_ip: int
     window_s: int
+    backoff_after: int = 10
+    backoff_max_s: int = 300
 
 
 @dataclass
@@ -56,6 +65,21 @@ async def ensure_username_free(session: AsyncSession, username: str) -> None:
     taken = (await session.execute(select(User.id).where(User.username == username))).first()
     if taken:
         raise Conflict("that username is taken", code="username_taken", details={"username": username})
+
+
+class UsernameUnavailable(Unprocessable):
+    """Self-registration with a name that cannot be had, answered like any other invalid field.
+
+    The answer has the status and shape of a schema validation failure (422 `validation_failed`, one error on
+    body.username) and does not say whether the name is taken: it is checked last, after every other field and
+    the organisation, so a probe must be an otherwise complete, valid registration with an unregistered social
+    credit code, and a free name answers by creating a real, ledgered account. Refusals are also counted per
+    client address and throttled (identity.routes), so probing names costs addresses."""
+
+    def __init__(self) -> None:
+        super().__init__("the request does not match the schema", code="validation_failed", details={"errors": [
+            {"path": "body.username", "message": "this username cannot be used; choose another",
+             "type": "value_error"}]})
 
 
 async def organisation_pk(session: AsyncSession, organisation_public_id: str | None) -> int | None:
@@ -93,10 +117,12 @@ async def register(session: AsyncSession, *, username: str, password: str, displ
     if role not in ("bidder", "intermediary"):
         raise Forbidden("only bidders and intermediaries register themselves", code="role_not_self_registering")
     check_password_policy(password)
-    await ensure_username_free(session, username)
     user_pid = public_id("U")
     org = await create_organisation(session, actor=user_pid, name=org_name, social_credit_code=social_credit_code,
                                     kind="company", region_code=region_code)
+    # last of all, so that the answer for a taken name tells nothing the other checks would not (see the class)
+    if (await session.execute(select(User.id).where(User.username == username))).first():
+        raise UsernameUnavailable()
     user = User(public_id=user_pid, organisation_id=org.id, username=username, display_name=display_name,
                 email=email, phone=phone, password_hash=await hash_password(password), roles=[role])
     session.add(user)
@@ -108,8 +134,11 @@ async def register(session: AsyncSession, *, username: str, password: str, displ
 
 async def create_user(session: AsyncSession, *, actor: str, username: str, password: str, display_name: str,
                       roles: list[str], organisation_public_id: str | None = None, email: str | None = None,
-                      phone: str | None = None) -> tuple[User, str | None]:
-    """An admin creates staff, experts and supervisors. Returns the user and a TOTP URI when one is required."""
+                      phone: str | None = None, vault: TotpVault | None = None) -> tuple[User, str | None]:
+    """An admin creates staff, experts and supervisors. Returns the user and a TOTP URI when one is required.
+
+    With a vault the TOTP secret is stored sealed at once; without one (fixtures that have no keys directory)
+    it is stored plain and sealed at the first sign-in."""
     unknown = sorted(set(roles) - set(ROLES))
     if unknown:
         raise Unprocessable("unknown roles", code="unknown_role", details={"roles": unknown})
@@ -117,9 +146,11 @@ async def create_user(session: AsyncSession, *, actor: str, username: str, passw
     await ensure_username_free(session, username)
     org_id = await organisation_pk(session, organisation_public_id)
     totp_secret = pyotp.random_base32() if TOTP_REQUIRED_ROLES.intersection(roles) else None
-    user = User(public_id=public_id("U"), organisation_id=org_id, username=username, display_name=display_name,
+    user_pid = public_id("U")
+    stored = vault.seal(totp_secret, owner=user_pid) if totp_secret and vault else totp_secret
+    user = User(public_id=user_pid, organisation_id=org_id, username=username, display_name=display_name,
                 email=email, phone=phone, password_hash=await hash_password(password), roles=sorted(set(roles)),
-                totp_secret=totp_secret)
+                totp_secret=stored)
     session.add(user)
     await session.flush()
     await ledger.append(session, actor=actor, action="user.create", entity=f"user:{user.public_id}",
@@ -128,32 +159,95 @@ async def create_user(session: AsyncSession, *, actor: str, username: str, passw
     return user, uri
 
 
-async def check_throttle(session: AsyncSession, keys: list[str], throttle: Throttle) -> None:
-    """Refuse with 429 and Retry-After while an account or address has too many recent failures."""
-    rows = (await session.execute(text(
-        "SELECT key, failures, EXTRACT(EPOCH FROM (window_started_at + make_interval(secs => :w) - now())) AS left_s "
-        "FROM login_throttle WHERE key = ANY(:keys) AND window_started_at > now() - make_interval(secs => :w)"),
-        {"keys": keys, "w": throttle.window_s})).all()
-    for row in rows:
-        limit = throttle.max_account if row.key.startswith("acct:") else throttle.max_ip
-        if row.failures >= limit:
-            raise RateLimited("too many failed sign-ins; wait before trying again", code="login_throttled",
-                              retry_after=max(1, int(row.left_s) + 1))
+def throttle_keys(username: str, client: str) -> tuple[str, str, str]:
+    """The counters one sign-in touches: (account, client) pair, client, account."""
+    return f"pair:{username}|{client}", f"ip:{client}", f"acct:{username}"
 
 
-async def record_login_failure(session: AsyncSession, keys: list[str], throttle: Throttle) -> None:
-    """Count a failure; the caller raises its refusal with keep_changes so this count commits."""
-    for key in keys:
-        await session.execute(text(
-            "INSERT INTO login_throttle (key, failures, window_started_at) VALUES (:k, 1, now()) "
-            "ON CONFLICT (key) DO UPDATE SET failures = CASE WHEN login_throttle.window_started_at "
-            "> now() - make_interval(secs => :w) THEN login_throttle.failures + 1 ELSE 1 END, "
-            "window_started_at = CASE WHEN login_throttle.window_started_at > now() - make_interval(secs => :w) "
-            "THEN login_throttle.window_started_at ELSE now() END"), {"k": key, "w": throttle.window_s})
+async def reserve_attempt(session: AsyncSession, *, username: str, client: str, throttle: Throttle) -> None:
+    """Count a sign-in attempt before its password is looked at, and refuse it (429) if it is over a limit.
+
+    Run this in a short transaction of its own that commits at once, before the password is checked: the
+    counters are incremented and read back in one statement (INSERT ... ON CONFLICT DO UPDATE ... RETURNING), so
+    parallel guesses each see their own number and no more than the limit ever reach the password check.
+    An attempt counts until it succeeds (`forget_success` takes it back), so guesses in flight count too.
+
+    The limits, designed so that a stranger cannot lock out an agent or a key holder:
+    - per (account, client): `max_account` attempts per window. Failing from one address throttles that address
+      for that account only; the owner signing in from anywhere else is not affected.
+    - per client: `max_ip` attempts per window over all accounts (password spraying from one address). With
+      BIDROOM_TRUSTED_PROXIES the client is the forwarded address, so a proxy does not merge everyone.
+    - per account, the slower backoff: once the account has `backoff_after` failures in the window (from any
+      clients), a client that has itself already tried this account must wait 2^(failures - backoff_after)
+      seconds (at most `backoff_max_s`) after the account's last failure. A client with no attempts on the
+      account is never slowed by it, so the right password from a clean address always gets through; an attacker
+      with many addresses gets one guess per fresh address, then the backoff.
+    A successful sign-in clears its pair counter and the account counter and returns the client's attempt.
+    """
+    pair_key, ip_key, acct_key = throttle_keys(username, client)
+    rows = {r.key: r for r in (await session.execute(text(
+        "INSERT INTO login_throttle AS t (key, failures, window_started_at) VALUES (:pair, 1, now()), (:ip, 1, now()) "
+        "ON CONFLICT (key) DO UPDATE SET "
+        " failures = CASE WHEN t.window_started_at > now() - make_interval(secs => :w) THEN t.failures + 1 ELSE 1 END,"
+        " window_started_at = CASE WHEN t.window_started_at > now() - make_interval(secs => :w) "
+        "  THEN t.window_started_at ELSE now() END "
+        "RETURNING key, failures, "
+        " EXTRACT(EPOCH FROM (window_started_at + make_interval(secs => :w) - now())) AS left_s"),
+        {"pair": pair_key, "ip": ip_key, "w": throttle.window_s})).all()}
+    for key, limit in ((pair_key, throttle.max_account), (ip_key, throttle.max_ip)):
+        if rows[key].failures > limit:
+            raise RateLimited("too many sign-in attempts from this address; wait before trying again",
+                              code="login_throttled", retry_after=max(1, int(rows[key].left_s) + 1),
+                              details={"scope": "account" if key == pair_key else "address"})
+    if rows[pair_key].failures <= 1:
+        return  # a client with no earlier attempt on this account: the account backoff does not apply
+    acct = (await session.execute(text(
+        "SELECT failures, EXTRACT(EPOCH FROM (last_failure_at + make_interval(secs => "
+        " LEAST(:cap, power(2, GREATEST(failures - :after, 0)))::int) - now())) AS left_s "
+        "FROM login_throttle WHERE key = :k AND window_started_at > now() - make_interval(secs => :w)"),
+        {"k": acct_key, "w": throttle.window_s, "after": throttle.backoff_after,
+         "cap": throttle.backoff_max_s})).one_or_none()
+    if acct is not None and acct.failures >= throttle.backoff_after and acct.left_s is not None and acct.left_s > 0:
+        raise RateLimited("this account has many failed sign-ins; wait before trying again from this address",
+                          code="login_throttled", retry_after=max(1, int(acct.left_s) + 1),
+                          details={"scope": "account_backoff"})
 
 
-async def authenticate(session: AsyncSession, *, username: str, password: str, totp: str | None) -> User:
-    """Check password and, for roles that need it, the TOTP code. Raises Unauthorized with a stable code."""
+async def record_login_failure(session: AsyncSession, *, username: str, throttle: Throttle) -> None:
+    """Count a failed password or code on the account (for its backoff); the caller keeps the change."""
+    await session.execute(text(
+        "INSERT INTO login_throttle AS t (key, failures, window_started_at, last_failure_at) "
+        "VALUES (:k, 1, now(), now()) ON CONFLICT (key) DO UPDATE SET "
+        " failures = CASE WHEN t.window_started_at > now() - make_interval(secs => :w) THEN t.failures + 1 ELSE 1 END,"
+        " window_started_at = CASE WHEN t.window_started_at > now() - make_interval(secs => :w) "
+        "  THEN t.window_started_at ELSE now() END, last_failure_at = now()"),
+        {"k": throttle_keys(username, "")[2], "w": throttle.window_s})
+
+
+async def forget_success(session: AsyncSession, *, username: str, client: str) -> None:
+    """A successful sign-in: its pair and account counters go, and its attempt no longer counts for the client."""
+    pair_key, ip_key, acct_key = throttle_keys(username, client)
+    await session.execute(text("DELETE FROM login_throttle WHERE key = ANY(:keys)"), {"keys": [pair_key, acct_key]})
+    await session.execute(text("UPDATE login_throttle SET failures = GREATEST(failures - 1, 0) WHERE key = :k"),
+                          {"k": ip_key})
+
+
+async def sweep_login_throttle(session: AsyncSession, *, window_s: int, backoff_max_s: int) -> int:
+    """Delete counters whose window and backoff are both over (a guessed name leaves a row behind)."""
+    result = await session.execute(text(
+        "DELETE FROM login_throttle WHERE window_started_at <= now() - make_interval(secs => :w) "
+        "AND (last_failure_at IS NULL OR last_failure_at <= now() - make_interval(secs => :b))"),
+        {"w": window_s, "b": backoff_max_s})
+    return result.rowcount
+
+
+async def authenticate(session: AsyncSession, *, username: str, password: str, totp: str | None,
+                       vault: TotpVault | None = None) -> User:
+    """Check password and, for roles that need it, the TOTP code. Raises Unauthorized with a stable code.
+
+    A TOTP code is accepted once: the step it belongs to is recorded, and a code of that step or an earlier one
+    is refused (`totp_reused`), also when two requests race with the same code (one conditional UPDATE).
+    A legacy plaintext secret is sealed here, at its first successful use, when a vault is given."""
     user = (await session.execute(select(User).where(User.username == username))).scalar_one_or_none()
     ok = await verify_password(user.password_hash if user else None, password)
     if not ok or user is None:
@@ -165,8 +259,26 @@ async def authenticate(session: AsyncSession, *, username: str, password: str, t
             raise Unauthorized("second factor not enrolled; ask an administrator", code="totp_not_enrolled")
         if not totp:
             raise Unauthorized("a one-time code is required for this account", code="totp_required")
-        if not pyotp.TOTP(user.totp_secret).verify(totp, valid_window=1):
+        if is_sealed(user.totp_secret) and vault is None:
+            raise RuntimeError("a sealed TOTP secret needs the TOTP vault")
+        try:
+            secret = vault.open(user.totp_secret, owner=user.public_id) if vault else user.totp_secret
+        except TotpSecretUnreadable:
+            log.error("a stored TOTP secret does not open", extra={"user": user.public_id})
+            raise Unauthorized("the second factor of this account cannot be read; ask an administrator to enrol it "
+                               "again", code="totp_unreadable") from None
+        now = await db_now(session)
+        step = matching_step(secret, totp, now.timestamp())
+        if step is None:
             raise Unauthorized("the one-time code is wrong or expired", code="totp_invalid")
+        fresh = (await session.execute(text(
+            "UPDATE app_user SET totp_last_step = :step WHERE id = :id "
+            "AND (totp_last_step IS NULL OR totp_last_step < :step) RETURNING id"),
+            {"step": step, "id": user.id})).first()
+        if fresh is None:
+            raise Unauthorized("this one-time code was already used; wait for the next one", code="totp_reused")
+        if vault is not None and not is_sealed(user.totp_secret):
+            user.totp_secret = vault.seal(secret, owner=user.public_id)
     return user
 
 
@@ -190,9 +302,9 @@ async def issue_tokens(session: AsyncSession, user: User, issuer: TokenIssuer, *
 
 
 async def login(session: AsyncSession, *, username: str, password: str, totp: str | None, issuer: TokenIssuer,
-                refresh_ttl_s: int) -> IssuedTokens:
-    user = await authenticate(session, username=username, password=password, totp=totp)
-    await session.execute(text("DELETE FROM login_throttle WHERE key = :k"), {"k": f"acct:{username}"})
+                refresh_ttl_s: int, client: str = "unknown", vault: TotpVault | None = None) -> IssuedTokens:
+    user = await authenticate(session, username=username, password=password, totp=totp, vault=vault)
+    await forget_success(session, username=username, client=client)
     tokens = await issue_tokens(session, user, issuer, refresh_ttl_s=refresh_ttl_s)
     await ledger.append(session, actor=user.public_id, action="auth.login", entity=f"user:{user.public_id}")
     return tokens
@@ -246,6 +358,40 @@ async def kill_sessions(session: AsyncSession, *, actor: str, user_public_id: st
     await ledger.append(session, actor=actor, action="user.sessions_kill", entity=f"user:{user.public_id}",
                         payload={"refresh_tokens_revoked": result.rowcount})
     return result.rowcount
+
+
+async def change_password(session: AsyncSession, who: Principal, *, current_password: str, new_password: str,
+                          keep_family: uuid.UUID | None = None) -> int:
+    """The signed-in user replaces their password, proving the current one (OWASP ASVS 4.0 V2.1.5/V2.1.6).
+
+    Every other session ends: refresh tokens outside `keep_family` (the caller's own session, when known) are
+    revoked. Access tokens already issued elsewhere live out their short lifetime. Returns how many refresh
+    tokens were revoked."""
+    user = (await session.execute(select(User).where(User.public_id == who.public_id).with_for_update())
+            ).scalar_one_or_none()
+    if user is None or not await verify_password(user.password_hash, current_password):
+        raise Unauthorized("the current password is wrong", code="invalid_current_password")
+    check_password_policy(new_password)
+    if await verify_password(user.password_hash, new_password):
+        raise Unprocessable("the new password must differ from the current one", code="password_unchanged",
+                            details={"field": "new_password"})
+    user.password_hash = await hash_password(new_password)
+    query = update(RefreshToken).where(RefreshToken.user_id == user.id, RefreshToken.revoked_at.is_(None))
+    if keep_family is not None:
+        query = query.where(RefreshToken.family_id != keep_family)
+    result = await session.execute(query.values(revoked_at=text("now()")))
+    await ledger.append(session, actor=user.public_id, action="user.password_change", entity=f"user:{user.public_id}",
+                        payload={"refresh_tokens_revoked": result.rowcount})
+    return result.rowcount
+
+
+async def session_family(session: AsyncSession, refresh_token: str | None, user_public_id: str) -> uuid.UUID | None:
+    """The family of a refresh token that belongs to this user, or None."""
+    if not refresh_token:
+        return None
+    return (await session.execute(select(RefreshToken.family_id).join(User, User.id == RefreshToken.user_id).where(
+        RefreshToken.token_hash == refresh_token_hash(refresh_token), User.public_id == user_public_id,
+        RefreshToken.revoked_at.is_(None)))).scalar_one_or_none()
 
 
 async def get_user(session: AsyncSession, user_public_id: str) -> User:

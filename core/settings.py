@@ -1,6 +1,7 @@
 """Typed settings, built once in main() from the environment and passed in."""
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from dataclasses import dataclass, field, replace
@@ -23,6 +24,18 @@ def _env_switch(env: dict[str, str], name: str) -> bool:
     if raw not in ("on", "off"):
         raise SystemExit(f"{name} is on or off, got {raw!r}")
     return raw == "on"
+
+
+def _env_networks(env: dict[str, str], name: str) -> tuple[str, ...]:
+    """A comma-separated list of CIDRs (a bare address means one host), validated here, at start-up."""
+    out = []
+    for part in (env.get(name) or "").split(","):
+        if part.strip():
+            try:
+                out.append(str(ipaddress.ip_network(part.strip(), strict=False)))
+            except ValueError as err:
+                raise SystemExit(f"{name}: {part.strip()!r} is not an address or CIDR network") from err
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -56,6 +69,12 @@ class Settings:
     # On unless the environment says exactly "off"; only tests and the demo turn it off, and then the server
     # warns at start, /healthz says so and every record issued carries a line saying so.
     statutory_periods: bool = True
+    # proxies whose X-Forwarded-For is believed (CIDRs); empty: the direct peer is the client
+    trusted_proxies: tuple[str, ...] = ()
+    # sign-in backoff: after this many failures on one account (from all clients), clients that already failed
+    # on it wait 2^(n - after) seconds between attempts, up to the cap; a client with no failures is not slowed
+    login_account_backoff_after: int = 10
+    login_account_backoff_max_s: int = 300
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -78,6 +97,7 @@ class Settings:
             listing_cache_s=_env_int(env, "BIDROOM_LISTING_CACHE_S", 30),
             metrics_token=env.get("BIDROOM_METRICS_TOKEN") or None,
             statutory_periods=_env_switch(env, "BIDROOM_STATUTORY_PERIODS"),
+            trusted_proxies=_env_networks(env, "BIDROOM_TRUSTED_PROXIES"),
         )
         values.update(overrides)
         return cls(**values)

@@ -63,7 +63,7 @@ async def checkpoint(request: web.Request):
 
 
 @api.post("/api/v1/audit/checkpoint", summary="Sign a checkpoint of the ledger now", response=CheckpointOut,
-          status=201, roles=("supervisor", "admin"), errors=(404,))
+          status=201, roles=("supervisor", "admin"), errors=(404, 409))
 async def make_checkpoint(request: web.Request, who: Principal):
     cp = await ledger.make_checkpoint(db(request), request.app[LEDGER_SIGNER])
     if cp is None:

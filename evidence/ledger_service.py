@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.canonical import cj, sha256_hex
 from core.db import advisory_xact_lock
+from core.errors import Conflict
 from core.keys import key_id, raw_public
 from evidence.ledger import (ZERO_HEAD, ChainProblem, MerkleFrontier, checkpoint_body, entry_object,
                              leaf_hash, next_head, verify_chain)
@@ -109,15 +110,41 @@ async def latest_checkpoint(session: AsyncSession) -> AuditCheckpoint | None:
         select(AuditCheckpoint).order_by(AuditCheckpoint.size.desc()).limit(1))).scalar_one_or_none()
 
 
+class CheckpointInvalid(Conflict):
+    """The latest stored checkpoint does not verify: nothing may be built on it."""
+
+    def __init__(self, size: int, reason: str):
+        super().__init__(f"the ledger checkpoint of size {size} {reason}; no new checkpoint is made on top of it. "
+                         "Run `bidroom audit verify` and investigate before anything else",
+                         code="ledger_checkpoint_invalid", details={"size": size, "reason": reason})
+
+
+def _check_previous(previous: AuditCheckpoint, frontier: MerkleFrontier, signer: LedgerSigner) -> None:
+    """The checkpoint a new one grows from must carry a valid signature, and its stored frontier (which is not
+    signed) must give the signed root; otherwise a row changed behind the platform's back would be re-signed."""
+    if not checkpoint_signature_ok(signer.public_key, checkpoint_dict(previous)):
+        reason = "has a signature that does not verify with the platform's ledger key"
+    elif frontier.root().hex() != previous.root:
+        reason = "has a stored Merkle frontier that does not give its signed root"
+    else:
+        return
+    log.error("ledger checkpoint does not verify", extra={"size": previous.size, "reason": reason})
+    raise CheckpointInvalid(previous.size, reason)
+
+
 async def make_checkpoint(session: AsyncSession, signer: LedgerSigner) -> AuditCheckpoint | None:
     """Sign the current ledger size, growing the Merkle frontier from the previous checkpoint.
 
-    Returns the existing checkpoint when nothing was appended since, or None for an empty ledger.
+    The previous checkpoint's signature and frontier are verified first (CheckpointInvalid, 409
+    `ledger_checkpoint_invalid`, if they do not hold). Returns the existing checkpoint when nothing was appended
+    since, or None for an empty ledger.
     """
     # the same lock as appends: the ledger cannot grow while we read its tail
     await advisory_xact_lock(session, LEDGER_LOCK_KEY)
     previous = await latest_checkpoint(session)
     frontier = (MerkleFrontier.from_json(previous.size, previous.frontier) if previous else MerkleFrontier())
+    if previous is not None:
+        _check_previous(previous, frontier, signer)
     head_hex = previous.head if previous else None
     async for entry in _stream_entries(session, after=frontier.size):
         frontier.append(leaf_hash(_entry_e(entry)))

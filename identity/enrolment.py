@@ -24,6 +24,7 @@ from core.identity_models import ROLES, SELF_REGISTERING_ROLES, TOTP_REQUIRED_RO
 from core.ids import public_id
 from core.passwords import hash_password
 from core.principal import Principal
+from core.totp import TotpVault, matching_step
 from evidence import ledger_service as ledger
 from expert_pool.models import Expert
 from identity.models import EXPERT_ACCOUNT, STAFF_ACCOUNT, EnrolmentToken
@@ -281,19 +282,23 @@ async def offer_totp(session: AsyncSession, token: str) -> str:
 
 
 async def complete(session: AsyncSession, token: str, *, password: str, username: str | None = None,
-                   totp: str | None = None) -> User:
-    """Use the link: set the password (and the second factor), make or activate the account, link the expert."""
+                   totp: str | None = None, vault: TotpVault | None = None) -> User:
+    """Use the link: set the password (and the second factor), make or activate the account, link the expert.
+
+    The second factor is stored sealed under the master secret when a vault is given (the HTTP route always
+    gives one), and the first code's time step is recorded, so that code cannot also sign in."""
     enrolment = await _usable(session, token, for_update=True)
     current = await view(session, token)
     accounts.check_password_policy(password)
-    secret = None
+    secret = step = None
     if current.needs_totp:
         if enrolment.pending_totp_secret is None:
             raise Conflict("scan the TOTP secret first (POST /api/v1/enrolment/totp)", code="totp_not_started")
         if not totp:
             raise Unprocessable("type the first one-time code from your authenticator app to finish",
                                 code="totp_required", details={"field": "totp"})
-        if not pyotp.TOTP(enrolment.pending_totp_secret).verify(totp, valid_window=1):
+        step = matching_step(enrolment.pending_totp_secret, totp, (await db_now(session)).timestamp())
+        if step is None:
             raise Unprocessable("the one-time code is wrong or expired", code="totp_invalid",
                                 details={"field": "totp"})
         secret = enrolment.pending_totp_secret
@@ -307,7 +312,8 @@ async def complete(session: AsyncSession, token: str, *, password: str, username
                                 code="username_fixed", details={"username": current.user.username})
         user = (await session.execute(select(User).where(User.id == enrolment.user_id).with_for_update())).scalar_one()
         user.password_hash = password_hash
-        user.totp_secret = secret
+        user.totp_secret = vault.seal(secret, owner=user.public_id) if secret and vault else secret
+        user.totp_last_step = step if secret else None
         user.is_active = True
     enrolment.used_at = now
     enrolment.pending_totp_secret = None

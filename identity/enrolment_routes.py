@@ -10,7 +10,7 @@ from aiohttp import web
 from core import identity_service as accounts
 from core.identity_schemas import UserOut
 from identity import enrolment as svc
-from identity.routes import user_out
+from identity.routes import totp_vault, user_out
 from identity.schemas import (CompleteEnrolmentIn, EnrolmentLinkOut, EnrolmentOut, EnrolmentQuery, ExpertAccountOut,
                               LinkAccountIn, StaffEnrolmentIn, TokenIn, TotpOfferOut)
 from web.api import Api, json_response
@@ -100,6 +100,6 @@ async def offer_totp(request: web.Request, body: TokenIn):
           body=CompleteEnrolmentIn, response=UserOut, auth=False, errors=(404, 409, 410))
 async def complete(request: web.Request, body: CompleteEnrolmentIn):
     user = await svc.complete(db(request), body.token, password=body.password, username=body.username,
-                              totp=body.totp)
+                              totp=body.totp, vault=totp_vault(request))
     return user_out(user, await accounts.organisation_of(db(request), user))
 

@@ -1,23 +1,110 @@
 """HTTP endpoints for registration, sign-in, token refresh, logout, /me and account administration."""
 from __future__ import annotations
 
+import functools
+import ipaddress
+from typing import AsyncIterator
+
 from aiohttp import web
+from sqlalchemy import text
 
 from core import identity_service as svc
-from core.errors import Unauthorized
+from core.errors import RateLimited, Unauthorized
 from core.identity_models import Organisation, User
-from core.identity_schemas import (CreatedUserOut, CreateOrganisationIn, CreateUserIn, ListQuery, LoginIn,
-                                   OrganisationOut, RefreshIn, RegisterIn, TokenOut, UserOut, UserPage)
+from core.identity_schemas import (ChangePasswordIn, CreatedUserOut, CreateOrganisationIn, CreateUserIn, ListQuery,
+                                   LoginIn, OrganisationOut, RefreshIn, RegisterIn, TokenOut, UserOut, UserPage)
+from core.scheduler import schedule
+from core.totp import TotpVault
 from web.api import Api, json_response
-from web.keys import REQ_PRINCIPAL, SETTINGS, TOKENS, Principal, db
+from web.keys import REQ_PRINCIPAL, SERVICES, SESSIONS, SETTINGS, TOKENS, Principal, db
 
 api = Api("identity")
 REFRESH_COOKIE = "__Host-bidroom_refresh"
+TOTP_VAULT = "totp_vault"
+
+
+THROTTLE_SWEEP = "identity.throttle_sweep"
+
+
+async def cleanup_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The TOTP vault (secrets at rest sealed under the master secret in the keys directory), and the first
+    sweep of old sign-in counters."""
+    app[SERVICES][TOTP_VAULT] = TotpVault.for_keys_dir(app[SETTINGS].keys_dir)
+    if app[SETTINGS].run_scheduler:
+        async with app[SESSIONS]() as session, session.begin():
+            await schedule(session, THROTTLE_SWEEP, delay_s=3600, dedupe_key=THROTTLE_SWEEP)
+    yield
+
+
+def register_jobs(app: web.Application, registry) -> None:
+    settings = app[SETTINGS]
+
+    async def sweep(session, payload: dict) -> None:
+        """Hourly: drop sign-in counters that no longer limit anything; reschedules itself."""
+        await svc.sweep_login_throttle(session, window_s=settings.login_window_s,
+                                       backoff_max_s=settings.login_account_backoff_max_s)
+        await schedule(session, THROTTLE_SWEEP, delay_s=3600, dedupe_key=THROTTLE_SWEEP)
+    registry.register(THROTTLE_SWEEP, sweep)
+
+
+def totp_vault(request: web.Request) -> TotpVault:
+    return request.app[SERVICES][TOTP_VAULT]
 
 
 def _throttle(request: web.Request) -> svc.Throttle:
     s = request.app[SETTINGS]
-    return svc.Throttle(s.login_max_failures_account, s.login_max_failures_ip, s.login_window_s)
+    return svc.Throttle(s.login_max_failures_account, s.login_max_failures_ip, s.login_window_s,
+                        s.login_account_backoff_after, s.login_account_backoff_max_s)
+
+
+@functools.lru_cache(maxsize=8)
+def _networks(cidrs: tuple[str, ...]) -> tuple:
+    return tuple(ipaddress.ip_network(c, strict=False) for c in cidrs)
+
+
+def client_address(request: web.Request) -> str:
+    """The client's address: the direct peer, or, when the peer is a trusted proxy, from X-Forwarded-For.
+
+    With BIDROOM_TRUSTED_PROXIES set, the forwarded list is read from the right (the entry the nearest proxy
+    added) and the first address that is not itself a trusted proxy is the client; entries further left were
+    written by the client and are not believed. Without trusted proxies the header is ignored."""
+    peer = request.remote or "unknown"
+    networks = _networks(request.app[SETTINGS].trusted_proxies)
+    if not networks:
+        return peer
+
+    def trusted(address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in net for net in networks)
+
+    if not trusted(peer):
+        return peer
+    hops = [h.strip() for v in request.headers.getall("X-Forwarded-For", []) for h in v.split(",") if h.strip()]
+    client = peer
+    for hop in reversed(hops):
+        try:
+            ipaddress.ip_address(hop)
+        except ValueError:
+            return client  # garbage from further left: the last address a trusted proxy vouched for
+        client = hop
+        if not trusted(hop):
+            return hop
+    return client
+
+
+async def _reserve(request: web.Request, username: str, client: str) -> None:
+    """Count the attempt in a transaction of its own, committed before the password is checked."""
+    refused = None
+    async with request.app[SESSIONS]() as session, session.begin():
+        try:
+            await svc.reserve_attempt(session, username=username, client=client, throttle=_throttle(request))
+        except RateLimited as err:
+            refused = err  # raised after the commit: the refused attempt counts too
+    if refused is not None:
+        raise refused
 
 
 def user_out(user: User, org: Organisation | None) -> UserOut:
@@ -41,26 +128,49 @@ def _token_response(request: web.Request, tokens: svc.IssuedTokens, status: int 
 
 
 @api.post("/api/v1/auth/register", summary="Register a bidder or intermediary with its organisation",
-          body=RegisterIn, response=UserOut, status=201, auth=False, errors=(409,))
+          body=RegisterIn, response=UserOut, status=201, auth=False, errors=(409, 429))
 async def register(request: web.Request, body: RegisterIn):
-    user = await svc.register(db(request), username=body.username, password=body.password,
-                              display_name=body.display_name, role=body.role, org_name=body.organisation.name,
-                              social_credit_code=body.organisation.social_credit_code,
-                              region_code=body.organisation.region_code, email=body.email, phone=body.phone)
+    """A name that cannot be had answers like any invalid field (see identity_service.UsernameUnavailable); such
+    refusals count against the client address like failed sign-ins, so names cannot be probed in bulk."""
+    key = f"reg:{client_address(request)}"
+    s = request.app[SETTINGS]
+    row = (await db(request).execute(text(
+        "SELECT failures, EXTRACT(EPOCH FROM (window_started_at + make_interval(secs => :w) - now())) AS left_s "
+        "FROM login_throttle WHERE key = :k AND window_started_at > now() - make_interval(secs => :w)"),
+        {"k": key, "w": s.login_window_s})).one_or_none()
+    if row is not None and row.failures >= s.login_max_failures_ip:
+        raise RateLimited("too many refused registrations from this address; wait before trying again",
+                          code="registration_throttled", retry_after=max(1, int(row.left_s) + 1))
+    try:
+        user = await svc.register(db(request), username=body.username, password=body.password,
+                                  display_name=body.display_name, role=body.role, org_name=body.organisation.name,
+                                  social_credit_code=body.organisation.social_credit_code,
+                                  region_code=body.organisation.region_code, email=body.email, phone=body.phone)
+    except svc.UsernameUnavailable as refused:
+        async with request.app[SESSIONS]() as session, session.begin():
+            await session.execute(text(
+                "INSERT INTO login_throttle AS t (key, failures, window_started_at) VALUES (:k, 1, now()) "
+                "ON CONFLICT (key) DO UPDATE SET failures = CASE WHEN t.window_started_at > now() - "
+                "make_interval(secs => :w) THEN t.failures + 1 ELSE 1 END, window_started_at = CASE WHEN "
+                "t.window_started_at > now() - make_interval(secs => :w) THEN t.window_started_at ELSE now() END"),
+                {"k": key, "w": s.login_window_s})
+        raise refused
     return json_response(user_out(user, await svc.organisation_of(db(request), user)), status=201)
 
 
 @api.post("/api/v1/auth/login", summary="Sign in; returns an access token and a rotating refresh token",
           body=LoginIn, response=TokenOut, auth=False, errors=(429,))
 async def login(request: web.Request, body: LoginIn):
-    throttle = _throttle(request)
-    keys = [f"acct:{body.username}", f"ip:{request.remote}"]
-    await svc.check_throttle(db(request), keys, throttle)
+    """Throttled per (account, client), per client and with a per-account backoff: see
+    identity_service.reserve_attempt. The attempt is counted before the password is looked at."""
+    client = client_address(request)
+    await _reserve(request, body.username, client)
     try:
         tokens = await svc.login(db(request), username=body.username, password=body.password, totp=body.totp,
-                                 issuer=request.app[TOKENS], refresh_ttl_s=request.app[SETTINGS].refresh_token_ttl_s)
+                                 issuer=request.app[TOKENS], refresh_ttl_s=request.app[SETTINGS].refresh_token_ttl_s,
+                                 client=client, vault=totp_vault(request))
     except Unauthorized as err:
-        await svc.record_login_failure(db(request), keys, throttle)
+        await svc.record_login_failure(db(request), username=body.username, throttle=_throttle(request))
         err.keep_changes = True
         raise
     return _token_response(request, tokens)
@@ -104,13 +214,25 @@ async def me(request: web.Request, who: Principal):
     return svc.profile_json(who.profile)
 
 
+@api.post("/api/v1/me/password", summary="Change your password; your other sessions end", body=ChangePasswordIn,
+          status=204, errors=(401, 422))
+async def change_password(request: web.Request, who: Principal, body: ChangePasswordIn):
+    """The current password is required. Refresh tokens of every other session are revoked; the session whose
+    refresh token is sent (body or cookie) stays signed in."""
+    keep = await svc.session_family(db(request), body.refresh_token or request.cookies.get(REFRESH_COOKIE),
+                                    who.public_id)
+    await svc.change_password(db(request), who, current_password=body.current_password,
+                              new_password=body.new_password, keep_family=keep)
+    return web.Response(status=204)
+
+
 @api.post("/api/v1/admin/users", summary="Create a staff, expert or supervisor account", body=CreateUserIn,
           response=CreatedUserOut, status=201, roles=("admin",), errors=(404, 409))
 async def create_user(request: web.Request, who: Principal, body: CreateUserIn):
     user, uri = await svc.create_user(db(request), actor=who.public_id, username=body.username,
                                       password=body.password, display_name=body.display_name, roles=body.roles,
                                       organisation_public_id=body.organisation_id, email=body.email,
-                                      phone=body.phone)
+                                      phone=body.phone, vault=totp_vault(request))
     return CreatedUserOut(user=user_out(user, await svc.organisation_of(db(request), user)),
                           totp_provisioning_uri=uri)
 

@@ -55,6 +55,7 @@ def cmd_db_upgrade(settings: Settings, args) -> int:
 
 def cmd_users_create(settings: Settings, args) -> int:
     from core import identity_service
+    from core.totp import TotpVault
     from web.runtime import prepare, sessions_for
 
     password = args.password or getpass.getpass("password: ")
@@ -65,7 +66,7 @@ def cmd_users_create(settings: Settings, args) -> int:
             return await identity_service.create_user(
                 session, actor="system", username=args.username, password=password,
                 display_name=args.display_name or args.username, roles=args.role,
-                organisation_public_id=args.organisation)
+                organisation_public_id=args.organisation, vault=TotpVault.for_keys_dir(settings.keys_dir))
 
     from core.errors import DomainError
     try:
@@ -151,12 +152,15 @@ def cmd_audit_verify(settings: Settings, args) -> int:
 
 
 def cmd_demo_seed(settings: Settings, args) -> int:
-    from web.demo import seed_demo
+    from web.demo import DemoRefused, seed_demo
     from web.runtime import prepare
     settings, database = prepare(settings, migrate=True)
     try:
         asyncio.run(seed_demo(settings, console=console, only_if_empty=False, tenders=args.tenders,
-                              experts=args.experts))
+                              experts=args.experts, force=args.force))
+    except DemoRefused as refused:
+        console.print(f"[red]demo_refused[/red]: {refused}")
+        return 2
     finally:
         if database.embedded is not None:
             database.embedded.stop()
@@ -279,6 +283,8 @@ def build_parser() -> argparse.ArgumentParser:
     seed = demo.add_parser("seed", help="seed a demo data set")
     seed.add_argument("--tenders", type=int, default=40)
     seed.add_argument("--experts", type=int, default=200)
+    seed.add_argument("--force", action="store_true",
+                      help="seed even though the database holds data the demo did not create")
     seed.set_defaults(func=cmd_demo_seed)
     return parser
 

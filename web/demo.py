@@ -8,11 +8,12 @@ import pyotp
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from core import identity_service
-from core.identity_models import User
+from core.identity_models import DemoMarker, User
 from core.settings import Settings
+from core.totp import TotpVault
 from expert_pool.demo import username_pattern
 from web.runtime import sessions_for
 
@@ -45,13 +46,28 @@ def _valid_code(seed: str) -> str:
     return seed[:17] + uscc_check_char(seed[:17])
 
 
+class DemoRefused(Exception):
+    """The database holds data the demo did not make: seeding would mix well-known passwords into it."""
+
+
 async def seed_demo(settings: Settings, *, console: Console, only_if_empty: bool, tenders: int = 40,
-                    experts: int = 200) -> None:
+                    experts: int = 200, force: bool = False) -> None:
+    """Seed the demo accounts and each domain's demo data.
+
+    Demo accounts have a published password and fixed TOTP secrets, so the demo only seeds an empty database
+    or one it seeded itself (the `demo_marker` row it writes); anything else is refused with DemoRefused unless
+    `force` is given. With only_if_empty, a database that has any account is left alone."""
+    vault = TotpVault.for_keys_dir(settings.keys_dir)
     async with sessions_for(settings) as sessions:
         async with sessions() as session, session.begin():
-            if only_if_empty and (await session.execute(select(User.id).limit(1))).first():
+            has_users = (await session.execute(select(User.id).limit(1))).first() is not None
+            if only_if_empty and has_users:
                 console.print("demo data already present")
                 return
+            made_by_demo = (await session.execute(select(DemoMarker.id).limit(1))).first() is not None
+            if has_users and not made_by_demo and not force:
+                raise DemoRefused("this database has accounts that the demo did not create; demo seeding adds "
+                                  "accounts with a published password. Use a new database, or --force")
         table = Table(title="demo accounts · 演示账号 (password 密码: " + DEMO_PASSWORD + ")")
         table.add_column("username")
         table.add_column("roles")
@@ -70,7 +86,7 @@ async def seed_demo(settings: Settings, *, console: Console, only_if_empty: bool
                         session, actor="system", username=username, password=DEMO_PASSWORD, display_name=name,
                         roles=roles, organisation_public_id=organisations[org_key])
                     if secret:
-                        user.totp_secret = secret
+                        user.totp_secret = vault.seal(secret, owner=user.public_id)
                     table.add_row(username, ",".join(roles), secret or "-")
                     progress.advance(task)
                 for username, org_name, code in DEMO_BIDDERS:
@@ -79,6 +95,7 @@ async def seed_demo(settings: Settings, *, console: Console, only_if_empty: bool
                         role="bidder", org_name=org_name, social_credit_code=_valid_code(code))
                     table.add_row(username, "bidder", "-")
                     progress.advance(task)
+                await session.execute(text("INSERT INTO demo_marker (id) VALUES (1) ON CONFLICT (id) DO NOTHING"))
         console.print(table)
         from core import domains
         # every pool expert gets a login with the demo password, so whoever a draw picks can answer

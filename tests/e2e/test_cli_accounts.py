@@ -4,6 +4,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pyotp
@@ -33,6 +34,8 @@ async def test_an_operator_upgrades_the_schema_and_creates_an_admin_who_signs_in
     uri = re.search(r"otpauth://\S+", created.stdout).group(0)
     secret = pyotp.parse_uri(uri).secret
 
+    stored = await raw_conn.fetchval("SELECT totp_secret FROM app_user WHERE username = 'ops-admin'")
+    assert stored.startswith("v1:") and secret not in stored  # sealed under the master secret at once
     tokens = await login(client, "ops-admin", PASSWORD, pyotp.TOTP(secret).now())
     me = await (await client.get("/api/v1/me", headers=auth(tokens))).json()
     assert (me["username"], me["roles"], me["display_name"]) == ("ops-admin", ["admin"], "运维 管理员")
@@ -64,7 +67,7 @@ async def test_an_operator_invites_staff_and_an_expert_who_set_up_their_own_sign
     resp = await client.post("/api/v1/enrolment/complete", json={"token": token, "password": PASSWORD,
                                                                  "totp": totp.now()})
     assert resp.status == 200, await resp.text()
-    tokens = await login(client, "ops-agent", PASSWORD, totp.now())
+    tokens = await login(client, "ops-agent", PASSWORD, totp.at(time.time() + totp.interval))  # enrolment's is spent
     me = await (await client.get("/api/v1/me", headers=auth(tokens))).json()
     assert (me["display_name"], me["roles"]) == ("招标代理 王芳", ["agent"])
 
@@ -84,3 +87,22 @@ async def test_an_operator_invites_staff_and_an_expert_who_set_up_their_own_sign
     again = bidroom("users", "invite-expert", "--expert", expert_id, db_url=db_url, data_dir=tmp_path / "var")
     assert again.returncode == 2 and "expert_already_linked" in again.stdout
     assert await raw_conn.fetchval("SELECT count(*) FROM audit_entry WHERE action = 'enrolment.complete'") == 2
+
+
+async def test_demo_seed_refuses_a_database_the_demo_did_not_create_unless_forced(db_url, tmp_path, client,
+                                                                                 raw_conn):
+    from tests.helpers import register_bidder
+    await register_bidder(client, "real-bidder")
+    users = await raw_conn.fetchval("SELECT count(*) FROM app_user")
+    entries = await raw_conn.fetchval("SELECT count(*) FROM audit_entry")
+    refused = bidroom("demo", "seed", "--tenders", "0", "--experts", "0", db_url=db_url, data_dir=tmp_path / "var")
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "demo_refused" in refused.stdout and "--force" in refused.stdout
+    assert await raw_conn.fetchval("SELECT count(*) FROM app_user") == users
+    assert await raw_conn.fetchval("SELECT count(*) FROM audit_entry") == entries
+
+    forced = bidroom("demo", "seed", "--tenders", "0", "--experts", "0", "--force", db_url=db_url,
+                     data_dir=tmp_path / "var")
+    assert forced.returncode == 0, forced.stdout + forced.stderr
+    assert await raw_conn.fetchval("SELECT count(*) FROM app_user WHERE username = 'agent'") == 1
+    assert await raw_conn.fetchval("SELECT count(*) FROM demo_marker") == 1

@@ -3,6 +3,7 @@ sign-in. Single use, 72 hours by the database clock, stored only as SHA-256, and
 import asyncio
 import hashlib
 import json
+import time
 from urllib.parse import parse_qs, urlsplit
 
 import pyotp
@@ -134,8 +135,14 @@ async def test_new_staff_set_their_own_password_and_totp_so_the_admin_never_sees
     assert resp.status == 200, await resp.text()
     assert (await resp.json())["totp_enrolled"] is True
 
-    # the agent signs in with both factors; the secret never reached the admin or the ledger
-    tokens = await login(client, "wang.fang", PASSWORD, totp.now())
+    # the agent signs in with both factors (the enrolment's code is spent: the next one); the secret never
+    # reached the admin or the ledger, and it is stored sealed
+    resp = await client.post("/api/v1/auth/login", json={"username": "wang.fang", "password": PASSWORD,
+                                                         "totp": totp.now()})
+    assert await error_of(resp) == (401, "totp_reused")
+    tokens = await login(client, "wang.fang", PASSWORD, totp.at(time.time() + totp.interval))
+    stored = await raw_conn.fetchval("SELECT totp_secret FROM app_user WHERE username = 'wang.fang'")
+    assert stored.startswith("v1:") and secret not in stored
     me = await (await client.get("/api/v1/me", headers=auth(tokens))).json()
     assert (me["roles"], me["organisation"]["name"]) == (["agent"], "广东中诚招标代理有限公司")
     assert secret not in json.dumps([r["payload"] for r in await raw_conn.fetch("SELECT payload FROM audit_entry")])

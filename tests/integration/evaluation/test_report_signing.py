@@ -62,13 +62,13 @@ async def _sign(sessions, ctx, record_no: str, public_id: str):
     async with sessions() as session, session.begin():
         record = await get_record(session, record_no)
         record = await sign_report(session, ctx, record, SIGNERS, who=principal(public_id))
-        return ctx.load(record.storage_key)
+        return await ctx.load(record.storage_key)
 
 
 async def _finalise(sessions, ctx, record_no: str):
     async with sessions() as session, session.begin():
         record = await finalise(session, ctx, await get_record(session, record_no), SIGNERS, who=CHAIR)
-        return ctx.load(record.storage_key)
+        return await ctx.load(record.storage_key)
 
 
 async def _actions(raw_conn, record_no: str) -> list[str]:
@@ -88,7 +88,7 @@ async def test_five_members_sign_in_turn_then_the_seal_and_every_signature_valid
     async with sessions() as session:
         record = await get_record(session, record_no)
         assert record.status == "signing" and record.signers == []
-        rendered = ctx.load(record.storage_key)
+        rendered = await ctx.load(record.storage_key)
     qpdf_check(rendered, tmp_path)
     assert (await verify_pdf(rendered, ctx.pki)).signatures == []
 
@@ -244,7 +244,7 @@ async def test_two_members_signing_at_once_both_land_in_the_file(client, session
     await asyncio.gather(_sign(sessions, ctx, record_no, "E-GZ0002"), _sign(sessions, ctx, record_no, "E-ZS0003"))
     async with sessions() as session:
         record = await get_record(session, record_no)
-        pdf = ctx.load(record.storage_key)
+        pdf = await ctx.load(record.storage_key)
     report = await verify_pdf(pdf, ctx.pki)
     assert sorted(s.signer_public_id for s in report.signatures) == ["E-GZ0002", "E-ZS0003"]
     assert all(s.bottom_line for s in report.signatures)

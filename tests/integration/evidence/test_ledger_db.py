@@ -1,6 +1,7 @@
 """The audit ledger in PostgreSQL: append-only, verifiable from its export, tamper detected by the CLI."""
 import base64
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -135,3 +136,41 @@ async def test_audit_verify_catches_an_altered_payload(client, sessions, setting
     await raw_conn.execute("ALTER TABLE audit_entry ENABLE TRIGGER audit_entry_append_only")
     bad = _run_verify(settings)
     assert bad.returncode != 0 and "seq 2" in bad.stdout
+
+
+
+async def test_a_checkpoint_is_not_built_on_a_previous_one_whose_signature_or_frontier_was_tampered_with(
+        client, sessions, raw_conn):
+    supervisor = await staff(sessions, client, "supervisor")
+    resp = await client.post("/api/v1/audit/checkpoint", headers=supervisor.headers)
+    assert resp.status == 201, await resp.text()
+    first = await resp.json()
+    await register_bidder(client)  # the ledger grows past the checkpoint
+
+    # a superuser swaps the stored signature for a valid-looking one made by another key
+    forged = base64.b64encode(bytes(64)).decode()
+    await raw_conn.execute("UPDATE audit_checkpoint SET signature = $1 WHERE size = $2", forged, first["size"])
+    resp = await client.post("/api/v1/audit/checkpoint", headers=supervisor.headers)
+    assert resp.status == 409, await resp.text()
+    error = (await resp.json())["error"]
+    assert (error["code"], error["details"]["size"]) == ("ledger_checkpoint_invalid", first["size"])
+    assert "signature" in error["message"]
+    assert await raw_conn.fetchval("SELECT max(size) FROM audit_checkpoint") == first["size"]
+
+    # the signature put back, the unsigned frontier altered: refused as well
+    await raw_conn.execute("UPDATE audit_checkpoint SET signature = $1 WHERE size = $2", first["signature"],
+                           first["size"])
+    frontier = await raw_conn.fetchval("SELECT frontier::text FROM audit_checkpoint WHERE size = $1", first["size"])
+    nodes = json.loads(frontier)
+    nodes[0][1] = hashlib.sha256(b"not the tree").hexdigest()
+    await raw_conn.execute("UPDATE audit_checkpoint SET frontier = $1::jsonb WHERE size = $2", json.dumps(nodes),
+                           first["size"])
+    resp = await client.post("/api/v1/audit/checkpoint", headers=supervisor.headers)
+    assert resp.status == 409 and "frontier" in (await resp.json())["error"]["message"]
+
+    # restored, the next checkpoint grows from it
+    await raw_conn.execute("UPDATE audit_checkpoint SET frontier = $1::jsonb WHERE size = $2", frontier,
+                           first["size"])
+    resp = await client.post("/api/v1/audit/checkpoint", headers=supervisor.headers)
+    assert resp.status == 201, await resp.text()
+    assert (await resp.json())["size"] > first["size"]
