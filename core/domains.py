@@ -13,7 +13,7 @@ from types import ModuleType
 MODEL_MODULES = [
     "core.identity_models", "core.idempotency_models", "core.notifications", "core.scheduler_models",
     "evidence.ledger_models", "evidence.records_models",
-    "trading.models", "trading.bid_models",
+    "trading.models",
     "expert_pool.models",
     "intermediary_market.models",
     "evaluation.models",
@@ -21,7 +21,7 @@ MODEL_MODULES = [
 
 ROUTE_MODULES = [
     "core.identity_routes", "core.notifications", "evidence.ledger_routes", "evidence.records_routes",
-    "trading.routes", "trading.bid_routes",
+    "trading.routes.listing", "trading.routes.tenders", "trading.routes.bids",
     "expert_pool.routes",
     "intermediary_market.routes",
     "evaluation.routes",
