@@ -22,20 +22,20 @@ from typing import AsyncIterator
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.db import db_now
+from core.clock import db_now, passed
 from core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from core.identity_models import Organisation
 from core.ids import public_id
+from core.principal import Principal
 from core.storage import PendingFile, Storage, SweepResult
 from evidence import ledger_service as ledger
 from evidence.sealing import SealedUpload, StreamSealer, UploadFormat
 from trading import schemas
 from trading.bundle import MAX_FORM_BYTES, form_from_head
-from trading.models import Bid, BidderRegistration, Lot, Tender
 from trading.lifecycle import TenderStatus
 from trading.loaders import Lock, get_lot, get_tender
+from trading.models import Bid, BidderRegistration, Lot, Tender
 from trading.rules import BidForm
-from core.principal import Principal
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ async def _check_open_for_bids(session: AsyncSession, tender: Tender) -> None:
             raise Conflict("this tender does not take bids", code="not_accepting_bids",
                            details={"current": tender.status})
         raise _deadline_passed(tender.bid_deadline_at, now)
-    if now >= tender.bid_deadline_at:
+    if passed(tender.bid_deadline_at, now):
         raise _deadline_passed(tender.bid_deadline_at, now)
     if not tender.age_recipient:
         raise Conflict("this tender has no sealing key", code="not_accepting_bids")

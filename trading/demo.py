@@ -24,7 +24,7 @@ from sqlalchemy import String, cast, func, insert, select
 from sqlalchemy.dialects.postgresql import ARRAY as PG_ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core.db import db_now
+from core.clock import db_now
 from core.identity_models import Organisation, User
 from core.identity_rules import uscc_check_char
 from core.ids import public_id

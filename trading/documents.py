@@ -8,7 +8,7 @@ from typing import AsyncIterator
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.db import db_now
+from core.clock import db_now
 from core.errors import BadRequest, Conflict, NotFound, PayloadTooLarge, Unprocessable, UnsupportedMediaType
 from core.ids import public_id
 from core.principal import Principal

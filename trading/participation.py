@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.db import db_now
+from core.clock import db_now, passed
 from core.errors import Conflict, Forbidden, NotFound
 from core.identity_models import User
 from core.ids import public_id
@@ -49,7 +49,7 @@ async def register_for_lot(session: AsyncSession, who: Principal, lot_public_id:
         raise Conflict(f"registration is open only while the tender is published; it is {tender.status}",
                        code="registration_closed", details={"current": tender.status})
     now = await db_now(session)
-    if now >= tender.bid_deadline_at:
+    if passed(tender.bid_deadline_at, now):
         raise Conflict("the bid deadline has passed", code="bid_deadline_passed",
                        details={"bid_deadline": tender.bid_deadline_at.isoformat()})
     exists = (await session.execute(select(BidderRegistration.id).where(
@@ -89,7 +89,7 @@ async def ask(session: AsyncSession, who: Principal, code: str, question: str) -
         raise Forbidden("register for a lot of this tender before asking", code="not_registered",
                         details={"tender": tender.code})
     now = await db_now(session)
-    if now >= tender.clarification_end_at:
+    if passed(tender.clarification_end_at, now):
         raise Conflict("the clarification period has ended", code="clarification_period_over",
                        details={"clarification_end": tender.clarification_end_at.isoformat()})
     item = Clarification(public_id=public_id("Q", 8), tender_id=tender.id, question=question,

@@ -10,13 +10,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Sequence
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import any_, func, literal, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import scheduler
-from core.db import db_now
+from core.clock import db_now, format_local, local_year, passed
 from core.errors import Conflict, Unprocessable
 from core.identity_models import Organisation, User
 from core.ids import public_id
@@ -37,11 +36,8 @@ from trading.status import move_tender
 log = logging.getLogger(__name__)
 
 CLOSE_JOB = "trading.close_bidding"
-CHINA = ZoneInfo("Asia/Shanghai")  # the code's year is the year in China at creation
 MAX_LOTS = 50
 MAX_KEY_HOLDERS = 15
-PAGE_MAX = 100
-STAFF_ROLES = ("agent", "admin", "supervisor")
 
 
 def close_job_key(tender_id: int) -> str:
@@ -154,7 +150,7 @@ async def create_tender(session: AsyncSession, who: Principal, data: dict[str, A
     supervisor_org_id = await _supervising_organisation(session, data.get("supervisor_organisation"))
     now = await db_now(session)
     validate_timeline(Timeline(now, data["clarification_end_at"], data["bid_deadline_at"], data["opening_at"]))
-    [code] = await allocate_codes(session, data["region_code"], now.astimezone(CHINA).year, data["family"])
+    [code] = await allocate_codes(session, data["region_code"], local_year(now), data["family"])
     tender = Tender(code=code, title=data["title"], title_en=data.get("title_en") or None,
                     description=data.get("description") or "",
                     family=data["family"], subtype=data["subtype"], method=method.value,
@@ -281,7 +277,7 @@ async def close_bidding(session: AsyncSession, payload: dict[str, Any]) -> None:
     if tender is None or tender.status != TenderStatus.PUBLISHED:
         return  # cancelled or moved on by hand: nothing to close
     now = await db_now(session)
-    if now < tender.bid_deadline_at:
+    if not passed(tender.bid_deadline_at, now):
         # the job ran early (its due time lagged a deadline change): come back at the real deadline
         await scheduler.schedule(session, CLOSE_JOB, due_at=tender.bid_deadline_at, payload=payload,
                                  dedupe_key=close_job_key(tender.id))
@@ -324,7 +320,7 @@ async def amend(session: AsyncSession, who: Principal, code: str, *, summary: st
                         payload={"amendment": item.public_id, "summary": summary, "extended": extended,
                                  "bid_deadline_before": before.bid_deadline.isoformat(),
                                  "bid_deadline_after": after.bid_deadline.isoformat()})
-    note = f"，投标截止时间顺延至 {after.bid_deadline.astimezone(CHINA):%Y-%m-%d %H:%M}" if extended else ""
+    note = f"，投标截止时间顺延至 {format_local(after.bid_deadline)}" if extended else ""
     await notify_bidders(session, notifier, tender, kind="tender.amendment", title=f"澄清或修改 {tender.code}",
                           body=f"{tender.title}：{summary}{note}",
                           data={"amendment": item.public_id, "extended": extended,

@@ -16,12 +16,12 @@ from core.scheduler import schedule
 from core.storage import Storage
 from evidence import ledger_service as ledger
 from trading import bids, keyholding, opening, results
-from trading.schemas import (ObjectionAnswerIn, AwardsOut, BidStatusOut, CandidatesIn, CandidatesOut, HolderKeyOut,
-                                 KeyHolderOut, KeyHoldersIn, KeyHoldersOut, ObjectionIn, ObjectionOut,
-                                 ObjectionsOut, OpenedBidsOut, OpeningOut, PassphraseIn, ReceiptOut)
 from trading.access import require_manager
 from trading.loaders import get_tender
 from trading.models import Tender
+from trading.schemas import (AwardsOut, BidStatusOut, CandidatesIn, CandidatesOut, HolderKeyOut, KeyHolderOut,
+                             KeyHoldersIn, KeyHoldersOut, ObjectionAnswerIn, ObjectionIn, ObjectionOut, ObjectionsOut,
+                             OpenedBidsOut, OpeningOut, PassphraseIn, ReceiptOut)
 from web.api import Api
 from web.keys import LEDGER_SIGNER, SERVICES, SESSIONS, SETTINGS, Principal, db, principal
 
