@@ -37,11 +37,11 @@ from evidence.records import KeyValueBlock, SectionHeading, SignatureTable, Tabl
 from evidence.records_service import RecordContent, RecordsContext, fresh_checkpoint, issue_record
 from evidence.signing import SignerSpec
 from trading import keyholding, schemas
-from trading.bundle import OpenedBundle, read_bundle
-from trading.models import Bid, HolderKey, Lot, OpeningShare, Tender, TenderKeyHolder, TenderOpening
 from trading.access import require_manager
-from trading.loaders import get_tender
+from trading.bundle import OpenedBundle, read_bundle
 from trading.lifecycle import TenderStatus, tender_fails
+from trading.loaders import get_tender
+from trading.models import Bid, HolderKey, Lot, OpeningShare, Tender, TenderKeyHolder, TenderOpening
 from trading.status import move_tender
 from core.principal import Principal
 

@@ -21,11 +21,11 @@ from evidence import ledger_service as ledger
 from evidence.records import KeyValueBlock, SignatureTable, TextBlock, signature_field_name
 from evidence.records_service import RecordContent, RecordsContext, fresh_checkpoint, issue_record
 from evidence.signing import SignerSpec
+from trading.access import require_manager
+from trading.lifecycle import TenderStatus
+from trading.loaders import get_tender, lot_not_found
 from trading.models import Award, AwardCandidate, Bid, Lot, Objection, Tender
 from trading.schemas import AwardOut, CandidateIn, CandidateOut, ObjectionOut
-from trading.access import require_manager
-from trading.loaders import get_tender, lot_not_found
-from trading.lifecycle import TenderStatus
 from trading.status import move_tender
 from core.principal import Principal
 
