@@ -250,7 +250,7 @@ def main() -> None:
                         help="SIGKILL the bidroom server this many seconds into the burst, then restart it (0: no)")
     args = parser.parse_args()
 
-    from trading.bid_schemas import make_bundle
+    from trading.bundle import make_bundle
 
     root, pg, db_url = migrated_database("bidroom-burst-")
     (root / "bare").mkdir()

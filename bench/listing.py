@@ -38,7 +38,7 @@ from core.db import asyncpg_dsn  # noqa: E402
 
 def compiled_listing(q: str, category: str, limit: int) -> tuple[str, list]:
     """The listing's SQL and positional parameters exactly as the service builds them."""
-    from trading.service import ListingFilter, listing_sql
+    from trading.listing.query import ListingFilter, listing_sql
     return listing_sql(ListingFilter(q=q, category=category, limit=limit))
 
 

@@ -14,7 +14,7 @@ MODEL_MODULES = [
     "core.identity_models", "core.idempotency_models", "core.notifications", "core.scheduler_models",
     "identity.models",
     "evidence.ledger_models", "evidence.records_models",
-    "trading.models", "trading.bid_models",
+    "trading.models",
     "expert_pool.models",
     "intermediary_market.models",
     "evaluation.models",
@@ -23,7 +23,8 @@ MODEL_MODULES = [
 ROUTE_MODULES = [
     "identity.routes", "identity.notification_routes", "identity.enrolment_routes",
     "evidence.ledger_routes", "evidence.records_routes",
-    "trading.routes", "trading.bid_routes",
+    # listing before tenders: /tenders/feed.atom must match before /tenders/{code}
+    "trading.routes.listing", "trading.routes.tenders", "trading.routes.bids",
     "expert_pool.routes",
     "intermediary_market.routes",
     "evaluation.routes",

@@ -11,6 +11,7 @@ import asyncio
 import hashlib
 import os
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import AsyncIterable, BinaryIO, Callable
@@ -44,6 +45,37 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """What a sweep of abandoned temporary files removed."""
+
+    removed: int
+    bytes: int
+
+
+class PendingFile:
+    """A temporary file that a writer outside `Storage` fills (e.g. an encryptor writing from its own thread);
+    `commit` makes it durable under a key, `discard` drops it. Until then it sits in `<root>/tmp/`."""
+
+    def __init__(self, storage: Storage, file: BinaryIO, path: Path) -> None:
+        self._storage, self.file, self.path = storage, file, path
+
+    async def commit(self, key: str, *, replace: bool = True) -> None:
+        """Flush, fsync and close the file, then rename it to `key` and fsync the directory (off the loop)."""
+        try:
+            await asyncio.to_thread(_flush_close, self.file)
+            await asyncio.to_thread(self._storage._commit, self.path, key, replace=replace)
+        except BaseException:
+            await self.discard()
+            raise
+
+    async def discard(self) -> None:
+        def _drop() -> None:
+            self.file.close()
+            self.path.unlink(missing_ok=True)
+        await asyncio.to_thread(_drop)
 
 
 class Storage:
@@ -127,6 +159,11 @@ class Storage:
             raise
         return Stored(final_key, sha, size)
 
+    async def open_pending(self) -> PendingFile:
+        """A temporary file for a writer that needs a file object; commit or discard it."""
+        out, temp = await asyncio.to_thread(self._temp)
+        return PendingFile(self, out, temp)
+
     # -- reading and removing ------------------------------------------------------------------------------
     def exists(self, key: str) -> bool:
         return self.path(key).exists()
@@ -147,6 +184,26 @@ class Storage:
             except FileNotFoundError:
                 return False
         return await asyncio.to_thread(_delete)
+
+    def sweep_temp(self, *, stale_after_s: float, now: float | None = None) -> SweepResult:
+        """Delete temporary files nobody has written for `stale_after_s` (blocking: run it in a thread).
+
+        A write in progress touches its file with every chunk, so only files a crash or a dropped connection
+        left behind are old enough; writes still streaming in this or another process are safe."""
+        tmp_dir = self.root / "tmp"
+        if not tmp_dir.is_dir():
+            return SweepResult(0, 0)
+        cutoff = (time.time() if now is None else now) - stale_after_s
+        removed = size = 0
+        for path in tmp_dir.glob("*.part"):
+            try:
+                info = path.stat()
+                if info.st_mtime < cutoff:
+                    path.unlink()
+                    removed, size = removed + 1, size + info.st_size
+            except FileNotFoundError:
+                continue  # another process swept it first
+        return SweepResult(removed, size)
 
 
 def _flush_close(out: BinaryIO) -> None:

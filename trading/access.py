@@ -4,6 +4,8 @@ Every trading and expert-pool service asks these, and the route-table access tes
 """
 from __future__ import annotations
 
+from core.errors import Forbidden
+from core.identity_models import User
 from core.principal import Principal
 from trading.models import Tender
 
@@ -36,3 +38,16 @@ def is_awarded(tender: Tender) -> bool:
 def may_see_identities(tender: Tender, who: Principal | None) -> bool:
     """Experts' identities on a tender's draws: its supervisors always, everyone once the award is made."""
     return is_supervisor_of(tender, who) or is_awarded(tender)
+
+
+def require_manager(tender: Tender, who: Principal | None) -> None:
+    """Refuse 403 not_tender_agent unless `who` manages this tender (see `may_manage`)."""
+    if not may_manage(tender, who):
+        raise Forbidden("only the tender's agent may do this", code="not_tender_agent",
+                        details={"tender": tender.code})
+
+
+def principal_of(user: User) -> Principal:
+    """The principal of a user row, to ask the policy about someone other than the caller (a key holder)."""
+    return Principal(user_id=user.id, public_id=user.public_id, organisation_id=user.organisation_id,
+                     roles=frozenset(user.roles or ()))

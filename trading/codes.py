@@ -21,7 +21,6 @@ OCDS_CATEGORIES = ("goods", "works", "services")
 TENDER_SEQ_MAX = 99_999
 TENDER_YEAR_RANGE = (2000, 2099)
 _REGION_RE = re.compile(r"^[A-Z0-9]{2,8}$")
-_TENDER_CODE_RE = re.compile(r"^(?P<region>[A-Z0-9]{2,8})-(?P<year>\d{4})-(?P<family>[A-Z]{4})-(?P<seq>\d{5})$")
 
 
 @dataclass(frozen=True)
@@ -148,13 +147,3 @@ def tender_code(region_code: str, year: int, family: str, seq: int) -> str:
     if problems:
         raise Unprocessable("invalid tender code parts", code="invalid_tender_code", details=problems)
     return str(TenderCode(region_code, year, family, seq))
-
-
-def parse_tender_code(code: str) -> TenderCode:
-    """Split a tender code back into its parts, refusing anything tender_code() would not produce."""
-    match = _TENDER_CODE_RE.match(code) if isinstance(code, str) else None
-    if match is None:
-        raise Unprocessable(f"not a tender code: {code!r}", code="invalid_tender_code", details={"code": code})
-    parts = TenderCode(match["region"], int(match["year"]), match["family"], int(match["seq"]))
-    tender_code(*parts)  # same range checks as for building one
-    return parts

@@ -5,7 +5,7 @@
 entry per batch (the demo is not a real procurement, and 100,000 single entries would only slow it down).
 
 Bulk tenders are never sealed, so nobody could bid on them. After them come a few *showcase* tenders made the
-way an agent makes a real one (draft, key holders, publish, registrations through trading.service and
+way an agent makes a real one (draft, key holders, publish, registrations through the trading services and
 trading.keyholding, each step with its ledger entry): sealed 2-of-2 to the demo `agent` and `supervisor`, whose
 holder keys are enrolled under DEMO_HOLDER_PASSPHRASE, with the bid deadline a few days ahead.
 """
@@ -24,18 +24,18 @@ from sqlalchemy import String, cast, func, insert, select
 from sqlalchemy.dialects.postgresql import ARRAY as PG_ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core.db import db_now
+from core.clock import db_now
 from core.identity_models import Organisation, User
 from core.identity_rules import uscc_check_char
 from core.ids import public_id
 from evidence import ledger_service as ledger
-from trading import keyholding, statutory
-from trading import service as svc
+from trading import keyholding, participation, statutory, tenders
+from trading.access import principal_of
 from trading.codes import load_categories, tender_code
+from trading.listing.search_terms import tender_terms
 from trading.models import Lot, Tender
 from trading.schemas import TenderIn
-from trading.service import allocate_codes, searchable_terms
-from core.principal import Principal
+from trading.tenders import allocate_codes
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ def _budget(rng: random.Random, family: str) -> Decimal:
 
 
 def demo_rows(rng: random.Random, n: int, *, now: datetime, tenderers: dict[str, tuple[int, str]],
-              agent_org_id: int | None, created_by_id: int,
+              agent_org_id: int | None, created_by_id: int, supervisor_org_id: int | None = None,
               codes: dict[tuple[str, str], list[str]] | None = None) -> Iterator[dict[str, Any]]:
     """`n` tender rows; `tenderers` maps a city prefix to (organisation id, name); codes come from `codes` or are
     numbered from 1 per (city, family) when None (bench)."""
@@ -105,10 +105,11 @@ def demo_rows(rng: random.Random, n: int, *, now: datetime, tenderers: dict[str,
         description = f"{tenderer_name}委托的{catalogue.family(family).zh}{sub.zh}项目，资金已落实，欢迎合格供应商参加。"
         yield dict(code=code, title=title, description=description, family=family, subtype=sub.code,
                    method=rng.choice(METHODS[family]), region_code=region, status=status, tenderer_id=tenderer_id,
-                   agent_id=agent_org_id, created_by_id=created_by_id, budget=_budget(rng, family), currency="CNY",
+                   agent_id=agent_org_id, supervisor_organisation_id=supervisor_org_id, created_by_id=created_by_id,
+                   budget=_budget(rng, family), currency="CNY",
                    evaluation=EVALUATION, published_at=published, clarification_end_at=deadline - timedelta(days=3),
                    bid_deadline_at=deadline, opening_at=deadline, key_threshold=2, key_holder_count=3,
-                   search_terms=searchable_terms(title, code, description, tenderer_name),
+                   search_terms=tender_terms(title, code, description, tenderer_name),
                    created_at=published, updated_at=deadline if status != "published" else published)
 
 
@@ -142,6 +143,11 @@ async def _creator(session: AsyncSession) -> tuple[int, int | None]:
     return user.id, user.organisation_id
 
 
+async def _supervision(session: AsyncSession) -> int | None:
+    """The organisation of the demo supervisor (user "supervisor"), which supervises the demo tenders."""
+    return (await session.execute(select(User.organisation_id).where(User.username == "supervisor"))).scalar()
+
+
 async def _allocate(session: AsyncSession, year: int, need: dict[tuple[str, str], int]) -> dict[tuple[str, str],
                                                                                                   list[str]]:
     out = {}
@@ -166,6 +172,7 @@ async def _seed_bulk(sessions: async_sessionmaker, console: Console, progress: P
     async with sessions() as session, session.begin():
         tenderers = await ensure_tenderers(session, rng)
         creator_id, agent_org = await _creator(session)
+        supervisor_org = await _supervision(session)
         now = await db_now(session)
     made = 0
     while made < total:
@@ -173,14 +180,15 @@ async def _seed_bulk(sessions: async_sessionmaker, console: Console, progress: P
         async with sessions() as session, session.begin():
             # plan the batch first to know how many codes each (city, family) needs
             plan = list(demo_rows(random.Random(rng.random()), size, now=now, tenderers=tenderers,
-                                  agent_org_id=agent_org, created_by_id=creator_id))
+                                  agent_org_id=agent_org, created_by_id=creator_id,
+                                  supervisor_org_id=supervisor_org))
             need: dict[tuple[str, str], int] = {}
             for row in plan:
                 need[(row["region_code"], row["family"])] = need.get((row["region_code"], row["family"]), 0) + 1
             codes = await _allocate(session, now.year, need)
             for row in plan:
                 row["code"] = codes[(row["region_code"], row["family"])].pop()
-                row["search_terms"] = searchable_terms(row["title"], row["code"], row["description"],
+                row["search_terms"] = tender_terms(row["title"], row["code"], row["description"],
                                                        tenderers[row["region_code"]][1])
             ids = (await session.execute(insert(Tender).returning(Tender.id, Tender.code, Tender.title,
                                                                   Tender.budget), plan)).all()
@@ -244,10 +252,13 @@ def _showcase_evaluation(subtype: str) -> dict[str, Any]:
     return {"method": "lowest_price"} if subtype == "ZFCG-HW" else EVALUATION
 
 
-def showcase_body(spec: ShowcaseTender, tenderer_public_id: str, now: datetime) -> dict[str, Any]:
-    """The draft (schemas.TenderIn) for a showcase tender, its deadline `spec.deadline_days` after `now`."""
+def showcase_body(spec: ShowcaseTender, tenderer_public_id: str, now: datetime,
+                  supervisor_organisation: str | None = None) -> dict[str, Any]:
+    """The draft (schemas.TenderIn) for a showcase tender, its deadline `spec.deadline_days` after `now`,
+    supervised by the organisation of the demo supervisor."""
     deadline = now + timedelta(days=spec.deadline_days)
     body = TenderIn(title=spec.title, description=spec.description, tenderer=tenderer_public_id,
+                    supervisor_organisation=supervisor_organisation,
                     region_code="ZS", family=spec.family, subtype=spec.subtype, method=spec.method,
                     budget=spec.budget, lots=[{"title": t, "budget": b} for t, b in spec.lots],
                     evaluation=_showcase_evaluation(spec.subtype),
@@ -255,11 +266,6 @@ def showcase_body(spec: ShowcaseTender, tenderer_public_id: str, now: datetime) 
                     opening_at=deadline, key_threshold=SHOWCASE_THRESHOLD,
                     key_holder_count=len(DEMO_HOLDERS))
     return body.model_dump()
-
-
-def _principal(user: User) -> Principal:
-    return Principal(user_id=user.id, public_id=user.public_id, organisation_id=user.organisation_id,
-                     roles=frozenset(user.roles))
 
 
 async def _users(session: AsyncSession, usernames: tuple[str, ...]) -> dict[str, User]:
@@ -284,16 +290,19 @@ async def ensure_demo_holder_keys(sessions: async_sessionmaker) -> list[str]:
 
 async def _make_showcase(session: AsyncSession, spec: ShowcaseTender, agent: User, holders: list[User],
                          bidders: list[User], tenderer_public_id: str) -> Tender:
-    who = _principal(agent)
-    draft = await svc.create_tender(session, who, showcase_body(spec, tenderer_public_id, await db_now(session)))
+    who = principal_of(agent)
+    supervisor = next(h for h in holders if "supervisor" in h.roles)
+    supervision = await session.get(Organisation, supervisor.organisation_id) if supervisor.organisation_id else None
+    draft = await tenders.create_tender(session, who, showcase_body(
+        spec, tenderer_public_id, await db_now(session), supervision.public_id if supervision else None))
     await keyholding.set_key_holders(session, draft, [h.public_id for h in holders], SHOWCASE_THRESHOLD,
                                      actor=agent.public_id)
     # the demo's deadlines are days away, not the statutory 20: it runs with the period minimums off
-    tender = await svc.publish(session, who, draft.code, periods=statutory.RELAXED)
+    tender = await tenders.publish(session, who, draft.code, periods=statutory.RELAXED)
     if spec.register_demo_bidders:
-        for lot in await svc.lots_of(session, tender.id):
+        for lot in await tenders.lots_of(session, tender.id):
             for bidder in bidders:
-                await svc.register_for_lot(session, _principal(bidder), lot.public_id)
+                await participation.register_for_lot(session, principal_of(bidder), lot.public_id)
     return tender
 
 

@@ -20,6 +20,7 @@ import os
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 import pyrage
 from cryptography.hazmat.primitives import hashes
@@ -28,14 +29,14 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.errors import Conflict, Forbidden, NotFound, Unprocessable
+from core.errors import Conflict, NotFound, Unprocessable
 from core.identity_models import User
 from core.settings import ensure_secret_file
 from evidence import ledger_service as ledger
 from evidence import sealing
-from trading.bid_models import HolderKey, TenderKeyHolder
+from trading.access import is_supervisor_of, principal_of
 from trading.lifecycle import TenderStatus
-from trading.models import Tender
+from trading.models import HolderKey, Tender, TenderKeyHolder
 
 log = logging.getLogger(__name__)
 
@@ -165,6 +166,17 @@ async def ensure_platform_key(session: AsyncSession, keyring: PlatformKeyring) -
 # A tender's key holders
 # ---------------------------------------------------------------------------------------------------------------
 
+def check_supervisor_holders(tender: Tender, users: Iterable[User]) -> None:
+    """A supervisor holds a tender's key only for a tender their organisation supervises (行政监督部门,
+    招标投标法实施条例 第4条); other supervisors are strangers to it. Refuses 422 supervisor_not_of_tender."""
+    strangers = [u.public_id for u in users
+                 if "supervisor" in u.roles and not is_supervisor_of(tender, principal_of(u))]
+    if strangers:
+        raise Unprocessable("a supervisor holds keys only of tenders their organisation supervises "
+                            "(招标投标法实施条例 第4条)", code="supervisor_not_of_tender",
+                            details={"holders": strangers})
+
+
 @dataclass(frozen=True)
 class KeyHolderView:
     """One key holder of a tender as shown to the agent."""
@@ -192,6 +204,7 @@ async def set_key_holders(session: AsyncSession, tender: Tender, holder_ids: lis
     unknown = [h for h in holder_ids if h not in users]
     if unknown:
         raise NotFound("no such user", code="unknown_key_holder", details={"holders": unknown})
+    check_supervisor_holders(tender, users.values())
     not_enrolled = [h for h in holder_ids if await current_holder_key(session, users[h].id) is None]
     if not_enrolled:
         raise Conflict("every key holder must enrol a holder key first", code="key_holder_not_enrolled",
@@ -251,6 +264,8 @@ async def seal_at_publish(session: AsyncSession, tender: Tender, *, actor: str) 
             await session.delete(r)
         platform_rows = []
     holders = people + platform_rows
+    # the supervising organisation may have changed since the holders were named
+    check_supervisor_holders(tender, [await session.get(User, r.user_id) for r in people])
     n, k = len(holders), tender.key_threshold
     missing: list[str] = []
     keys: list[HolderKey] = []
@@ -285,10 +300,3 @@ async def seal_at_publish(session: AsyncSession, tender: Tender, *, actor: str) 
                         payload={"recipient": recipient, "k": k, "n": n,
                                  "holder_keys": [key.recipient for key in keys]})
     log.info("tender %s sealed %d-of-%d to %s", tender.code, k, n, recipient)
-
-
-def require_agent_of(tender: Tender, who_user_id: int, who_org_id: int | None, roles: frozenset[str]) -> None:
-    """Only an agent of this tender (its agent organisation, or its creator) may manage its sealing."""
-    if "agent" not in roles or not (tender.created_by_id == who_user_id
-                                    or (tender.agent_id is not None and tender.agent_id == who_org_id)):
-        raise Forbidden("only the tender's agent may do this", code="not_tender_agent")

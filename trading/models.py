@@ -1,15 +1,21 @@
-"""Trading tables: tenders (招标项目), lots (标段) and bidder registrations (投标报名).
+"""Trading tables: tenders (招标项目), lots (标段), bidder registrations (投标报名), documents, clarifications and
+amendments; then key holding, sealed bids (投标), the opening (开标), candidates, objections and awards.
 
-The trading service adds its further tables (documents, clarifications, sealed bids, key shares, opening
-records, results) in this module through its own migration.
+What sits where, and why nobody can read a bid before the opening:
+- bid ciphertext lives in storage (core.storage), sealed with age to the tender's recipient; the DB keeps only
+  its SHA-256 and size, and the price columns stay NULL until the opening;
+- the tender's identity exists only as k-of-n shares, each encrypted to one holder's personal age key, and
+  each personal key is wrapped under its holder's passphrase (age scrypt), which the platform never stores;
+- the platform's own share (when a tender allows one) is encrypted to a platform holder key wrapped under a
+  key derived from the master secret, which lives in a file outside the database.
 """
 from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import (ARRAY, BigInteger, Boolean, CheckConstraint, DateTime, ForeignKey, Index, Integer, Numeric,
-                        String, Text, UniqueConstraint, func, text)
+from sqlalchemy import (ARRAY, BigInteger, Boolean, CheckConstraint, DateTime, ForeignKey, Index, Integer, LargeBinary,
+                        Numeric, String, Text, UniqueConstraint, func, text)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -33,6 +39,7 @@ class Tender(Base):
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     code: Mapped[str] = mapped_column(String(32), unique=True)
     title: Mapped[str] = mapped_column(String(300))
+    title_en: Mapped[str | None] = mapped_column(String(300))  # optional English title, searched too
     description: Mapped[str] = mapped_column(Text, server_default="")
     family: Mapped[str] = mapped_column(String(8))  # FJSZ, TDKY, ZFCG, GYCQ (trading/data/categories.json)
     subtype: Mapped[str] = mapped_column(String(16))
@@ -57,7 +64,8 @@ class Tender(Base):
     key_threshold: Mapped[int] = mapped_column(Integer, server_default="2")
     key_holder_count: Mapped[int] = mapped_column(Integer, server_default="3")
     platform_holds_share: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
-    # CJK bigrams and lowercase words of title, code and description, for GIN `@>` search
+    # CJK bigrams and lowercase words of the titles, code, description, tenderer and lot titles, for GIN `@>`
+    # search (trading.listing.search_terms.tender_terms)
     search_terms: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
@@ -171,3 +179,169 @@ class Amendment(Base):
     deadline_after: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     opening_after: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     published_by_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
+
+
+# ---- key holding, sealed bids, the opening and results -------------------------------------------------------
+
+class HolderKey(Base):
+    """A key holder's personal age X25519 key (持钥人密钥); the identity is stored wrapped, never in clear.
+
+    kind "person": wrapped with age scrypt under the holder's passphrase. kind "platform": wrapped with
+    AES-GCM under a key derived from the platform master secret. Re-enrolment adds a row and retires the old
+    one (retired_at), which still opens the tenders sealed while it was current.
+    """
+
+    __tablename__ = "holder_key"
+    __table_args__ = (
+        CheckConstraint("kind IN ('person', 'platform')", name="kind_known"),
+        CheckConstraint("(kind = 'person') = (user_id IS NOT NULL)", name="person_has_user"),
+        Index("holder_key_current_user_idx", "user_id", unique=True,
+              postgresql_where=text("retired_at IS NULL AND kind = 'person'")),
+        Index("holder_key_current_platform_idx", "kind", unique=True,
+              postgresql_where=text("retired_at IS NULL AND kind = 'platform'")),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), server_default="person")
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"), index=True)
+    recipient: Mapped[str] = mapped_column(String(100))
+    wrapped_identity: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class TenderKeyHolder(Base):
+    """One of a tender's n key holders; at publish it receives its share, encrypted to its holder key."""
+
+    __tablename__ = "tender_key_holder"
+    __table_args__ = (
+        UniqueConstraint("tender_id", "position", name="tender_key_holder_tender_id_position_key"),
+        Index("tender_key_holder_person_idx", "tender_id", "user_id", unique=True,
+              postgresql_where=text("user_id IS NOT NULL")),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    tender_id: Mapped[int] = mapped_column(ForeignKey("tender.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)  # 1..n, the order the agent named them in
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))  # NULL: the platform's share
+    holder_key_id: Mapped[int | None] = mapped_column(ForeignKey("holder_key.id"))  # set at publish
+    encrypted_share: Mapped[bytes | None] = mapped_column(LargeBinary)  # age file to the holder key
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class OpeningShare(Base):
+    """A share unlocked at the opening, kept (encrypted under the master-secret key) until k are in."""
+
+    __tablename__ = "opening_share"
+    __table_args__ = (UniqueConstraint("tender_key_holder_id", name="opening_share_tender_key_holder_id_key"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    tender_id: Mapped[int] = mapped_column(ForeignKey("tender.id"), index=True)
+    tender_key_holder_id: Mapped[int] = mapped_column(ForeignKey("tender_key_holder.id"))
+    sealed_share: Mapped[bytes] = mapped_column(LargeBinary)
+    unlocked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Bid(Base):
+    """A sealed bid (投标文件) of one organisation for one lot; one live bid per (lot, organisation).
+
+    status: submitted (live, sealed) → replaced | withdrawn (by the bidder, 撤回, before the deadline) →
+    opened | invalid (could not be decrypted or read at the opening; withdrawal_kind says 撤销 or 撤回).
+    """
+
+    __tablename__ = "bid"
+    __table_args__ = (
+        CheckConstraint("status IN ('submitted', 'replaced', 'withdrawn', 'opened', 'invalid')",
+                        name="status_known"),
+        CheckConstraint("sealed_by IN ('client', 'server')", name="sealed_by_known"),
+        CheckConstraint("price IS NULL OR price > 0", name="price_positive"),
+        Index("bid_live_idx", "lot_id", "organisation_id", unique=True,
+              postgresql_where=text("status = 'submitted'")),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(40), unique=True)
+    tender_id: Mapped[int] = mapped_column(ForeignKey("tender.id"), index=True)
+    lot_id: Mapped[int] = mapped_column(ForeignKey("lot.id"), index=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
+    submitted_by_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
+    status: Mapped[str] = mapped_column(String(16), server_default="submitted")
+    replaces_id: Mapped[int | None] = mapped_column(ForeignKey("bid.id"))
+    storage_key: Mapped[str] = mapped_column(String(200))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sealed_by: Mapped[str] = mapped_column(String(8))
+    submitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    withdrawn_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # 撤回 (withdrawn, not the bidder's doing at the opening / the bidder's choice before the deadline) or
+    # 撤销 (revoked: the bidder's own file could not be opened), with the cause
+    withdrawal_kind: Mapped[str | None] = mapped_column(String(8))
+    withdrawal_cause: Mapped[str | None] = mapped_column(Text)
+    # read out at the opening (开标一览表); NULL until then
+    price: Mapped[Decimal | None] = mapped_column(MONEY)
+    duration_days: Mapped[int | None] = mapped_column(Integer)
+    declared: Mapped[dict | None] = mapped_column(JSONB)
+    documents: Mapped[list | None] = mapped_column(JSONB)  # names, sizes, SHA-256 of the documents inside
+    opened_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class TenderOpening(Base):
+    """The opening (开标) of a tender: who started it, when it completed, its record, and the outcome."""
+
+    __tablename__ = "tender_opening"
+
+    tender_id: Mapped[int] = mapped_column(ForeignKey("tender.id"), primary_key=True)
+    started_by_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    outcome: Mapped[str | None] = mapped_column(String(16))  # opened | failed
+    valid_bids: Mapped[int | None] = mapped_column(Integer)
+    record_no: Mapped[str | None] = mapped_column(String(32))
+
+
+class AwardCandidate(Base):
+    """A ranked candidate (中标候选人) of a lot, published with a publicity period (公示期)."""
+
+    __tablename__ = "award_candidate"
+    __table_args__ = (UniqueConstraint("lot_id", "rank", name="award_candidate_lot_id_rank_key"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    tender_id: Mapped[int] = mapped_column(ForeignKey("tender.id"), index=True)
+    lot_id: Mapped[int] = mapped_column(ForeignKey("lot.id"))
+    bid_id: Mapped[int] = mapped_column(ForeignKey("bid.id"))
+    rank: Mapped[int] = mapped_column(Integer)
+    score: Mapped[Decimal | None] = mapped_column(Numeric(8, 2))
+    publicity_ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    published_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Objection(Base):
+    """An objection (异议) filed by a bidder during the publicity period, and the agent's answer."""
+
+    __tablename__ = "objection"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(40), unique=True)
+    tender_id: Mapped[int] = mapped_column(ForeignKey("tender.id"), index=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"))
+    filed_by_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
+    body: Mapped[str] = mapped_column(Text)
+    filed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    answer: Mapped[str | None] = mapped_column(Text)
+    answered_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Award(Base):
+    """The award (中标) of a lot to a bid, with its signed award notice (中标通知书)."""
+
+    __tablename__ = "award"
+    __table_args__ = (UniqueConstraint("lot_id", name="award_lot_id_key"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    tender_id: Mapped[int] = mapped_column(ForeignKey("tender.id"), index=True)
+    lot_id: Mapped[int] = mapped_column(ForeignKey("lot.id"))
+    bid_id: Mapped[int] = mapped_column(ForeignKey("bid.id"))
+    price: Mapped[Decimal] = mapped_column(MONEY)
+    record_no: Mapped[str] = mapped_column(String(32))
+    awarded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

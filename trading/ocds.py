@@ -151,6 +151,7 @@ class TenderSnapshot:
     published_at: datetime | None = None
     opened_at: datetime | None = None  # set once the opening record (开标记录) exists
     candidates_published_at: datetime | None = None  # set once the candidates are publicly announced
+    title_en: str | None = None  # the English title, as the OCDS language variation title_en
 
 
 def iso(at: datetime) -> str:
@@ -237,6 +238,8 @@ def _tender(snapshot: TenderSnapshot, status: TenderStatus, parties: _Parties,
         "submissionMethod": ["electronicSubmission"],
         "items": _items(snapshot),
     }
+    if snapshot.title_en:
+        tender["title_en"] = snapshot.title_en
     if snapshot.description:
         tender["description"] = snapshot.description
     if snapshot.subtype:

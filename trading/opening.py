@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import passed
 from core.db import db_now
-from core.errors import Conflict, Forbidden, NotFound, Unprocessable
+from core.errors import Conflict, Forbidden, Unprocessable
 from core.identity_models import Organisation, User
 from evidence import ledger_service as ledger
 from evidence import sealing
@@ -43,10 +43,12 @@ from evidence.records import KeyValueBlock, SectionHeading, SignatureTable, Tabl
     signature_field_name
 from evidence.records_service import RecordContent, RecordsContext, fresh_checkpoint, issue_record
 from evidence.signing import SignerSpec
-from trading import bid_schemas, keyholding, statutory
-from trading.bid_models import Bid, HolderKey, OpeningShare, TenderKeyHolder, TenderOpening
+from trading import keyholding, schemas, statutory
+from trading.access import require_manager
+from trading.bundle import OpenedBundle, read_bundle
 from trading.lifecycle import TenderStatus, tender_fails, transition
-from trading.models import Lot, Tender
+from trading.loaders import get_tender
+from trading.models import Bid, HolderKey, Lot, OpeningShare, Tender, TenderKeyHolder, TenderOpening
 from trading.status import move_tender
 from core.principal import Principal
 
@@ -64,7 +66,7 @@ def _share_context(holder_row_id: int) -> str:
 class BidOutcome:
     """What opening one bid gave: a form and documents, or a withdrawal kind and cause."""
 
-    bundle: bid_schemas.OpenedBundle | None
+    bundle: OpenedBundle | None
     kind: str | None = None
     cause: str | None = None
 
@@ -84,17 +86,9 @@ def open_stored_bid(path: Path, expected_sha256: str, sealed_by: str, identity: 
         return BidOutcome(None, REVOKED if sealed_by == "client" else WITHDRAWN, "undecryptable")
     del sealed
     try:
-        return BidOutcome(bid_schemas.read_bundle(plaintext))
+        return BidOutcome(read_bundle(plaintext))
     except Unprocessable as err:
         return BidOutcome(None, REVOKED, err.code)
-
-
-async def _tender(session: AsyncSession, code: str, *, lock: bool = False) -> Tender:
-    query = select(Tender).where(Tender.code == code)
-    tender = (await session.execute(query.with_for_update() if lock else query)).scalar_one_or_none()
-    if tender is None:
-        raise NotFound("no such tender", code="unknown_tender", details={"tender": code})
-    return tender
 
 
 async def _unlocked(session: AsyncSession, tender: Tender) -> list[tuple[OpeningShare, TenderKeyHolder]]:
@@ -103,9 +97,9 @@ async def _unlocked(session: AsyncSession, tender: Tender) -> list[tuple[Opening
         .where(OpeningShare.tender_id == tender.id).order_by(TenderKeyHolder.position))).all())
 
 
-async def opening_status(session: AsyncSession, tender_code: str) -> bid_schemas.OpeningOut:
+async def opening_status(session: AsyncSession, tender_code: str) -> schemas.OpeningOut:
     """Progress of a tender's opening: how many shares are in, the failed lots, and the record once done."""
-    tender = await _tender(session, tender_code)
+    tender = await get_tender(session, tender_code)
     opening = await session.get(TenderOpening, tender.id)
     unlocked = await _unlocked(session, tender)
     names = []
@@ -113,7 +107,7 @@ async def opening_status(session: AsyncSession, tender_code: str) -> bid_schemas
         names.append("platform" if row.user_id is None else (await session.get(User, row.user_id)).public_id)
     failed = list((await session.execute(select(Lot.public_id).where(
         Lot.tender_id == tender.id, Lot.failed_at.is_not(None)).order_by(Lot.lot_no))).scalars())
-    return bid_schemas.OpeningOut(tender=tender.code, status=tender.status, threshold=tender.key_threshold,
+    return schemas.OpeningOut(tender=tender.code, status=tender.status, threshold=tender.key_threshold,
                                   unlocked=len(unlocked), holders_unlocked=names,
                                   record_no=opening.record_no if opening else None,
                                   valid_bids=opening.valid_bids if opening else None, failed_lots=failed)
@@ -140,14 +134,14 @@ async def _fail_lot(session: AsyncSession, tender: Tender, lot: Lot, *, reason: 
 
 
 async def start_opening(session: AsyncSession, tender_code: str, who: Principal, *,
-                        keyring: keyholding.PlatformKeyring, records: RecordsContext) -> bid_schemas.OpeningOut:
+                        keyring: keyholding.PlatformKeyring, records: RecordsContext) -> schemas.OpeningOut:
     """closed -> opening at `opening_at` (the bid deadline) by the DB clock; unlocks the platform's share if any.
 
     Lots with fewer than 3 live bids fail here, unopened (实施条例 第44条). If every lot fails, the tender fails
     at once (closed -> failed) with a failed-tender record that gives the bid counts only.
     """
-    tender = await _tender(session, tender_code, lock=True)
-    keyholding.require_agent_of(tender, who.user_id, who.organisation_id, who.roles)
+    tender = await get_tender(session, tender_code, lock="update")
+    require_manager(tender, who)
     now = await db_now(session)
     if tender.status in (TenderStatus.PUBLISHED.value, TenderStatus.CLOSED.value):
         if not passed(tender.bid_deadline_at, now):
@@ -249,9 +243,9 @@ def _failed_lots_table(lots: list[tuple[Lot, int]]) -> TableBlock:
 
 async def submit_share(session: AsyncSession, tender_code: str, who: Principal, passphrase: str, *,
                        pool, keyring: keyholding.PlatformKeyring, records: RecordsContext,
-                       storage_dir: Path) -> bid_schemas.OpeningOut:
+                       storage_dir: Path) -> schemas.OpeningOut:
     """A holder unlocks their share with their passphrase; the k-th share completes the opening."""
-    tender = await _tender(session, tender_code, lock=True)
+    tender = await get_tender(session, tender_code, lock="update")
     if tender.status != TenderStatus.OPENING.value:
         raise Conflict("the tender is not being opened", code="not_opening", details={"current": tender.status})
     row = (await session.execute(select(TenderKeyHolder).where(
@@ -436,9 +430,9 @@ def _opening_record(tender: Tender, rows, failed_lots: list[Lot], tender_failed:
                     "bids": attachment_bids})
 
 
-async def opened_bids(session: AsyncSession, tender_code: str) -> list[bid_schemas.OpenedBidOut]:
+async def opened_bids(session: AsyncSession, tender_code: str) -> list[schemas.OpenedBidOut]:
     """The bids as read out at the opening; nothing before the opening is complete."""
-    tender = await _tender(session, tender_code)
+    tender = await get_tender(session, tender_code)
     opening = await session.get(TenderOpening, tender.id)
     if opening is None or opening.completed_at is None:
         raise Conflict("the bids are read out at the opening", code="not_opened", details={"current": tender.status})
@@ -447,7 +441,7 @@ async def opened_bids(session: AsyncSession, tender_code: str) -> list[bid_schem
         .join(Organisation, Organisation.id == Bid.organisation_id)
         .where(Bid.tender_id == tender.id, Bid.status.in_(("opened", "invalid")))
         .order_by(Lot.lot_no, Bid.submitted_at, Bid.id))).all()
-    return [bid_schemas.OpenedBidOut(bid=b.public_id, lot=lot.public_id, bidder=org.public_id, bidder_name=org.name,
+    return [schemas.OpenedBidOut(bid=b.public_id, lot=lot.public_id, bidder=org.public_id, bidder_name=org.name,
                                      status=b.status, price=b.price, duration_days=b.duration_days,
                                      declared=b.declared, withdrawal_kind=b.withdrawal_kind,
                                      withdrawal_cause=b.withdrawal_cause) for b, lot, org in rows]

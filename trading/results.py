@@ -25,25 +25,18 @@ from evidence import ledger_service as ledger
 from evidence.records import KeyValueBlock, SignatureTable, TextBlock, signature_field_name
 from evidence.records_service import RecordContent, RecordsContext, fresh_checkpoint, issue_record
 from evidence.signing import SignerSpec
-from trading import keyholding, statutory
-from trading.bid_models import AwardCandidate, Award, Bid, Objection
-from trading.bid_schemas import AwardOut, CandidateIn, CandidateOut, ObjectionOut
+from trading import statutory
+from trading.access import require_manager
 from trading.lifecycle import TenderStatus
-from trading.models import Lot, Tender
+from trading.loaders import get_tender, lot_not_found
+from trading.models import Award, AwardCandidate, Bid, Lot, Objection, Tender
+from trading.schemas import AwardOut, CandidateIn, CandidateOut, ObjectionOut
 from trading.status import move_tender
 from core.principal import Principal
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PUBLICITY_DAYS = statutory.MIN_PUBLICITY_DAYS  # 公示期不少于3日 (招标投标法实施条例 第54条)
-
-
-async def _tender(session: AsyncSession, code: str, *, lock: bool = False) -> Tender:
-    query = select(Tender).where(Tender.code == code)
-    tender = (await session.execute(query.with_for_update() if lock else query)).scalar_one_or_none()
-    if tender is None:
-        raise NotFound("no such tender", code="unknown_tender", details={"tender": code})
-    return tender
 
 
 async def publish_candidates(session: AsyncSession, tender_code: str, candidates: list[CandidateIn], *,
@@ -53,7 +46,7 @@ async def publish_candidates(session: AsyncSession, tender_code: str, candidates
 
     The period is at least 3 days (招标投标法实施条例 第54条) unless the statutory periods are switched off.
     """
-    tender = await _tender(session, tender_code, lock=True)
+    tender = await get_tender(session, tender_code, lock="update")
     statutory.check_publicity_days(publicity_days, periods)
     lots = {lot.public_id: lot for lot in (await session.execute(
         select(Lot).where(Lot.tender_id == tender.id))).scalars()}
@@ -62,7 +55,7 @@ async def publish_candidates(session: AsyncSession, tender_code: str, candidates
     for cand in candidates:
         lot = lots.get(cand.lot)
         if lot is None:
-            raise NotFound("no such lot in this tender", code="unknown_lot", details={"lot": cand.lot})
+            raise lot_not_found(cand.lot)
         if (cand.lot, cand.rank) in seen:
             raise Unprocessable("two candidates share a rank", code="duplicate_rank",
                                 details={"lot": cand.lot, "rank": cand.rank})
@@ -93,7 +86,7 @@ async def publish_candidates(session: AsyncSession, tender_code: str, candidates
 
 async def list_candidates(session: AsyncSession, tender_code: str) -> list[CandidateOut]:
     """The published candidates, per lot in rank order (public)."""
-    tender = await _tender(session, tender_code)
+    tender = await get_tender(session, tender_code)
     rows = (await session.execute(
         select(AwardCandidate, Lot, Bid, Organisation).join(Lot, Lot.id == AwardCandidate.lot_id)
         .join(Bid, Bid.id == AwardCandidate.bid_id).join(Organisation, Organisation.id == Bid.organisation_id)
@@ -110,7 +103,7 @@ async def _publicity_ends(session: AsyncSession, tender: Tender):
 
 async def file_objection(session: AsyncSession, tender_code: str, who: Principal, body: str) -> ObjectionOut:
     """A bidder of this tender objects (异议) during the publicity period."""
-    tender = await _tender(session, tender_code)
+    tender = await get_tender(session, tender_code)
     if who.organisation_id is None or (await session.execute(select(Bid.id).where(
             Bid.tender_id == tender.id, Bid.organisation_id == who.organisation_id).limit(1))).first() is None:
         raise Forbidden("only bidders of this tender may object", code="not_a_bidder")
@@ -233,7 +226,7 @@ def _objection_out(o: Objection, who: Principal | None) -> ObjectionOut:
 
 async def list_objections(session: AsyncSession, tender_code: str, who: Principal | None) -> list[ObjectionOut]:
     """Objections to a tender's candidates with their answers."""
-    tender = await _tender(session, tender_code)
+    tender = await get_tender(session, tender_code)
     rows = (await session.execute(select(Objection).where(Objection.tender_id == tender.id)
                                   .order_by(Objection.filed_at, Objection.id))).scalars()
     return [_objection_out(o, who) for o in rows]
@@ -246,7 +239,7 @@ async def answer_objection(session: AsyncSession, objection_id: str, who: Princi
     if objection is None:
         raise NotFound("no such objection", code="unknown_objection")
     tender = await session.get(Tender, objection.tender_id)
-    keyholding.require_agent_of(tender, who.user_id, who.organisation_id, who.roles)
+    require_manager(tender, who)
     if objection.answer is not None:
         raise Conflict("this objection is already answered", code="already_answered")
     objection.answer, objection.answered_by_id = answer.strip(), who.user_id
@@ -263,8 +256,8 @@ async def award(session: AsyncSession, records: RecordsContext, tender_code: str
     """After the publicity period, award each lot to its first candidate with a signed 中标通知书."""
     # signed in a side transaction that needs the ledger lock: before this one appends anything
     checkpoint = await fresh_checkpoint(records)
-    tender = await _tender(session, tender_code, lock=True)
-    keyholding.require_agent_of(tender, who.user_id, who.organisation_id, who.roles)
+    tender = await get_tender(session, tender_code, lock="update")
+    require_manager(tender, who)
     if tender.status != TenderStatus.CANDIDATES_PUBLISHED.value:
         raise Conflict("awards follow the candidates' publicity", code="illegal_transition",
                        details={"current": tender.status, "target": TenderStatus.AWARDED.value})

@@ -5,7 +5,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import (AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, ValidatorFunctionWrapHandler,
+                      field_validator)
+
+from trading.codes import load_categories
+from trading.evaluation_methods import EvaluationMethod, evaluation_error
 
 
 class _In(BaseModel):
@@ -17,12 +21,30 @@ class LotIn(_In):
     budget: Decimal
 
 
-class TenderIn(_In):
+class _EvaluationIn(_In):
+    """Refuses a bad evaluation method with the domain's codes (invalid_evaluation, evaluation_total_not_100)
+    rather than the generic validation_failed, naming the field."""
+
+    @field_validator("evaluation", mode="wrap", check_fields=False)
+    @classmethod
+    def _evaluation(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        try:
+            return handler(value)
+        except ValidationError as err:
+            raise evaluation_error(err) from err
+
+
+class TenderIn(_EvaluationIn):
     """A new draft tender (招标项目)."""
 
     title: str = Field(min_length=1, max_length=300)
+    title_en: str | None = Field(default=None, max_length=300, description="an optional English title, searched too")
     description: str = Field(default="", max_length=20000)
     tenderer: str = Field(min_length=3, max_length=16, description="the tenderer organisation's public id (招标人)")
+    supervisor_organisation: str | None = Field(
+        default=None, min_length=3, max_length=16,
+        description="the supervising organisation's public id (行政监督部门): an organisation with supervisor "
+                    "accounts; required before publishing")
     region_code: str = Field(pattern=r"^[A-Z0-9]{2,8}$", description="code prefix, e.g. ZS for 中山")
     family: str = Field(min_length=4, max_length=8)
     subtype: str = Field(min_length=4, max_length=16)
@@ -30,7 +52,7 @@ class TenderIn(_In):
     budget: Decimal
     currency: str = Field(default="CNY", pattern=r"^[A-Z]{3}$")
     lots: list[LotIn] = Field(default_factory=list, max_length=50)
-    evaluation: dict[str, Any]
+    evaluation: EvaluationMethod
     clarification_end_at: AwareDatetime
     bid_deadline_at: AwareDatetime
     opening_at: AwareDatetime
@@ -39,18 +61,20 @@ class TenderIn(_In):
     platform_holds_share: bool = False
 
 
-class TenderPatch(_In):
+class TenderPatch(_EvaluationIn):
     """Changes to a draft; omitted fields stay as they are."""
 
     title: str | None = Field(default=None, min_length=1, max_length=300)
+    title_en: str | None = Field(default=None, max_length=300)
     description: str | None = Field(default=None, max_length=20000)
     tenderer: str | None = Field(default=None, min_length=3, max_length=16)
+    supervisor_organisation: str | None = Field(default=None, min_length=3, max_length=16)
     subtype: str | None = Field(default=None, min_length=4, max_length=16)
     method: str | None = Field(default=None, min_length=1, max_length=32)
     budget: Decimal | None = None
     currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
     lots: list[LotIn] | None = Field(default=None, max_length=50)
-    evaluation: dict[str, Any] | None = None
+    evaluation: EvaluationMethod | None = None
     clarification_end_at: AwareDatetime | None = None
     bid_deadline_at: AwareDatetime | None = None
     opening_at: AwareDatetime | None = None
@@ -100,10 +124,18 @@ class CategoryOut(BaseModel):
     subtype: str
     subtype_zh: str
 
+    @classmethod
+    def of(cls, family: str, subtype: str) -> CategoryOut:
+        """A category with its Chinese names from the catalogue (trading/data/categories.json)."""
+        catalogue = load_categories()
+        return cls(family=family, family_zh=catalogue.family(family).zh, subtype=subtype,
+                   subtype_zh=catalogue.subtype(subtype).zh)
+
 
 class TenderSummaryOut(BaseModel):
     code: str
     title: str
+    title_en: str | None = None
     status: str
     category: CategoryOut
     method: str
@@ -132,6 +164,7 @@ class TenderOut(BaseModel):
 
     code: str
     title: str
+    title_en: str | None = None
     description: str
     status: str
     category: CategoryOut
@@ -141,7 +174,9 @@ class TenderOut(BaseModel):
     currency: str
     tenderer: OrganisationRef
     agent: OrganisationRef | None
-    evaluation: dict[str, Any]
+    supervisor_organisation: OrganisationRef | None = None
+    evaluation: EvaluationMethod | dict[str, Any] = Field(description="the evaluation method; {} for a tender "
+                                                                   "made without one")
     published_at: datetime | None
     clarification_end_at: datetime | None
     bid_deadline_at: datetime | None
@@ -214,3 +249,140 @@ class ReleasesQuery(_In):
     until: AwareDatetime | None = Field(default=None, description="updated before")
     cursor: str | None = Field(default=None, max_length=400)
     limit: int = Field(default=50, ge=1, le=100)
+
+
+# ---- key holding, sealed bids, the opening and results -------------------------------------------------------
+
+class PassphraseIn(BaseModel):
+    passphrase: str = Field(min_length=1, max_length=1024)
+
+
+class HolderKeyOut(BaseModel):
+    recipient: str
+    enrolled_at: Any
+
+
+class KeyHoldersIn(BaseModel):
+    holders: list[str] = Field(min_length=1, max_length=20)
+    threshold: int
+
+
+class KeyHolderOut(BaseModel):
+    position: int
+    holder: str
+    enrolled: bool
+    share_issued: bool
+
+
+class ReceiptOut(BaseModel):
+    """A platform-signed receipt: the body, its Ed25519 signature over canonical JSON, and the key id."""
+
+    receipt: dict[str, Any]
+    signature: str
+    algorithm: str = "Ed25519"
+    key_id: str
+
+
+class BidStatusOut(BaseModel):
+    bid: str
+    tender: str
+    lot: str
+    status: str
+    ciphertext_sha256: str
+    size: int
+    sealed_by: str
+    submitted_at: Any
+    withdrawn_at: Any = None
+
+
+class OpeningOut(BaseModel):
+    tender: str
+    status: str
+    threshold: int
+    unlocked: int
+    holders_unlocked: list[str]
+    record_no: str | None = None
+    valid_bids: int | None = None
+    # lots that failed (流标): with fewer than 3 bids never opened (实施条例 第44条), or too few valid ones
+    failed_lots: list[str] = []
+
+
+class OpenedBidOut(BaseModel):
+    bid: str
+    lot: str
+    bidder: str
+    bidder_name: str
+    status: str
+    price: Decimal | None = None
+    duration_days: int | None = None
+    declared: dict[str, str] | None = None
+    withdrawal_kind: str | None = None
+    withdrawal_cause: str | None = None
+
+
+class CandidateIn(BaseModel):
+    lot: str
+    bid: str
+    rank: int = Field(ge=1, le=10)
+    score: Decimal | None = None
+
+
+class CandidatesIn(BaseModel):
+    candidates: list[CandidateIn] = Field(min_length=1, max_length=30)
+    publicity_days: int = Field(default=3, ge=1, le=30)
+
+
+class CandidateOut(BaseModel):
+    lot: str
+    rank: int
+    bid: str
+    bidder: str
+    bidder_name: str
+    price: Decimal
+    score: Decimal | None = None
+    publicity_ends_at: Any
+
+
+class ObjectionIn(BaseModel):
+    body: str = Field(min_length=1, max_length=5000)
+
+
+class ObjectionAnswerIn(BaseModel):
+    answer: str = Field(min_length=1, max_length=5000)
+
+
+class ObjectionOut(BaseModel):
+    objection: str
+    filed_at: Any
+    body: str
+    answer: str | None = None
+    answered_at: Any = None
+    mine: bool = False
+
+
+class AwardOut(BaseModel):
+    lot: str
+    bid: str
+    bidder: str
+    price: Decimal
+    record_no: str
+
+
+class KeyHoldersOut(BaseModel):
+    holders: list[KeyHolderOut]
+
+
+class OpenedBidsOut(BaseModel):
+    bids: list[OpenedBidOut]
+
+
+class CandidatesOut(BaseModel):
+    candidates: list[CandidateOut]
+
+
+class ObjectionsOut(BaseModel):
+    objections: list[ObjectionOut]
+
+
+class AwardsOut(BaseModel):
+    awards: list[AwardOut]

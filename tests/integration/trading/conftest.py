@@ -32,12 +32,15 @@ async def organisation(sessions, name: str | None = None) -> str:
 
 @dataclass
 class Desk:
-    """An agency desk: the agent, its agency and a default tenderer."""
+    """An agency desk: the agent, its agency, a default tenderer and the supervising organisation (行政监督部门)
+    with one supervisor."""
 
     agent: Actor
     agency: str
     tenderer: str
     holders: list[str]
+    supervision: str = ""
+    supervisor: Actor | None = None
 
 
 def draft_body(tenderer: str, title: str = "中山市火炬开发区道路改造工程施工", days: float = 30,
@@ -56,8 +59,9 @@ def draft_body(tenderer: str, title: str = "中山市火炬开发区道路改造
     return body
 
 
-async def _holders(sessions, client) -> list[str]:
-    """Two enrolled key holders (with throwaway keys: these tests never open bids)."""
+async def _holders(sessions, client, supervision: str) -> list[str]:
+    """Two enrolled key holders, supervisors of the supervising organisation (with throwaway keys: these tests
+    never open bids)."""
     if not HAS_KEYHOLDING:
         return []
     import pyrage
@@ -65,7 +69,7 @@ async def _holders(sessions, client) -> list[str]:
     from trading import keyholding
     out = []
     for _ in range(2):
-        actor = await staff(sessions, client, "supervisor")
+        actor = await staff(sessions, client, "supervisor", organisation_public_id=supervision)
         async with sessions() as session, session.begin():
             user = (await session.execute(select(User).where(User.public_id == actor.public_id))).scalar_one()
             recipient = str(pyrage.x25519.Identity.generate().to_public())
@@ -79,7 +83,9 @@ async def desk(sessions, client) -> Desk:
     agency = await organisation(sessions, "广东中诚招标代理有限公司")
     agent = await staff(sessions, client, "agent", organisation_public_id=agency)
     tenderer = await organisation(sessions, "广东省交通运输厅直属工程处")
-    return Desk(agent, agency, tenderer, [])  # key holders are made on the first publish
+    supervision = await organisation(sessions, "广东省公共资源交易监督管理局")
+    supervisor = await staff(sessions, client, "supervisor", organisation_public_id=supervision)
+    return Desk(agent, agency, tenderer, [], supervision, supervisor)  # key holders are made on the first publish
 
 
 async def prepare_keys(client, sessions, desk: Desk, code: str) -> None:
@@ -88,7 +94,7 @@ async def prepare_keys(client, sessions, desk: Desk, code: str) -> None:
         return
     from trading import keyholding
     if not desk.holders:
-        desk.holders = await _holders(sessions, client)
+        desk.holders = await _holders(sessions, client, desk.supervision)
     async with sessions() as session, session.begin():
         tender = (await session.execute(select(Tender).where(Tender.code == code))).scalar_one()
         await keyholding.set_key_holders(session, tender, desk.holders, 2, actor="system")
@@ -96,6 +102,7 @@ async def prepare_keys(client, sessions, desk: Desk, code: str) -> None:
 
 async def create_draft(client, desk: Desk, **kw) -> dict:
     kw.setdefault("tenderer", desk.tenderer)
+    kw.setdefault("supervisor_organisation", desk.supervision)
     resp = await client.post("/api/v1/tenders", json=draft_body(**kw), headers=desk.agent.headers)
     assert resp.status == 201, await resp.text()
     return await resp.json()

@@ -67,3 +67,33 @@ async def test_cancelling_needs_a_reason(client, desk):
     assert resp.status == 422
     detail = await (await client.get(f"/api/v1/tenders/{draft['code']}", headers=desk.agent.headers)).json()
     assert detail["status"] == "draft"
+
+
+async def test_every_trading_route_names_a_missing_tender_or_lot_with_one_code(client, desk):
+    from tests.helpers import bidder
+    missing = "ZS-2026-FJSZ-99999"
+    for path in (f"/api/v1/tenders/{missing}/opening", f"/api/v1/tenders/{missing}/candidates",
+                 f"/api/v1/tenders/{missing}/objections", f"/api/v1/tenders/{missing}/opened-bids"):
+        resp = await client.get(path)
+        assert (resp.status, (await resp.json())["error"]["code"]) == (404, "tender_not_found"), path
+    resp = await client.get(f"/api/v1/tenders/{missing}/key-holders", headers=desk.agent.headers)
+    assert (resp.status, (await resp.json())["error"]["code"]) == (404, "tender_not_found")
+    someone = await bidder(client)
+    resp = await client.post("/api/v1/lots/ZS-2026-FJSZ-99999-L01/registrations", headers=someone.headers)
+    assert (resp.status, (await resp.json())["error"]["code"]) == (404, "lot_not_found")
+    resp = await client.get(f"/api/v1/tenders/{missing}/lots/{missing}-L01/bid", headers=someone.headers)
+    assert (resp.status, (await resp.json())["error"]["code"]) == (404, "tender_not_found")
+
+
+async def test_the_mean_benchmark_formula_is_stored_as_sent_and_documented_in_openapi(client, desk):
+    evaluation = {**EVALUATION, "aggregation": "trimmed_mean", "decimals": 3,
+                  "price_formula": {"rule": "mean_benchmark", "k": "0.95", "e": "1.5", "drop_extremes": True}}
+    draft = await create_draft(client, desk, evaluation=evaluation)
+    assert draft["evaluation"] == evaluation
+    spec = await (await client.get("/api/v1/openapi.json")).json()
+    schemas = spec["components"]["schemas"]
+    for shape in ("ComprehensiveScoring", "LowestEvaluatedPrice", "LowestPriceBenchmark", "MeanBenchmark"):
+        assert shape in schemas, shape
+    method = schemas["TenderIn"]["properties"]["evaluation"]
+    assert method["discriminator"]["propertyName"] == "method"
+    assert schemas["ComprehensiveScoring"]["properties"]["price_formula"]["discriminator"]["propertyName"] == "rule"

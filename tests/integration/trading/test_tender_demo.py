@@ -5,7 +5,7 @@ from rich.console import Console
 from rich.progress import Progress
 
 from tests.helpers import staff
-from trading.routes import seed_demo
+from trading.routes.tenders import seed_demo
 
 
 async def test_demo_seeding_makes_searchable_public_tenders_with_unique_codes(client, sessions, raw_conn):
@@ -31,7 +31,7 @@ async def test_a_demo_bidder_bids_on_a_sealed_showcase_tender_that_the_demo_agen
     import pyotp
 
     from tests.helpers import auth, login
-    from trading.bid_schemas import make_bundle
+    from trading.bundle import make_bundle
     from trading.demo import DEMO_HOLDER_PASSPHRASE, SHOWCASE
     from web.demo import DEMO_ACCOUNTS, DEMO_PASSWORD
     from web.demo import seed_demo as seed_everything

@@ -3,7 +3,7 @@ whether made through the API, behind the app's back, or while its change listene
 import asyncio
 
 from tests.integration.trading.conftest import create_draft, publish, published_tender
-from trading.routes import LISTING_CACHE
+from trading.routes.listing import LISTING_CACHE
 from web.keys import SERVICES
 
 
@@ -94,7 +94,7 @@ async def test_a_local_commit_that_changes_a_listed_row_drops_the_pages_itself_a
     from sqlalchemy import select
 
     from core.identity_models import Organisation
-    from trading.listing_cache import ListingCache
+    from trading.listing.cache import ListingCache
     cache = ListingCache(30)  # no listener: only the commit hook can drop its pages
     cache.live = True
     cache.put("q=道路", cache.generation, b"old page")

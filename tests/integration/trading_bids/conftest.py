@@ -14,7 +14,7 @@ from core import identity_service
 from core.identity_models import User
 from tests.helpers import Actor, bidder, social_credit_code, staff
 from trading import keyholding
-from trading.bid_models import HolderKey
+from trading.models import HolderKey
 from trading.models import BidderRegistration, Lot, Tender
 
 _n = itertools.count(1)
@@ -35,6 +35,7 @@ class BidTender:
     lot_id: str
     lot_pk: int
     agent: Actor
+    supervision: str  # the supervising organisation's public id (行政监督部门)
     holders: list[Actor] = field(default_factory=list)
     bidders: list[Actor] = field(default_factory=list)
 
@@ -63,8 +64,10 @@ async def draft_tender(sessions, client, *, bidders: int = 3, method: str = "ope
             session, actor="system", name=f"中山市第{next(_n)}招标代理有限公司", social_credit_code=social_credit_code())
         tenderer = await identity_service.create_organisation(
             session, actor="system", name=f"中山市第{next(_n)}人民医院", social_credit_code=social_credit_code())
-        agency_id, tenderer_id = agency.id, tenderer.id
-        agency_public = agency.public_id
+        supervision = await identity_service.create_organisation(
+            session, actor="system", name=f"中山市第{next(_n)}公共资源交易监督管理局", social_credit_code=social_credit_code())
+        agency_id, tenderer_id, supervision_id = agency.id, tenderer.id, supervision.id
+        agency_public, supervision_public = agency.public_id, supervision.public_id
     agent = await staff(sessions, client, "agent", organisation_public_id=agency_public)
     bidder_actors = [await bidder(client) for _ in range(bidders)]
     async with sessions() as session, session.begin():
@@ -73,7 +76,8 @@ async def draft_tender(sessions, client, *, bidders: int = 3, method: str = "ope
         code = f"ZS-2026-FJSZ-9{seq:04d}"
         tender = Tender(code=code, title=f"中山市道路改造工程第{seq}号", family="FJSZ", subtype="FJSZ-SG",
                         method=method, region_code="ZS", status="draft", tenderer_id=tenderer_id,
-                        agent_id=agency_id, created_by_id=agent_user.id, budget=Decimal("5000000.00"),
+                        agent_id=agency_id, supervisor_organisation_id=supervision_id, created_by_id=agent_user.id,
+                        budget=Decimal("5000000.00"),
                         platform_holds_share=platform_share)
         session.add(tender)
         await session.flush()
@@ -85,14 +89,15 @@ async def draft_tender(sessions, client, *, bidders: int = 3, method: str = "ope
             user = await user_row(session, actor.public_id)
             session.add(BidderRegistration(tender_id=tender.id, lot_id=lot.id, organisation_id=user.organisation_id,
                                            registered_by_id=user.id))
-        return BidTender(tender.id, code, lot.public_id, lot.id, agent, [], bidder_actors)
+        return BidTender(tender.id, code, lot.public_id, lot.id, agent, supervision_public, [], bidder_actors)
 
 
 async def add_holders(sessions, client, info: BidTender, pairs, *, k: int = 2, include_agent: bool = True) -> None:
-    """Enrol the agent plus supervisors as key holders (one pre-wrapped key each) and name them k-of-n."""
+    """Enrol the agent plus supervisors of the tender's supervising organisation as key holders (one pre-wrapped
+    key each) and name them k-of-n."""
     holders = [info.agent] if include_agent else []
     while len(holders) < len(pairs):
-        holders.append(await staff(sessions, client, "supervisor"))
+        holders.append(await staff(sessions, client, "supervisor", organisation_public_id=info.supervision))
     for actor, pair in zip(holders, pairs):
         await enrol(sessions, actor, pair)
     info.holders = holders
@@ -130,7 +135,7 @@ async def holder_key_count(sessions) -> int:
 
 def bundle(price="1234567.89", duration_days=180, declared=None, documents=None) -> bytes:
     """A plain bid bundle with a form and one document."""
-    from trading.bid_schemas import make_bundle
+    from trading.bundle import make_bundle
     return make_bundle({"price": price, "duration_days": duration_days, "declared": declared or {"质量标准": "合格"}},
                        documents if documents is not None else {"投标函.pdf": b"%PDF-1.7 test document"})
 

@@ -14,7 +14,7 @@ import pytest
 from core.errors import Unprocessable
 from evidence import sealing
 from trading import keyholding
-from trading.bid_schemas import form_from_head, make_bundle, read_bundle
+from trading.bundle import form_from_head, make_bundle, read_bundle
 from trading.opening import REVOKED, WITHDRAWN, open_stored_bid
 
 

@@ -5,12 +5,13 @@ import pyrage
 import pytest
 from sqlalchemy import select
 
+from core import identity_service
 from core.errors import Conflict, Unprocessable
 from evidence import sealing
+from tests.helpers import social_credit_code
 from tests.integration.trading_bids.conftest import PASSPHRASES, add_holders, draft_tender, publish
 from trading import keyholding
-from trading.bid_models import TenderKeyHolder
-from trading.models import Tender
+from trading.models import Tender, TenderKeyHolder
 
 
 async def test_publishing_splits_the_tender_key_among_its_holders_and_keeps_no_identity(
@@ -63,7 +64,7 @@ async def test_key_holders_are_named_by_the_tender_agent_with_a_sound_threshold(
     from tests.helpers import staff
     from tests.integration.trading_bids.conftest import enrol
     info = await draft_tender(sessions, client, bidders=1)
-    other = await staff(sessions, client, "supervisor")
+    other = await staff(sessions, client, "supervisor", organisation_public_id=info.supervision)
     await enrol(sessions, info.agent, wrapped_holder_keys[0])
     url = f"/api/v1/tenders/{info.code}/key-holders"
     holders = [info.agent.public_id, other.public_id]
@@ -81,3 +82,29 @@ async def test_key_holders_are_named_by_the_tender_agent_with_a_sound_threshold(
     await raw_conn.execute("UPDATE tender SET status = 'published' WHERE id = $1", info.tender_id)
     resp = await client.put(url, json={"holders": holders, "threshold": 2}, headers=info.agent.headers)
     assert resp.status == 409 and (await resp.json())["error"]["code"] == "not_draft"
+
+
+async def test_only_supervisors_of_the_tenders_supervising_organisation_hold_its_keys(
+        sessions, client, wrapped_holder_keys, raw_conn):
+    """招标投标法实施条例 第4条: supervision is per tender; another organisation's supervisor is a stranger to it."""
+    from tests.helpers import staff
+    from tests.integration.trading_bids.conftest import enrol
+    info = await draft_tender(sessions, client, bidders=0)
+    async with sessions() as session, session.begin():
+        elsewhere = await identity_service.create_organisation(
+            session, actor="system", name="佛山市公共资源交易监督管理局", social_credit_code=social_credit_code())
+    stranger = await staff(sessions, client, "supervisor", organisation_public_id=elsewhere.public_id)
+    ours = await staff(sessions, client, "supervisor", organisation_public_id=info.supervision)
+    for actor, pair in ((info.agent, wrapped_holder_keys[0]), (stranger, wrapped_holder_keys[1]),
+                        (ours, wrapped_holder_keys[2])):
+        await enrol(sessions, actor, pair)
+    url = f"/api/v1/tenders/{info.code}/key-holders"
+    resp = await client.put(url, json={"holders": [info.agent.public_id, stranger.public_id], "threshold": 2},
+                            headers=info.agent.headers)
+    body = await resp.json()
+    assert resp.status == 422 and body["error"]["code"] == "supervisor_not_of_tender"
+    assert body["error"]["details"]["holders"] == [stranger.public_id]
+    assert await raw_conn.fetchval("SELECT count(*) FROM tender_key_holder") == 0
+    resp = await client.put(url, json={"holders": [info.agent.public_id, ours.public_id], "threshold": 2},
+                            headers=info.agent.headers)
+    assert resp.status == 200, await resp.text()

@@ -3,30 +3,34 @@ import os
 import time
 
 from core.scheduler import schedule
-from trading.bid_routes import SWEEP_JOB
-from trading.bid_service import sweep_partial_uploads
+from core.storage import Storage
+from trading.routes.bids import SWEEP_JOB
+from trading.bids import sweep_partial_uploads
 from web.keys import SCHEDULER
 
 
 def _files(storage_dir):
+    """A stale and a streaming upload in storage's tmp/, a stale one where earlier versions kept them, a bid."""
     tender = storage_dir / "bids" / "ZS-2026-FJSZ-00042"
     tender.mkdir(parents=True)
-    stale, streaming, stored = tender / ".3f9c.part", tender / ".77aa.part", tender / "B-7K2M9Q4X.age"
-    for path, size in ((stale, 4096), (streaming, 1024), (stored, 2048)):
+    (storage_dir / "tmp").mkdir(exist_ok=True)
+    stale, streaming = storage_dir / "tmp" / "w-3f9c.part", storage_dir / "tmp" / "w-77aa.part"
+    legacy, stored = tender / ".51be.part", tender / "B-7K2M9Q4X.age"
+    for path, size in ((stale, 4096), (streaming, 1024), (legacy, 512), (stored, 2048)):
         path.write_bytes(os.urandom(size))
     two_hours_ago = time.time() - 7200
-    os.utime(stale, (two_hours_ago, two_hours_ago))
-    os.utime(stored, (two_hours_ago, two_hours_ago))  # an old bid is still a bid
-    return stale, streaming, stored
+    for path in (stale, legacy, stored):  # an old bid is still a bid
+        os.utime(path, (two_hours_ago, two_hours_ago))
+    return (stale, legacy), streaming, stored
 
 
 def test_only_partial_uploads_idle_for_an_hour_are_removed(tmp_path):
     stale, streaming, stored = _files(tmp_path)
-    found = sweep_partial_uploads(tmp_path)
-    assert (found.removed, found.bytes) == (1, 4096)
-    assert not stale.exists() and streaming.exists() and stored.exists()
-    assert sweep_partial_uploads(tmp_path).removed == 0
-    assert sweep_partial_uploads(tmp_path / "no-storage-yet").removed == 0
+    found = sweep_partial_uploads(Storage(tmp_path))
+    assert (found.removed, found.bytes) == (2, 4096 + 512)
+    assert not any(p.exists() for p in stale) and streaming.exists() and stored.exists()
+    assert sweep_partial_uploads(Storage(tmp_path)).removed == 0
+    assert sweep_partial_uploads(Storage(tmp_path / "no-storage-yet")).removed == 0
 
 
 async def test_the_sweep_job_removes_them_writes_a_ledger_entry_and_comes_back(client, sessions, settings, raw_conn):
@@ -34,8 +38,8 @@ async def test_the_sweep_job_removes_them_writes_a_ledger_entry_and_comes_back(c
     async with sessions() as session, session.begin():
         await schedule(session, SWEEP_JOB, dedupe_key=SWEEP_JOB)
     assert await client.app[SCHEDULER].run_due() == 1
-    assert not stale.exists() and streaming.exists() and stored.exists()
+    assert not any(p.exists() for p in stale) and streaming.exists() and stored.exists()
     entry = await raw_conn.fetchrow("SELECT actor, payload FROM audit_entry WHERE action = 'bid.partial_uploads_removed'")
-    assert entry["actor"] == "system" and '"files": 1' in entry["payload"] and '"bytes": 4096' in entry["payload"]
+    assert entry["actor"] == "system" and '"files": 2' in entry["payload"] and '"bytes": 4608' in entry["payload"]
     assert await raw_conn.fetchval("SELECT count(*) FROM scheduled_job WHERE kind = $1 AND status = 'pending' "
                                    "AND due_at > now() + interval '50 minutes'", SWEEP_JOB) == 1

@@ -76,7 +76,7 @@ async def test_candidates_must_be_opened_bids_of_the_lot_and_a_refusal_changes_n
     assert resp.status == 422 and (await resp.json())["error"]["code"] == "invalid_candidate"
     resp = await client.post(url, json={"candidates": [{"lot": f"{info.code}-L09", "bid": bids[0]["bid"], "rank": 1}]},
                              headers=info.agent.headers)
-    assert resp.status == 404 and (await resp.json())["error"]["code"] == "unknown_lot"
+    assert resp.status == 404 and (await resp.json())["error"]["code"] == "lot_not_found"
     resp = await client.post(url, json={"candidates": [{"lot": info.lot_id, "bid": bids[0]["bid"], "rank": 1}]},
                              headers=info.bidders[0].headers)
     assert resp.status == 403

@@ -1,7 +1,7 @@
 """The listing page cache on its own: what it keeps, when it refuses, and what drops it."""
 import time
 
-from trading.listing_cache import ListingCache, invalidate_all
+from trading.listing.cache import ListingCache, invalidate_all
 
 
 def live(ttl_s: float = 30, max_pages: int = 1024) -> ListingCache:

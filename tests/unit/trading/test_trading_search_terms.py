@@ -1,7 +1,7 @@
 """Chinese search terms: bigram containment approximates substring search."""
 from hypothesis import given, strategies as st
 
-from trading.search_terms import document_terms, query_terms, terms
+from trading.listing.search_terms import document_terms, query_terms, terms
 
 
 def matches(query, doc):

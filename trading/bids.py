@@ -14,34 +14,28 @@ hundreds of bids cannot afford; the ledger entry written in the same transaction
 """
 from __future__ import annotations
 
-import asyncio
-import base64
 import logging
-import os
 import time
-import uuid
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import AsyncIterator
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.canonical import cj
-from core.db import db_now
+from core.clock import db_now, passed
 from core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from core.identity_models import Organisation
 from core.ids import public_id
+from core.principal import Principal
+from core.storage import PendingFile, Storage, SweepResult
 from evidence import ledger_service as ledger
 from evidence.sealing import SealedUpload, StreamSealer, UploadFormat
-from trading import bid_schemas
-from trading.bid_models import Bid
+from trading import schemas
+from trading.bundle import MAX_FORM_BYTES, form_from_head
 from trading.lifecycle import TenderStatus
-from trading.models import BidderRegistration, Lot, Tender
+from trading.loaders import Lock, get_lot, get_tender
+from trading.models import Bid, BidderRegistration, Lot, Tender
 from trading.rules import BidForm
-from core.principal import Principal
 
 log = logging.getLogger(__name__)
 
@@ -63,14 +57,14 @@ class BidTarget:
 
 @dataclass
 class ReceivedBid:
-    """A sealed upload sitting in a temporary file, not yet recorded."""
+    """A sealed upload sitting in a pending storage file, not yet recorded."""
 
     upload: SealedUpload
-    temp_path: Path
+    pending: PendingFile
     form: BidForm | None  # checked on the way in for plain bundles; None when the client sealed it
 
-    def discard(self) -> None:
-        self.temp_path.unlink(missing_ok=True)
+    async def discard(self) -> None:
+        await self.pending.discard()
 
 
 def _deadline_passed(deadline, now) -> Conflict:
@@ -79,21 +73,9 @@ def _deadline_passed(deadline, now) -> Conflict:
 
 
 async def _tender_and_lot(session: AsyncSession, tender_code: str, lot_public_id: str, *,
-                          lock: str | None = None) -> tuple[Tender, Lot]:
-    query = select(Tender).where(Tender.code == tender_code)
-    if lock == "share":
-        query = query.with_for_update(read=True)
-    elif lock == "update":
-        query = query.with_for_update()
-    tender = (await session.execute(query)).scalar_one_or_none()
-    if tender is None:
-        raise NotFound("no such tender", code="unknown_tender", details={"tender": tender_code})
-    lot = (await session.execute(select(Lot).where(Lot.public_id == lot_public_id,
-                                                   Lot.tender_id == tender.id))).scalar_one_or_none()
-    if lot is None:
-        raise NotFound("no such lot in this tender", code="unknown_lot",
-                       details={"tender": tender_code, "lot": lot_public_id})
-    return tender, lot
+                          lock: Lock = None) -> tuple[Tender, Lot]:
+    tender = await get_tender(session, tender_code, lock=lock)
+    return tender, await get_lot(session, tender, lot_public_id)
 
 
 async def _check_open_for_bids(session: AsyncSession, tender: Tender) -> None:
@@ -104,7 +86,7 @@ async def _check_open_for_bids(session: AsyncSession, tender: Tender) -> None:
             raise Conflict("this tender does not take bids", code="not_accepting_bids",
                            details={"current": tender.status})
         raise _deadline_passed(tender.bid_deadline_at, now)
-    if now >= tender.bid_deadline_at:
+    if passed(tender.bid_deadline_at, now):
         raise _deadline_passed(tender.bid_deadline_at, now)
     if not tender.age_recipient:
         raise Conflict("this tender has no sealing key", code="not_accepting_bids")
@@ -131,33 +113,27 @@ async def bid_target(session: AsyncSession, tender_code: str, lot_public_id: str
     return BidTarget(tender.id, tender.code, lot.id, lot.public_id, org.id, org.public_id, tender.age_recipient)
 
 
-def bid_dir(storage_dir: Path, tender_code: str) -> Path:
-    return Path(storage_dir) / BIDS_DIR / tender_code
+def bid_key(tender_code: str, bid_no: str) -> str:
+    """The storage key of a bid's ciphertext: bids/<tender code>/<bid no>.age."""
+    return f"{BIDS_DIR}/{tender_code}/{bid_no}.age"
 
 
-PARTIAL_SUFFIX = ".part"
 PARTIAL_STALE_AFTER_S = 3600  # an upload in progress writes every chunk; an hour without a write is a dead one
+LEGACY_PARTIAL_GLOB = "*/.*.part"  # where earlier versions kept uploads in progress: bids/<tender>/.<uuid>.part
 
 
-@dataclass(frozen=True)
-class SweepResult:
-    removed: int
-    bytes: int
-
-
-def sweep_partial_uploads(storage_dir: Path, *, stale_after_s: float = PARTIAL_STALE_AFTER_S,
+def sweep_partial_uploads(storage: Storage, *, stale_after_s: float = PARTIAL_STALE_AFTER_S,
                           now: float | None = None) -> SweepResult:
     """Delete the partial uploads a crash or a dropped connection left behind (blocking: run it in a thread).
 
-    A `.part` file is ciphertext that never became a bid, so it is never receipted and has no row. Only files
+    A partial upload is ciphertext that never became a bid, so it is never receipted and has no row. Only files
     untouched for `stale_after_s` go, judged by their modification time, so uploads still streaming into this
     or another server process are safe."""
-    root = Path(storage_dir) / BIDS_DIR
-    if not root.is_dir():
-        return SweepResult(0, 0)
+    found = storage.sweep_temp(stale_after_s=stale_after_s, now=now)
+    removed, size = found.removed, found.bytes
+    root = storage.root / BIDS_DIR
     cutoff = (time.time() if now is None else now) - stale_after_s
-    removed = size = 0
-    for path in root.glob(f"*/.*{PARTIAL_SUFFIX}"):
+    for path in root.glob(LEGACY_PARTIAL_GLOB) if root.is_dir() else ():
         try:
             info = path.stat()
             if info.st_mtime < cutoff:
@@ -168,48 +144,37 @@ def sweep_partial_uploads(storage_dir: Path, *, stale_after_s: float = PARTIAL_S
     return SweepResult(removed, size)
 
 
-async def receive_bid(chunks: AsyncIterator[bytes], target: BidTarget, storage_dir: Path, *,
+async def receive_bid(chunks: AsyncIterator[bytes], target: BidTarget, storage: Storage, *,
                       max_bytes: int) -> ReceivedBid:
-    """Stream an upload into a sealed temporary file; a plain bundle's form.json is checked as it passes."""
-    directory = bid_dir(storage_dir, target.tender_code)
-    await asyncio.to_thread(directory.mkdir, parents=True, exist_ok=True)
-    temp_path = directory / f".{uuid.uuid4().hex}{PARTIAL_SUFFIX}"
-    out = await asyncio.to_thread(open, temp_path, "wb")
+    """Stream an upload into a sealed pending file; a plain bundle's form.json is checked as it passes."""
+    pending = await storage.open_pending()
     head = bytearray()
     form: BidForm | None = None
-    form_limit = bid_schemas.MAX_FORM_BYTES + 1024
+    form_limit = MAX_FORM_BYTES + 1024
     try:
-        with StreamSealer(out, target.recipient, max_bytes=max_bytes) as sealer:
+        with StreamSealer(pending.file, target.recipient, max_bytes=max_bytes) as sealer:
             async for chunk in chunks:
                 await sealer.awrite(chunk)
                 if sealer.format is UploadFormat.PLAINTEXT and form is None:
                     # only the small head is kept in memory to read form.json; it never goes to disk
                     head += chunk[: max(0, form_limit - len(head))]
-                    form = bid_schemas.form_from_head(bytes(head))
+                    form = form_from_head(bytes(head))
             upload = await sealer.aclose()
         if upload.format is UploadFormat.PLAINTEXT and form is None:
-            form = bid_schemas.form_from_head(bytes(head))
+            form = form_from_head(bytes(head))
             if form is None:
                 raise Unprocessable("not a bid bundle: the upload ends inside form.json",
                                     code="invalid_bid_bundle", details={"reason": "truncated form.json"})
-        await asyncio.to_thread(_flush_and_close, out)
     except BaseException:
-        out.close()
-        temp_path.unlink(missing_ok=True)
+        await pending.discard()
         raise
     finally:
         head.clear()
-    return ReceivedBid(upload, temp_path, form)
-
-
-def _flush_and_close(out) -> None:
-    out.flush()
-    os.fsync(out.fileno())
-    out.close()
+    return ReceivedBid(upload, pending, form)
 
 
 async def record_bid(session: AsyncSession, target: BidTarget, received: ReceivedBid, who: Principal, *,
-                     signer, storage_dir: Path) -> bid_schemas.ReceiptOut:
+                     signer) -> schemas.ReceiptOut:
     """Record a received bid (replacing the organisation's live one) if the DB clock is before the deadline."""
     try:
         tender, lot = await _tender_and_lot(session, target.tender_code, target.lot_public_id, lock="share")
@@ -225,16 +190,16 @@ async def record_bid(session: AsyncSession, target: BidTarget, received: Receive
             previous.withdrawn_at = now
             await session.flush()
         bid_no = public_id("B", 8)
-        storage_key = f"{BIDS_DIR}/{target.tender_code}/{bid_no}.age"
+        storage_key = bid_key(target.tender_code, bid_no)
         bid = Bid(public_id=bid_no, tender_id=tender.id, lot_id=lot.id, organisation_id=target.organisation_id,
                   submitted_by_id=who.user_id, status="submitted", replaces_id=previous.id if previous else None,
                   storage_key=storage_key, sha256=received.upload.sha256, size=received.upload.size,
                   sealed_by=received.upload.sealed_by, submitted_at=now)
         session.add(bid)
         await session.flush()
-        await asyncio.to_thread(os.replace, received.temp_path, Path(storage_dir) / storage_key)
+        await received.pending.commit(storage_key)  # fsync, rename, fsync the directory, off the loop
     except BaseException:
-        received.discard()
+        await received.discard()
         raise
     body = {"bid": bid_no, "tender": target.tender_code, "lot": target.lot_public_id,
             "bidder": target.organisation_public_id, "ciphertext_sha256": received.upload.sha256,
@@ -244,16 +209,7 @@ async def record_bid(session: AsyncSession, target: BidTarget, received: Receive
                         entity=f"tender:{target.tender_code}", payload=body)
     log.info("bid %s for %s received (%d bytes, sealed by %s)", bid_no, target.lot_public_id,
              received.upload.size, received.upload.sealed_by)
-    return bid_schemas.ReceiptOut(receipt=body, signature=signer.sign(body), key_id=signer.key_id)
-
-
-def verify_receipt(public_key: Ed25519PublicKey, receipt: dict[str, Any], signature: str) -> bool:
-    """True if `signature` is the platform's Ed25519 signature over this receipt body."""
-    try:
-        public_key.verify(base64.b64decode(signature), cj(receipt))
-    except (InvalidSignature, ValueError):
-        return False
-    return True
+    return schemas.ReceiptOut(receipt=body, signature=signer.sign(body), key_id=signer.key_id)
 
 
 async def _live_bid(session: AsyncSession, lot: Lot, who: Principal, *, lock: bool = False) -> Bid:
@@ -266,7 +222,7 @@ async def _live_bid(session: AsyncSession, lot: Lot, who: Principal, *, lock: bo
 
 
 async def withdraw_bid(session: AsyncSession, tender_code: str, lot_public_id: str,
-                       who: Principal) -> bid_schemas.BidStatusOut:
+                       who: Principal) -> schemas.BidStatusOut:
     """Withdraw (撤回) the organisation's live bid before the deadline; the ciphertext is kept for the record."""
     tender, lot = await _tender_and_lot(session, tender_code, lot_public_id, lock="share")
     await _registration(session, lot, who)
@@ -283,15 +239,15 @@ async def withdraw_bid(session: AsyncSession, tender_code: str, lot_public_id: s
 
 
 async def my_bid(session: AsyncSession, tender_code: str, lot_public_id: str,
-                 who: Principal) -> bid_schemas.BidStatusOut:
+                 who: Principal) -> schemas.BidStatusOut:
     """The organisation's live bid for this lot: metadata only, never content."""
     tender, lot = await _tender_and_lot(session, tender_code, lot_public_id)
     await _registration(session, lot, who)
     return status_of(await _live_bid(session, lot, who), tender, lot)
 
 
-def status_of(bid: Bid, tender: Tender, lot: Lot) -> bid_schemas.BidStatusOut:
+def status_of(bid: Bid, tender: Tender, lot: Lot) -> schemas.BidStatusOut:
     """A bid's public metadata."""
-    return bid_schemas.BidStatusOut(bid=bid.public_id, tender=tender.code, lot=lot.public_id, status=bid.status,
+    return schemas.BidStatusOut(bid=bid.public_id, tender=tender.code, lot=lot.public_id, status=bid.status,
                                     ciphertext_sha256=bid.sha256, size=bid.size, sealed_by=bid.sealed_by,
                                     submitted_at=bid.submitted_at, withdrawn_at=bid.withdrawn_at)

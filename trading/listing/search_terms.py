@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import unicodedata
+from typing import Sequence
 
 log = logging.getLogger(__name__)
 
@@ -94,3 +95,28 @@ def document_terms(*fields: str | None) -> list[str]:
     for text in fields:
         out.extend(terms(text))
     return _dedupe(out)
+
+
+def cjk_phrases(q: str | None) -> list[str]:
+    """The query's runs of three or more CJK characters, which the listing re-checks as substrings.
+
+    Bigram containment can over-match such a run (中山路 finds "中山市…山路"); one or two characters cannot.
+    """
+    norm = unicodedata.normalize("NFKC", q or "")
+    phrases, run = [], ""
+    for char in norm + " ":
+        if is_cjk(char):
+            run += char
+            continue
+        if len(run) >= 3:
+            phrases.append(run)
+        run = ""
+    return list(dict.fromkeys(phrases))
+
+
+def tender_terms(title: str, code: str, description: str | None, tenderer_name: str,
+                 lot_titles: Sequence[str] = (), title_en: str | None = None) -> list[str]:
+    """What a listing query `q` matches in a tender: the text a reader sees (title, English title, code,
+    description, tenderer, lot titles), each field apart so no bigram spans two of them. Categories have their
+    own filter, so their names are not mixed into keyword search."""
+    return document_terms(title, title_en, code, description, tenderer_name, *lot_titles)

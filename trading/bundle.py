@@ -1,4 +1,4 @@
-"""Wire formats of sealed bids: the bid bundle inside the age file, and the API's request/response models.
+"""The bid bundle (投标文件包): the wire format inside a sealed bid's age file.
 
 The bid bundle (投标文件包) is a POSIX tar archive:
 - its FIRST member is a regular file `form.json` (at most 64 KiB): {"price": "1234567.00", "duration_days": 180,
@@ -19,10 +19,7 @@ import io
 import json
 import tarfile
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any, Mapping
-
-from pydantic import BaseModel, Field
 
 from core.errors import Unprocessable
 from trading.rules import BidForm, parse_bid_form_json
@@ -105,142 +102,3 @@ def read_bundle(plaintext: bytes) -> OpenedBundle:
     except (tarfile.TarError, EOFError) as err:
         raise _bad_bundle("the archive is damaged") from err
     return OpenedBundle(form, documents)
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# API models
-# ---------------------------------------------------------------------------------------------------------------
-
-class PassphraseIn(BaseModel):
-    passphrase: str = Field(min_length=1, max_length=1024)
-
-
-class HolderKeyOut(BaseModel):
-    recipient: str
-    enrolled_at: Any
-
-
-class KeyHoldersIn(BaseModel):
-    holders: list[str] = Field(min_length=1, max_length=20)
-    threshold: int
-
-
-class KeyHolderOut(BaseModel):
-    position: int
-    holder: str
-    enrolled: bool
-    share_issued: bool
-
-
-class ReceiptOut(BaseModel):
-    """A platform-signed receipt: the body, its Ed25519 signature over canonical JSON, and the key id."""
-
-    receipt: dict[str, Any]
-    signature: str
-    algorithm: str = "Ed25519"
-    key_id: str
-
-
-class BidStatusOut(BaseModel):
-    bid: str
-    tender: str
-    lot: str
-    status: str
-    ciphertext_sha256: str
-    size: int
-    sealed_by: str
-    submitted_at: Any
-    withdrawn_at: Any = None
-
-
-class OpeningOut(BaseModel):
-    tender: str
-    status: str
-    threshold: int
-    unlocked: int
-    holders_unlocked: list[str]
-    record_no: str | None = None
-    valid_bids: int | None = None
-    # lots that failed (流标): with fewer than 3 bids never opened (实施条例 第44条), or too few valid ones
-    failed_lots: list[str] = []
-
-
-class OpenedBidOut(BaseModel):
-    bid: str
-    lot: str
-    bidder: str
-    bidder_name: str
-    status: str
-    price: Decimal | None = None
-    duration_days: int | None = None
-    declared: dict[str, str] | None = None
-    withdrawal_kind: str | None = None
-    withdrawal_cause: str | None = None
-
-
-class CandidateIn(BaseModel):
-    lot: str
-    bid: str
-    rank: int = Field(ge=1, le=10)
-    score: Decimal | None = None
-
-
-class CandidatesIn(BaseModel):
-    candidates: list[CandidateIn] = Field(min_length=1, max_length=30)
-    publicity_days: int = Field(default=3, ge=1, le=30)
-
-
-class CandidateOut(BaseModel):
-    lot: str
-    rank: int
-    bid: str
-    bidder: str
-    bidder_name: str
-    price: Decimal
-    score: Decimal | None = None
-    publicity_ends_at: Any
-
-
-class ObjectionIn(BaseModel):
-    body: str = Field(min_length=1, max_length=5000)
-
-
-class AnswerIn(BaseModel):
-    answer: str = Field(min_length=1, max_length=5000)
-
-
-class ObjectionOut(BaseModel):
-    objection: str
-    filed_at: Any
-    body: str
-    answer: str | None = None
-    answered_at: Any = None
-    mine: bool = False
-
-
-class AwardOut(BaseModel):
-    lot: str
-    bid: str
-    bidder: str
-    price: Decimal
-    record_no: str
-
-
-class KeyHoldersOut(BaseModel):
-    holders: list[KeyHolderOut]
-
-
-class OpenedBidsOut(BaseModel):
-    bids: list[OpenedBidOut]
-
-
-class CandidatesOut(BaseModel):
-    candidates: list[CandidateOut]
-
-
-class ObjectionsOut(BaseModel):
-    objections: list[ObjectionOut]
-
-
-class AwardsOut(BaseModel):
-    awards: list[AwardOut]

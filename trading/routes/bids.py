@@ -8,19 +8,21 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import Any, AsyncIterator
 
 from aiohttp import web
-from sqlalchemy import select
 
 from core.db import advisory_xact_lock
 from core.errors import NotFound, PayloadTooLarge, UnsupportedMediaType
 from core.identity_models import User
 from core.notifications import InAppNotifier
 from core.scheduler import schedule
+from core.storage import Storage
 from evidence import ledger_service as ledger
-from trading import bid_service, keyholding, opening, results, statutory
-from trading.bid_schemas import (AnswerIn, AwardsOut, BidStatusOut, CandidatesIn, CandidatesOut, HolderKeyOut,
-                                 KeyHolderOut, KeyHoldersIn, KeyHoldersOut, ObjectionIn, ObjectionOut,
-                                 ObjectionsOut, OpenedBidsOut, OpeningOut, PassphraseIn, ReceiptOut)
+from trading import bids, keyholding, opening, results, statutory
+from trading.access import require_manager
+from trading.loaders import get_tender
 from trading.models import Tender
+from trading.schemas import (AwardsOut, BidStatusOut, CandidatesIn, CandidatesOut, HolderKeyOut, KeyHolderOut,
+                             KeyHoldersIn, KeyHoldersOut, ObjectionAnswerIn, ObjectionIn, ObjectionOut, ObjectionsOut,
+                             OpenedBidsOut, OpeningOut, PassphraseIn, ReceiptOut)
 from web.api import Api
 from web.keys import LEDGER_SIGNER, NOTIFIER, SERVICES, SESSIONS, SETTINGS, Principal, db, principal
 
@@ -57,7 +59,7 @@ def register_jobs(app: web.Application, registry: Any) -> None:
     """The hourly sweep of partial uploads (a server killed or a connection dropped mid-upload)."""
 
     async def sweep(session, payload: dict) -> None:
-        found = await asyncio.to_thread(bid_service.sweep_partial_uploads, app[SETTINGS].storage_dir)
+        found = await asyncio.to_thread(bids.sweep_partial_uploads, Storage(app[SETTINGS].storage_dir))
         if found.removed:
             await ledger.append(session, actor="system", action="bid.partial_uploads_removed", entity="storage:bids",
                                 payload={"files": found.removed, "bytes": found.bytes})
@@ -82,11 +84,8 @@ async def _me(request: web.Request, who: Principal) -> User:
 
 
 async def _tender_for_agent(request: web.Request, who: Principal, code: str, *, lock: bool = False) -> Tender:
-    query = select(Tender).where(Tender.code == code)
-    tender = (await db(request).execute(query.with_for_update() if lock else query)).scalar_one_or_none()
-    if tender is None:
-        raise NotFound("no such tender", code="unknown_tender", details={"tender": code})
-    keyholding.require_agent_of(tender, who.user_id, who.organisation_id, who.roles)
+    tender = await get_tender(db(request), code, lock="update" if lock else None)
+    require_manager(tender, who)
     return tender
 
 
@@ -149,23 +148,22 @@ async def put_bid(request: web.Request, who: Principal):
     # A short read of its own: the request's transaction starts only after the upload, so that its now()
     # is the moment the bid was complete.
     async with request.app[SESSIONS]() as session:
-        target = await bid_service.bid_target(session, code, lot, who)
-    received = await bid_service.receive_bid(request.content.iter_chunked(UPLOAD_CHUNK), target,
-                                             settings.storage_dir, max_bytes=limit)
-    return await bid_service.record_bid(db(request), target, received, who, signer=request.app[LEDGER_SIGNER],
-                                        storage_dir=settings.storage_dir)
+        target = await bids.bid_target(session, code, lot, who)
+    received = await bids.receive_bid(request.content.iter_chunked(UPLOAD_CHUNK), target,
+                                      Storage(settings.storage_dir), max_bytes=limit)
+    return await bids.record_bid(db(request), target, received, who, signer=request.app[LEDGER_SIGNER])
 
 
 @api.get("/api/v1/tenders/{code}/lots/{lot}/bid", summary="My organisation's live bid (metadata only)",
          response=BidStatusOut, errors=(403, 404))
 async def get_bid(request: web.Request, who: Principal):
-    return await bid_service.my_bid(db(request), request.match_info["code"], request.match_info["lot"], who)
+    return await bids.my_bid(db(request), request.match_info["code"], request.match_info["lot"], who)
 
 
 @api.delete("/api/v1/tenders/{code}/lots/{lot}/bid", summary="Withdraw (撤回) my organisation's bid before the "
             "deadline", response=BidStatusOut, errors=(403, 404, 409))
 async def delete_bid(request: web.Request, who: Principal):
-    return await bid_service.withdraw_bid(db(request), request.match_info["code"], request.match_info["lot"], who)
+    return await bids.withdraw_bid(db(request), request.match_info["code"], request.match_info["lot"], who)
 
 
 # ---- opening ----------------------------------------------------------------------------------------------
@@ -230,8 +228,8 @@ async def get_objections(request: web.Request):
 
 
 @api.post("/api/v1/objections/{objection}/answer", summary="Answer an objection (the tender's agent)",
-          body=AnswerIn, response=ObjectionOut, roles=("agent",), errors=(403, 404, 409))
-async def post_answer(request: web.Request, who: Principal, body: AnswerIn):
+          body=ObjectionAnswerIn, response=ObjectionOut, roles=("agent",), errors=(403, 404, 409))
+async def post_answer(request: web.Request, who: Principal, body: ObjectionAnswerIn):
     return await results.answer_objection(db(request), request.match_info["objection"], who, body.answer)
 
 

@@ -1,0 +1,1 @@
+"""The public tender listing: its query, page cache, search terms and cursors."""
