@@ -168,7 +168,7 @@ class Method:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Method:
-        """Read the form the tender stores (trading.tender_rules) and the score record publishes; numbers as strings."""
+        """Read the form the tender stores (trading.evaluation_methods) and the score record publishes; numbers as strings."""
         if not isinstance(data, Mapping):
             raise ScoringInputError("the evaluation method must be an object")
         kind = data.get("method")

@@ -28,7 +28,7 @@ from evidence import ledger_service as ledger
 from expert_pool.regions import check_region_code
 from trading.lifecycle import TERMINAL_STATES
 from trading.models import Lot, Tender
-from trading.service import get_tender
+from trading.loaders import get_tender
 
 log = logging.getLogger(__name__)
 

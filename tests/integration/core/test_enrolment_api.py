@@ -130,15 +130,16 @@ async def test_new_staff_set_their_own_password_and_totp_so_the_admin_never_sees
     assert await error_of(resp) == (422, "totp_required")
     assert await raw_conn.fetchval("SELECT is_active FROM app_user WHERE username = 'wang.fang'") is False
 
+    first_code = totp.now()
     resp = await client.post("/api/v1/enrolment/complete", json={"token": token, "password": PASSWORD,
-                                                                 "totp": totp.now()})
+                                                                 "totp": first_code})
     assert resp.status == 200, await resp.text()
     assert (await resp.json())["totp_enrolled"] is True
 
     # the agent signs in with both factors (the enrolment's code is spent: the next one); the secret never
     # reached the admin or the ledger, and it is stored sealed
     resp = await client.post("/api/v1/auth/login", json={"username": "wang.fang", "password": PASSWORD,
-                                                         "totp": totp.now()})
+                                                         "totp": first_code})
     assert await error_of(resp) == (401, "totp_reused")
     tokens = await login(client, "wang.fang", PASSWORD, totp.at(time.time() + totp.interval))
     stored = await raw_conn.fetchval("SELECT totp_secret FROM app_user WHERE username = 'wang.fang'")
