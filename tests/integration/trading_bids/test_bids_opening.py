@@ -115,7 +115,8 @@ async def test_a_tender_left_with_two_valid_bids_after_the_opening_fails_with_a_
     assert (await upload(client, info, b, bundle(price="600.00")))[0] == 201
     # three bids, so the lot is opened; c's is sealed to another key and is revoked at the opening
     _, stranger = sealing.new_tender_identity()
-    assert (await upload(client, info, c, sealing.seal_bytes(bundle(price="700.00"), stranger)))[0] == 201
+    sealed_c = pyrage.encrypt(bundle(price="700.00"), [pyrage.x25519.Recipient.from_str(stranger)])
+    assert (await upload(client, info, c, sealed_c))[0] == 201
     await set_deadline(sessions, info, -1)
     body = await (await client.post(URL.format(info.code), headers=info.agent.headers)).json()
     assert body["unlocked"] == 1 and body["holders_unlocked"] == ["platform"] and body["failed_lots"] == []
