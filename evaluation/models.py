@@ -14,7 +14,10 @@ from sqlalchemy.dialects.postgresql import TSTZRANGE, ExcludeConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base
-from evaluation.rules import BOOKING_STATUSES, SESSION_STATUSES, VENUE_ROLES, VENUE_STATUSES
+from sqlalchemy.dialects.postgresql import JSONB
+
+from evaluation.rules import (BOOKING_STATUSES, FAULT_OUTCOMES, MEMBER_KINDS, MEMBER_STATUSES, SESSION_STATUSES,
+                              VENUE_ROLES, VENUE_STATUSES)
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -149,6 +152,7 @@ class EvaluationSession(Base):
     __table_args__ = (
         CheckConstraint(_in("status", SESSION_STATUSES), name="status_known"),
         CheckConstraint("(status = 'suspended') = (suspended_from IS NOT NULL)", name="suspended_from_set"),
+        CheckConstraint("fault_outcome IS NULL OR " + _in("fault_outcome", FAULT_OUTCOMES), name="fault_outcome_known"),
         Index("evaluation_session_live_lot_idx", "lot_id", unique=True,
               postgresql_where=text("status NOT IN ('closed', 'aborted')")),
     )
@@ -162,3 +166,53 @@ class EvaluationSession(Base):
     created_by_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    suspend_reason: Mapped[str | None] = mapped_column(Text)
+    # an unresolved venue fault: when it was reported, and what its timer decided once it fired
+    fault_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    fault_outcome: Mapped[str | None] = mapped_column(String(24))
+    ended_reason: Mapped[str | None] = mapped_column(Text)
+    materials_sealed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    materials_sha256: Mapped[str | None] = mapped_column(String(64))
+
+
+class EvaluationMember(Base):
+    """A member of a session's committee: an expert seated by the lot's confirmed draw, or a tenderer
+    representative (招标人代表); where they sit (a place of one of the session's rooms) and their check-in:
+    identity confirmed, integrity commitment (承诺书) and avoidance declaration (回避声明) signed.
+
+    A member who declares a conflict is withdrawn and stays on record; their seat goes to the next backup.
+    """
+
+    __tablename__ = "evaluation_member"
+    __table_args__ = (
+        CheckConstraint(_in("kind", MEMBER_KINDS), name="kind_known"),
+        CheckConstraint(_in("status", MEMBER_STATUSES), name="status_known"),
+        CheckConstraint("(kind = 'expert') = (expert_id IS NOT NULL AND invitation_id IS NOT NULL)",
+                        name="expert_with_seat"),
+        CheckConstraint("(status = 'withdrawn') = (withdrawn_at IS NOT NULL)", name="withdrawn_when_stamped"),
+        Index("evaluation_member_session_id_expert_id_idx", "session_id", "expert_id", unique=True,
+              postgresql_where=text("status <> 'withdrawn' AND expert_id IS NOT NULL")),
+        Index("evaluation_member_session_id_user_id_idx", "session_id", "user_id", unique=True,
+              postgresql_where=text("status <> 'withdrawn' AND user_id IS NOT NULL")),
+        Index("evaluation_member_session_id_place_id_idx", "session_id", "place_id", unique=True,
+              postgresql_where=text("status <> 'withdrawn' AND place_id IS NOT NULL")),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(16), unique=True)  # EM-XXXXXXXX
+    session_id: Mapped[int] = mapped_column(ForeignKey("evaluation_session.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # expert | representative
+    expert_id: Mapped[int | None] = mapped_column(ForeignKey("expert.id"))
+    invitation_id: Mapped[int | None] = mapped_column(ForeignKey("expert_invitation.id"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    quota: Mapped[str | None] = mapped_column(String(64))
+    seat: Mapped[int | None] = mapped_column(Integer)
+    region_code: Mapped[str | None] = mapped_column(String(6))  # the expert's city
+    place_id: Mapped[int | None] = mapped_column(ForeignKey("venue_place.id"))
+    status: Mapped[str] = mapped_column(String(16), server_default="seated")
+    checked_in_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    declaration: Mapped[dict | None] = mapped_column(JSONB)
+    withdrawn_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    withdrawn_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -9,15 +9,18 @@ from aiohttp import web
 
 from core.principal import Principal
 from evaluation import access
+from evaluation import members
 from evaluation import sessions
 from evaluation.demo import seed_demo  # noqa: F401  (the demo hook, found by name)
 from evaluation import venues as svc
 from evaluation.models import Place
-from evaluation.schemas import (BookingIn, BookingOut, BookingQuery, CancelIn, PlaceIn, PlaceOut, PlacePatch, RoomIn,
-                                RoomOut, RoomPatch, SessionIn, SessionOut, SiteIn, SiteOut, SitePatch, SiteQuery,
-                                VenueOut)
+from evaluation.schemas import (BidderOut, BookingIn, BookingOut, BookingQuery, CancelIn, CheckInIn, CommitteeIn,
+                                CommitteeOut, FaultDecisionIn, MemberOut, MemberPlaceOut, PlaceAssignIn, PlaceIn,
+                                PlaceOut, PlacePatch, ReasonIn, ResumeIn, RoomIn, RoomOut, RoomPatch, SessionIn,
+                                SessionOut, SiteIn, SiteOut, SitePatch, SiteQuery, SuspendIn, VenueOut)
 from expert_pool.regions import region_name
 from web.api import Api
+from core.notifications import InAppNotifier
 from web.keys import db
 
 log = logging.getLogger(__name__)
@@ -207,7 +210,10 @@ def _session_out(view: sessions.SessionView) -> SessionOut:
     es = view.session
     return SessionOut(session_id=es.public_id, tender=view.tender.code, lot_id=view.lot.public_id, status=es.status,
                       suspended_from=es.suspended_from, main_venue=_venue_out(view.main) if view.main else None,
-                      sub_venues=[_venue_out(v) for v in view.subs], created_at=es.created_at)
+                      sub_venues=[_venue_out(v) for v in view.subs], created_at=es.created_at,
+                      started_at=es.started_at, suspend_reason=es.suspend_reason, fault_at=es.fault_at,
+                      fault_outcome=es.fault_outcome, ended_reason=es.ended_reason,
+                      materials_sha256=es.materials_sha256)
 
 
 @api.post("/api/v1/lots/{lot_id}/evaluation-sessions",
@@ -231,3 +237,131 @@ async def lot_sessions(request: web.Request, who: Principal):
 async def get_session(request: web.Request, who: Principal):
     return _session_out(await sessions.get_session(db(request), who=who,
                                                    session_public_id=request.match_info["session_id"]))
+
+
+def register_jobs(app: web.Application, registry) -> None:
+    """The venue fault timer: 2 h before the start (the tenderer decides), 4 h during the evaluation (abort)."""
+    notifier = InAppNotifier()
+
+    async def session_fault(session, payload: dict) -> None:
+        await sessions.fault_timer(session, payload["session"], notifier=notifier)
+
+    registry.register(sessions.FAULT_JOB, session_fault)
+
+
+# ---- the committee --------------------------------------------------------------------------------------------
+
+def _member_out(view: members.MemberView) -> MemberOut:
+    m, at = view.member, view.place
+    place = MemberPlaceOut(place_id=at.place.public_id, label=at.place.label, room_id=at.room.public_id,
+                           site_id=at.site.public_id, site_name=at.site.name, region_code=at.site.region_code,
+                           venue_role=at.venue_role) if at else None
+    return MemberOut(member_id=m.public_id, kind=m.kind, quota=m.quota, seat=m.seat, region_code=m.region_code,
+                     status=m.status, place=place, checked_in_at=m.checked_in_at,
+                     withdrawn_reason=m.withdrawn_reason, expert_id=view.expert_public_id,
+                     user_id=view.user_public_id, name=view.name)
+
+
+def _committee_out(view: members.CommitteeView) -> CommitteeOut:
+    return CommitteeOut(session_id=view.session.public_id, status=view.session.status, draw_id=view.draw_id,
+                        members=[_member_out(m) for m in view.members])
+
+
+@api.post("/api/v1/evaluation-sessions/{session_id}/committee",
+          summary="Form the committee from the lot's confirmed draw and the tenderer's representatives; members "
+                  "without a place get the first free place of their own region",
+          body=CommitteeIn, response=CommitteeOut, roles=("agent", "admin"), errors=(403, 404, 409, 422))
+async def form_committee(request: web.Request, who: Principal, body: CommitteeIn):
+    return _committee_out(await members.form_committee(db(request), who=who,
+                                                       session_public_id=request.match_info["session_id"],
+                                                       representatives=body.representatives))
+
+
+@api.get("/api/v1/evaluation-sessions/{session_id}/committee",
+         summary="The committee: places, check-ins, withdrawals; experts' names for supervisors only",
+         response=CommitteeOut, errors=(403, 404))
+async def get_committee(request: web.Request, who: Principal):
+    return _committee_out(await members.committee_view(db(request), who=who,
+                                                       session_public_id=request.match_info["session_id"]))
+
+
+@api.put("/api/v1/evaluation-sessions/{session_id}/members/{member_id}/place",
+         summary="Place a member at a place (席位) of the session's rooms, in their own region's site",
+         body=PlaceAssignIn, response=CommitteeOut, roles=("agent", "admin"), errors=(403, 404, 409, 422))
+async def assign_place(request: web.Request, who: Principal, body: PlaceAssignIn):
+    return _committee_out(await members.assign_place(
+        db(request), who=who, session_public_id=request.match_info["session_id"],
+        member_public_id=request.match_info["member_id"], place_public_id=body.place_id))
+
+
+# ---- the session's course -------------------------------------------------------------------------------------
+
+def _sid(request: web.Request) -> str:
+    return request.match_info["session_id"]
+
+
+@api.post("/api/v1/evaluation-sessions/{session_id}/check-in/open",
+          summary="Open check-in (签到): the committee is complete and every member placed",
+          response=SessionOut, roles=("agent", "admin"), errors=(403, 404, 409))
+async def open_check_in(request: web.Request, who: Principal):
+    return _session_out(await sessions.open_check_in(db(request), who=who, session_public_id=_sid(request)))
+
+
+@api.post("/api/v1/evaluation-sessions/{session_id}/start",
+          summary="Start the evaluation once every member checked in; the tender moves to evaluating",
+          response=SessionOut, roles=("agent", "admin"), errors=(403, 404, 409))
+async def start_session(request: web.Request, who: Principal):
+    return _session_out(await sessions.start_session(db(request), who=who, session_public_id=_sid(request)))
+
+
+@api.post("/api/v1/evaluation-sessions/{session_id}/suspend",
+          summary="Suspend with a reason (supervisors); agents report venue faults, which start the fault timer",
+          body=SuspendIn, response=SessionOut, errors=(403, 404, 409, 422))
+async def suspend_session(request: web.Request, who: Principal, body: SuspendIn):
+    return _session_out(await sessions.suspend_session(db(request), who=who, session_public_id=_sid(request),
+                                                       reason=body.reason, fault=body.fault))
+
+
+@api.post("/api/v1/evaluation-sessions/{session_id}/resume",
+          summary="Resume a suspended session where it stopped (supervisors)", body=ResumeIn, response=SessionOut,
+          roles=("supervisor",), errors=(403, 404, 409, 422))
+async def resume_session(request: web.Request, who: Principal, body: ResumeIn):
+    return _session_out(await sessions.resume_session(db(request), who=who, session_public_id=_sid(request),
+                                                      note=body.note))
+
+
+@api.post("/api/v1/evaluation-sessions/{session_id}/abort",
+          summary="End a session that cannot go on (终止); started sessions have their materials sealed",
+          body=ReasonIn, response=SessionOut, errors=(403, 404, 409, 422))
+async def abort_session(request: web.Request, who: Principal, body: ReasonIn):
+    return _session_out(await sessions.abort_session(db(request), who=who, session_public_id=_sid(request),
+                                                     reason=body.reason))
+
+
+@api.post("/api/v1/evaluation-sessions/{session_id}/fault-decision",
+          summary="The tenderer decides whether to go on after a fault unresolved for 2 h before the start",
+          body=FaultDecisionIn, response=SessionOut, errors=(403, 404, 409, 422))
+async def fault_decision(request: web.Request, who: Principal, body: FaultDecisionIn):
+    return _session_out(await sessions.decide_after_fault(db(request), who=who, session_public_id=_sid(request),
+                                                          go_on=body.go_on, reason=body.reason))
+
+
+# ---- check-in -------------------------------------------------------------------------------------------------
+
+@api.get("/api/v1/evaluation-sessions/{session_id}/declaration",
+         summary="The bidders a member declares against (回避声明), from check-in on; members only",
+         response=BidderOut, errors=(403, 404, 409))
+async def declaration_form(request: web.Request, who: Principal):
+    bidders = await members.declaration_form(db(request), who=who, session_public_id=_sid(request))
+    return [BidderOut(organisation_id=b.organisation_public_id, name=b.name) for b in bidders]
+
+
+@api.post("/api/v1/evaluation-sessions/{session_id}/check-in",
+          summary="Check in at my place: identity, the integrity commitment (承诺书) and the avoidance declaration "
+                  "(回避声明); a declared conflict withdraws me and calls in the next backup",
+          body=CheckInIn, response=MemberOut, errors=(403, 404, 409, 422))
+async def check_in(request: web.Request, who: Principal, body: CheckInIn):
+    view = await members.check_in(db(request), who=who, session_public_id=_sid(request),
+                                  id_card_last4=body.id_card_last4, commitment=body.commitment,
+                                  conflicts=body.conflicts, note=body.note)
+    return _member_out(view)

@@ -184,3 +184,67 @@ def check_session_venues(main: VenueSlot, subs: Sequence[VenueSlot]) -> None:
                                          "ends_at": sub.ends_at.isoformat(),
                                          "main_starts_at": main.starts_at.isoformat(),
                                          "main_ends_at": main.ends_at.isoformat()})
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The committee of a session.
+
+MEMBER_KINDS = ("expert", "representative")       # 评标专家, 招标人代表
+MEMBER_STATUSES = ("seated", "checked_in", "withdrawn")
+FAULT_OUTCOMES = ("tenderer_decides",)
+
+
+def check_representatives(*, experts: int, representatives: int, planned: int) -> None:
+    """Tenderer representatives (招标人代表) on a committee: no more than the draw planned for, and experts at
+    least two thirds of the whole committee (招标投标法 第37条: 技术、经济等方面的专家不得少于成员总数的三分之二).
+    Refuses with 422."""
+    if representatives > planned:
+        raise Unprocessable(f"the draw planned {planned} tenderer representatives, not {representatives}",
+                            code="representatives_exceed_draw",
+                            details={"planned": planned, "representatives": representatives})
+    if 3 * experts < 2 * (experts + representatives):
+        raise Unprocessable("experts must be at least two thirds of the committee (招标投标法 第37条)",
+                            code="experts_below_two_thirds",
+                            details={"experts": experts, "representatives": representatives,
+                                     "statute": "招标投标法 第37条"})
+
+
+def check_committee_complete(*, expert_seats: int, experts: int, unplaced: Sequence[str]) -> None:
+    """Check-in opens only once every expert seat of the draw has a member and every member has a place.
+    Refuses with 409."""
+    if experts != expert_seats:
+        raise Conflict(f"the committee has {experts} of its {expert_seats} experts", code="committee_incomplete",
+                       details={"experts": experts, "seats": expert_seats})
+    if unplaced:
+        raise Conflict("every member needs a place before check-in", code="members_unplaced",
+                       details={"members": list(unplaced)})
+
+
+def check_all_checked_in(not_checked_in: Sequence[str]) -> None:
+    """The evaluation starts only when every member has checked in. Refuses with 409."""
+    if not_checked_in:
+        raise Conflict("every member must check in before the evaluation starts", code="members_not_checked_in",
+                       details={"members": list(not_checked_in)})
+
+
+def check_place_region(*, in_region: bool, place_id: str, site_region: str, expert_region: str) -> None:
+    """Remote cross-site evaluation (远程异地评标): each expert sits at a site of their own region, so nobody
+    travels and the committee stays spread across regions. Refuses with 422 place_region_mismatch."""
+    if not in_region:
+        raise Unprocessable("an expert sits at a site of their own region", code="place_region_mismatch",
+                            details={"place_id": place_id, "site_region": site_region,
+                                     "expert_region": expert_region})
+
+
+def check_identity(id_card_no: str, last4: str) -> None:
+    """Identity at check-in: the last four characters of the expert's ID card, as registered. 422 otherwise."""
+    if id_card_no[-4:].upper() != last4.strip().upper():
+        raise Unprocessable("the identity does not match the registered expert", code="identity_mismatch")
+
+
+def check_declared_bidders(declared: Sequence[str], bidders: Sequence[str]) -> None:
+    """A conflict is declared against bidders of this lot only. Refuses with 422 not_a_bidder."""
+    unknown = sorted(set(declared) - set(bidders))
+    if unknown:
+        raise Unprocessable("a conflict names an organisation that is not a bidder of this lot", code="not_a_bidder",
+                            details={"organisations": unknown})

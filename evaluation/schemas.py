@@ -154,3 +154,89 @@ class SessionOut(BaseModel):
     main_venue: VenueOut | None
     sub_venues: list[VenueOut]
     created_at: datetime
+    started_at: datetime | None = None
+    suspend_reason: str | None = None
+    fault_at: datetime | None = Field(default=None, description="when the unresolved venue fault was reported")
+    fault_outcome: str | None = Field(default=None, description="tenderer_decides: waiting for the tenderer")
+    ended_reason: str | None = None
+    materials_sha256: str | None = Field(default=None, description="digest of the materials sealed at an abort")
+
+
+# ---- the committee and the session's course ---------------------------------------------------------------
+
+class CommitteeIn(_In):
+    """Form (or bring up to date) the committee from the lot's confirmed draw, with tenderer representatives."""
+
+    representatives: list[str] = Field(default_factory=list, max_length=10,
+                                       description="user ids of the tenderer's staff sitting as 招标人代表")
+
+
+class PlaceAssignIn(_In):
+    place_id: str = Field(min_length=3, max_length=16)
+
+
+class ReasonIn(_In):
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+class SuspendIn(_In):
+    reason: str = Field(min_length=1, max_length=1000)
+    fault: bool = Field(default=False, description="a venue fault (设备/网络故障): starts the fault timer")
+
+
+class ResumeIn(_In):
+    note: str | None = Field(default=None, max_length=1000)
+
+
+class FaultDecisionIn(_In):
+    go_on: bool
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+class CheckInIn(_In):
+    """Check in at the assigned place: identity, the integrity commitment (承诺书), the avoidance declaration
+    (回避声明) over the lot's bidders."""
+
+    id_card_last4: str | None = Field(default=None, min_length=4, max_length=4,
+                                      description="experts: the last four characters of the ID card")
+    commitment: bool = Field(description="I sign the integrity commitment (承诺书)")
+    conflicts: list[str] = Field(default_factory=list, max_length=50,
+                                 description="bidders (organisation ids) I have an interest in; empty: none")
+    note: str | None = Field(default=None, max_length=1000)
+
+
+class MemberPlaceOut(BaseModel):
+    place_id: str
+    label: str
+    room_id: str
+    site_id: str
+    site_name: str
+    region_code: str
+    venue_role: str
+
+
+class MemberOut(BaseModel):
+    member_id: str
+    kind: str
+    quota: str | None
+    seat: int | None
+    region_code: str | None
+    status: str
+    place: MemberPlaceOut | None
+    checked_in_at: datetime | None
+    withdrawn_reason: str | None
+    expert_id: str | None = Field(default=None, description="supervisors only, until the award")
+    user_id: str | None = None
+    name: str | None = Field(default=None, description="experts: supervisors only, until the award")
+
+
+class CommitteeOut(BaseModel):
+    session_id: str
+    status: str
+    draw_id: str | None
+    members: list[MemberOut]
+
+
+class BidderOut(BaseModel):
+    organisation_id: str
+    name: str

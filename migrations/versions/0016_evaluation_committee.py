@@ -1,0 +1,77 @@
+"""Evaluation committee and session flow: the members of a session (experts seated by the lot's confirmed draw,
+tenderer representatives), their places and check-in; the session's start, suspension, venue fault and end.
+
+Revision ID: 0016
+Revises: 0015
+Create Date: 2026-12-01 20:45:00
+"""
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import postgresql
+
+revision = '0016'
+down_revision = '0015'
+branch_labels = None
+depends_on = None
+
+TZ = sa.DateTime(timezone=True)
+
+
+def upgrade() -> None:
+    for column in (sa.Column('started_at', TZ, nullable=True), sa.Column('suspend_reason', sa.Text(), nullable=True),
+                   sa.Column('fault_at', TZ, nullable=True), sa.Column('fault_outcome', sa.String(24), nullable=True),
+                   sa.Column('ended_reason', sa.Text(), nullable=True),
+                   sa.Column('materials_sealed_at', TZ, nullable=True),
+                   sa.Column('materials_sha256', sa.String(64), nullable=True)):
+        op.add_column('evaluation_session', column)
+    op.create_check_constraint(op.f('evaluation_session_fault_outcome_known_check'), 'evaluation_session',
+                               "fault_outcome IS NULL OR fault_outcome IN ('tenderer_decides')")
+
+    op.create_table(
+        'evaluation_member',
+        sa.Column('id', sa.BigInteger(), primary_key=True),
+        sa.Column('public_id', sa.String(16), nullable=False),
+        sa.Column('session_id', sa.BigInteger(), nullable=False),
+        sa.Column('kind', sa.String(16), nullable=False),
+        sa.Column('expert_id', sa.BigInteger(), nullable=True),
+        sa.Column('invitation_id', sa.BigInteger(), nullable=True),
+        sa.Column('user_id', sa.BigInteger(), nullable=True),
+        sa.Column('quota', sa.String(64), nullable=True),
+        sa.Column('seat', sa.Integer(), nullable=True),
+        sa.Column('region_code', sa.String(6), nullable=True),
+        sa.Column('place_id', sa.BigInteger(), nullable=True),
+        sa.Column('status', sa.String(16), server_default='seated', nullable=False),
+        sa.Column('checked_in_at', TZ, nullable=True),
+        sa.Column('declaration', postgresql.JSONB(astext_type=sa.Text()), nullable=True),
+        sa.Column('withdrawn_at', TZ, nullable=True),
+        sa.Column('withdrawn_reason', sa.Text(), nullable=True),
+        sa.Column('created_at', TZ, server_default=sa.func.now(), nullable=False),
+        sa.CheckConstraint("kind IN ('expert', 'representative')", name=op.f('evaluation_member_kind_known_check')),
+        sa.CheckConstraint("status IN ('seated', 'checked_in', 'withdrawn')",
+                           name=op.f('evaluation_member_status_known_check')),
+        sa.CheckConstraint("(kind = 'expert') = (expert_id IS NOT NULL AND invitation_id IS NOT NULL)",
+                           name=op.f('evaluation_member_expert_with_seat_check')),
+        sa.CheckConstraint("(status = 'withdrawn') = (withdrawn_at IS NOT NULL)",
+                           name=op.f('evaluation_member_withdrawn_when_stamped_check')),
+        sa.ForeignKeyConstraint(['session_id'], ['evaluation_session.id'],
+                                name=op.f('evaluation_member_session_id_fkey')),
+        sa.ForeignKeyConstraint(['expert_id'], ['expert.id'], name=op.f('evaluation_member_expert_id_fkey')),
+        sa.ForeignKeyConstraint(['invitation_id'], ['expert_invitation.id'],
+                                name=op.f('evaluation_member_invitation_id_fkey')),
+        sa.ForeignKeyConstraint(['user_id'], ['app_user.id'], name=op.f('evaluation_member_user_id_fkey')),
+        sa.ForeignKeyConstraint(['place_id'], ['venue_place.id'], name=op.f('evaluation_member_place_id_fkey')),
+        sa.PrimaryKeyConstraint('id', name=op.f('evaluation_member_pkey')),
+        sa.UniqueConstraint('public_id', name=op.f('evaluation_member_public_id_key')),
+    )
+    op.create_index(op.f('evaluation_member_session_id_idx'), 'evaluation_member', ['session_id'])
+    for column in ('expert_id', 'user_id', 'place_id'):
+        op.create_index(f'evaluation_member_session_id_{column}_idx', 'evaluation_member', ['session_id', column],
+                        unique=True, postgresql_where=sa.text(f"status <> 'withdrawn' AND {column} IS NOT NULL"))
+
+
+def downgrade() -> None:
+    op.drop_table('evaluation_member')
+    op.drop_constraint(op.f('evaluation_session_fault_outcome_known_check'), 'evaluation_session', type_='check')
+    for column in ('materials_sha256', 'materials_sealed_at', 'ended_reason', 'fault_outcome', 'fault_at',
+                   'suspend_reason', 'started_at'):
+        op.drop_column('evaluation_session', column)
