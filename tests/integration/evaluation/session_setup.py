@@ -125,9 +125,11 @@ async def committee(client, ready: Ready, actor: Actor) -> dict:
     return await resp.json()
 
 
-async def check_in_all(client, raw_conn, ready: Ready) -> None:
-    """Every member still on the committee checks in with no conflict."""
+async def check_in_all(client, raw_conn, ready: Ready, only: list[str] | None = None) -> None:
+    """Every expert member still on the committee (or those of `only`) checks in with no conflict."""
     for member, expert_id in (await member_experts(raw_conn, ready.session_id)).items():
+        if only is not None and expert_id not in only:
+            continue
         await post(client, ready.url + "/check-in", ready.experts[expert_id],
                    {"id_card_last4": await id_card_last4(raw_conn, expert_id), "commitment": True, "conflicts": []},
                    200)
