@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import (BigInteger, Boolean, CheckConstraint, Computed, DateTime, ForeignKey, Index, Integer,
-                        String, Text, func, literal_column, text)
+                        LargeBinary, String, Text, UniqueConstraint, func, literal_column, text)
 from sqlalchemy.dialects.postgresql import TSTZRANGE, ExcludeConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -174,6 +174,15 @@ class EvaluationSession(Base):
     ended_reason: Mapped[str | None] = mapped_column(Text)
     materials_sealed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     materials_sha256: Mapped[str | None] = mapped_column(String(64))
+    # the chair (组长), and the draw that settles a tie: commitment published when the tie is known, the
+    # supervisor's entropy, the seed (ALGORITHMS.md §1 engine, evidence.randomness)
+    chair_member_id: Mapped[int | None] = mapped_column(ForeignKey("evaluation_member.id", use_alter=True))
+    chair_how: Mapped[str | None] = mapped_column(String(16))
+    chair_tie: Mapped[list | None] = mapped_column(JSONB)
+    chair_secret: Mapped[bytes | None] = mapped_column(LargeBinary)
+    chair_commitment: Mapped[str | None] = mapped_column(String(64))
+    chair_entropy: Mapped[str | None] = mapped_column(Text)
+    chair_seed: Mapped[str | None] = mapped_column(String(64))
 
 
 class EvaluationMember(Base):
@@ -215,4 +224,17 @@ class EvaluationMember(Base):
     declaration: Mapped[dict | None] = mapped_column(JSONB)
     withdrawn_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     withdrawn_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class ChairVote(Base):
+    """One member's vote for the chair (推选组长); one vote per member and session, kept by the database."""
+
+    __tablename__ = "evaluation_chair_vote"
+    __table_args__ = (UniqueConstraint("session_id", "voter_id", name="evaluation_chair_vote_session_id_key"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("evaluation_session.id"))
+    voter_id: Mapped[int] = mapped_column(ForeignKey("evaluation_member.id"))
+    candidate_id: Mapped[int] = mapped_column(ForeignKey("evaluation_member.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -9,12 +9,13 @@ from aiohttp import web
 
 from core.principal import Principal
 from evaluation import access
+from evaluation import chair as chairs
 from evaluation import members
 from evaluation import sessions
 from evaluation.demo import seed_demo  # noqa: F401  (the demo hook, found by name)
 from evaluation import venues as svc
 from evaluation.models import Place
-from evaluation.schemas import (BidderOut, BookingIn, BookingOut, BookingQuery, CancelIn, CheckInIn, CommitteeIn,
+from evaluation.schemas import (BidderOut, ChairOut, EntropyIn, VoteIn, BookingIn, BookingOut, BookingQuery, CancelIn, CheckInIn, CommitteeIn,
                                 CommitteeOut, FaultDecisionIn, MemberOut, MemberPlaceOut, PlaceAssignIn, PlaceIn,
                                 PlaceOut, PlacePatch, ReasonIn, ResumeIn, RoomIn, RoomOut, RoomPatch, SessionIn,
                                 SessionOut, SiteIn, SiteOut, SitePatch, SiteQuery, SuspendIn, VenueOut)
@@ -365,3 +366,34 @@ async def check_in(request: web.Request, who: Principal, body: CheckInIn):
                                   id_card_last4=body.id_card_last4, commitment=body.commitment,
                                   conflicts=body.conflicts, note=body.note)
     return _member_out(view)
+
+
+# ---- the chair ------------------------------------------------------------------------------------------------
+
+def _chair_out(view: chairs.ChairView) -> ChairOut:
+    es = view.session
+    return ChairOut(session_id=es.public_id, chair=view.chair.public_id if view.chair else None, how=es.chair_how,
+                    votes_cast=view.votes_cast, members=view.members, tied=view.tied,
+                    commitment=es.chair_commitment, seed=es.chair_seed)
+
+
+@api.post("/api/v1/evaluation-sessions/{session_id}/chair/votes",
+          summary="Vote once for the chair (推选组长); a majority of the committee elects",
+          body=VoteIn, response=ChairOut, errors=(403, 404, 409, 422))
+async def vote_chair(request: web.Request, who: Principal, body: VoteIn):
+    return _chair_out(await chairs.vote(db(request), who=who, session_public_id=_sid(request),
+                                        candidate_public_id=body.candidate))
+
+
+@api.post("/api/v1/evaluation-sessions/{session_id}/chair/draw",
+          summary="Settle a tie for the chair with a verifiable draw; a supervisor supplies the entropy",
+          body=EntropyIn, response=ChairOut, roles=("supervisor",), errors=(403, 404, 409, 422))
+async def settle_chair_tie(request: web.Request, who: Principal, body: EntropyIn):
+    return _chair_out(await chairs.settle_tie(db(request), who=who, session_public_id=_sid(request),
+                                              entropy=body.entropy))
+
+
+@api.get("/api/v1/evaluation-sessions/{session_id}/chair", summary="The chair election's standing",
+         response=ChairOut, errors=(403, 404))
+async def get_chair(request: web.Request, who: Principal):
+    return _chair_out(await chairs.get_chair(db(request), who=who, session_public_id=_sid(request)))

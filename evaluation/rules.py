@@ -248,3 +248,42 @@ def check_declared_bidders(declared: Sequence[str], bidders: Sequence[str]) -> N
     if unknown:
         raise Unprocessable("a conflict names an organisation that is not a bidder of this lot", code="not_a_bidder",
                             details={"organisations": unknown})
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Chair election (推选组长). The committee elects its chair from among its members (评标委员会和评标方法暂行规定
+# 第九条: 评标委员会负责人由评标委员会成员推举产生); the tenderer's representative may not be chair (PRODUCT.md
+# "Rules"). Each member votes once.
+
+@dataclass(frozen=True)
+class ChairOutcome:
+    """`elected` once decided; `how` says by what: majority (more than half of the committee), plurality
+    (everyone voted, one clear leader), or None with `tied` set: everyone voted and the leaders are level, so
+    a verifiable draw among `tied` decides."""
+
+    elected: str | None
+    how: str | None
+    tied: tuple[str, ...] = ()
+
+
+def check_chair_candidate(kind: str, member_id: str) -> None:
+    if kind == "representative":
+        raise Unprocessable("a tenderer representative (招标人代表) cannot be chair", code="representative_cannot_chair",
+                            details={"member_id": member_id, "rule": "PRODUCT.md Rules: 招标人代表不得担任评标委员会组长"})
+
+
+def chair_outcome(votes: Mapping[str, str], members: Sequence[str]) -> ChairOutcome:
+    """Count `votes` (voter → candidate) of a committee of `members`."""
+    counts: dict[str, int] = {}
+    for candidate in votes.values():
+        counts[candidate] = counts.get(candidate, 0) + 1
+    for candidate, n in counts.items():
+        if 2 * n > len(members):
+            return ChairOutcome(candidate, "majority")
+    if not counts or set(votes) != set(members):
+        return ChairOutcome(None, None)
+    top = max(counts.values())
+    leaders = tuple(sorted(c for c, n in counts.items() if n == top))
+    if len(leaders) == 1:
+        return ChairOutcome(leaders[0], "plurality")
+    return ChairOutcome(None, None, leaders)

@@ -240,3 +240,22 @@ class CommitteeOut(BaseModel):
 class BidderOut(BaseModel):
     organisation_id: str
     name: str
+
+
+class VoteIn(_In):
+    candidate: str = Field(min_length=3, max_length=16, description="the member id voted for as chair (组长)")
+
+
+class EntropyIn(_In):
+    entropy: str = Field(min_length=1, max_length=200, description="the supervisor's entropy for the tie draw")
+
+
+class ChairOut(BaseModel):
+    session_id: str
+    chair: str | None = Field(description="the chair's member id, once elected")
+    how: str | None = Field(description="majority, plurality or draw")
+    votes_cast: int
+    members: int
+    tied: list[str]
+    commitment: str | None = Field(default=None, description="the tie draw's commitment, published at the tie")
+    seed: str | None = None

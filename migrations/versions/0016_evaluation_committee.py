@@ -68,8 +68,39 @@ def upgrade() -> None:
         op.create_index(f'evaluation_member_session_id_{column}_idx', 'evaluation_member', ['session_id', column],
                         unique=True, postgresql_where=sa.text(f"status <> 'withdrawn' AND {column} IS NOT NULL"))
 
+    for column in (sa.Column('chair_member_id', sa.BigInteger(), nullable=True),
+                   sa.Column('chair_how', sa.String(16), nullable=True),
+                   sa.Column('chair_tie', postgresql.JSONB(astext_type=sa.Text()), nullable=True),
+                   sa.Column('chair_secret', sa.LargeBinary(), nullable=True),
+                   sa.Column('chair_commitment', sa.String(64), nullable=True),
+                   sa.Column('chair_entropy', sa.Text(), nullable=True),
+                   sa.Column('chair_seed', sa.String(64), nullable=True)):
+        op.add_column('evaluation_session', column)
+    op.create_foreign_key(op.f('evaluation_session_chair_member_id_fkey'), 'evaluation_session', 'evaluation_member',
+                          ['chair_member_id'], ['id'])
+    op.create_table(
+        'evaluation_chair_vote',
+        sa.Column('id', sa.BigInteger(), primary_key=True),
+        sa.Column('session_id', sa.BigInteger(), nullable=False),
+        sa.Column('voter_id', sa.BigInteger(), nullable=False),
+        sa.Column('candidate_id', sa.BigInteger(), nullable=False),
+        sa.Column('created_at', TZ, server_default=sa.func.now(), nullable=False),
+        sa.ForeignKeyConstraint(['session_id'], ['evaluation_session.id'],
+                                name=op.f('evaluation_chair_vote_session_id_fkey')),
+        sa.ForeignKeyConstraint(['voter_id'], ['evaluation_member.id'], name=op.f('evaluation_chair_vote_voter_id_fkey')),
+        sa.ForeignKeyConstraint(['candidate_id'], ['evaluation_member.id'],
+                                name=op.f('evaluation_chair_vote_candidate_id_fkey')),
+        sa.PrimaryKeyConstraint('id', name=op.f('evaluation_chair_vote_pkey')),
+        sa.UniqueConstraint('session_id', 'voter_id', name='evaluation_chair_vote_session_id_key'),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table('evaluation_chair_vote')
+    op.drop_constraint(op.f('evaluation_session_chair_member_id_fkey'), 'evaluation_session', type_='foreignkey')
+    for column in ('chair_seed', 'chair_entropy', 'chair_commitment', 'chair_secret', 'chair_tie', 'chair_how',
+                   'chair_member_id'):
+        op.drop_column('evaluation_session', column)
     op.drop_table('evaluation_member')
     op.drop_constraint(op.f('evaluation_session_fault_outcome_known_check'), 'evaluation_session', type_='check')
     for column in ('materials_sha256', 'materials_sealed_at', 'ended_reason', 'fault_outcome', 'fault_at',
