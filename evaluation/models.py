@@ -183,6 +183,11 @@ class EvaluationSession(Base):
     chair_commitment: Mapped[str | None] = mapped_column(String(64))
     chair_entropy: Mapped[str | None] = mapped_column(Text)
     chair_seed: Mapped[str | None] = mapped_column(String(64))
+    # qualification and compliance review: the requirements reviewed, and the decided result
+    review_requirements: Mapped[list | None] = mapped_column(JSONB)
+    review_result: Mapped[dict | None] = mapped_column(JSONB)
+    review_closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    lot_failed: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
 
 
 class EvaluationMember(Base):
@@ -238,3 +243,22 @@ class ChairVote(Base):
     voter_id: Mapped[int] = mapped_column(ForeignKey("evaluation_member.id"))
     candidate_id: Mapped[int] = mapped_column(ForeignKey("evaluation_member.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class ReviewVote(Base):
+    """A member's pass or fail for one bidder on one requirement of the qualification and compliance review,
+    with the reason for a fail; revisable until the review is closed."""
+
+    __tablename__ = "evaluation_review_vote"
+    __table_args__ = (UniqueConstraint("session_id", "member_id", "bidder_id", "requirement",
+                                       name="evaluation_review_vote_session_id_key"),
+                      CheckConstraint("passed OR reason IS NOT NULL", name="reason_for_fail"))
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("evaluation_session.id"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("evaluation_member.id"))
+    bidder_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"))
+    requirement: Mapped[str] = mapped_column(String(32))
+    passed: Mapped[bool] = mapped_column(Boolean)
+    reason: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

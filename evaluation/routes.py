@@ -11,11 +11,12 @@ from core.principal import Principal
 from evaluation import access
 from evaluation import chair as chairs
 from evaluation import members
+from evaluation import review as reviews
 from evaluation import sessions
 from evaluation.demo import seed_demo  # noqa: F401  (the demo hook, found by name)
 from evaluation import venues as svc
 from evaluation.models import Place
-from evaluation.schemas import (BidderOut, ChairOut, EntropyIn, VoteIn, BookingIn, BookingOut, BookingQuery, CancelIn, CheckInIn, CommitteeIn,
+from evaluation.schemas import (BallotOut, BallotsIn, RequirementsIn, ReviewOut, BidderOut, ChairOut, EntropyIn, VoteIn, BookingIn, BookingOut, BookingQuery, CancelIn, CheckInIn, CommitteeIn,
                                 CommitteeOut, FaultDecisionIn, MemberOut, MemberPlaceOut, PlaceAssignIn, PlaceIn,
                                 PlaceOut, PlacePatch, ReasonIn, ResumeIn, RoomIn, RoomOut, RoomPatch, SessionIn,
                                 SessionOut, SiteIn, SiteOut, SitePatch, SiteQuery, SuspendIn, VenueOut)
@@ -397,3 +398,46 @@ async def settle_chair_tie(request: web.Request, who: Principal, body: EntropyIn
          response=ChairOut, errors=(403, 404))
 async def get_chair(request: web.Request, who: Principal):
     return _chair_out(await chairs.get_chair(db(request), who=who, session_public_id=_sid(request)))
+
+
+# ---- qualification and compliance review ----------------------------------------------------------------------
+
+def _review_out(view: reviews.ReviewView) -> ReviewOut:
+    es = view.session
+    return ReviewOut(session_id=es.public_id, requirements=view.requirements,
+                     bidders=[BidderOut(organisation_id=b.organisation_public_id, name=b.name) for b in view.bidders],
+                     ballots_cast=view.ballots_cast, ballots_expected=view.ballots_expected,
+                     mine=[BallotOut(bidder=b.bidder, requirement=b.requirement, passed=b.passed, reason=b.reason)
+                           for b in view.mine],
+                     closed_at=es.review_closed_at, result=es.review_result, lot_failed=es.lot_failed)
+
+
+@api.put("/api/v1/evaluation-sessions/{session_id}/review/requirements",
+         summary="The requirements of the qualification and compliance review (资格/符合性审查), from the tender "
+                 "documents; fixed once the first ballot is cast",
+         body=RequirementsIn, response=ReviewOut, roles=("agent", "admin"), errors=(403, 404, 409, 422))
+async def set_review_requirements(request: web.Request, who: Principal, body: RequirementsIn):
+    return _review_out(await reviews.set_requirements(
+        db(request), who=who, session_public_id=_sid(request),
+        requirements=[r.model_dump() for r in body.requirements]))
+
+
+@api.post("/api/v1/evaluation-sessions/{session_id}/review/ballots",
+          summary="My pass or fail per bidder per requirement, a reason for each fail; revisable until closed",
+          body=BallotsIn, response=ReviewOut, errors=(403, 404, 409, 422))
+async def cast_review_ballots(request: web.Request, who: Principal, body: BallotsIn):
+    return _review_out(await reviews.cast(db(request), who=who, session_public_id=_sid(request),
+                                          ballots=[b.model_dump() for b in body.ballots]))
+
+
+@api.post("/api/v1/evaluation-sessions/{session_id}/review/close",
+          summary="The chair closes the review: majority per requirement, rejected bids out with reasons; fewer "
+                  "than 3 compliant bids fail the lot", response=ReviewOut, errors=(403, 404, 409))
+async def close_review(request: web.Request, who: Principal):
+    return _review_out(await reviews.close(db(request), who=who, session_public_id=_sid(request)))
+
+
+@api.get("/api/v1/evaluation-sessions/{session_id}/review", summary="The review's progress and, once closed, its result",
+         response=ReviewOut, errors=(403, 404))
+async def get_review(request: web.Request, who: Principal):
+    return _review_out(await reviews.view(db(request), who=who, session_public_id=_sid(request)))

@@ -287,3 +287,76 @@ def chair_outcome(votes: Mapping[str, str], members: Sequence[str]) -> ChairOutc
     if len(leaders) == 1:
         return ChairOutcome(leaders[0], "plurality")
     return ChairOutcome(None, None, leaders)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Qualification and compliance review (资格审查 / 符合性审查). Each member votes pass or fail for every bidder on
+# every requirement, giving reasons for a fail; a requirement is met when more than half of the committee says
+# so. A bid that fails any requirement is rejected (否决投标, 招标投标法实施条例 第51条 lists the grounds), with
+# the reasons of those who failed it. When fewer than 3 compliant bids remain the bids lack competition and the
+# committee rejects them all (评标委员会和评标方法暂行规定 第二十七条; 招标投标法 第42条): the lot fails.
+
+REVIEW_KINDS = ("qualification", "compliance")
+MIN_COMPLIANT_BIDS = 3
+
+
+@dataclass(frozen=True)
+class ReviewBallot:
+    member: str
+    bidder: str
+    requirement: str
+    passed: bool
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class BidderReview:
+    bidder: str
+    passed: bool
+    failed: tuple[dict, ...]  # {"requirement", "passes", "fails", "reasons"}
+
+
+@dataclass(frozen=True)
+class ReviewResult:
+    bidders: tuple[BidderReview, ...]
+    lot_failed: bool
+
+    @property
+    def compliant(self) -> list[str]:
+        return [b.bidder for b in self.bidders if b.passed]
+
+
+def check_review_ballot(passed: bool, reason: str | None) -> str | None:
+    """A fail needs its reason (the report states why each bid was rejected). 422 reason_required."""
+    reason = (reason or "").strip() or None
+    if not passed and reason is None:
+        raise Unprocessable("a fail needs a reason", code="reason_required", details={"field": "reason"})
+    return reason
+
+
+def missing_ballots(members: Sequence[str], bidders: Sequence[str], requirements: Sequence[str],
+                    ballots: Sequence[ReviewBallot]) -> list[dict]:
+    have = {(b.member, b.bidder, b.requirement) for b in ballots}
+    return [{"member": m, "bidder": b, "requirement": r} for m in members for b in bidders for r in requirements
+            if (m, b, r) not in have]
+
+
+def review_result(members: Sequence[str], bidders: Sequence[str], requirements: Sequence[str],
+                  ballots: Sequence[ReviewBallot]) -> ReviewResult:
+    """Decide the review by majority; every member must have voted on every item (409 review_incomplete)."""
+    missing = missing_ballots(members, bidders, requirements, ballots)
+    if missing:
+        raise Conflict("every member votes on every requirement of every bidder first", code="review_incomplete",
+                       details={"missing": missing[:20], "missing_count": len(missing)})
+    out = []
+    for bidder in bidders:
+        failed = []
+        for requirement in requirements:
+            mine = [b for b in ballots if b.bidder == bidder and b.requirement == requirement and b.member in members]
+            passes = sum(1 for b in mine if b.passed)
+            if 2 * passes <= len(members):
+                failed.append({"requirement": requirement, "passes": passes, "fails": len(mine) - passes,
+                               "reasons": sorted(b.reason for b in mine if not b.passed and b.reason)})
+        out.append(BidderReview(bidder, not failed, tuple(failed)))
+    compliant = sum(1 for b in out if b.passed)
+    return ReviewResult(tuple(out), compliant < MIN_COMPLIANT_BIDS)

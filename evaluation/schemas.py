@@ -259,3 +259,43 @@ class ChairOut(BaseModel):
     tied: list[str]
     commitment: str | None = Field(default=None, description="the tie draw's commitment, published at the tie")
     seed: str | None = None
+
+
+class RequirementIn(_In):
+    code: str = Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")
+    title: str = Field(min_length=1, max_length=200, description="e.g. 营业执照有效, 投标保证金已提交")
+    kind: str = Field(description="qualification (资格) or compliance (符合性)")
+
+
+class RequirementsIn(_In):
+    requirements: list[RequirementIn] = Field(min_length=1, max_length=100)
+
+
+class BallotIn(_In):
+    bidder: str = Field(min_length=3, max_length=16, description="the bidder's organisation id")
+    requirement: str = Field(min_length=1, max_length=32)
+    passed: bool
+    reason: str | None = Field(default=None, max_length=1000, description="required for a fail")
+
+
+class BallotsIn(_In):
+    ballots: list[BallotIn] = Field(min_length=1, max_length=2000)
+
+
+class BallotOut(BaseModel):
+    bidder: str
+    requirement: str
+    passed: bool
+    reason: str | None
+
+
+class ReviewOut(BaseModel):
+    session_id: str
+    requirements: list[dict]
+    bidders: list[BidderOut]
+    ballots_cast: int
+    ballots_expected: int
+    mine: list[BallotOut]
+    closed_at: datetime | None
+    result: dict | None = Field(description="once closed: each bidder passed or failed, with reasons")
+    lot_failed: bool

@@ -94,8 +94,37 @@ def upgrade() -> None:
         sa.UniqueConstraint('session_id', 'voter_id', name='evaluation_chair_vote_session_id_key'),
     )
 
+    for column in (sa.Column('review_requirements', postgresql.JSONB(astext_type=sa.Text()), nullable=True),
+                   sa.Column('review_result', postgresql.JSONB(astext_type=sa.Text()), nullable=True),
+                   sa.Column('review_closed_at', TZ, nullable=True),
+                   sa.Column('lot_failed', sa.Boolean(), server_default=sa.text('false'), nullable=False)):
+        op.add_column('evaluation_session', column)
+    op.create_table(
+        'evaluation_review_vote',
+        sa.Column('id', sa.BigInteger(), primary_key=True),
+        sa.Column('session_id', sa.BigInteger(), nullable=False),
+        sa.Column('member_id', sa.BigInteger(), nullable=False),
+        sa.Column('bidder_id', sa.BigInteger(), nullable=False),
+        sa.Column('requirement', sa.String(32), nullable=False),
+        sa.Column('passed', sa.Boolean(), nullable=False),
+        sa.Column('reason', sa.Text(), nullable=True),
+        sa.Column('updated_at', TZ, server_default=sa.func.now(), nullable=False),
+        sa.CheckConstraint('passed OR reason IS NOT NULL', name=op.f('evaluation_review_vote_reason_for_fail_check')),
+        sa.ForeignKeyConstraint(['session_id'], ['evaluation_session.id'],
+                                name=op.f('evaluation_review_vote_session_id_fkey')),
+        sa.ForeignKeyConstraint(['member_id'], ['evaluation_member.id'],
+                                name=op.f('evaluation_review_vote_member_id_fkey')),
+        sa.ForeignKeyConstraint(['bidder_id'], ['organisation.id'], name=op.f('evaluation_review_vote_bidder_id_fkey')),
+        sa.PrimaryKeyConstraint('id', name=op.f('evaluation_review_vote_pkey')),
+        sa.UniqueConstraint('session_id', 'member_id', 'bidder_id', 'requirement',
+                            name='evaluation_review_vote_session_id_key'),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table('evaluation_review_vote')
+    for column in ('lot_failed', 'review_closed_at', 'review_result', 'review_requirements'):
+        op.drop_column('evaluation_session', column)
     op.drop_table('evaluation_chair_vote')
     op.drop_constraint(op.f('evaluation_session_chair_member_id_fkey'), 'evaluation_session', type_='foreignkey')
     for column in ('chair_seed', 'chair_entropy', 'chair_commitment', 'chair_secret', 'chair_tie', 'chair_how',

@@ -133,3 +133,28 @@ async def check_in_all(client, raw_conn, ready: Ready, only: list[str] | None = 
         await post(client, ready.url + "/check-in", ready.experts[expert_id],
                    {"id_card_last4": await id_card_last4(raw_conn, expert_id), "commitment": True, "conflicts": []},
                    200)
+
+
+@dataclass
+class Started:
+    ready: Ready
+    members: dict[str, Actor]        # member id -> signed-in expert
+    chair: str                       # member id
+    bidders: list[dict]              # [{"organisation_id", "name"}], by name
+
+
+async def started_session(sessions, client, raw_conn, wrapped_holder_keys, admin: Actor) -> Started:
+    """A session of 5 experts, all checked in, the evaluation started and the chair elected by majority."""
+    ready = await ready_lot(sessions, client, raw_conn, wrapped_holder_keys, admin)
+    url = ready.url
+    await post(client, url + "/committee", ready.info.agent, {}, 200)
+    await post(client, url + "/check-in/open", ready.info.agent, None, 200)
+    await check_in_all(client, raw_conn, ready)
+    await post(client, url + "/start", ready.info.agent, None, 200)
+    by_member = {m: ready.experts[e] for m, e in (await member_experts(raw_conn, ready.session_id)).items()}
+    chair = sorted(by_member)[0]
+    for voter in sorted(by_member)[:3]:
+        standing = await post(client, url + "/chair/votes", by_member[voter], {"candidate": chair}, 200)
+    assert (standing["chair"], standing["how"]) == (chair, "majority")
+    bidders = await (await client.get(url + "/declaration", headers=by_member[chair].headers)).json()
+    return Started(ready, by_member, chair, bidders)
