@@ -188,6 +188,10 @@ class EvaluationSession(Base):
     review_result: Mapped[dict | None] = mapped_column(JSONB)
     review_closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     lot_failed: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    # scoring: the ranking and the bidroom-score-v1 record stored when scoring closes
+    scoring_closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ranking: Mapped[list | None] = mapped_column(JSONB)
+    score_record: Mapped[dict | None] = mapped_column(JSONB)
 
 
 class EvaluationMember(Base):
@@ -261,4 +265,26 @@ class ReviewVote(Base):
     requirement: Mapped[str] = mapped_column(String(32))
     passed: Mapped[bool] = mapped_column(Boolean)
     reason: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class ScoreSheet(Base):
+    """A member's score sheet (评分表) for one bidder: criterion → score as a decimal string. A draft is
+    changed freely; submitted locks it; the chair may return it with a reason, which opens it again. Written
+    justifications of flagged scores (说明理由) ride with it, each about the score it names."""
+
+    __tablename__ = "evaluation_score_sheet"
+    __table_args__ = (UniqueConstraint("session_id", "member_id", "bidder_id",
+                                       name="evaluation_score_sheet_session_id_key"),
+                      CheckConstraint("status IN ('draft', 'submitted', 'returned')", name="status_known"))
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("evaluation_session.id"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("evaluation_member.id"))
+    bidder_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"))
+    scores: Mapped[dict] = mapped_column(JSONB)
+    status: Mapped[str] = mapped_column(String(16), server_default="draft")
+    return_reason: Mapped[str | None] = mapped_column(Text)
+    justifications: Mapped[list] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

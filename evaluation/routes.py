@@ -11,12 +11,13 @@ from core.principal import Principal
 from evaluation import access
 from evaluation import chair as chairs
 from evaluation import members
+from evaluation import sheets as sheet_svc
 from evaluation import review as reviews
 from evaluation import sessions
 from evaluation.demo import seed_demo  # noqa: F401  (the demo hook, found by name)
 from evaluation import venues as svc
 from evaluation.models import Place
-from evaluation.schemas import (BallotOut, BallotsIn, RequirementsIn, ReviewOut, BidderOut, ChairOut, EntropyIn, VoteIn, BookingIn, BookingOut, BookingQuery, CancelIn, CheckInIn, CommitteeIn,
+from evaluation.schemas import (FlagsOut, JustifyIn, ReturnSheetIn, ScoringClosedOut, SheetIn, SheetOut, BallotOut, BallotsIn, RequirementsIn, ReviewOut, BidderOut, ChairOut, EntropyIn, VoteIn, BookingIn, BookingOut, BookingQuery, CancelIn, CheckInIn, CommitteeIn,
                                 CommitteeOut, FaultDecisionIn, MemberOut, MemberPlaceOut, PlaceAssignIn, PlaceIn,
                                 PlaceOut, PlacePatch, ReasonIn, ResumeIn, RoomIn, RoomOut, RoomPatch, SessionIn,
                                 SessionOut, SiteIn, SiteOut, SitePatch, SiteQuery, SuspendIn, VenueOut)
@@ -441,3 +442,65 @@ async def close_review(request: web.Request, who: Principal):
          response=ReviewOut, errors=(403, 404))
 async def get_review(request: web.Request, who: Principal):
     return _review_out(await reviews.view(db(request), who=who, session_public_id=_sid(request)))
+
+
+# ---- score sheets ---------------------------------------------------------------------------------------------
+
+def _sheet_out(row) -> SheetOut:
+    sheet, member, bidder = row
+    return SheetOut(member_id=member, bidder=bidder, scores=sheet.scores, status=sheet.status,
+                    return_reason=sheet.return_reason, justifications=sheet.justifications,
+                    submitted_at=sheet.submitted_at)
+
+
+def _flags_out(pair) -> FlagsOut:
+    all_flags, still_open = pair
+    return FlagsOut(flags=[f.to_json() for f in all_flags], open=[f.to_json() for f in still_open])
+
+
+@api.put("/api/v1/evaluation-sessions/{session_id}/sheets/{bidder}",
+         summary="Save my score sheet (评分表) for a compliant bidder as a draft, or submit and lock it",
+         body=SheetIn, response=SheetOut, errors=(403, 404, 409, 422))
+async def save_sheet(request: web.Request, who: Principal, body: SheetIn):
+    return _sheet_out(await sheet_svc.save_sheet(db(request), who=who, session_public_id=_sid(request),
+                                                 bidder=request.match_info["bidder"], scores=body.scores,
+                                                 submit=body.submit))
+
+
+@api.get("/api/v1/evaluation-sessions/{session_id}/sheets",
+         summary="My score sheets; everyone's once scoring has closed", response=SheetOut, errors=(403, 404))
+async def list_sheets(request: web.Request, who: Principal):
+    return [_sheet_out(r) for r in await sheet_svc.my_sheets(db(request), who=who, session_public_id=_sid(request))]
+
+
+@api.post("/api/v1/evaluation-sessions/{session_id}/sheets/return",
+          summary="The chair returns a submitted sheet with a reason", body=ReturnSheetIn, response=SheetOut,
+          errors=(403, 404, 409, 422))
+async def return_sheet(request: web.Request, who: Principal, body: ReturnSheetIn):
+    return _sheet_out(await sheet_svc.return_sheet(db(request), who=who, session_public_id=_sid(request),
+                                                   member_public_id=body.member_id, bidder=body.bidder,
+                                                   reason=body.reason))
+
+
+@api.get("/api/v1/evaluation-sessions/{session_id}/flags",
+         summary="Score flags (ALGORITHMS.md §2) on the submitted sheets, and those still open", response=FlagsOut,
+         errors=(403, 404, 422))
+async def get_flags(request: web.Request, who: Principal):
+    return _flags_out(await sheet_svc.flags(db(request), who=who, session_public_id=_sid(request)))
+
+
+@api.post("/api/v1/evaluation-sessions/{session_id}/flags/justify",
+          summary="Justify in writing a flag on my own score (说明理由)", body=JustifyIn, response=FlagsOut,
+          errors=(403, 404, 409, 422))
+async def justify_flag(request: web.Request, who: Principal, body: JustifyIn):
+    return _flags_out(await sheet_svc.justify(db(request), who=who, session_public_id=_sid(request),
+                                              bidder=body.bidder, criterion=body.criterion, kind=body.kind,
+                                              text=body.text))
+
+
+@api.post("/api/v1/evaluation-sessions/{session_id}/scoring/close",
+          summary="The chair closes scoring: the ranking (ALGORITHMS.md §2) and the bidroom-score-v1 record",
+          response=ScoringClosedOut, errors=(403, 404, 409, 422))
+async def close_scoring(request: web.Request, who: Principal):
+    es = await sheet_svc.close_scoring(db(request), who=who, session_public_id=_sid(request))
+    return ScoringClosedOut(session_id=es.public_id, status=es.status, ranking=es.ranking, record=es.score_record)

@@ -299,3 +299,43 @@ class ReviewOut(BaseModel):
     closed_at: datetime | None
     result: dict | None = Field(description="once closed: each bidder passed or failed, with reasons")
     lot_failed: bool
+
+
+class SheetIn(_In):
+    scores: dict[str, str] = Field(max_length=100, description="criterion name → score as a decimal string")
+    submit: bool = Field(default=False, description="submit and lock the sheet (every criterion scored)")
+
+
+class SheetOut(BaseModel):
+    member_id: str
+    bidder: str
+    scores: dict[str, str]
+    status: str
+    return_reason: str | None
+    justifications: list[dict]
+    submitted_at: datetime | None
+
+
+class ReturnSheetIn(_In):
+    member_id: str = Field(min_length=3, max_length=16)
+    bidder: str = Field(min_length=3, max_length=16)
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+class JustifyIn(_In):
+    bidder: str = Field(min_length=3, max_length=16)
+    criterion: str = Field(min_length=1, max_length=100)
+    kind: str = Field(min_length=1, max_length=40)
+    text: str = Field(min_length=1, max_length=2000)
+
+
+class FlagsOut(BaseModel):
+    flags: list[dict]
+    open: list[dict]
+
+
+class ScoringClosedOut(BaseModel):
+    session_id: str
+    status: str
+    ranking: list[dict]
+    record: dict

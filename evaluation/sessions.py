@@ -207,6 +207,9 @@ async def _move(session: AsyncSession, es: EvaluationSession, target: SessionSta
     return previous
 
 
+move_session = _move  # for the stages (scoring) that end in a move
+
+
 async def _committee_state(session: AsyncSession, es: EvaluationSession, lot: Lot) -> list:
     current = await members.members_of(session, es)
     drawn = await committee.confirmed_committee(session, lot.id)

@@ -4,6 +4,7 @@ trading's services goes through here; trading.access and trading.models are used
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,6 +20,7 @@ class Bidder:
     organisation_id: int
     organisation_public_id: str
     name: str
+    price: Decimal | None = None  # read out at the opening
 
 
 async def lock_tender(session: AsyncSession, tender_id: int) -> Tender:
@@ -40,9 +42,9 @@ async def start_evaluating(session: AsyncSession, tender_id: int, *, actor: str,
 async def opened_bidders(session: AsyncSession, lot_id: int) -> list[Bidder]:
     """The bidders whose bids for the lot were opened (开标), by name: what the avoidance declaration lists."""
     rows = (await session.execute(
-        select(Organisation.id, Organisation.public_id, Organisation.name)
+        select(Organisation.id, Organisation.public_id, Organisation.name, Bid.price)
         .join(Bid, Bid.organisation_id == Organisation.id)
-        .where(Bid.lot_id == lot_id, Bid.status == "opened").distinct().order_by(Organisation.name))).all()
+        .where(Bid.lot_id == lot_id, Bid.status == "opened").order_by(Organisation.name))).all()
     return [Bidder(*r) for r in rows]
 
 

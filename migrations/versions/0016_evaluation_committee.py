@@ -120,8 +120,39 @@ def upgrade() -> None:
                             name='evaluation_review_vote_session_id_key'),
     )
 
+    for column in (sa.Column('scoring_closed_at', TZ, nullable=True),
+                   sa.Column('ranking', postgresql.JSONB(astext_type=sa.Text()), nullable=True),
+                   sa.Column('score_record', postgresql.JSONB(astext_type=sa.Text()), nullable=True)):
+        op.add_column('evaluation_session', column)
+    op.create_table(
+        'evaluation_score_sheet',
+        sa.Column('id', sa.BigInteger(), primary_key=True),
+        sa.Column('session_id', sa.BigInteger(), nullable=False),
+        sa.Column('member_id', sa.BigInteger(), nullable=False),
+        sa.Column('bidder_id', sa.BigInteger(), nullable=False),
+        sa.Column('scores', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+        sa.Column('status', sa.String(16), server_default='draft', nullable=False),
+        sa.Column('return_reason', sa.Text(), nullable=True),
+        sa.Column('justifications', postgresql.JSONB(astext_type=sa.Text()), server_default=sa.text("'[]'::jsonb"),
+                  nullable=False),
+        sa.Column('submitted_at', TZ, nullable=True),
+        sa.Column('updated_at', TZ, server_default=sa.func.now(), nullable=False),
+        sa.CheckConstraint("status IN ('draft', 'submitted', 'returned')",
+                           name=op.f('evaluation_score_sheet_status_known_check')),
+        sa.ForeignKeyConstraint(['session_id'], ['evaluation_session.id'],
+                                name=op.f('evaluation_score_sheet_session_id_fkey')),
+        sa.ForeignKeyConstraint(['member_id'], ['evaluation_member.id'],
+                                name=op.f('evaluation_score_sheet_member_id_fkey')),
+        sa.ForeignKeyConstraint(['bidder_id'], ['organisation.id'], name=op.f('evaluation_score_sheet_bidder_id_fkey')),
+        sa.PrimaryKeyConstraint('id', name=op.f('evaluation_score_sheet_pkey')),
+        sa.UniqueConstraint('session_id', 'member_id', 'bidder_id', name='evaluation_score_sheet_session_id_key'),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table('evaluation_score_sheet')
+    for column in ('score_record', 'ranking', 'scoring_closed_at'):
+        op.drop_column('evaluation_session', column)
     op.drop_table('evaluation_review_vote')
     for column in ('lot_failed', 'review_closed_at', 'review_result', 'review_requirements'):
         op.drop_column('evaluation_session', column)

@@ -8,6 +8,7 @@ for it yet, and it is outside evaluation's domain.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 from sqlalchemy import text
@@ -143,9 +144,16 @@ class Started:
     bidders: list[dict]              # [{"organisation_id", "name"}], by name
 
 
-async def started_session(sessions, client, raw_conn, wrapped_holder_keys, admin: Actor) -> Started:
-    """A session of 5 experts, all checked in, the evaluation started and the chair elected by majority."""
+async def started_session(sessions, client, raw_conn, wrapped_holder_keys, admin: Actor,
+                          evaluation: dict | None = None) -> Started:
+    """A session of 5 experts, all checked in, the evaluation started and the chair elected by majority.
+
+    `evaluation`, when given, is the tender's evaluation method (评标办法), set directly: the tender was made
+    by trading's test helper without one, and the method belongs to trading's tender."""
     ready = await ready_lot(sessions, client, raw_conn, wrapped_holder_keys, admin)
+    if evaluation is not None:
+        await raw_conn.execute("UPDATE tender SET evaluation = $1::jsonb WHERE code = $2", json.dumps(evaluation),
+                               ready.info.code)
     url = ready.url
     await post(client, url + "/committee", ready.info.agent, {}, 200)
     await post(client, url + "/check-in/open", ready.info.agent, None, 200)
