@@ -11,13 +11,14 @@ from core.principal import Principal
 from evaluation import access
 from evaluation import chair as chairs
 from evaluation import members
+from evaluation import supervision
 from evaluation import sheets as sheet_svc
 from evaluation import review as reviews
 from evaluation import sessions
 from evaluation.demo import seed_demo  # noqa: F401  (the demo hook, found by name)
 from evaluation import venues as svc
 from evaluation.models import Place
-from evaluation.schemas import (FlagsOut, JustifyIn, ReturnSheetIn, ScoringClosedOut, SheetIn, SheetOut, BallotOut, BallotsIn, RequirementsIn, ReviewOut, BidderOut, ChairOut, EntropyIn, VoteIn, BookingIn, BookingOut, BookingQuery, CancelIn, CheckInIn, CommitteeIn,
+from evaluation.schemas import (MemberProgressOut, SupervisionOut, FlagsOut, JustifyIn, ReturnSheetIn, ScoringClosedOut, SheetIn, SheetOut, BallotOut, BallotsIn, RequirementsIn, ReviewOut, BidderOut, ChairOut, EntropyIn, VoteIn, BookingIn, BookingOut, BookingQuery, CancelIn, CheckInIn, CommitteeIn,
                                 CommitteeOut, FaultDecisionIn, MemberOut, MemberPlaceOut, PlaceAssignIn, PlaceIn,
                                 PlaceOut, PlacePatch, ReasonIn, ResumeIn, RoomIn, RoomOut, RoomPatch, SessionIn,
                                 SessionOut, SiteIn, SiteOut, SitePatch, SiteQuery, SuspendIn, VenueOut)
@@ -504,3 +505,25 @@ async def justify_flag(request: web.Request, who: Principal, body: JustifyIn):
 async def close_scoring(request: web.Request, who: Principal):
     es = await sheet_svc.close_scoring(db(request), who=who, session_public_id=_sid(request))
     return ScoringClosedOut(session_id=es.public_id, status=es.status, ranking=es.ranking, record=es.score_record)
+
+
+# ---- supervision ----------------------------------------------------------------------------------------------
+
+@api.get("/api/v1/supervision/evaluation-sessions",
+         summary="Every live evaluation session of the tenders I supervise: stage, places, check-ins, each "
+                 "member's progress, open flags", response=SupervisionOut, roles=("supervisor", "admin"),
+         errors=(403,))
+async def supervise(request: web.Request, who: Principal):
+    out = []
+    for o in await supervision.live_sessions(db(request), who=who):
+        es = o.session
+        chair = next((p.view.member.public_id for p in o.members if p.view.member.id == es.chair_member_id), None)
+        out.append(SupervisionOut(
+            session_id=es.public_id, tender=o.tender.code, lot_id=o.lot.public_id, status=es.status, stage=o.stage,
+            suspend_reason=es.suspend_reason, fault_at=es.fault_at, chair=chair,
+            members=[MemberProgressOut(member=_member_out(p.view), voted_chair=p.voted_chair,
+                                       review_ballots=p.ballots, sheets_submitted=p.sheets_submitted)
+                     for p in o.members],
+            review_ballots_expected=o.ballots_expected, sheets_expected=o.sheets_expected,
+            open_flags=o.open_flags))
+    return out

@@ -339,3 +339,27 @@ class ScoringClosedOut(BaseModel):
     status: str
     ranking: list[dict]
     record: dict
+
+
+class MemberProgressOut(BaseModel):
+    member: MemberOut
+    voted_chair: bool
+    review_ballots: int
+    sheets_submitted: int
+
+
+class SupervisionOut(BaseModel):
+    """A live session as its supervisors follow it (在线监督)."""
+
+    session_id: str
+    tender: str
+    lot_id: str
+    status: str
+    stage: str = Field(description="the state, or within the evaluation: chair_election, review, scoring")
+    suspend_reason: str | None
+    fault_at: datetime | None
+    chair: str | None
+    members: list[MemberProgressOut]
+    review_ballots_expected: int = Field(description="per member")
+    sheets_expected: int = Field(description="per member: the compliant bids")
+    open_flags: list[dict]
