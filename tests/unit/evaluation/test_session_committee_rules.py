@@ -3,9 +3,9 @@ complete before check-in, identity, declarations over the lot's bidders, and the
 import pytest
 
 from core.errors import Conflict, Unprocessable
-from evaluation.rules import (ChairOutcome, chair_outcome, check_all_checked_in, check_chair_candidate,
+from evaluation.rules import (ChairOutcome, ReviewBallot, chair_outcome, check_all_checked_in, check_chair_candidate,
                               check_committee_complete, check_declared_bidders, check_identity, check_place_region,
-                              check_representatives)
+                              check_representatives, check_review_ballot, review_result)
 
 
 def code(excinfo) -> str:
@@ -80,3 +80,41 @@ def test_the_chair_count(votes, outcome):
 def test_the_chair_count_ignores_the_order_of_ballots():
     votes = {"a": "b", "b": "a", "c": "a", "d": "b", "e": "c"}
     assert chair_outcome(dict(reversed(list(votes.items()))), MEMBERS) == chair_outcome(votes, MEMBERS)
+
+
+# ---- qualification and compliance review ---------------------------------------------------------------------
+
+FIVE = ["m1", "m2", "m3", "m4", "m5"]
+
+
+def ballots(fails: dict[tuple[str, str], list[str]], bidders: list[str], requirements: list[str]) -> list:
+    """Every member passes everything except the (bidder, requirement) cells listing the members who fail them."""
+    return [ReviewBallot(m, b, r, m not in fails.get((b, r), []), "理由" if m in fails.get((b, r), []) else None)
+            for m in FIVE for b in bidders for r in requirements]
+
+
+def test_a_requirement_fails_by_majority_and_the_bid_is_rejected_with_the_reasons():
+    bidders, reqs = ["A", "B", "C", "D"], ["Q1", "C1"]
+    result = review_result(FIVE, bidders, reqs, ballots({("B", "C1"): ["m1", "m2", "m3"], ("C", "Q1"): ["m4", "m5"]},
+                                                        bidders, reqs))
+    assert result.compliant == ["A", "C", "D"] and result.lot_failed is False
+    b = next(x for x in result.bidders if x.bidder == "B")
+    assert b.failed == ({"requirement": "C1", "passes": 2, "fails": 3, "reasons": ["理由"] * 3},)
+
+
+def test_fewer_than_three_compliant_bids_fail_the_lot():
+    bidders, reqs = ["A", "B", "C", "D"], ["Q1"]
+    result = review_result(FIVE, bidders, reqs, ballots({("A", "Q1"): FIVE, ("B", "Q1"): FIVE[:3]}, bidders, reqs))
+    assert result.compliant == ["C", "D"] and result.lot_failed is True
+
+
+def test_the_review_needs_every_ballot_and_a_fail_needs_a_reason():
+    bidders, reqs = ["A", "B", "C"], ["Q1"]
+    some = ballots({}, bidders, reqs)[:-1]
+    with pytest.raises(Conflict) as err:
+        review_result(FIVE, bidders, reqs, some)
+    assert code(err) == "review_incomplete" and err.value.details["missing_count"] == 1
+    assert check_review_ballot(True, "  ") is None
+    with pytest.raises(Unprocessable) as err:
+        check_review_ballot(False, " ")
+    assert code(err) == "reason_required"
