@@ -192,6 +192,12 @@ class EvaluationSession(Base):
     scoring_closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     ranking: Mapped[list | None] = mapped_column(JSONB)
     score_record: Mapped[dict | None] = mapped_column(JSONB)
+    # bidders still tied after every ranking rule: the draw's commitment when the tie is found, the
+    # supervisor's entropy, the groups it was committed for (ALGORITHMS.md §1 via scoring.tie_drawer)
+    score_tie_groups: Mapped[list | None] = mapped_column(JSONB)
+    score_tie_secret: Mapped[bytes | None] = mapped_column(LargeBinary)
+    score_tie_commitment: Mapped[str | None] = mapped_column(String(64))
+    score_tie_entropy: Mapped[str | None] = mapped_column(Text)
 
 
 class EvaluationMember(Base):

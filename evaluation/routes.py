@@ -527,3 +527,16 @@ async def supervise(request: web.Request, who: Principal):
             review_ballots_expected=o.ballots_expected, sheets_expected=o.sheets_expected,
             open_flags=o.open_flags))
     return out
+
+
+@api.post("/api/v1/evaluation-sessions/{session_id}/scoring/tie-draw",
+          summary="A supervisor supplies the entropy of the draw between bidders tied after every ranking rule",
+          body=EntropyIn, response=SessionOut, roles=("supervisor",), errors=(403, 404, 409, 422))
+async def scoring_tie_entropy(request: web.Request, who: Principal, body: EntropyIn):
+    es = await sheet_svc.supply_tie_entropy(db(request), who=who, session_public_id=_sid(request),
+                                            entropy=body.entropy)
+    return await _session_view_out(request, who, es.public_id)
+
+
+async def _session_view_out(request: web.Request, who: Principal, session_public_id: str) -> SessionOut:
+    return _session_out(await sessions.get_session(db(request), who=who, session_public_id=session_public_id))

@@ -9,7 +9,8 @@
   is corrected or justified in writing by the member whose score it is.
 - The chair closes scoring: `scoring.evaluate` ranks the compliant bids, and the ranking and the
   `bidroom-score-v1` record (`score_record.build_record`) are stored; the session moves to scoring_closed.
-  A tie left after every tie rule needs its §1 draw first (409 tie_draw_pending; not yet offered here).
+  A tie left after every tie rule is settled by a §1 draw: committed at the close that finds it (409
+  tie_draw_pending), the entropy from a supervisor of the tender, drawn at the next close.
 
 Never commits; each action writes its ledger entry in the caller's transaction.
 """
@@ -32,6 +33,7 @@ from evaluation.models import EvaluationMember, EvaluationSession, ScoreSheet
 from evaluation.rules import SessionStatus as SS
 from evaluation.sessions import move_session
 from evidence import ledger_service as ledger
+from evidence import randomness as rnd
 from trading.models import Lot, Tender
 
 
@@ -244,15 +246,65 @@ async def close_scoring(session: AsyncSession, *, who: Principal, session_public
         method=ctx.method, members=tuple(m.public_id for m in ctx.members),
         bidders=tuple(scoring.Bidder(pid, b.price, pid not in ctx.rejected) for pid, b in ctx.bidders.items()),
         sheets=tuple(_as_sheet(*s) for s in sheets if s[2] in compliant))
-    result = scoring.evaluate(data)
-    record = score_record.build_record(data, result)  # 409 tie_draw_pending while a tie waits for its draw
     es = ctx.es
+    result = scoring.evaluate(data)
+    if result.pending_ties:
+        result = await _settle_ties(session, es, data, result, actor=who.public_id)
+    record = score_record.build_record(data, result)
     es.ranking, es.score_record = record["ranking"], record
     es.scoring_closed_at = await db_now(session)
     await session.flush()
     await ledger.append(session, actor=who.public_id, action="evaluation.scoring.closed", entity=members.entity(es),
                         payload={"ranking": record["ranking"], "record_sha256": _digest(record)})
     await move_session(session, es, SS.SCORING_CLOSED, actor=who.public_id)
+    return es
+
+
+async def _settle_ties(session: AsyncSession, es: EvaluationSession, data: scoring.ScoringInput,
+                       result: scoring.Evaluation, *, actor: str) -> scoring.Evaluation:
+    """Bidders still tied after every ranking rule are ordered by a §1 draw. The first close that finds the
+    tie commits a secret (its commitment goes to the ledger and the answer) and is refused with 409
+    tie_draw_pending; a supervisor of the tender supplies the entropy; the next close draws. Should the tied
+    groups change after the commitment (a sheet returned and changed), a new secret is committed and any
+    entropy given for the old groups is discarded, so nobody can steer a draw whose seed they could foresee."""
+    groups = [list(g.bidders) for g in result.pending_ties]
+    if es.score_tie_groups != groups or es.score_tie_secret is None:
+        secret = rnd.new_secret()
+        es.score_tie_groups, es.score_tie_secret = groups, secret
+        es.score_tie_commitment, es.score_tie_entropy = rnd.commitment(secret), None
+        await session.flush()
+        await ledger.append(session, actor=actor, action="evaluation.scoring.tie", entity=members.entity(es),
+                            payload={"groups": groups, "commitment": es.score_tie_commitment})
+        raise Conflict("bidders are tied after every ranking rule: a supervisor supplies the entropy for the draw",
+                       code="tie_draw_pending", details={"groups": groups, "commitment": es.score_tie_commitment},
+                       keep_changes=True)
+    if es.score_tie_entropy is None:
+        raise Conflict("the tie draw waits for a supervisor's entropy", code="tie_draw_pending",
+                       details={"groups": groups, "commitment": es.score_tie_commitment})
+    return scoring.evaluate(data, draw_tie=scoring.tie_drawer(bytes(es.score_tie_secret), es.score_tie_entropy,
+                                                               es.public_id))
+
+
+async def supply_tie_entropy(session: AsyncSession, *, who: Principal, session_public_id: str,
+                             entropy: str) -> EvaluationSession:
+    """A supervisor of the tender supplies the entropy of the committed tie draw (once)."""
+    ctx = await _context(session, session_public_id)
+    if not access.may_resume(ctx.tender, who):
+        raise Forbidden("a supervisor of the tender supplies the entropy", code="session_forbidden")
+    _check_scoring(ctx)
+    es = ctx.es
+    if es.score_tie_secret is None:
+        raise Conflict("no tie draw is waiting", code="no_tie")
+    if es.score_tie_entropy is not None:
+        raise Conflict("the tie draw already has its entropy", code="entropy_already_supplied")
+    entropy = entropy.strip()
+    if not entropy:
+        raise Unprocessable("the entropy must be a non-empty string", code="missing_entropy")
+    es.score_tie_entropy = entropy
+    await session.flush()
+    await ledger.append(session, actor=who.public_id, action="evaluation.scoring.tie_entropy",
+                        entity=members.entity(es), payload={"groups": es.score_tie_groups, "entropy": entropy,
+                                                            "commitment": es.score_tie_commitment})
     return es
 
 

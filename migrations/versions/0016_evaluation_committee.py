@@ -122,7 +122,11 @@ def upgrade() -> None:
 
     for column in (sa.Column('scoring_closed_at', TZ, nullable=True),
                    sa.Column('ranking', postgresql.JSONB(astext_type=sa.Text()), nullable=True),
-                   sa.Column('score_record', postgresql.JSONB(astext_type=sa.Text()), nullable=True)):
+                   sa.Column('score_record', postgresql.JSONB(astext_type=sa.Text()), nullable=True),
+                   sa.Column('score_tie_groups', postgresql.JSONB(astext_type=sa.Text()), nullable=True),
+                   sa.Column('score_tie_secret', sa.LargeBinary(), nullable=True),
+                   sa.Column('score_tie_commitment', sa.String(64), nullable=True),
+                   sa.Column('score_tie_entropy', sa.Text(), nullable=True)):
         op.add_column('evaluation_session', column)
     op.create_table(
         'evaluation_score_sheet',
@@ -151,7 +155,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table('evaluation_score_sheet')
-    for column in ('score_record', 'ranking', 'scoring_closed_at'):
+    for column in ('score_tie_entropy', 'score_tie_commitment', 'score_tie_secret', 'score_tie_groups',
+                   'score_record', 'ranking', 'scoring_closed_at'):
         op.drop_column('evaluation_session', column)
     op.drop_table('evaluation_review_vote')
     for column in ('lot_failed', 'review_closed_at', 'review_result', 'review_requirements'):

@@ -41,12 +41,12 @@ class Ready:
         return f"/api/v1/evaluation-sessions/{self.session_id}"
 
 
-async def opened_tender(sessions, client, raw_conn, wrapped_holder_keys) -> BidTender:
-    """A tender opened with 4 bids, through the bid and opening endpoints."""
+async def opened_tender(sessions, client, raw_conn, wrapped_holder_keys, prices=PRICES) -> BidTender:
+    """A tender opened with 4 bids at these prices, through the bid and opening endpoints."""
     info = await draft_tender(sessions, client, bidders=4)
     await add_holders(sessions, client, info, wrapped_holder_keys, k=2)
     await publish(sessions, info)
-    for bidder, price in zip(info.bidders, PRICES):
+    for bidder, price in zip(info.bidders, prices):
         status, body = await upload(client, info, bidder, bundle(price=price))
         assert status == 201, body
     await set_deadline(sessions, info, -1)
@@ -70,8 +70,8 @@ async def accept_invitations(client, experts: dict[str, Actor]) -> list[str]:
 
 
 async def ready_lot(sessions, client, raw_conn, wrapped_holder_keys, admin: Actor, *,
-                    representatives: int = 0) -> Ready:
-    info = await opened_tender(sessions, client, raw_conn, wrapped_holder_keys)
+                    representatives: int = 0, prices=PRICES) -> Ready:
+    info = await opened_tender(sessions, client, raw_conn, wrapped_holder_keys, prices)
     supervisor_org = await organisation(sessions, "中山市住房和城乡建设局")
     await raw_conn.execute("UPDATE tender SET supervisor_organisation_id = (SELECT id FROM organisation "
                            "WHERE public_id = $1) WHERE code = $2", supervisor_org, info.code)
@@ -145,12 +145,12 @@ class Started:
 
 
 async def started_session(sessions, client, raw_conn, wrapped_holder_keys, admin: Actor,
-                          evaluation: dict | None = None) -> Started:
+                          evaluation: dict | None = None, prices=PRICES) -> Started:
     """A session of 5 experts, all checked in, the evaluation started and the chair elected by majority.
 
     `evaluation`, when given, is the tender's evaluation method (评标办法), set directly: the tender was made
     by trading's test helper without one, and the method belongs to trading's tender."""
-    ready = await ready_lot(sessions, client, raw_conn, wrapped_holder_keys, admin)
+    ready = await ready_lot(sessions, client, raw_conn, wrapped_holder_keys, admin, prices=prices)
     if evaluation is not None:
         await raw_conn.execute("UPDATE tender SET evaluation = $1::jsonb WHERE code = $2", json.dumps(evaluation),
                                ready.info.code)

@@ -2,6 +2,8 @@
 a non-member), members blind to each other's sheets, the chair returning a sheet, the flags of ALGORITHMS.md §2
 corrected or justified before the close, and the close storing the ranking and the bidroom-score-v1 record,
 which recomputes independently."""
+import json
+
 from evaluation.score_record import ALGORITHM, verify
 from tests.helpers import bidder
 from tests.integration.trading.conftest import EVALUATION
@@ -119,3 +121,52 @@ async def test_sheets_flags_and_the_close_of_scoring(client, sessions, raw_conn,
     session_row = await raw_conn.fetchrow("SELECT status, ranking IS NOT NULL AS ranked FROM evaluation_session "
                                           "WHERE public_id = $1", s.ready.session_id)
     assert (session_row["status"], session_row["ranked"]) == ("scoring_closed", True)
+
+
+async def test_bidders_tied_after_every_rule_are_ordered_by_a_committed_draw(client, sessions, raw_conn, admin,
+                                                                            wrapped_holder_keys):  # noqa: F811
+    # two bids at the same price, scored alike by everyone: tied on total, price and technical score
+    s = await started_session(sessions, client, raw_conn, wrapped_holder_keys, admin, evaluation=EVALUATION,
+                              prices=("4650000.00", "4650000.00", "4580000.00", "4810000.00"))
+    url, agent, supervisor = s.ready.url, s.ready.info.agent, s.ready.supervisor
+    chair = s.members[s.chair]
+    bidders = [b["organisation_id"] for b in s.bidders]
+    await client.put(url + "/review/requirements", headers=agent.headers,
+                     json={"requirements": [{"code": "Q1", "title": "资质", "kind": "qualification"}]})
+    for actor in s.members.values():
+        await post(client, url + "/review/ballots", actor,
+                   {"ballots": [{"bidder": x, "requirement": "Q1", "passed": True} for x in bidders]}, 200)
+    await post(client, url + "/review/close", chair, None, 200)
+    for actor in s.members.values():
+        for x in bidders:
+            await put(client, url + f"/sheets/{x}", actor, {"scores": {TECH: "30", RECORD: "18"}, "submit": True}, 200)
+    prices = {r["organisation_id"]: str(r["price"]) for r in await raw_conn.fetch(
+        "SELECT o.public_id AS organisation_id, b.price FROM bid b JOIN organisation o ON o.id = b.organisation_id "
+        "WHERE b.status = 'opened' AND b.tender_id = (SELECT id FROM tender WHERE code = $1)", s.ready.info.code)}
+    tied = sorted(b for b in bidders if prices[b] == "4650000.00")
+    assert len(tied) == 2
+
+    # the first close finds the tie, commits the draw's secret and waits; the commitment stays on record
+    refused = await post(client, url + "/scoring/close", chair, None, 409)
+    assert refused["error"]["code"] == "tie_draw_pending"
+    assert refused["error"]["details"]["groups"] == [tied]
+    commitment = refused["error"]["details"]["commitment"]
+    again = await post(client, url + "/scoring/close", chair, None, 409)
+    assert again["error"]["details"]["commitment"] == commitment
+    entry = json.loads(await raw_conn.fetchval("SELECT payload FROM audit_entry WHERE action = 'evaluation.scoring.tie'"))
+    assert entry == {"groups": [tied], "commitment": commitment}
+
+    # only the tender's supervisor supplies the entropy, once
+    resp = await client.post(url + "/scoring/tie-draw", headers=agent.headers, json={"entropy": "x"})
+    assert resp.status == 403
+    await post(client, url + "/scoring/tie-draw", supervisor, {"entropy": "a7c3e9d1"}, 200)
+    refused = await post(client, url + "/scoring/tie-draw", supervisor, {"entropy": "other"}, 409)
+    assert refused["error"]["code"] == "entropy_already_supplied"
+
+    closed = await post(client, url + "/scoring/close", chair, None, 200)
+    record = closed["record"]
+    assert verify(record) == []
+    (draw,) = record["tie_draws"]
+    assert draw["commitment"] == commitment and draw["entropy"] == "a7c3e9d1"
+    ranks = {line["bidder"]: line["rank"] for line in closed["ranking"]}
+    assert sorted(ranks[b] for b in tied) == ["2", "3"]  # below the cheaper bid, in drawn order
