@@ -6,7 +6,7 @@ Tender access itself (its agents, its supervisors) is trading.access; this modul
 from __future__ import annotations
 
 from core.principal import Principal
-from trading.access import is_supervisor_of, may_manage
+from trading.access import is_supervisor_of, may_manage, may_see_identities
 from trading.models import Tender
 
 
@@ -51,3 +51,35 @@ def may_schedule_session(tender: Tender, who: Principal | None) -> bool:
 def may_see_session(tender: Tender, who: Principal | None) -> bool:
     """A session, its venues and its progress: the tender's agents, its supervisors and admins."""
     return _runs_or_supervises(tender, who)
+
+
+def may_run_session(tender: Tender, who: Principal | None) -> bool:
+    """The tender's agents (and admins) form the committee, place its members and move the session forward."""
+    return may_manage(tender, who)
+
+
+def may_suspend(tender: Tender, who: Principal | None, *, fault: bool) -> bool:
+    """A supervisor of the tender suspends a session for any reason; the tender's agents report a venue fault."""
+    return is_supervisor_of(tender, who) or (fault and may_manage(tender, who))
+
+
+def may_resume(tender: Tender, who: Principal | None) -> bool:
+    """Only the tender's supervisors resume a suspended session."""
+    return is_supervisor_of(tender, who)
+
+
+def may_abort(tender: Tender, who: Principal | None) -> bool:
+    """The tender's supervisors and agents end a session that cannot go on."""
+    return is_supervisor_of(tender, who) or may_manage(tender, who)
+
+
+def may_decide_after_fault(tender: Tender, who: Principal | None) -> bool:
+    """After an unresolved fault before the start, the tenderer (招标人) decides: its own staff, or its agent."""
+    if who is None:
+        return False
+    return who.organisation_id is not None and who.organisation_id == tender.tenderer_id or may_manage(tender, who)
+
+
+def may_see_member_identities(tender: Tender, who: Principal | None) -> bool:
+    """Experts' names on a committee: the tender's supervisors always, everyone concerned once awarded."""
+    return may_see_identities(tender, who)

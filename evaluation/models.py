@@ -9,12 +9,15 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import (BigInteger, Boolean, CheckConstraint, Computed, DateTime, ForeignKey, Index, Integer,
-                        String, Text, func, literal_column, text)
+                        LargeBinary, String, Text, UniqueConstraint, func, literal_column, text)
 from sqlalchemy.dialects.postgresql import TSTZRANGE, ExcludeConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base
-from evaluation.rules import BOOKING_STATUSES, SESSION_STATUSES, VENUE_ROLES, VENUE_STATUSES
+from sqlalchemy.dialects.postgresql import JSONB
+
+from evaluation.rules import (BOOKING_STATUSES, FAULT_OUTCOMES, MEMBER_KINDS, MEMBER_STATUSES, SESSION_STATUSES,
+                              VENUE_ROLES, VENUE_STATUSES)
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -149,6 +152,7 @@ class EvaluationSession(Base):
     __table_args__ = (
         CheckConstraint(_in("status", SESSION_STATUSES), name="status_known"),
         CheckConstraint("(status = 'suspended') = (suspended_from IS NOT NULL)", name="suspended_from_set"),
+        CheckConstraint("fault_outcome IS NULL OR " + _in("fault_outcome", FAULT_OUTCOMES), name="fault_outcome_known"),
         Index("evaluation_session_live_lot_idx", "lot_id", unique=True,
               postgresql_where=text("status NOT IN ('closed', 'aborted')")),
     )
@@ -161,4 +165,132 @@ class EvaluationSession(Base):
     suspended_from: Mapped[str | None] = mapped_column(String(16))  # where a suspended session resumes
     created_by_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    suspend_reason: Mapped[str | None] = mapped_column(Text)
+    # an unresolved venue fault: when it was reported, and what its timer decided once it fired
+    fault_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    fault_outcome: Mapped[str | None] = mapped_column(String(24))
+    ended_reason: Mapped[str | None] = mapped_column(Text)
+    materials_sealed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    materials_sha256: Mapped[str | None] = mapped_column(String(64))
+    # the chair (组长), and the draw that settles a tie: commitment published when the tie is known, the
+    # supervisor's entropy, the seed (ALGORITHMS.md §1 engine, evidence.randomness)
+    chair_member_id: Mapped[int | None] = mapped_column(ForeignKey("evaluation_member.id", use_alter=True))
+    chair_how: Mapped[str | None] = mapped_column(String(16))
+    chair_tie: Mapped[list | None] = mapped_column(JSONB)
+    chair_secret: Mapped[bytes | None] = mapped_column(LargeBinary)
+    chair_commitment: Mapped[str | None] = mapped_column(String(64))
+    chair_entropy: Mapped[str | None] = mapped_column(Text)
+    chair_seed: Mapped[str | None] = mapped_column(String(64))
+    # qualification and compliance review: the requirements reviewed, and the decided result
+    review_requirements: Mapped[list | None] = mapped_column(JSONB)
+    review_result: Mapped[dict | None] = mapped_column(JSONB)
+    review_closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    lot_failed: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    # scoring: the ranking and the bidroom-score-v1 record stored when scoring closes
+    scoring_closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ranking: Mapped[list | None] = mapped_column(JSONB)
+    score_record: Mapped[dict | None] = mapped_column(JSONB)
+    # bidders still tied after every ranking rule: the draw's commitment when the tie is found, the
+    # supervisor's entropy, the groups it was committed for (ALGORITHMS.md §1 via scoring.tie_drawer)
+    score_tie_groups: Mapped[list | None] = mapped_column(JSONB)
+    score_tie_secret: Mapped[bytes | None] = mapped_column(LargeBinary)
+    score_tie_commitment: Mapped[str | None] = mapped_column(String(64))
+    score_tie_entropy: Mapped[str | None] = mapped_column(Text)
+
+
+class EvaluationMember(Base):
+    """A member of a session's committee: an expert seated by the lot's confirmed draw, or a tenderer
+    representative (招标人代表); where they sit (a place of one of the session's rooms) and their check-in:
+    identity confirmed, integrity commitment (承诺书) and avoidance declaration (回避声明) signed.
+
+    A member who declares a conflict is withdrawn and stays on record; their seat goes to the next backup.
+    """
+
+    __tablename__ = "evaluation_member"
+    __table_args__ = (
+        CheckConstraint(_in("kind", MEMBER_KINDS), name="kind_known"),
+        CheckConstraint(_in("status", MEMBER_STATUSES), name="status_known"),
+        CheckConstraint("(kind = 'expert') = (expert_id IS NOT NULL AND invitation_id IS NOT NULL)",
+                        name="expert_with_seat"),
+        CheckConstraint("(status = 'withdrawn') = (withdrawn_at IS NOT NULL)", name="withdrawn_when_stamped"),
+        Index("evaluation_member_session_id_expert_id_idx", "session_id", "expert_id", unique=True,
+              postgresql_where=text("status <> 'withdrawn' AND expert_id IS NOT NULL")),
+        Index("evaluation_member_session_id_user_id_idx", "session_id", "user_id", unique=True,
+              postgresql_where=text("status <> 'withdrawn' AND user_id IS NOT NULL")),
+        Index("evaluation_member_session_id_place_id_idx", "session_id", "place_id", unique=True,
+              postgresql_where=text("status <> 'withdrawn' AND place_id IS NOT NULL")),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(16), unique=True)  # EM-XXXXXXXX
+    session_id: Mapped[int] = mapped_column(ForeignKey("evaluation_session.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # expert | representative
+    expert_id: Mapped[int | None] = mapped_column(ForeignKey("expert.id"))
+    invitation_id: Mapped[int | None] = mapped_column(ForeignKey("expert_invitation.id"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    quota: Mapped[str | None] = mapped_column(String(64))
+    seat: Mapped[int | None] = mapped_column(Integer)
+    region_code: Mapped[str | None] = mapped_column(String(6))  # the expert's city
+    place_id: Mapped[int | None] = mapped_column(ForeignKey("venue_place.id"))
+    status: Mapped[str] = mapped_column(String(16), server_default="seated")
+    checked_in_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    declaration: Mapped[dict | None] = mapped_column(JSONB)
+    withdrawn_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    withdrawn_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class ChairVote(Base):
+    """One member's vote for the chair (推选组长); one vote per member and session, kept by the database."""
+
+    __tablename__ = "evaluation_chair_vote"
+    __table_args__ = (UniqueConstraint("session_id", "voter_id", name="evaluation_chair_vote_session_id_key"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("evaluation_session.id"))
+    voter_id: Mapped[int] = mapped_column(ForeignKey("evaluation_member.id"))
+    candidate_id: Mapped[int] = mapped_column(ForeignKey("evaluation_member.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class ReviewVote(Base):
+    """A member's pass or fail for one bidder on one requirement of the qualification and compliance review,
+    with the reason for a fail; revisable until the review is closed."""
+
+    __tablename__ = "evaluation_review_vote"
+    __table_args__ = (UniqueConstraint("session_id", "member_id", "bidder_id", "requirement",
+                                       name="evaluation_review_vote_session_id_key"),
+                      CheckConstraint("passed OR reason IS NOT NULL", name="reason_for_fail"))
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("evaluation_session.id"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("evaluation_member.id"))
+    bidder_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"))
+    requirement: Mapped[str] = mapped_column(String(32))
+    passed: Mapped[bool] = mapped_column(Boolean)
+    reason: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class ScoreSheet(Base):
+    """A member's score sheet (评分表) for one bidder: criterion → score as a decimal string. A draft is
+    changed freely; submitted locks it; the chair may return it with a reason, which opens it again. Written
+    justifications of flagged scores (说明理由) ride with it, each about the score it names."""
+
+    __tablename__ = "evaluation_score_sheet"
+    __table_args__ = (UniqueConstraint("session_id", "member_id", "bidder_id",
+                                       name="evaluation_score_sheet_session_id_key"),
+                      CheckConstraint("status IN ('draft', 'submitted', 'returned')", name="status_known"))
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("evaluation_session.id"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("evaluation_member.id"))
+    bidder_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"))
+    scores: Mapped[dict] = mapped_column(JSONB)
+    status: Mapped[str] = mapped_column(String(16), server_default="draft")
+    return_reason: Mapped[str | None] = mapped_column(Text)
+    justifications: Mapped[list] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

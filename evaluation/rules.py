@@ -184,3 +184,179 @@ def check_session_venues(main: VenueSlot, subs: Sequence[VenueSlot]) -> None:
                                          "ends_at": sub.ends_at.isoformat(),
                                          "main_starts_at": main.starts_at.isoformat(),
                                          "main_ends_at": main.ends_at.isoformat()})
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The committee of a session.
+
+MEMBER_KINDS = ("expert", "representative")       # 评标专家, 招标人代表
+MEMBER_STATUSES = ("seated", "checked_in", "withdrawn")
+FAULT_OUTCOMES = ("tenderer_decides",)
+
+
+def check_representatives(*, experts: int, representatives: int, planned: int) -> None:
+    """Tenderer representatives (招标人代表) on a committee: no more than the draw planned for, and experts at
+    least two thirds of the whole committee (招标投标法 第37条: 技术、经济等方面的专家不得少于成员总数的三分之二).
+    Refuses with 422."""
+    if representatives > planned:
+        raise Unprocessable(f"the draw planned {planned} tenderer representatives, not {representatives}",
+                            code="representatives_exceed_draw",
+                            details={"planned": planned, "representatives": representatives})
+    if 3 * experts < 2 * (experts + representatives):
+        raise Unprocessable("experts must be at least two thirds of the committee (招标投标法 第37条)",
+                            code="experts_below_two_thirds",
+                            details={"experts": experts, "representatives": representatives,
+                                     "statute": "招标投标法 第37条"})
+
+
+def check_committee_complete(*, expert_seats: int, experts: int, unplaced: Sequence[str]) -> None:
+    """Check-in opens only once every expert seat of the draw has a member and every member has a place.
+    Refuses with 409."""
+    if experts != expert_seats:
+        raise Conflict(f"the committee has {experts} of its {expert_seats} experts", code="committee_incomplete",
+                       details={"experts": experts, "seats": expert_seats})
+    if unplaced:
+        raise Conflict("every member needs a place before check-in", code="members_unplaced",
+                       details={"members": list(unplaced)})
+
+
+def check_all_checked_in(not_checked_in: Sequence[str]) -> None:
+    """The evaluation starts only when every member has checked in. Refuses with 409."""
+    if not_checked_in:
+        raise Conflict("every member must check in before the evaluation starts", code="members_not_checked_in",
+                       details={"members": list(not_checked_in)})
+
+
+def check_place_region(*, in_region: bool, place_id: str, site_region: str, expert_region: str) -> None:
+    """Remote cross-site evaluation (远程异地评标): each expert sits at a site of their own region, so nobody
+    travels and the committee stays spread across regions. Refuses with 422 place_region_mismatch."""
+    if not in_region:
+        raise Unprocessable("an expert sits at a site of their own region", code="place_region_mismatch",
+                            details={"place_id": place_id, "site_region": site_region,
+                                     "expert_region": expert_region})
+
+
+def check_identity(id_card_no: str, last4: str) -> None:
+    """Identity at check-in: the last four characters of the expert's ID card, as registered. 422 otherwise."""
+    if id_card_no[-4:].upper() != last4.strip().upper():
+        raise Unprocessable("the identity does not match the registered expert", code="identity_mismatch")
+
+
+def check_declared_bidders(declared: Sequence[str], bidders: Sequence[str]) -> None:
+    """A conflict is declared against bidders of this lot only. Refuses with 422 not_a_bidder."""
+    unknown = sorted(set(declared) - set(bidders))
+    if unknown:
+        raise Unprocessable("a conflict names an organisation that is not a bidder of this lot", code="not_a_bidder",
+                            details={"organisations": unknown})
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Chair election (推选组长). The committee elects its chair from among its members (评标委员会和评标方法暂行规定
+# 第九条: 评标委员会负责人由评标委员会成员推举产生); the tenderer's representative may not be chair (PRODUCT.md
+# "Rules"). Each member votes once.
+
+@dataclass(frozen=True)
+class ChairOutcome:
+    """`elected` once decided; `how` says by what: majority (more than half of the committee), plurality
+    (everyone voted, one clear leader), or None with `tied` set: everyone voted and the leaders are level, so
+    a verifiable draw among `tied` decides."""
+
+    elected: str | None
+    how: str | None
+    tied: tuple[str, ...] = ()
+
+
+def check_chair_candidate(kind: str, member_id: str) -> None:
+    if kind == "representative":
+        raise Unprocessable("a tenderer representative (招标人代表) cannot be chair", code="representative_cannot_chair",
+                            details={"member_id": member_id, "rule": "PRODUCT.md Rules: 招标人代表不得担任评标委员会组长"})
+
+
+def chair_outcome(votes: Mapping[str, str], members: Sequence[str]) -> ChairOutcome:
+    """Count `votes` (voter → candidate) of a committee of `members`."""
+    counts: dict[str, int] = {}
+    for candidate in votes.values():
+        counts[candidate] = counts.get(candidate, 0) + 1
+    for candidate, n in counts.items():
+        if 2 * n > len(members):
+            return ChairOutcome(candidate, "majority")
+    if not counts or set(votes) != set(members):
+        return ChairOutcome(None, None)
+    top = max(counts.values())
+    leaders = tuple(sorted(c for c, n in counts.items() if n == top))
+    if len(leaders) == 1:
+        return ChairOutcome(leaders[0], "plurality")
+    return ChairOutcome(None, None, leaders)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Qualification and compliance review (资格审查 / 符合性审查). Each member votes pass or fail for every bidder on
+# every requirement, giving reasons for a fail; a requirement is met when more than half of the committee says
+# so. A bid that fails any requirement is rejected (否决投标, 招标投标法实施条例 第51条 lists the grounds), with
+# the reasons of those who failed it. When fewer than 3 compliant bids remain the bids lack competition and the
+# committee rejects them all (评标委员会和评标方法暂行规定 第二十七条; 招标投标法 第42条): the lot fails.
+
+REVIEW_KINDS = ("qualification", "compliance")
+MIN_COMPLIANT_BIDS = 3
+
+
+@dataclass(frozen=True)
+class ReviewBallot:
+    member: str
+    bidder: str
+    requirement: str
+    passed: bool
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class BidderReview:
+    bidder: str
+    passed: bool
+    failed: tuple[dict, ...]  # {"requirement", "passes", "fails", "reasons"}
+
+
+@dataclass(frozen=True)
+class ReviewResult:
+    bidders: tuple[BidderReview, ...]
+    lot_failed: bool
+
+    @property
+    def compliant(self) -> list[str]:
+        return [b.bidder for b in self.bidders if b.passed]
+
+
+def check_review_ballot(passed: bool, reason: str | None) -> str | None:
+    """A fail needs its reason (the report states why each bid was rejected). 422 reason_required."""
+    reason = (reason or "").strip() or None
+    if not passed and reason is None:
+        raise Unprocessable("a fail needs a reason", code="reason_required", details={"field": "reason"})
+    return reason
+
+
+def missing_ballots(members: Sequence[str], bidders: Sequence[str], requirements: Sequence[str],
+                    ballots: Sequence[ReviewBallot]) -> list[dict]:
+    have = {(b.member, b.bidder, b.requirement) for b in ballots}
+    return [{"member": m, "bidder": b, "requirement": r} for m in members for b in bidders for r in requirements
+            if (m, b, r) not in have]
+
+
+def review_result(members: Sequence[str], bidders: Sequence[str], requirements: Sequence[str],
+                  ballots: Sequence[ReviewBallot]) -> ReviewResult:
+    """Decide the review by majority; every member must have voted on every item (409 review_incomplete)."""
+    missing = missing_ballots(members, bidders, requirements, ballots)
+    if missing:
+        raise Conflict("every member votes on every requirement of every bidder first", code="review_incomplete",
+                       details={"missing": missing[:20], "missing_count": len(missing)})
+    out = []
+    for bidder in bidders:
+        failed = []
+        for requirement in requirements:
+            mine = [b for b in ballots if b.bidder == bidder and b.requirement == requirement and b.member in members]
+            passes = sum(1 for b in mine if b.passed)
+            if 2 * passes <= len(members):
+                failed.append({"requirement": requirement, "passes": passes, "fails": len(mine) - passes,
+                               "reasons": sorted(b.reason for b in mine if not b.passed and b.reason)})
+        out.append(BidderReview(bidder, not failed, tuple(failed)))
+    compliant = sum(1 for b in out if b.passed)
+    return ReviewResult(tuple(out), compliant < MIN_COMPLIANT_BIDS)

@@ -1,0 +1,118 @@
+"""The one place where evaluation reaches into the expert pool: who sits on a lot's committee, and how a member
+who leaves at check-in is replaced. Every call into expert_pool goes through this module, so that the pool's
+internals can move without touching the rest of evaluation.
+
+A member of the committee is an expert whose invitation to a seat of the lot's confirmed draw (the original
+draw, status `formed`) is accepted: the seat is filled. Replacement uses the pool's own path: the member's
+invitation is closed as declined, with the reason, and the pool's seating offers the seat to the quota's next
+backup (or commits a supplementary draw when none is left), exactly as for a decline before the session.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.clock import db_now
+from core.errors import Conflict
+from evidence import ledger_service as ledger
+from expert_pool import draw_service
+from expert_pool.models import Expert, ExpertDraw, ExpertInvitation, ExpertService
+from expert_pool.regions import region_matches
+from trading.models import Tender
+
+
+@dataclass(frozen=True)
+class SeatedExpert:
+    """An expert holding a seat of the lot's committee."""
+
+    invitation_id: int
+    expert_id: int          # expert.id
+    expert_public_id: str
+    user_id: int | None     # the expert's login, None when they have no account
+    name: str
+    province_code: str
+    city_code: str
+    id_card_no: str
+    quota: str
+    seat: int
+
+
+@dataclass(frozen=True)
+class Committee:
+    """The lot's confirmed draw: its public id, how many expert seats and tenderer representatives it planned,
+    and the experts seated now."""
+
+    draw_public_id: str
+    expert_seats: int
+    representatives: int
+    seated: list[SeatedExpert]
+
+
+async def confirmed_committee(session: AsyncSession, lot_id: int) -> Committee:
+    """The lot's newest original draw that has formed its committee; 409 committee_not_formed otherwise."""
+    root = (await session.execute(
+        select(ExpertDraw).where(ExpertDraw.lot_id == lot_id, ExpertDraw.parent_id.is_(None),
+                                 ExpertDraw.status == "formed").order_by(ExpertDraw.id.desc()).limit(1)
+    )).scalar_one_or_none()
+    if root is None:
+        raise Conflict("the lot has no confirmed expert draw: every seat must be accepted first",
+                       code="committee_not_formed")
+    rows = (await session.execute(
+        select(ExpertInvitation, Expert).join(Expert, Expert.id == ExpertInvitation.expert_id)
+        .where(ExpertInvitation.root_draw_id == root.id, ExpertInvitation.status == "accepted")
+        .order_by(ExpertInvitation.quota, ExpertInvitation.seat))).all()
+    seated = [SeatedExpert(i.id, e.id, e.public_id, e.user_id, e.name, e.province_code, e.city_code, e.id_card_no,
+                           i.quota, i.seat) for i, e in rows]
+    return Committee(root.public_id, sum(draw_service.seats_of(root).values()), root.representatives, seated)
+
+
+def expert_in_region(site_region: str, province_code: str, city_code: str) -> bool:
+    """Whether a site of `site_region` (a province or a city code) is in the expert's own region."""
+    return region_matches(site_region, city_code) or site_region == province_code
+
+
+async def expert_of_user(session: AsyncSession, user_id: int) -> Expert | None:
+    """The pool expert linked to a login, if any."""
+    return (await session.execute(select(Expert).where(Expert.user_id == user_id))).scalar_one_or_none()
+
+
+async def replace_member(session: AsyncSession, *, invitation_id: int, tender: Tender, reason: str,
+                         actor: str) -> None:
+    """Free the seat of a member who declared a conflict at check-in and call in the next backup.
+
+    The invitation is closed as declined with the reason; the service record written when it was accepted is
+    removed (the expert did not serve); then the pool's seating offers the seat to the quota's next backup.
+    """
+    invitation = (await session.execute(select(ExpertInvitation).where(ExpertInvitation.id == invitation_id)
+                                        .with_for_update())).scalar_one()
+    root = (await session.execute(select(ExpertDraw).where(ExpertDraw.id == invitation.root_draw_id)
+                                  .with_for_update())).scalar_one()
+    if invitation.status != "accepted":
+        raise Conflict("the seat is not held by this member any more", code="seat_not_held")
+    invitation.status = "declined"
+    invitation.decline_reason = reason
+    invitation.replied_at = await db_now(session)
+    await session.execute(delete(ExpertService).where(ExpertService.draw_id == root.id,
+                                                      ExpertService.expert_id == invitation.expert_id))
+    await session.flush()
+    expert_pid = (await session.execute(select(Expert.public_id).where(Expert.id == invitation.expert_id))).scalar_one()
+    await ledger.append(session, actor=actor, action="invitation.withdraw",
+                        entity=ledger.entity_ref("invitation", invitation.public_id),
+                        payload={"draw_id": root.public_id, "expert": expert_pid, "quota": invitation.quota,
+                                 "seat": invitation.seat, "reason": reason})
+    await draw_service.seat_committee(session, root, tender=tender, policy=draw_service.DEFAULT_POLICY, actor=actor)
+
+
+@dataclass(frozen=True)
+class ExpertBrief:
+    public_id: str
+    name: str
+    id_card_no: str
+
+
+async def expert_brief(session: AsyncSession, expert_id: int) -> ExpertBrief:
+    """An expert's public id, name and registered ID card number (for check-in; never shown)."""
+    expert = await session.get(Expert, expert_id)
+    return ExpertBrief(expert.public_id, expert.name, expert.id_card_no)

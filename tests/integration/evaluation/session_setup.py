@@ -1,0 +1,168 @@
+"""A lot ready for its evaluation session, reached through the other domains' own test helpers and HTTP:
+a tender opened with 4 sealed bids (tests/integration/trading_bids), a committee of 5 drawn 2 + 3 from
+Guangzhou and Zhongshan and accepted by every expert (tests/integration/expert_pool), the two Guangdong
+centres with rooms and places, and the session scheduled at both.
+
+The one thing set directly is the tender's supervising organisation (行政监督部门): trading has no endpoint
+for it yet, and it is outside evaluation's domain.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from sqlalchemy import text
+
+from tests.helpers import Actor, staff
+from tests.integration.expert_pool.conftest import PoolExpert, employed_experts, organisation, sign_in
+from tests.integration.trading_bids.conftest import (PASSPHRASES, BidTender, add_holders, bundle, draft_tender,
+                                                     publish, set_deadline, upload)
+
+from .conftest import Venue, at, guangdong_centres, post
+
+PRICES = ("4650000.00", "4720000.00", "4580000.00", "4810000.00")
+
+
+@dataclass
+class Ready:
+    info: BidTender
+    supervisor: Actor
+    guangzhou: Venue
+    zhongshan: Venue
+    session_id: str
+    draw_id: str
+    experts: dict[str, Actor] = field(default_factory=dict)        # expert public id -> signed-in expert
+    pool: dict[str, PoolExpert] = field(default_factory=dict)
+    backups: dict[str, str] = field(default_factory=dict)          # quota -> backup expert public id
+    tenderer_org: str = ""
+
+    @property
+    def url(self) -> str:
+        return f"/api/v1/evaluation-sessions/{self.session_id}"
+
+
+async def opened_tender(sessions, client, raw_conn, wrapped_holder_keys, prices=PRICES) -> BidTender:
+    """A tender opened with 4 bids at these prices, through the bid and opening endpoints."""
+    info = await draft_tender(sessions, client, bidders=4)
+    await add_holders(sessions, client, info, wrapped_holder_keys, k=2)
+    await publish(sessions, info)
+    for bidder, price in zip(info.bidders, prices):
+        status, body = await upload(client, info, bidder, bundle(price=price))
+        assert status == 201, body
+    await set_deadline(sessions, info, -1)
+    await post(client, f"/api/v1/tenders/{info.code}/opening", info.agent, None, 200)
+    for holder, passphrase in zip(info.holders[:2], PASSPHRASES):
+        await post(client, f"/api/v1/tenders/{info.code}/opening/shares", holder, {"passphrase": passphrase}, 200)
+    assert await raw_conn.fetchval("SELECT status FROM tender WHERE code = $1", info.code) == "opened"
+    return info
+
+
+async def accept_invitations(client, experts: dict[str, Actor]) -> list[str]:
+    """Every pending invitation of these experts accepted through the pool's endpoint; returns who accepted."""
+    accepted = []
+    for expert_id, actor in experts.items():
+        mine = await (await client.get("/api/v1/me/invitations", headers=actor.headers)).json()
+        for invitation in mine:
+            if invitation["status"] == "pending":
+                await post(client, f"/api/v1/invitations/{invitation['invitation_id']}/accept", actor, None, 200)
+                accepted.append(expert_id)
+    return accepted
+
+
+async def ready_lot(sessions, client, raw_conn, wrapped_holder_keys, admin: Actor, *,
+                    representatives: int = 0, prices=PRICES) -> Ready:
+    info = await opened_tender(sessions, client, raw_conn, wrapped_holder_keys, prices)
+    supervisor_org = await organisation(sessions, "中山市住房和城乡建设局")
+    await raw_conn.execute("UPDATE tender SET supervisor_organisation_id = (SELECT id FROM organisation "
+                           "WHERE public_id = $1) WHERE code = $2", supervisor_org, info.code)
+    supervisor = await staff(sessions, client, "supervisor", organisation_public_id=supervisor_org)
+    tenderer_org = await raw_conn.fetchval("SELECT o.public_id FROM organisation o JOIN tender t "
+                                           "ON t.tenderer_id = o.id WHERE t.code = $1", info.code)
+
+    guangzhou_pool = await employed_experts(sessions, 3, specialty="A0101", city="440100", account=True)
+    zhongshan_pool = await employed_experts(sessions, 4, specialty="A0101", city="442000", account=True)
+    pool = {e.expert_id: e for e in guangzhou_pool + zhongshan_pool}
+    experts = {e.expert_id: await sign_in(client, e.username) for e in pool.values()}
+    draw = await post(client, f"/api/v1/lots/{info.lot_id}/draws", info.agent, {
+        "session_at": at(5, 9), "venue": "中山市公共资源交易中心（主场）、广东省公共资源交易中心（副场）",
+        "representatives": representatives,
+        "quotas": [{"name": "广州", "specialty": "A01", "region": "440100", "count": 2, "backups": 1},
+                   {"name": "中山", "specialty": "A01", "region": "442000", "count": 3, "backups": 1}]}, 201)
+    drawn = await post(client, f"/api/v1/draws/{draw['draw_id']}/entropy", supervisor,
+                       {"entropy": "5e1f0c2a9b7d4e3f8a6b1c2d3e4f5061"}, 200)
+    backups = {r["quota"]: r["backups"][0]["expert_id"] for r in drawn["result"]}
+    assert len(await accept_invitations(client, experts)) == 5
+    assert await raw_conn.fetchval("SELECT status FROM expert_draw WHERE public_id = $1", draw["draw_id"]) == "formed"
+
+    guangzhou, zhongshan = await guangdong_centres(client, admin)
+    body = {"tender": info.code, "label": "第一标段评标"}
+    main = await post(client, f"/api/v1/rooms/{zhongshan.room}/bookings", info.agent,
+                      {**body, "starts_at": at(5, 9), "ends_at": at(5, 17), "lot": info.lot_id}, 201)
+    sub = await post(client, f"/api/v1/rooms/{guangzhou.room}/bookings", info.agent,
+                     {**body, "starts_at": at(5, 8), "ends_at": at(5, 18)}, 201)
+    created = await post(client, f"/api/v1/lots/{info.lot_id}/evaluation-sessions", info.agent,
+                         {"main_booking": main["booking_id"], "sub_bookings": [sub["booking_id"]]}, 201)
+    return Ready(info, supervisor, guangzhou, zhongshan, created["session_id"], draw["draw_id"], experts, pool,
+                 backups, tenderer_org)
+
+
+async def id_card_last4(raw_conn, expert_id: str) -> str:
+    """What the expert knows of their own ID card."""
+    return (await raw_conn.fetchval("SELECT id_card_no FROM expert WHERE public_id = $1", expert_id))[-4:]
+
+
+async def member_experts(raw_conn, session_id: str) -> dict[str, str]:
+    """member id -> expert public id, for the members still on the committee (what the expert knows: it is them)."""
+    rows = await raw_conn.fetch(
+        "SELECT m.public_id AS member, e.public_id AS expert FROM evaluation_member m JOIN expert e "
+        "ON e.id = m.expert_id JOIN evaluation_session s ON s.id = m.session_id "
+        "WHERE s.public_id = $1 AND m.status <> 'withdrawn'", session_id)
+    return {r["member"]: r["expert"] for r in rows}
+
+
+async def committee(client, ready: Ready, actor: Actor) -> dict:
+    resp = await client.get(ready.url + "/committee", headers=actor.headers)
+    assert resp.status == 200, await resp.text()
+    return await resp.json()
+
+
+async def check_in_all(client, raw_conn, ready: Ready, only: list[str] | None = None) -> None:
+    """Every expert member still on the committee (or those of `only`) checks in with no conflict."""
+    for member, expert_id in (await member_experts(raw_conn, ready.session_id)).items():
+        if only is not None and expert_id not in only:
+            continue
+        await post(client, ready.url + "/check-in", ready.experts[expert_id],
+                   {"id_card_last4": await id_card_last4(raw_conn, expert_id), "commitment": True, "conflicts": []},
+                   200)
+
+
+@dataclass
+class Started:
+    ready: Ready
+    members: dict[str, Actor]        # member id -> signed-in expert
+    chair: str                       # member id
+    bidders: list[dict]              # [{"organisation_id", "name"}], by name
+
+
+async def started_session(sessions, client, raw_conn, wrapped_holder_keys, admin: Actor,
+                          evaluation: dict | None = None, prices=PRICES) -> Started:
+    """A session of 5 experts, all checked in, the evaluation started and the chair elected by majority.
+
+    `evaluation`, when given, is the tender's evaluation method (评标办法), set directly: the tender was made
+    by trading's test helper without one, and the method belongs to trading's tender."""
+    ready = await ready_lot(sessions, client, raw_conn, wrapped_holder_keys, admin, prices=prices)
+    if evaluation is not None:
+        await raw_conn.execute("UPDATE tender SET evaluation = $1::jsonb WHERE code = $2", json.dumps(evaluation),
+                               ready.info.code)
+    url = ready.url
+    await post(client, url + "/committee", ready.info.agent, {}, 200)
+    await post(client, url + "/check-in/open", ready.info.agent, None, 200)
+    await check_in_all(client, raw_conn, ready)
+    await post(client, url + "/start", ready.info.agent, None, 200)
+    by_member = {m: ready.experts[e] for m, e in (await member_experts(raw_conn, ready.session_id)).items()}
+    chair = sorted(by_member)[0]
+    for voter in sorted(by_member)[:3]:
+        standing = await post(client, url + "/chair/votes", by_member[voter], {"candidate": chair}, 200)
+    assert (standing["chair"], standing["how"]) == (chair, "majority")
+    bidders = await (await client.get(url + "/declaration", headers=by_member[chair].headers)).json()
+    return Started(ready, by_member, chair, bidders)
