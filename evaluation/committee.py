@@ -17,7 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.clock import db_now
 from core.errors import Conflict
 from evidence import ledger_service as ledger
-from expert_pool import draw_service
+from expert_pool import confirmations
+from expert_pool.draws import DEFAULT_POLICY
 from expert_pool.models import Expert, ExpertDraw, ExpertInvitation, ExpertService
 from expert_pool.regions import region_matches
 from trading.models import Tender
@@ -65,7 +66,7 @@ async def confirmed_committee(session: AsyncSession, lot_id: int) -> Committee:
         .order_by(ExpertInvitation.quota, ExpertInvitation.seat))).all()
     seated = [SeatedExpert(i.id, e.id, e.public_id, e.user_id, e.name, e.province_code, e.city_code, e.id_card_no,
                            i.quota, i.seat) for i, e in rows]
-    return Committee(root.public_id, sum(draw_service.seats_of(root).values()), root.representatives, seated)
+    return Committee(root.public_id, sum(confirmations.seats_of(root).values()), root.representatives, seated)
 
 
 def expert_in_region(site_region: str, province_code: str, city_code: str) -> bool:
@@ -82,7 +83,7 @@ async def replace_member(session: AsyncSession, *, invitation_id: int, tender: T
                          actor: str) -> None:
     """Free the seat of a member who declared a conflict at check-in and call in the next backup.
 
-    The invitation is closed as declined with the reason; the service record written when it was accepted is
+    The invitation is withdrawn with the reason; the service record written when it was accepted is
     removed (the expert did not serve); then the pool's seating offers the seat to the quota's next backup.
     """
     invitation = (await session.execute(select(ExpertInvitation).where(ExpertInvitation.id == invitation_id)
@@ -91,18 +92,23 @@ async def replace_member(session: AsyncSession, *, invitation_id: int, tender: T
                                   .with_for_update())).scalar_one()
     if invitation.status != "accepted":
         raise Conflict("the seat is not held by this member any more", code="seat_not_held")
-    invitation.status = "declined"
+    # withdrawn, as the pool's own re-screen at the bid deadline withdraws a conflicting member: the expert is
+    # marked unavailable for this draw, so the seat goes to the quota's next backup and never back to them. The
+    # draw stays formed: its committee exists, and the session waits for the backup (committee_incomplete)
+    invitation.status = "withdrawn"
     invitation.decline_reason = reason
     invitation.replied_at = await db_now(session)
     await session.execute(delete(ExpertService).where(ExpertService.draw_id == root.id,
                                                       ExpertService.expert_id == invitation.expert_id))
-    await session.flush()
     expert_pid = (await session.execute(select(Expert.public_id).where(Expert.id == invitation.expert_id))).scalar_one()
+    root.context = {**(root.context or {}),
+                    "unavailable": {**confirmations.unavailable(root), expert_pid: reason}}
+    await session.flush()
     await ledger.append(session, actor=actor, action="invitation.withdraw",
                         entity=ledger.entity_ref("invitation", invitation.public_id),
                         payload={"draw_id": root.public_id, "expert": expert_pid, "quota": invitation.quota,
                                  "seat": invitation.seat, "reason": reason})
-    await draw_service.seat_committee(session, root, tender=tender, policy=draw_service.DEFAULT_POLICY, actor=actor)
+    await confirmations.seat_committee(session, root, tender=tender, policy=DEFAULT_POLICY, actor=actor)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.identity_models import Organisation, User
-from trading.bid_models import Bid
+from trading.models import Bid
 from trading.models import Tender
 from trading.status import move_tender
 

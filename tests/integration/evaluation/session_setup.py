@@ -1,10 +1,7 @@
 """A lot ready for its evaluation session, reached through the other domains' own test helpers and HTTP:
-a tender opened with 4 sealed bids (tests/integration/trading_bids), a committee of 5 drawn 2 + 3 from
-Guangzhou and Zhongshan and accepted by every expert (tests/integration/expert_pool), the two Guangdong
-centres with rooms and places, and the session scheduled at both.
-
-The one thing set directly is the tender's supervising organisation (行政监督部门): trading has no endpoint
-for it yet, and it is outside evaluation's domain.
+a tender with 4 sealed bids (tests/integration/trading_bids), a committee of 5 drawn 2 + 3 from Guangzhou and
+Zhongshan while the bids are sealed and accepted by every expert (tests/integration/expert_pool), the bids
+opened, the two Guangdong centres with rooms and places, and the session scheduled at both.
 """
 from __future__ import annotations
 
@@ -41,20 +38,24 @@ class Ready:
         return f"/api/v1/evaluation-sessions/{self.session_id}"
 
 
-async def opened_tender(sessions, client, raw_conn, wrapped_holder_keys, prices=PRICES) -> BidTender:
-    """A tender opened with 4 bids at these prices, through the bid and opening endpoints."""
+async def bidding_tender(sessions, client, wrapped_holder_keys, prices=PRICES) -> BidTender:
+    """A published tender with 4 sealed bids at these prices, its deadline not yet passed."""
     info = await draft_tender(sessions, client, bidders=4)
     await add_holders(sessions, client, info, wrapped_holder_keys, k=2)
     await publish(sessions, info)
     for bidder, price in zip(info.bidders, prices):
         status, body = await upload(client, info, bidder, bundle(price=price))
         assert status == 201, body
+    return info
+
+
+async def open_bids(sessions, client, raw_conn, info: BidTender) -> None:
+    """The deadline passes and the holders open the bids, through the opening endpoints."""
     await set_deadline(sessions, info, -1)
     await post(client, f"/api/v1/tenders/{info.code}/opening", info.agent, None, 200)
     for holder, passphrase in zip(info.holders[:2], PASSPHRASES):
         await post(client, f"/api/v1/tenders/{info.code}/opening/shares", holder, {"passphrase": passphrase}, 200)
     assert await raw_conn.fetchval("SELECT status FROM tender WHERE code = $1", info.code) == "opened"
-    return info
 
 
 async def accept_invitations(client, experts: dict[str, Actor]) -> list[str]:
@@ -71,10 +72,12 @@ async def accept_invitations(client, experts: dict[str, Actor]) -> list[str]:
 
 async def ready_lot(sessions, client, raw_conn, wrapped_holder_keys, admin: Actor, *,
                     representatives: int = 0, prices=PRICES) -> Ready:
-    info = await opened_tender(sessions, client, raw_conn, wrapped_holder_keys, prices)
-    supervisor_org = await organisation(sessions, "中山市住房和城乡建设局")
-    await raw_conn.execute("UPDATE tender SET supervisor_organisation_id = (SELECT id FROM organisation "
-                           "WHERE public_id = $1) WHERE code = $2", supervisor_org, info.code)
+    # the committee is drawn while the bids are sealed (a new original draw is refused once the tender is
+    # opened), by a supervisor of the tender's supervising organisation; the bids are opened afterwards
+    info = await bidding_tender(sessions, client, wrapped_holder_keys, prices)
+    supervisor_org = await raw_conn.fetchval(
+        "SELECT o.public_id FROM organisation o JOIN tender t ON t.supervisor_organisation_id = o.id "
+        "WHERE t.code = $1", info.code)
     supervisor = await staff(sessions, client, "supervisor", organisation_public_id=supervisor_org)
     tenderer_org = await raw_conn.fetchval("SELECT o.public_id FROM organisation o JOIN tender t "
                                            "ON t.tenderer_id = o.id WHERE t.code = $1", info.code)
@@ -93,6 +96,7 @@ async def ready_lot(sessions, client, raw_conn, wrapped_holder_keys, admin: Acto
     backups = {r["quota"]: r["backups"][0]["expert_id"] for r in drawn["result"]}
     assert len(await accept_invitations(client, experts)) == 5
     assert await raw_conn.fetchval("SELECT status FROM expert_draw WHERE public_id = $1", draw["draw_id"]) == "formed"
+    await open_bids(sessions, client, raw_conn, info)
 
     guangzhou, zhongshan = await guangdong_centres(client, admin)
     body = {"tender": info.code, "label": "第一标段评标"}

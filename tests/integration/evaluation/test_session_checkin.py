@@ -62,7 +62,7 @@ async def test_check_in_with_a_conflict_replaced_by_the_backup_then_the_evaluati
     invitation = await raw_conn.fetchrow(
         "SELECT i.status, i.decline_reason FROM expert_invitation i JOIN expert e ON e.id = i.expert_id "
         "WHERE e.public_id = $1", leaving_expert)
-    assert invitation["status"] == "declined" and "回避" in invitation["decline_reason"]
+    assert invitation["status"] == "withdrawn" and "回避" in invitation["decline_reason"]
     backup = ready.backups["中山"]
     assert await raw_conn.fetchval(
         "SELECT i.status FROM expert_invitation i JOIN expert e ON e.id = i.expert_id WHERE e.public_id = $1",
