@@ -21,7 +21,7 @@ from typing import Sequence
 from sqlalchemy import delete, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.clock import SHANGHAI, db_now
+from core.clock import db_now, format_local
 from core.errors import Conflict, NotFound, Unprocessable
 from core.principal import Principal
 from core.scheduler import cancel, schedule
@@ -167,7 +167,7 @@ async def _invite(session: AsyncSession, root: ExpertDraw, offers: Sequence[Seat
 
 
 def _local(at: datetime) -> str:
-    return at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
+    return format_local(at)
 
 
 async def _supplementary_draw(session: AsyncSession, root: ExpertDraw, drawn: list[ExpertDraw],

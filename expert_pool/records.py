@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Mapping, Sequence
-from zoneinfo import ZoneInfo
 
+from core.clock import format_local
 from evidence.randomness import ALGORITHM
 from expert_pool.regions import region_name
 from expert_pool.taxonomy import load_taxonomy
 
 log = logging.getLogger(__name__)
 
-CHINA = ZoneInfo("Asia/Shanghai")
 PUBLIC, SUPERVISOR = "public", "supervisor"
 RECORD_KIND = "expert_draw"
 
@@ -187,11 +186,12 @@ def reason_label(reason: str) -> tuple[str, str]:
 
 
 def _iso(at: datetime) -> str:
-    return at.astimezone(CHINA).isoformat()
+    """record.json keeps the exact instant in UTC; the page shows Beijing time (format_local)."""
+    return at.astimezone(timezone.utc).isoformat()
 
 
 def _local(at: datetime) -> str:
-    return at.astimezone(CHINA).strftime("%Y-%m-%d %H:%M")
+    return format_local(at)
 
 
 def record_no(draw_id: str, edition: str) -> str:
