@@ -13,7 +13,7 @@ from evidence import records_service as svc
 from evidence.pki import Pki
 from evidence.records_models import Record
 from web.api import Api
-from web.keys import LEDGER_SIGNER, SERVICES, SESSIONS, SETTINGS, Principal, db, principal
+from web.keys import LEDGER_SIGNER, RECORDS, SESSIONS, SETTINGS, Principal, db, principal
 
 api = Api("records")
 VERIFY_LIMIT_BYTES = 32 * 1024 * 1024
@@ -24,7 +24,7 @@ async def cleanup_ctx(app: web.Application) -> AsyncIterator[None]:
     """Create or load the platform PKI (blocking key work runs in a thread) and the records context."""
     settings = app[SETTINGS]
     pki = await asyncio.to_thread(Pki.load_or_create, settings.keys_dir / "pki", public_url=settings.public_url)
-    app[SERVICES]["records"] = svc.RecordsContext(pki=pki, directory=settings.storage_dir,
+    app[RECORDS] = svc.RecordsContext(pki=pki, directory=settings.storage_dir,
                                                   public_url=settings.public_url,
                                                   ledger_signer=app[LEDGER_SIGNER], sessions=app[SESSIONS],
                                                   statutory_periods=settings.statutory_periods)
@@ -32,7 +32,7 @@ async def cleanup_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 def records(request: web.Request) -> svc.RecordsContext:
-    return request.app[SERVICES]["records"]
+    return request.app[RECORDS]
 
 
 class SignerOut(BaseModel):

@@ -23,20 +23,20 @@ from expert_pool.schemas import (CancelIn, ConflictIn, ConflictOut, DeclineIn, D
                                  SpecialtyOut, StatusIn)
 from expert_pool.taxonomy import load_taxonomy
 from web.api import Api
-from web.keys import NOTIFIER, SERVICES, SETTINGS, Principal, db, principal
+from web.keys import NOTIFIER, RECORDS, SETTINGS, Principal, db, principal
 
 log = logging.getLogger(__name__)
 
 api = Api("expert_pool")
 # records about draws follow the draw's visibility: the archive asks expert_pool.access through this rule
 draw_records.register()
-POLICY_KEY = "expert_pool.policy"
+DRAW_POLICY = web.AppKey("expert_pool.policy", draws.DrawPolicy)  # a deployment's own draw policy
 MAX_IMPORT_BYTES = 8 * 1024 * 1024
 
 
 def _policy(app: web.Application) -> draws.DrawPolicy:
-    """The deployment's draw policy (app[SERVICES]["expert_pool.policy"]), with the app's notifier if any."""
-    policy = app[SERVICES].get(POLICY_KEY, draws.DEFAULT_POLICY)
+    """The deployment's draw policy (app[DRAW_POLICY]), with the app's notifier if any."""
+    policy = app.get(DRAW_POLICY, draws.DEFAULT_POLICY)
     notifier = app.get(NOTIFIER)
     if notifier is not None and policy.notifier is not notifier:
         policy = replace(policy, notifier=notifier)
@@ -51,7 +51,7 @@ def register_jobs(app: web.Application, registry: Any) -> None:
         await confirmations.expire_invitation(session, payload["invitation"], policy=_policy(app))
 
     async def issue_records(session, payload: dict) -> None:
-        await draw_records.issue_draw_records(session, app[SERVICES]["records"], payload["draw"])
+        await draw_records.issue_draw_records(session, app[RECORDS], payload["draw"])
 
     async def rescreen(session, payload: dict) -> None:
         await confirmations.rescreen_at_deadline(session, payload["draw"], policy=_policy(app))

@@ -16,11 +16,11 @@ from core.identity_schemas import (ChangePasswordIn, CreatedUserOut, CreateOrgan
 from core.scheduler import schedule
 from core.totp import TotpVault
 from web.api import Api, json_response
-from web.keys import REQ_PRINCIPAL, SERVICES, SESSIONS, SETTINGS, TOKENS, Principal, db
+from web.keys import REQ_PRINCIPAL, SESSIONS, SETTINGS, TOKENS, Principal, db
 
 api = Api("identity")
 REFRESH_COOKIE = "__Host-bidroom_refresh"
-TOTP_VAULT = "totp_vault"
+TOTP_VAULT = web.AppKey("identity.totp_vault", TotpVault)
 
 
 THROTTLE_SWEEP = "identity.throttle_sweep"
@@ -29,7 +29,7 @@ THROTTLE_SWEEP = "identity.throttle_sweep"
 async def cleanup_ctx(app: web.Application) -> AsyncIterator[None]:
     """The TOTP vault (secrets at rest sealed under the master secret in the keys directory), and the first
     sweep of old sign-in counters."""
-    app[SERVICES][TOTP_VAULT] = TotpVault.for_keys_dir(app[SETTINGS].keys_dir)
+    app[TOTP_VAULT] = TotpVault.for_keys_dir(app[SETTINGS].keys_dir)
     if app[SETTINGS].run_scheduler:
         async with app[SESSIONS]() as session, session.begin():
             await schedule(session, THROTTLE_SWEEP, delay_s=3600, dedupe_key=THROTTLE_SWEEP)
@@ -48,7 +48,7 @@ def register_jobs(app: web.Application, registry) -> None:
 
 
 def totp_vault(request: web.Request) -> TotpVault:
-    return request.app[SERVICES][TOTP_VAULT]
+    return request.app[TOTP_VAULT]
 
 
 def _throttle(request: web.Request) -> svc.Throttle:

@@ -23,7 +23,7 @@ from core.settings import Settings
 from core.tokens import TokenIssuer
 from evidence.ledger_service import LedgerSigner
 from web import middleware
-from web.keys import (ENGINE, JOBS, LEDGER_SIGNER, METRICS, PG_POOL, READ_SESSIONS, SCHEDULER, SCHEMA_HEADS, SERVICES,
+from web.keys import (ENGINE, JOBS, LEDGER_SIGNER, METRICS, PG_POOL, READ_SESSIONS, SCHEDULER, SCHEMA_HEADS,
                       SESSIONS, SETTINGS, TOKENS)
 from web.metrics import Metrics
 from web.openapi import DOCS_HTML, build_openapi
@@ -147,7 +147,6 @@ def create_app(settings: Settings) -> web.Application:
         middleware.authentication, middleware.idempotency])
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
-    app[SERVICES] = {}
     app[SCHEMA_HEADS] = frozenset(script_heads())
     modules = route_modules()
     app.cleanup_ctx.extend([database_ctx, keys_ctx])

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from core.principal import Principal  # noqa: F401  (re-exported for route modules)
 from core.settings import Settings
 from core.uow import UnitOfWork
+from evidence.records_service import RecordsContext
 
 if TYPE_CHECKING:  # avoid import cycles at runtime
     from core.notifier import Notifier
@@ -30,7 +31,8 @@ JOBS = web.AppKey("jobs", object)  # JobRegistry
 SCHEDULER = web.AppKey("scheduler", object)  # Scheduler
 NOTIFIER = web.AppKey("notifier", object)  # Notifier
 METRICS = web.AppKey("metrics", object)
-SERVICES = web.AppKey("services", dict)  # optional per-domain resources (PKI, storage, ...)
+# the records context (PKI, archive, ledger key) that every domain issuing records uses
+RECORDS = web.AppKey("records", RecordsContext)
 SCHEMA_HEADS = web.AppKey("schema_heads", frozenset)  # the migration heads this build expects
 
 # request-scoped values live on the request mapping under these keys
@@ -52,7 +54,3 @@ def principal(request: web.Request) -> Principal | None:
 
 def settings(request: web.Request) -> Settings:
     return request.app[SETTINGS]
-
-
-def service(request: web.Request, name: str) -> Any:
-    return request.app[SERVICES][name]

@@ -24,13 +24,13 @@ from trading.schemas import (AwardsOut, BidStatusOut, CandidatesIn, CandidatesOu
                              KeyHoldersIn, KeyHoldersOut, ObjectionAnswerIn, ObjectionIn, ObjectionOut, ObjectionsOut,
                              OpenedBidsOut, OpeningOut, PassphraseIn, ReceiptOut)
 from web.api import Api
-from web.keys import LEDGER_SIGNER, NOTIFIER, SERVICES, SESSIONS, SETTINGS, Principal, db, principal
+from web.keys import LEDGER_SIGNER, NOTIFIER, RECORDS, SESSIONS, SETTINGS, Principal, db, principal
 
 log = logging.getLogger(__name__)
 
 api = Api("trading-bids")
-POOL = "trading.sealing_pool"
-KEYRING = "trading.keyring"
+SEALING_POOL = web.AppKey("trading.sealing_pool", ProcessPoolExecutor)  # scrypt wraps and unwraps
+KEYRING = web.AppKey("trading.keyring", keyholding.PlatformKeyring)
 UPLOAD_CHUNK = 256 * 1024
 BID_TYPES = ("application/octet-stream", "application/x-tar", "application/age")
 _PLATFORM_KEY_LOCK = 0x7B1D_0007
@@ -44,8 +44,8 @@ async def cleanup_ctx(app: web.Application) -> AsyncIterator[None]:
     # spawn: forking a process that runs an event loop and DB connections is not safe
     pool = ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("spawn"))
     keyring = keyholding.PlatformKeyring.from_keys_dir(settings.keys_dir)
-    app[SERVICES][POOL] = pool
-    app[SERVICES][KEYRING] = keyring
+    app[SEALING_POOL] = pool
+    app[KEYRING] = keyring
     async with app[SESSIONS]() as session, session.begin():
         await advisory_xact_lock(session, _PLATFORM_KEY_LOCK)
         await keyholding.ensure_platform_key(session, keyring)
@@ -72,11 +72,11 @@ def register_jobs(app: web.Application, registry: Any) -> None:
 
 
 def _pool(request: web.Request) -> ProcessPoolExecutor:
-    return request.app[SERVICES][POOL]
+    return request.app[SEALING_POOL]
 
 
 def _keyring(request: web.Request) -> keyholding.PlatformKeyring:
-    return request.app[SERVICES][KEYRING]
+    return request.app[KEYRING]
 
 
 async def _me(request: web.Request, who: Principal) -> User:
@@ -172,7 +172,7 @@ async def delete_bid(request: web.Request, who: Principal):
           response=OpeningOut, roles=("agent",), errors=(403, 404, 409))
 async def start_opening(request: web.Request, who: Principal):
     return await opening.start_opening(db(request), request.match_info["code"], who, keyring=_keyring(request),
-                                       records=request.app[SERVICES]["records"])
+                                       records=request.app[RECORDS])
 
 
 @api.get("/api/v1/tenders/{code}/opening", summary="Progress of the opening", response=OpeningOut, auth=False,
@@ -186,7 +186,7 @@ async def get_opening(request: web.Request):
 async def post_share(request: web.Request, who: Principal, body: PassphraseIn):
     return await opening.submit_share(db(request), request.match_info["code"], who, body.passphrase,
                                       pool=_pool(request), keyring=_keyring(request),
-                                      records=request.app[SERVICES]["records"],
+                                      records=request.app[RECORDS],
                                       storage_dir=request.app[SETTINGS].storage_dir)
 
 
@@ -236,5 +236,5 @@ async def post_answer(request: web.Request, who: Principal, body: ObjectionAnswe
 @api.post("/api/v1/tenders/{code}/award", summary="Award each lot after the publicity, with a 中标通知书",
           response=AwardsOut, status=201, roles=("agent",), errors=(403, 404, 409))
 async def post_award(request: web.Request, who: Principal):
-    return AwardsOut(awards=await results.award(db(request), request.app[SERVICES]["records"],
+    return AwardsOut(awards=await results.award(db(request), request.app[RECORDS],
                                                 request.match_info["code"], who))

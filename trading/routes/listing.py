@@ -21,10 +21,10 @@ from trading.loaders import visible_tender
 from trading.ocds_snapshot import ocds_snapshot
 from trading.schemas import CategoryOut, ListingQuery, ReleasesQuery, TenderPage
 from web.api import Api, json_body
-from web.keys import PG_POOL, SERVICES, SETTINGS, db, principal
+from web.keys import PG_POOL, SETTINGS, db, principal
 
 api = Api("trading")
-LISTING_CACHE = "trading.listing_cache"
+LISTING_CACHE = web.AppKey("trading.listing_cache", listing_cache.ListingCache)
 OCID_PREFIX_KEY = "ocid_prefix"  # settings.extra
 DEFAULT_OCID_PREFIX = "ocds-bidrm0"
 PUBLISHER = "bidroom 公共资源交易平台"
@@ -34,7 +34,7 @@ async def cleanup_ctx(app: web.Application) -> AsyncIterator[None]:
     """The public listing's page cache and, unless it is switched off, the connection that hears about changes."""
     settings = app[SETTINGS]
     cache = listing_cache.ListingCache(settings.listing_cache_s)
-    app[SERVICES][LISTING_CACHE] = cache
+    app[LISTING_CACHE] = cache
     if settings.listing_cache_s <= 0:
         yield
         return
@@ -68,7 +68,7 @@ def _summary(row: Any) -> dict[str, Any]:
 @api.get("/api/v1/tenders", summary="Public tenders: search (Chinese or English), filters, keyset pages",
          query=ListingQuery, response=TenderPage, auth=False, errors=(400, 404, 422))
 async def list_tenders(request: web.Request, query: ListingQuery):
-    cache: listing_cache.ListingCache = request.app[SERVICES][LISTING_CACHE]
+    cache: listing_cache.ListingCache = request.app[LISTING_CACHE]
 
     async def page() -> bytes:
         rows, next_cursor = await list_page(request.app[PG_POOL], ListingFilter(**query.model_dump()))

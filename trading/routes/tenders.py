@@ -21,12 +21,11 @@ from trading.schemas import (AmendmentIn, AmendmentOut, AnswerIn, CancelIn, Cate
                              DocumentOut, LotOut, OrganisationRef, QuestionIn, RegistrationOut, TenderIn, TenderOut,
                              TenderPatch, UploadQuery)
 from web.api import Api
-from web.keys import NOTIFIER, SERVICES, SETTINGS, Principal, db, principal
+from web.keys import NOTIFIER, SETTINGS, Principal, db, principal
 
 log = logging.getLogger(__name__)
 
 api = Api("trading")
-MAX_DOCUMENT_KEY = "trading.max_document_bytes"  # app[SERVICES] override of settings.max_upload_bytes
 
 
 
@@ -149,7 +148,7 @@ async def upload_document(request: web.Request, who: Principal, query: UploadQue
     require_manager(tender, who)
     documents.check_document_upload(tender, query.document_type)
     filename = clean_filename(query.filename or request.headers.get("X-Filename"))
-    limit = request.app[SERVICES].get(MAX_DOCUMENT_KEY, request.app[SETTINGS].max_upload_bytes)
+    limit = request.app[SETTINGS].max_upload_bytes
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLarge(f"the document exceeds {limit} bytes", code="upload_too_large",
                                   details={"limit_bytes": limit})

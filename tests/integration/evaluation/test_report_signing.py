@@ -24,7 +24,7 @@ from evidence.records import RECORD_ATTACHMENT, SEAL_FIELD
 from evidence.records_service import get_record
 from evidence.signing import verify_pdf
 from tests.unit.evaluation.test_report import MEMBERS, pdf_text, sample_input
-from web.keys import SERVICES
+from web.keys import RECORDS
 
 ENTITY = "evaluation_session:S-7Q4M2K"
 SIGNERS = report_signers(sample_input())
@@ -52,7 +52,7 @@ def qpdf_check(pdf: bytes, tmp: Path) -> None:
 
 
 async def _issue(client, sessions):
-    ctx = client.app[SERVICES]["records"]
+    ctx = client.app[RECORDS]
     async with sessions() as session, session.begin():
         record = await issue_report(session, ctx, build_report(sample_input()), who=CHAIR, entity=ENTITY)
         return ctx, record.record_no

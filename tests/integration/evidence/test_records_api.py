@@ -12,7 +12,7 @@ from evidence.records import KeyValueBlock, SignatureTable, TableBlock, signatur
 from evidence.records_service import RecordContent, issue_record
 from evidence.signing import SignerSpec
 from tests.helpers import bidder, register_bidder, staff
-from web.keys import SERVICES
+from web.keys import RECORDS
 
 
 def content(kind="opening") -> RecordContent:
@@ -26,7 +26,7 @@ def content(kind="opening") -> RecordContent:
 
 
 async def _issue(client, sessions, *, audience="public", signers=()):
-    ctx = client.app[SERVICES]["records"]
+    ctx = client.app[RECORDS]
     async with sessions() as session, session.begin():
         record = await issue_record(session, ctx, actor="system", entity="tender:ZS-2026-ZFCG-00042",
                                     content=content(), signers=signers, audience=audience)

@@ -10,7 +10,7 @@ import hashlib
 from evidence.records import KeyValueBlock
 from evidence.records_service import RecordContent, issue_record, register_audience
 from tests.helpers import staff
-from web.keys import SERVICES
+from web.keys import RECORDS
 
 # who the probe rule admits right now, by user public id; tests change it between requests
 ADMITTED: set[str] = set()
@@ -29,7 +29,7 @@ def content() -> RecordContent:
 
 
 async def issue(client, sessions, entity: str, audience: str) -> tuple[str, str]:
-    ctx = client.app[SERVICES]["records"]
+    ctx = client.app[RECORDS]
     async with sessions() as session, session.begin():
         record = await issue_record(session, ctx, actor="system", entity=entity, content=content(),
                                     audience=audience)

@@ -1,8 +1,10 @@
 """Tender documents: streamed upload checked by magic bytes, SHA-256, size limit, public download once published."""
 import hashlib
 
+from aiohttp.test_utils import TestClient, TestServer
+
 from tests.integration.trading.conftest import create_draft, publish
-from web.keys import SERVICES
+from web.app import create_app
 
 PDF = b"%PDF-1.7\n" + "招标文件 第一章 投标人须知\n".encode() * 200 + b"%%EOF\n"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -54,12 +56,13 @@ async def test_other_file_types_are_refused_with_415_and_leave_nothing_behind(cl
     assert not stored.exists() or not any(p.is_file() for p in stored.rglob("*"))
 
 
-async def test_an_upload_over_the_limit_is_refused_with_413(client, desk, raw_conn):
-    client.app[SERVICES]["trading.max_document_bytes"] = 1000
-    draft = await create_draft(client, desk)
-    resp = await _upload(client, desk, draft["code"], PDF)
-    assert resp.status == 413
-    assert (await resp.json())["error"]["code"] == "upload_too_large"
+async def test_an_upload_over_the_limit_is_refused_with_413(client, settings, desk, raw_conn):
+    # a second server on the same database and keys, configured with a 1,000-byte upload limit
+    async with TestClient(TestServer(create_app(settings.with_(max_upload_bytes=1000)))) as small:
+        draft = await create_draft(small, desk)
+        resp = await _upload(small, desk, draft["code"], PDF)
+        assert resp.status == 413
+        assert (await resp.json())["error"]["code"] == "upload_too_large"
     assert await raw_conn.fetchval("SELECT count(*) FROM tender_document") == 0
 
 

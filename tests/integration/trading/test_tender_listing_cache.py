@@ -4,11 +4,10 @@ import asyncio
 
 from tests.integration.trading.conftest import create_draft, publish, published_tender
 from trading.routes.listing import LISTING_CACHE
-from web.keys import SERVICES
 
 
 def _cache(client):
-    return client.server.app[SERVICES][LISTING_CACHE]
+    return client.server.app[LISTING_CACHE]
 
 
 async def _page(client, params):
