@@ -21,7 +21,7 @@ from typing import Sequence
 from sqlalchemy import delete, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.clock import db_now, format_local
+from core.clock import db_now, format_local, passed
 from core.errors import Conflict, NotFound, Unprocessable
 from core.principal import Principal
 from core.scheduler import cancel, schedule
@@ -240,7 +240,7 @@ async def reply(session: AsyncSession, *, who: Principal, invitation_public_id: 
     root, _ = await lock_family(session, root_draw)
     invitation = await _invitation_for_update(session, invitation.id)
     now = await db_now(session)
-    if invitation.status == "expired" or (invitation.status == "pending" and now >= invitation.reply_by):
+    if invitation.status == "expired" or (invitation.status == "pending" and passed(invitation.reply_by, now)):
         raise Conflict("the reply deadline has passed", code="invitation_expired",
                        details={"reply_by": invitation.reply_by.isoformat()})
     if invitation.status != "pending":
@@ -280,7 +280,7 @@ async def expire_invitation(session: AsyncSession, invitation_public_id: str, *,
     if invitation.status != "pending":
         return False
     now = await db_now(session)
-    if now < invitation.reply_by:
+    if not passed(invitation.reply_by, now):
         # woken early (a clock moved): look again at the deadline
         await schedule(session, TIMEOUT_JOB, due_at=invitation.reply_by, payload={"invitation": invitation.public_id},
                        dedupe_key=f"expert_invitation:{invitation.public_id}:timeout")
@@ -322,7 +322,7 @@ async def rescreen_at_deadline(session: AsyncSession, draw_public_id: str, *,
     if root.status == "cancelled":
         return []
     now = await db_now(session)
-    if tender.bid_deadline_at is not None and now < tender.bid_deadline_at:
+    if tender.bid_deadline_at is not None and not passed(tender.bid_deadline_at, now):
         await schedule(session, RESCREEN_JOB, due_at=tender.bid_deadline_at, payload={"draw": root.public_id},
                        dedupe_key=rescreen_key(root))
         return []

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from core.clock import passed
 from core.errors import Conflict, Unprocessable
 
 # 招标投标法 第24条: 依法必须进行招标的项目，自招标文件开始发出之日起至投标人提交投标文件截止之日止，最短不得少于二十日。
@@ -91,7 +92,7 @@ def check_tender_timeline(method: object, published_at: datetime, bid_deadline: 
 
 def check_opening_start(opening_at: datetime | None, now: datetime) -> None:
     """招标投标法 第34条: the opening is not started before `opening_at` (judged by the DB clock: `now`)."""
-    if opening_at is None or now < opening_at:
+    if opening_at is None or not passed(opening_at, now):
         raise Conflict(
             f"{OPENING_STATUTE}: the opening starts at the time the tender documents set, not before",
             code="before_opening_time",
