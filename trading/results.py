@@ -7,7 +7,7 @@ issues one signed award notice per lot to its first-ranked candidate. All deadli
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -171,16 +171,11 @@ async def remind_objection(session: AsyncSession, payload: dict, *, notifier: No
     objection, tender = found
     due = statutory.objection_answer_due(objection.filed_at)
     agents = await _users_with_role(session, tender.agent_id, "agent", also=tender.created_by_id)
-    for user_id in agents:
-        await notifier.notify(session, user_id=user_id, kind="tender.objection_reminder",
-                              title=f"异议答复期限将至 {tender.code}",
-                              body=f"异议 {objection.public_id} 须于 {format_local(due)} 前答复"
-                                   f"（{statutory.OBJECTION_STATUTE}：自收到异议之日起3日内作出答复）。",
-                              data={"tender": tender.code, "objection": objection.public_id,
-                                    "answer_due": due.isoformat()})
-    await ledger.append(session, actor="system", action="tender.objection_reminder", entity=f"tender:{tender.code}",
-                        payload={"objection": objection.public_id, "answer_due": due.isoformat(),
-                                 "notified": len(agents), "statute": statutory.OBJECTION_STATUTE})
+    await _tell(session, notifier, agents, "tender.objection_reminder", objection, tender, due,
+                title=f"异议答复期限将至 Objection answer due soon {tender.code}",
+                body=f"异议 {objection.public_id} 须于 {format_local(due)} 前答复"
+                     f"（{statutory.OBJECTION_STATUTE}：自收到异议之日起3日内作出答复）。"
+                     f"Objection {objection.public_id} must be answered by {format_local(due)}.")
 
 
 async def alert_overdue_objection(session: AsyncSession, payload: dict, *, notifier: Notifier) -> None:
@@ -195,16 +190,22 @@ async def alert_overdue_objection(session: AsyncSession, payload: dict, *, notif
                                  dedupe_key=_job_key(OBJECTION_OVERDUE_JOB, objection))
         return
     supervisors = await _users_with_role(session, tender.supervisor_organisation_id, "supervisor")
-    for user_id in supervisors:
-        await notifier.notify(session, user_id=user_id, kind="tender.objection_overdue",
-                              title=f"异议逾期未答复 {tender.code}",
-                              body=f"异议 {objection.public_id} 应于 {format_local(due)} 前答复，至今未答复"
-                                   f"（{statutory.OBJECTION_STATUTE}）。",
-                              data={"tender": tender.code, "objection": objection.public_id,
-                                    "answer_due": due.isoformat()})
-    await ledger.append(session, actor="system", action="tender.objection_overdue", entity=f"tender:{tender.code}",
+    await _tell(session, notifier, supervisors, "tender.objection_overdue", objection, tender, due,
+                title=f"异议逾期未答复 Objection overdue {tender.code}",
+                body=f"异议 {objection.public_id} 应于 {format_local(due)} 前答复，至今未答复"
+                     f"（{statutory.OBJECTION_STATUTE}）。Objection {objection.public_id} was due to be answered by "
+                     f"{format_local(due)} and is still unanswered.")
+
+
+async def _tell(session: AsyncSession, notifier: Notifier, user_ids: list[int], kind: str, objection: Objection,
+                tender: Tender, due: datetime, *, title: str, body: str) -> None:
+    """Notify these users about an objection's answer deadline, and ledger whom (by count) and why."""
+    data = {"tender": tender.code, "objection": objection.public_id, "answer_due": due.isoformat()}
+    for user_id in user_ids:
+        await notifier.notify(session, user_id=user_id, kind=kind, title=title, body=body, data=data)
+    await ledger.append(session, actor="system", action=kind, entity=f"tender:{tender.code}",
                         payload={"objection": objection.public_id, "answer_due": due.isoformat(),
-                                 "notified": len(supervisors), "statute": statutory.OBJECTION_STATUTE})
+                                 "notified": len(user_ids), "statute": statutory.OBJECTION_STATUTE})
 
 
 def job_handlers(notifier: Notifier) -> dict[str, Any]:
