@@ -17,7 +17,7 @@ MODEL_MODULES = [
     "trading.models",
     "expert_pool.models",
     "intermediary_market.models",
-    "evaluation.models",
+    "evaluation.models", "evaluation.media.models",
 ]
 
 ROUTE_MODULES = [

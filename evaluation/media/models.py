@@ -1,0 +1,63 @@
+"""Media plane tables: the recorded segments of each place of a session, and which media worker serves which
+session.
+
+A segment is one Matroska/WebM file of one publication (one publisher connection) at one place, muxed from the
+encoded packets as they arrived. Its hash, duration and frame counts also go into the ledger when it closes.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, CheckConstraint, DateTime, ForeignKey, Integer, String, UniqueConstraint, func
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.db import Base
+
+
+class MediaSegment(Base):
+    """One closed (or, until it closes, open) recording segment of a place in an evaluation session."""
+
+    __tablename__ = "media_segment"
+    __table_args__ = (
+        UniqueConstraint("session_id", "place_id", "publication", "seq"),
+        CheckConstraint("publication >= 1 AND seq >= 1", name="numbers_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(16), unique=True)  # SG-XXXXXX
+    session_id: Mapped[int] = mapped_column(ForeignKey("evaluation_session.id"), index=True)
+    place_id: Mapped[int] = mapped_column(ForeignKey("venue_place.id"), index=True)
+    publisher_user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    publication: Mapped[int] = mapped_column(Integer)  # 1 for the first connection, +1 per reconnect
+    seq: Mapped[int] = mapped_column(Integer)  # 1, 2, ... within a publication
+    storage_key: Mapped[str] = mapped_column(String(300))  # relative to the media store of core.storage
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # wall time of the first packet
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # NULL while open
+    duration_ms: Mapped[int | None] = mapped_column(Integer)
+    video_frames: Mapped[int | None] = mapped_column(Integer)
+    audio_frames: Mapped[int | None] = mapped_column(Integer)
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    removed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # by the retention sweep
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class MediaWorker(Base):
+    """A media worker process: where its signaling is reached, and when it last said it was alive."""
+
+    __tablename__ = "media_worker"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # e.g. host:pid
+    base_url: Mapped[str] = mapped_column(String(300))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    heartbeat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class MediaAssignment(Base):
+    """The one worker that owns a session's media: every participant of the session is sent to it."""
+
+    __tablename__ = "media_assignment"
+
+    session_id: Mapped[int] = mapped_column(ForeignKey("evaluation_session.id"), primary_key=True)
+    worker_id: Mapped[str] = mapped_column(ForeignKey("media_worker.id"), index=True)
+    assigned_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
