@@ -5,33 +5,24 @@ Needs poppler-utils (pdfsig, pdffonts) and, for the trust check, certutil from D
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from evidence.pki import Pki
-from evidence.records import render_record, signature_field_name
-from evidence.signing import SignerSpec, sign_record
+from evidence.records import render_record
+from evidence.signing import sign_record
+from tests.pdf_tools import THREE_SIGNERS_AND_SEAL, pdfsig, pdfsig_sections, platform_pki, tool
 from tests.unit.evidence.test_records_render import three_signer_record
 
-SIGNERS = [SignerSpec.person(signature_field_name(0), "U-ZW0001", "张伟"),
-           SignerSpec.person(signature_field_name(1), "U-LN0002", "李娜"),
-           SignerSpec.person(signature_field_name(2), "U-OY0003", "欧阳娜娜"),
-           SignerSpec.seal()]
+SIGNERS = THREE_SIGNERS_AND_SEAL
 
-
-def _tool(name: str) -> str:
-    path = shutil.which(name)
-    assert path, f"{name} is not installed (Debian: poppler-utils / libnss3-tools)"
-    return path
 
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory) -> Pki:
-    return Pki.load_or_create(tmp_path_factory.mktemp("platform") / "keys" / "pki",
-                              public_url="https://bidroom.example.cn")
+    return platform_pki(tmp_path_factory.mktemp("platform"))
 
 
 @pytest.fixture(scope="module")
@@ -42,18 +33,10 @@ async def signed_file(pki, tmp_path_factory) -> Path:
     return path
 
 
-def _pdfsig(path: Path, *extra: str) -> str:
-    run = subprocess.run([_tool("pdfsig"), *extra, str(path)], capture_output=True, text=True, timeout=60)
-    assert run.returncode == 0, run.stderr
-    return run.stdout
-
-
-def _signature_sections(output: str) -> list[str]:
-    return re.split(r"^Signature #\d+:", output, flags=re.M)[1:]
 
 
 def test_pdfsig_finds_every_signature_valid(signed_file):
-    sections = _signature_sections(_pdfsig(signed_file))
+    sections = pdfsig_sections(pdfsig(signed_file))
     assert len(sections) == len(SIGNERS)
     for section in sections:
         assert "Signature Validation: Signature is Valid." in section
@@ -65,12 +48,12 @@ def test_pdfsig_trusts_every_signer_once_the_platform_root_is_in_nss(pki, signed
     nss.mkdir()
     root = tmp_path / "root.pem"
     root.write_bytes(pki.root_cert_pem())
-    certutil = _tool("certutil")
+    certutil = tool("certutil")
     subprocess.run([certutil, "-N", "-d", f"sql:{nss}", "--empty-password"], check=True, capture_output=True)
     subprocess.run([certutil, "-A", "-d", f"sql:{nss}", "-n", "bidroom-root", "-t", "CT,C,C", "-i", str(root)],
                    check=True, capture_output=True)
-    output = _pdfsig(signed_file, "-nssdir", f"sql:{nss}")
-    sections = _signature_sections(output)
+    output = pdfsig(signed_file, "-nssdir", f"sql:{nss}")
+    sections = pdfsig_sections(output)
     assert len(sections) == len(SIGNERS)
     for section in sections:
         assert "Signature Validation: Signature is Valid." in section
@@ -80,7 +63,7 @@ def test_pdfsig_trusts_every_signer_once_the_platform_root_is_in_nss(pki, signed
 
 
 def test_poppler_sees_the_cjk_font_embedded_as_a_truetype_subset(signed_file):
-    run = subprocess.run([_tool("pdffonts"), str(signed_file)], capture_output=True, text=True, timeout=60,
+    run = subprocess.run([tool("pdffonts"), str(signed_file)], capture_output=True, text=True, timeout=60,
                          check=True)
     rows = run.stdout.splitlines()[2:]
     cjk = [r for r in rows if "WenQuanYiZenHei" in r]

@@ -10,33 +10,24 @@ Needs qpdf and poppler-utils (the Makefile's DEBS).
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from evidence.pki import Pki
-from evidence.records import render_record, signature_field_name
-from evidence.signing import SignerSpec, sign_once, verify_pdf
+from evidence.records import render_record
+from evidence.signing import sign_once, verify_pdf
+from tests.pdf_tools import THREE_SIGNERS_AND_SEAL, platform_pki, tool
 from tests.unit.evidence.test_records_render import three_signer_record
 
-SIGNERS = [SignerSpec.person(signature_field_name(0), "U-ZW0001", "张伟"),
-           SignerSpec.person(signature_field_name(1), "U-LN0002", "李娜"),
-           SignerSpec.person(signature_field_name(2), "U-OY0003", "欧阳娜娜"),
-           SignerSpec.seal()]
+SIGNERS = THREE_SIGNERS_AND_SEAL
 
-
-def _tool(name: str) -> str:
-    path = shutil.which(name)
-    assert path, f"{name} is not installed (Debian packages qpdf, poppler-utils: see the Makefile's DEBS)"
-    return path
 
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory) -> Pki:
-    return Pki.load_or_create(tmp_path_factory.mktemp("platform") / "keys" / "pki",
-                              public_url="https://bidroom.example.cn")
+    return platform_pki(tmp_path_factory.mktemp("platform"))
 
 
 @pytest.fixture(scope="module", params=[5, 120], ids=["one-page", "several-pages"])
@@ -62,7 +53,7 @@ def _run(*argv: str) -> subprocess.CompletedProcess:
 def test_qpdf_check_is_clean_after_every_signature(revisions):
     assert len(revisions) == len(SIGNERS) + 1
     for path in revisions:
-        run = _run(_tool("qpdf"), "--check", str(path))
+        run = _run(tool("qpdf"), "--check", str(path))
         output = run.stdout + run.stderr
         assert run.returncode == 0, (path.name, output)
         assert "No syntax or stream encoding errors found" in output, (path.name, output)
@@ -77,7 +68,7 @@ def _font_rows(stdout: str) -> list[list[str]]:
 
 def test_pdffonts_reports_no_error_after_every_signature(revisions):
     for n, path in enumerate(revisions):
-        run = _run(_tool("pdffonts"), str(path))
+        run = _run(tool("pdffonts"), str(path))
         assert run.returncode == 0, (path.name, run.stderr)
         assert run.stderr == "", (path.name, run.stderr)
         rows = _font_rows(run.stdout)
