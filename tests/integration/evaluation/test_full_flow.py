@@ -3,8 +3,10 @@ sealed bids; a committee of 5 drawn 2 + 3 from Guangzhou and Zhongshan; the open
 expert declares a conflict and the quota's backup takes the seat; the chair elected; the qualification review
 rejecting one bidder; scoring with a deviant score justified in writing; the report issued, signed by the 5 with
 their own certificates and sealed, every signature validated by pyHanko and by poppler's pdfsig; candidates
-published from it; an objection upheld, the lot back with its committee, a second revision of the report and the
-candidates published again from it; a second objection answered; the award notice; complete.
+published from it; an objection upheld, the lot back with its committee for re-evaluation, a second revision of the
+report made stale by a member's written dissent, a third printing it, signed by four and refused by one without
+reasons (deemed agreement, 实施条例 第53条), the candidates published again from it; a second objection answered;
+the award notice; complete.
 
 Bad input on the way, each refused with a clear 4xx and no state change: signing before scoring closes, a
 non-member signing, and candidates typed by hand for a lot with a committee.
@@ -14,11 +16,14 @@ period are moved into the past rather than waited for (days, in production).
 """
 from __future__ import annotations
 
+import io
 import json
 import re
 import shutil
 import subprocess
 from pathlib import Path
+
+from pypdf import PdfReader
 
 from evidence.signing import verify_pdf
 from tests.helpers import Actor
@@ -239,14 +244,33 @@ async def test_the_full_flow_from_the_tender_to_complete_through_http(client, se
     again = await post(client, url + "/scoring/close", chair, None, 200)
     second = await post(client, url + "/report", chair, None, 201)
     assert (second["revision"], second["supersedes"]) == (2, first_report)
-    sealed = await sign_all(client, url, by_member)
-    second_report = sealed["record_no"]
-    assert second_report != first_report and sealed["session_status"] == "closed"
-    pdf = await get(client, f"/api/v1/records/{second_report}", supervisor)
-    await validate_report(client, pdf, names, tmp_path)
+    # m[3] states a dissent in writing (实施条例 第53条): the rendered revision goes stale, the next one prints it
+    await post(client, url + "/report/signatures", by_member[m[1]], None, 200)
+    refused = await post(client, url + "/report/dissent", by_member[m[3]], {"reasons": "   "}, 422)
+    assert refused["error"]["code"] == "validation_failed"
+    reasons = "不同意重新评审后的排序：第二名的技术方案明显优于第一名。"
+    stale = await post(client, url + "/report/dissent", by_member[m[3]], {"reasons": reasons}, 200)
+    assert stale["stale"] and stale["dissented"] == [m[3]]
+    refused = await post(client, url + "/report/signatures", by_member[m[2]], None, 409)
+    assert refused["error"]["code"] == "report_stale"
+    third = await post(client, url + "/report", chair, None, 201)
+    assert (third["revision"], third["supersedes"], third["signed"]) == (3, second["record_no"], [])
+    # four sign, the dissenter among them; m[2] refuses without reasons: deemed agreement, the seal follows
+    for member in (m[0], m[1], m[3], m[4]):
+        state = await post(client, url + "/report/signatures", by_member[member], None, 200)
+    assert state["pending"] == [m[2]] and not state["sealed"]
+    sealed = await post(client, url + "/report/refusal", by_member[m[2]], None, 200)
+    assert sealed["sealed"] and sealed["refused"] == [m[2]] and sealed["session_status"] == "closed"
+    third_report = sealed["record_no"]
+    pdf = await get(client, f"/api/v1/records/{third_report}", supervisor)
+    report = await verify_pdf(pdf, client.app[RECORDS].pki)
+    assert report.valid and report.sealed and len(report.signatures) == 5
+    assert all(sig.intact and sig.valid and sig.trusted for sig in report.signatures)
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+    assert reasons in text and "第3版" in text and second["record_no"] in text
     republished = await post(client, url + "/candidates", agent, {"publicity_days": 3}, 201)
     assert [c["bidder"] for c in republished["candidates"]] == [line["bidder"] for line in again["ranking"]][:3]
-    assert {(c["report_no"], c["report_revision"]) for c in republished["candidates"]} == {(second_report, 2)}
+    assert {(c["report_no"], c["report_revision"]) for c in republished["candidates"]} == {(third_report, 3)}
     assert await tender_status(client, code) == "candidates_published"
 
     # ---- a second objection, answered (not upheld); then the award once the publicity is over
@@ -286,8 +310,16 @@ async def test_the_full_flow_from_the_tender_to_complete_through_http(client, se
         "SELECT payload FROM audit_entry WHERE entity = $1 AND action = 'evaluation.report.issue' ORDER BY seq",
         f"evaluation_session:{ready.session_id}")]
     assert [(p["record_no"], p["revision"], p["supersedes"]) for p in issues] == [
-        (first_report, 1, None), (second_report, 2, first_report)]
+        (first_report, 1, None), (second["record_no"], 2, first_report), (third_report, 3, second["record_no"])]
     upheld = json.loads(await raw_conn.fetchval(
         "SELECT payload FROM audit_entry WHERE entity = $1 AND action = 'tender.evaluating' ORDER BY seq DESC "
         "LIMIT 1", f"tender:{code}"))
     assert upheld["re_evaluation"] == info.lot_id and "第五十四条" in upheld["statute"]
+    dissent = json.loads(await raw_conn.fetchval(
+        "SELECT payload FROM audit_entry WHERE entity = $1 AND action = 'evaluation.report.dissent'",
+        f"record:{second['record_no']}"))
+    assert (dissent["member"], dissent["reasons"]) == (m[3], reasons)
+    refusal = json.loads(await raw_conn.fetchval(
+        "SELECT payload FROM audit_entry WHERE entity = $1 AND action = 'evaluation.report.refuse'",
+        f"record:{third_report}"))
+    assert (refusal["member"], refusal["deemed"]) == (m[2], "agreement")
