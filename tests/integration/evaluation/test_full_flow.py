@@ -225,6 +225,8 @@ async def test_the_full_flow_from_the_tender_to_complete_through_http(client, se
     assert [c["bidder"] for c in listed] == ranking[:3] and [c["rank"] for c in listed] == [1, 2, 3]
     assert {(c["report_no"], c["report_revision"]) for c in listed} == {(first_report, 1)}
     assert await tender_status(client, code) == "candidates_published"
+    refused = await post(client, url + "/re-evaluation", agent, {"reason": "复核"}, 409)
+    assert refused["error"]["code"] == "not_sent_back"   # only an upheld objection sends the lot back
 
     # ---- an objection upheld (实施条例 第54条): the lot goes back to its committee
     objector = info.bidders[1]  # any bidder of the tender may object
