@@ -15,6 +15,10 @@ The flow over `evidence.records_service` (no web imports; the caller's transacti
    (`dissents_filed` gives what to pass as `ReportInput.dissents`).
 5. `finalise`: the platform seal (`seal_record`), once every member has signed or is recorded as refusing.
 
+A signer row (`ReportSigner`) names the member as the report lists them and the account whose own certificate
+signs for them (`account`, e.g. an evaluation session's member id and the expert's user account): the caller is
+matched by account, the record's signatures are read back as members.
+
 Every step writes a ledger entry on the record (`record:<no>`) in the caller's transaction, beside the
 `record.render` / `record.sign` / `record.seal` entries of the records service.
 """

@@ -183,11 +183,15 @@ async def _me(session: AsyncSession, es: EvaluationSession, who: Principal) -> E
 
 
 def _check_scoring_closed(es: EvaluationSession) -> None:
-    status = SS(es.status) if es.status != SS.SUSPENDED else SS(es.suspended_from or SS.SCHEDULED)
+    """409 unless scoring is closed: `session_suspended` while a supervisor holds the session,
+    `session_aborted` once it ended without a result, `scoring_not_closed` before the close (or while a
+    re-evaluation has reopened it)."""
     if es.status == SS.SUSPENDED:
         raise Conflict("the session is suspended", code="session_suspended", details={"status": es.status})
-    if status in BEFORE_SCORING_CLOSED or es.scoring_closed_at is None:
-        raise Conflict("the report is signed once scoring is closed (评分结束)", code="scoring_not_closed",
+    if es.status == SS.ABORTED:
+        raise Conflict("the session was aborted", code="session_aborted", details={"status": es.status})
+    if SS(es.status) in BEFORE_SCORING_CLOSED or es.scoring_closed_at is None:
+        raise Conflict("the report is issued and signed once scoring is closed (评分结束)", code="scoring_not_closed",
                        details={"status": es.status})
 
 
