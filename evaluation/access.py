@@ -83,3 +83,15 @@ def may_decide_after_fault(tender: Tender, who: Principal | None) -> bool:
 def may_see_member_identities(tender: Tender, who: Principal | None) -> bool:
     """Experts' names on a committee: the tender's supervisors always, everyone concerned once awarded."""
     return may_see_identities(tender, who)
+
+
+def may_read_report(tender: Tender, who: Principal | None, *, member: bool) -> bool:
+    """The evaluation report (评标报告) of a session: the committee that signs it (`member`), the tender's agents,
+    who hand it to the tenderer with the candidates (招标投标法实施条例 第53条), the tender's supervisors, and admins.
+
+    It names the experts, whose identities stay with those concerned until the award, and it holds every
+    member's scores, which are never published: bidders and the public see the candidates and the award, not
+    the report. Members of a later committee do not read an earlier committee's report unless they sat on it."""
+    if who is None:
+        return False
+    return member or _runs_or_supervises(tender, who)

@@ -33,7 +33,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from core.clock import format_local
 from core.errors import Conflict, Unprocessable
@@ -163,11 +163,19 @@ class ReportInput:
 
 @dataclass(frozen=True)
 class ReportSigner:
-    """Who signs which field of the report: one per member, in committee order."""
+    """Who signs which field of the report: one per member, in committee order.
+
+    `public_id` is the member as the report lists them (the committee's member id); `account` is the public id
+    of the person's own account, whose certificate signs (the same when not given)."""
 
     public_id: str
     name: str
     field_name: str
+    account: str | None = None
+
+    @property
+    def signer_id(self) -> str:
+        return self.account or self.public_id
 
 
 # ---- checks -----------------------------------------------------------------------------------------------
@@ -244,9 +252,12 @@ def _group(seq: Sequence[Any], size: int) -> list[Sequence[Any]]:
     return [seq[i:i + size] for i in range(0, len(seq), size)] or [seq]
 
 
-def report_signers(inp: ReportInput) -> tuple[ReportSigner, ...]:
-    """The signature fields of the report: row i of the signature table is member i of the committee."""
-    return tuple(ReportSigner(m.public_id, m.name, signature_field_name(i)) for i, m in enumerate(inp.members))
+def report_signers(inp: ReportInput, accounts: Mapping[str, str] | None = None) -> tuple[ReportSigner, ...]:
+    """The signature fields of the report: row i of the signature table is member i of the committee.
+    `accounts` maps a member id to the public id of the account that signs for them (their own certificate)."""
+    accounts = accounts or {}
+    return tuple(ReportSigner(m.public_id, m.name, signature_field_name(i), accounts.get(m.public_id))
+                 for i, m in enumerate(inp.members))
 
 
 def _price_rule(inp: ReportInput) -> str:

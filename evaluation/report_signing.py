@@ -15,6 +15,10 @@ The flow over `evidence.records_service` (no web imports; the caller's transacti
    (`dissents_filed` gives what to pass as `ReportInput.dissents`).
 5. `finalise`: the platform seal (`seal_record`), once every member has signed or is recorded as refusing.
 
+A signer row (`ReportSigner`) names the member as the report lists them and the account whose own certificate
+signs for them (`account`, e.g. an evaluation session's member id and the expert's user account): the caller is
+matched by account, the record's signatures are read back as members.
+
 Every step writes a ledger entry on the record (`record:<no>`) in the caller's transaction, beside the
 `record.render` / `record.sign` / `record.seal` entries of the records service.
 """
@@ -87,8 +91,9 @@ async def _locked(session: AsyncSession, record: Record) -> Record:
 
 
 def _member(signers: Sequence[ReportSigner], who: Principal) -> ReportSigner:
+    """The caller's row: matched by the account that signs (a member's own certificate)."""
     for s in signers:
-        if s.public_id == who.public_id:
+        if s.signer_id == who.public_id:
             return s
     raise Forbidden("only the committee's members sign the evaluation report", code="not_a_member",
                     details={"who": who.public_id})
@@ -100,7 +105,9 @@ async def signing_state(session: AsyncSession, record: Record, signers: Sequence
         select(AuditEntry.action, AuditEntry.payload).where(AuditEntry.entity == _ref(record),
                                                             AuditEntry.action.in_((REFUSE, DISSENT)))
         .order_by(AuditEntry.seq))).all()
-    signed = tuple(s["public_id"] for s in record.signers if s["public_id"] != "platform")
+    by_account = {s.signer_id: s.public_id for s in signers}
+    signed = tuple(by_account.get(s["public_id"], s["public_id"]) for s in record.signers
+                   if s["public_id"] != "platform")
     refused = tuple(dict.fromkeys(p["member"] for a, p in rows if a == REFUSE and p["member"] not in signed))
     dissented = tuple(dict.fromkeys(p["member"] for a, p in rows if a == DISSENT))
     pending = tuple(s.public_id for s in signers if s.public_id not in signed and s.public_id not in refused)
@@ -116,14 +123,21 @@ def _open(record: Record, state: SigningState) -> None:
 
 
 async def issue_report(session: AsyncSession, ctx: RecordsContext, content: RecordContent, *, who: Principal,
-                       entity: str, audience: str = "staff") -> Record:
-    """Render and archive the report unsealed and unsigned; the members sign it next."""
+                       entity: str, audience: str = "staff", checkpoint: dict | None = None,
+                       revision: int = 1, supersedes: str | None = None) -> Record:
+    """Render and archive the report unsealed and unsigned; the members sign it next.
+
+    `checkpoint`: a ledger checkpoint signed beforehand (`records_service.fresh_checkpoint`), required when the
+    caller's transaction already appended to the ledger (the side transaction would wait for its lock).
+    `revision` and `supersedes` (the record number of the revision this one replaces) go into the ledger entry,
+    as the report prints them."""
     if content.kind != RECORD_KIND:
         raise ValueError("issue_report takes the content of evaluation.report.build_report")
     record = await issue_record(session, ctx, actor=who.public_id, entity=entity, content=content, signers=(),
-                                seal=False, audience=audience)
+                                seal=False, audience=audience, checkpoint=checkpoint)
     await ledger.append(session, actor=who.public_id, action=ISSUE, entity=entity,
-                        payload={"record_no": record.record_no, "sha256": record.sha256})
+                        payload={"record_no": record.record_no, "sha256": record.sha256, "revision": revision,
+                                 "supersedes": supersedes})
     log.info("evaluation report %s issued for %s", record.record_no, entity)
     return record
 
@@ -137,7 +151,7 @@ async def sign_report(session: AsyncSession, ctx: RecordsContext, record: Record
     _open(record, state)
     if member.public_id in state.signed:
         raise Conflict("you have already signed this report", code="already_signed")
-    spec = SignerSpec.person(member.field_name, member.public_id, member.name, reason=SIGN_REASON)
+    spec = SignerSpec.person(member.field_name, member.signer_id, member.name, reason=SIGN_REASON)
     return await add_signature(session, ctx, record, spec, actor=who.public_id)
 
 

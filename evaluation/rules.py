@@ -115,6 +115,17 @@ def session_targets(current: str | SessionStatus,
     return [FORWARD[state], SS.SUSPENDED, SS.ABORTED]
 
 
+def re_evaluation_transition(current: str | SessionStatus) -> SessionStatus:
+    """closed → in_progress, the one way back out of a closed session: an objection upheld during the
+    candidates' publicity sends the lot back to the committee that evaluated it (招标投标法实施条例 第54条).
+    Anything but a closed session is refused with 409 illegal_transition."""
+    state = as_session_status(current)
+    if state is not SS.CLOSED:
+        raise Conflict("only a closed session is reopened for re-evaluation", code="illegal_transition",
+                       details={"current": state.value, "target": SS.IN_PROGRESS.value})
+    return SS.IN_PROGRESS
+
+
 def session_transition(current: str | SessionStatus, target: str | SessionStatus, *,
                        suspended_from: str | SessionStatus | None = None) -> SessionStatus:
     """Return `target` if the session may move there, else 409 illegal_transition naming what is allowed."""

@@ -303,7 +303,8 @@ class AwardCandidate(Base):
     """A ranked candidate (中标候选人) of a lot, published with a publicity period (公示期)."""
 
     __tablename__ = "award_candidate"
-    __table_args__ = (UniqueConstraint("lot_id", "rank", name="award_candidate_lot_id_rank_key"),)
+    __table_args__ = (UniqueConstraint("lot_id", "rank", name="award_candidate_lot_id_rank_key"),
+                      CheckConstraint("(report_no IS NULL) = (report_revision IS NULL)", name="report_with_revision"))
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     tender_id: Mapped[int] = mapped_column(ForeignKey("tender.id"), index=True)
@@ -313,12 +314,17 @@ class AwardCandidate(Base):
     score: Mapped[Decimal | None] = mapped_column(Numeric(8, 2))
     publicity_ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     published_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # the sealed evaluation report (评标报告) and its revision the candidate comes from (migration 0022); NULL
+    # only for a method without an evaluation committee (single source), whose candidates the agent enters
+    report_no: Mapped[str | None] = mapped_column(String(32))
+    report_revision: Mapped[int | None] = mapped_column(Integer)
 
 
 class Objection(Base):
     """An objection (异议) filed by a bidder during the publicity period, and the agent's answer."""
 
     __tablename__ = "objection"
+    __table_args__ = (CheckConstraint("upheld IS NULL OR answer IS NOT NULL", name="upheld_when_answered"),)
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     public_id: Mapped[str] = mapped_column(String(40), unique=True)
@@ -330,6 +336,9 @@ class Objection(Base):
     answer: Mapped[str | None] = mapped_column(Text)
     answered_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
     answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # the answer's outcome (migration 0022): upheld (异议成立) sends `lot_id` back to its committee
+    upheld: Mapped[bool | None] = mapped_column(Boolean)
+    lot_id: Mapped[int | None] = mapped_column(ForeignKey("lot.id"))
 
 
 class Award(Base):

@@ -7,6 +7,7 @@ issues one signed award notice per lot to its first-ranked candidate. All deadli
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -27,7 +28,7 @@ from evidence.records_service import RecordContent, RecordsContext, fresh_checkp
 from evidence.signing import SignerSpec
 from trading import statutory
 from trading.access import require_manager
-from trading.lifecycle import TenderStatus
+from trading.lifecycle import ProcurementMethod, TenderStatus
 from trading.loaders import get_tender, lot_not_found
 from trading.models import Award, AwardCandidate, Bid, Lot, Objection, Tender
 from trading.schemas import AwardOut, CandidateIn, CandidateOut, ObjectionOut
@@ -39,15 +40,26 @@ log = logging.getLogger(__name__)
 DEFAULT_PUBLICITY_DAYS = statutory.MIN_PUBLICITY_DAYS  # 公示期不少于3日 (招标投标法实施条例 第54条)
 
 
-async def publish_candidates(session: AsyncSession, tender_code: str, candidates: list[CandidateIn], *,
-                             actor: str, publicity_days: int = DEFAULT_PUBLICITY_DAYS,
-                             periods: statutory.Periods = statutory.ENFORCED) -> list[CandidateOut]:
-    """Publish ranked candidates per lot (evaluating -> candidates_published) with a publicity period.
+# 评标由招标人依法组建的评标委员会负责 (招标投标法 第37条), and it is the committee that recommends the candidates
+# (招标投标法实施条例 第53条); negotiation and inquiry panels play that part in government procurement (政府采购法
+# 第38条、第40条). Under these methods candidates come only from the committee's sealed report, handed over by
+# the evaluation side (`publish_lot_candidates`). Single-source procurement (政府采购法 第39条) has no evaluation
+# committee: the purchaser negotiates with the one supplier, so there the agent still enters the result by hand.
+HAND_TYPED_METHODS = frozenset({ProcurementMethod.SINGLE_SOURCE.value})
+COMMITTEE_STATUTE = "招标投标法 第三十七条; 招标投标法实施条例 第五十三条"
 
-    The period is at least 3 days (招标投标法实施条例 第54条) unless the statutory periods are switched off.
-    """
-    tender = await get_tender(session, tender_code, lock="update")
-    statutory.check_publicity_days(publicity_days, periods)
+
+def check_hand_typed_allowed(tender: Tender) -> None:
+    """409 committee_report_required: a method with an evaluation committee takes candidates only from its report."""
+    if tender.method not in HAND_TYPED_METHODS:
+        raise Conflict(f"{COMMITTEE_STATUTE}: under {tender.method} tendering the evaluation committee recommends the "
+                       "candidates; they are published from its sealed evaluation report, not entered by hand",
+                       code="committee_report_required",
+                       details={"statute": COMMITTEE_STATUTE, "method": tender.method,
+                                "hand_typed_methods": sorted(HAND_TYPED_METHODS)})
+
+
+async def _resolve(session: AsyncSession, tender: Tender, candidates: list[CandidateIn]) -> list[tuple]:
     lots = {lot.public_id: lot for lot in (await session.execute(
         select(Lot).where(Lot.tender_id == tender.id))).scalars()}
     seen: set[tuple[str, int]] = set()
@@ -71,8 +83,26 @@ async def publish_candidates(session: AsyncSession, tender_code: str, candidates
         if ranks != list(range(1, len(ranks) + 1)):
             raise Unprocessable("ranks must run 1, 2, 3 … without gaps", code="invalid_ranks",
                                 details={"ranks": ranks})
+    return resolved
+
+
+async def publish_candidates(session: AsyncSession, tender_code: str, candidates: list[CandidateIn], *,
+                             actor: str, publicity_days: int = DEFAULT_PUBLICITY_DAYS,
+                             periods: statutory.Periods = statutory.ENFORCED) -> list[CandidateOut]:
+    """Publish candidates entered by the agent, for a method without an evaluation committee (single source):
+    (opened ->) evaluating -> candidates_published, with a publicity period of at least 3 days
+    (招标投标法实施条例 第54条) unless the statutory periods are switched off.
+
+    Any other method is refused with 409 committee_report_required (see HAND_TYPED_METHODS)."""
+    tender = await get_tender(session, tender_code, lock="update")
+    check_hand_typed_allowed(tender)
+    statutory.check_publicity_days(publicity_days, periods)
+    resolved = await _resolve(session, tender, candidates)
+    if tender.status == TenderStatus.OPENED.value:
+        # no committee sits: the negotiation with the single supplier is the evaluation
+        await move_tender(session, tender, TenderStatus.EVALUATING, actor=actor, payload={"by": "hand_typed_result"})
     await move_tender(session, tender, TenderStatus.CANDIDATES_PUBLISHED, actor=actor,
-                      payload={"publicity_days": publicity_days,
+                      payload={"publicity_days": publicity_days, "source": "hand_typed",
                                "candidates": [{"lot": c.lot, "bid": c.bid, "rank": c.rank} for c in candidates]})
     now = await db_now(session)
     ends = now + timedelta(days=publicity_days)
@@ -84,6 +114,67 @@ async def publish_candidates(session: AsyncSession, tender_code: str, candidates
     return await list_candidates(session, tender_code)
 
 
+@dataclass(frozen=True)
+class RankedBid:
+    """A candidate as the evaluation committee's report recommends it: the bid, its rank, its total score."""
+
+    bid_id: int
+    rank: int
+    score: Decimal | None = None
+
+
+async def publish_lot_candidates(session: AsyncSession, tender: Tender, lot: Lot, ranked: list[RankedBid], *,
+                                 report_no: str, report_revision: int, actor: str,
+                                 publicity_days: int = DEFAULT_PUBLICITY_DAYS,
+                                 periods: statutory.Periods = statutory.ENFORCED) -> list[CandidateOut]:
+    """Publish one lot's candidates from its committee's sealed evaluation report (the caller, the evaluation
+    side, vouches for the report; `tender` is locked by the caller).
+
+    The lot's earlier candidates (an earlier revision, before a re-evaluation) are replaced. Once every lot that
+    has not failed has its candidates, the tender moves evaluating -> candidates_published; each lot's publicity
+    lasts at least 3 days (招标投标法实施条例 第54条) unless the statutory periods are switched off."""
+    if tender.status != TenderStatus.EVALUATING.value:
+        raise Conflict("candidates are published from the evaluation, while the tender is being evaluated",
+                       code="illegal_transition",
+                       details={"current": tender.status, "target": TenderStatus.CANDIDATES_PUBLISHED.value})
+    statutory.check_publicity_days(publicity_days, periods)
+    if not ranked:
+        raise Unprocessable("the report recommends no candidate", code="no_candidates", details={"lot": lot.public_id})
+    ranks = sorted(r.rank for r in ranked)
+    if ranks != list(range(1, len(ranks) + 1)):
+        raise Unprocessable("ranks must run 1, 2, 3 … without gaps", code="invalid_ranks", details={"ranks": ranks})
+    bids = {b.id: b for b in (await session.execute(select(Bid).where(
+        Bid.id.in_([r.bid_id for r in ranked])))).scalars()}
+    for r in ranked:
+        bid = bids.get(r.bid_id)
+        if bid is None or bid.lot_id != lot.id or bid.status != "opened":
+            raise Unprocessable("a candidate must be a bid opened for that lot", code="invalid_candidate",
+                                details={"lot": lot.public_id})
+    now = await db_now(session)
+    ends = now + timedelta(days=publicity_days)
+    await session.execute(delete(AwardCandidate).where(AwardCandidate.lot_id == lot.id))
+    for r in ranked:
+        session.add(AwardCandidate(tender_id=tender.id, lot_id=lot.id, bid_id=r.bid_id, rank=r.rank, score=r.score,
+                                   publicity_ends_at=ends, published_at=now, report_no=report_no,
+                                   report_revision=report_revision))
+    await session.flush()
+    listed = [{"rank": r.rank, "bid": bids[r.bid_id].public_id,
+               "score": None if r.score is None else format(r.score, "f")} for r in sorted(ranked, key=lambda x: x.rank)]
+    await ledger.append(session, actor=actor, action="tender.lot_candidates", entity=f"tender:{tender.code}",
+                        payload={"lot": lot.public_id, "report_no": report_no, "report_revision": report_revision,
+                                 "publicity_days": publicity_days, "publicity_ends_at": ends.isoformat(),
+                                 "candidates": listed, "statute": statutory.PUBLICITY_STATUTE})
+    waiting = (await session.execute(
+        select(Lot.public_id).where(Lot.tender_id == tender.id, Lot.failed_at.is_(None),
+                                    ~select(AwardCandidate.id).where(AwardCandidate.lot_id == Lot.id).exists())
+    )).scalars().all()
+    if not waiting:
+        await move_tender(session, tender, TenderStatus.CANDIDATES_PUBLISHED, actor=actor,
+                          payload={"publicity_days": publicity_days, "source": "evaluation_report",
+                                   "lot": lot.public_id, "report_no": report_no, "report_revision": report_revision})
+    return await list_candidates(session, tender.code)
+
+
 async def list_candidates(session: AsyncSession, tender_code: str) -> list[CandidateOut]:
     """The published candidates, per lot in rank order (public)."""
     tender = await get_tender(session, tender_code)
@@ -92,7 +183,8 @@ async def list_candidates(session: AsyncSession, tender_code: str) -> list[Candi
         .join(Bid, Bid.id == AwardCandidate.bid_id).join(Organisation, Organisation.id == Bid.organisation_id)
         .where(AwardCandidate.tender_id == tender.id).order_by(Lot.lot_no, AwardCandidate.rank))).all()
     return [CandidateOut(lot=lot.public_id, rank=c.rank, bid=bid.public_id, bidder=org.public_id,
-                         bidder_name=org.name, price=bid.price, score=c.score, publicity_ends_at=c.publicity_ends_at)
+                         bidder_name=org.name, price=bid.price, score=c.score, publicity_ends_at=c.publicity_ends_at,
+                         report_no=c.report_no, report_revision=c.report_revision)
             for c, lot, bid, org in rows]
 
 
@@ -221,7 +313,7 @@ def job_handlers(notifier: Notifier) -> dict[str, Any]:
 def _objection_out(o: Objection, who: Principal | None) -> ObjectionOut:
     # Who objected stays with the agent and the ledger; others see the text and the answer.
     return ObjectionOut(objection=o.public_id, filed_at=o.filed_at, body=o.body, answer=o.answer,
-                        answered_at=o.answered_at,
+                        answered_at=o.answered_at, upheld=o.upheld,
                         mine=who is not None and who.organisation_id == o.organisation_id)
 
 
@@ -233,24 +325,79 @@ async def list_objections(session: AsyncSession, tender_code: str, who: Principa
     return [_objection_out(o, who) for o in rows]
 
 
-async def answer_objection(session: AsyncSession, objection_id: str, who: Principal, answer: str) -> ObjectionOut:
-    """The tender's agent answers an objection, once."""
+async def answer_objection(session: AsyncSession, objection_id: str, who: Principal, answer: str, *,
+                           upheld: bool = False, lot: str | None = None) -> ObjectionOut:
+    """The tender's agent answers an objection, once, within 3 days (招标投标法实施条例 第54条).
+
+    An upheld objection (异议成立) sends the lot back to its evaluation committee: its candidates are withdrawn
+    from the publicity and the tender moves candidates_published -> evaluating; the committee's re-evaluation
+    issues a new revision of its report, from which the lot's candidates are published again. `lot` names the
+    lot (needed only when the tender has more than one lot still standing)."""
     objection = (await session.execute(select(Objection).where(Objection.public_id == objection_id)
                                        .with_for_update())).scalar_one_or_none()
     if objection is None:
         raise NotFound("no such objection", code="unknown_objection")
-    tender = await session.get(Tender, objection.tender_id)
+    tender = (await session.execute(select(Tender).where(Tender.id == objection.tender_id).with_for_update()
+                                    .execution_options(populate_existing=True))).scalar_one()
     require_manager(tender, who)
     if objection.answer is not None:
         raise Conflict("this objection is already answered", code="already_answered")
+    target = None
+    if upheld:
+        target = await _upheld_lot(session, tender, lot)
     objection.answer, objection.answered_by_id = answer.strip(), who.user_id
     objection.answered_at = await db_now(session)
+    objection.upheld = upheld
+    objection.lot_id = target.id if target is not None else None
     await session.flush()
     for kind in (OBJECTION_REMINDER_JOB, OBJECTION_OVERDUE_JOB):
         await scheduler.cancel(session, _job_key(kind, objection))
     await ledger.append(session, actor=who.public_id, action="tender.objection_answer",
-                        entity=f"tender:{tender.code}", payload={"objection": objection.public_id})
+                        entity=f"tender:{tender.code}",
+                        payload={"objection": objection.public_id, "upheld": upheld,
+                                 "lot": target.public_id if target is not None else None,
+                                 "statute": statutory.OBJECTION_STATUTE})
+    if target is not None:
+        withdrawn = (await session.execute(delete(AwardCandidate).where(AwardCandidate.lot_id == target.id)
+                                           .returning(AwardCandidate.report_no))).scalars().all()
+        await move_tender(session, tender, TenderStatus.EVALUATING, actor=who.public_id,
+                          payload={"re_evaluation": target.public_id, "objection": objection.public_id,
+                                   "withdrawn_report": next(iter(withdrawn), None),
+                                   "statute": statutory.OBJECTION_STATUTE})
     return _objection_out(objection, who)
+
+
+async def _upheld_lot(session: AsyncSession, tender: Tender, lot_public_id: str | None) -> Lot:
+    """The lot an upheld objection sends back: named, or the tender's only lot with candidates."""
+    if tender.status != TenderStatus.CANDIDATES_PUBLISHED.value:
+        raise Conflict("an objection is upheld during the candidates' publicity", code="illegal_transition",
+                       details={"current": tender.status, "target": TenderStatus.EVALUATING.value})
+    lots = list((await session.execute(
+        select(Lot).where(Lot.tender_id == tender.id,
+                          select(AwardCandidate.id).where(AwardCandidate.lot_id == Lot.id).exists())
+        .order_by(Lot.lot_no))).scalars())
+    if lot_public_id is None:
+        if len(lots) != 1:
+            raise Unprocessable("name the lot the upheld objection sends back", code="lot_required",
+                                details={"lots": [x.public_id for x in lots]})
+        return lots[0]
+    found = next((x for x in lots if x.public_id == lot_public_id), None)
+    if found is None:
+        raise lot_not_found(lot_public_id)
+    return found
+
+
+async def objection_sending_back(session: AsyncSession, lot: Lot) -> Objection | None:
+    """The upheld objection that sent this lot back to its committee, while the lot still waits for new
+    candidates (for the evaluation side, which re-evaluates it)."""
+    tender = await session.get(Tender, lot.tender_id)
+    if tender.status != TenderStatus.EVALUATING.value:
+        return None
+    if (await session.execute(select(AwardCandidate.id).where(AwardCandidate.lot_id == lot.id).limit(1))).first():
+        return None
+    return (await session.execute(select(Objection).where(Objection.lot_id == lot.id, Objection.upheld.is_(True))
+                                  .order_by(Objection.answered_at.desc(), Objection.id.desc()).limit(1))
+            ).scalar_one_or_none()
 
 
 async def award(session: AsyncSession, records: RecordsContext, tender_code: str, who: Principal) -> list[AwardOut]:
@@ -295,6 +442,19 @@ async def award(session: AsyncSession, records: RecordsContext, tender_code: str
                       payload={"awards": [{"lot": a.lot, "bid": a.bid, "price": format(a.price, "f"),
                                            "record_no": a.record_no} for a in out]})
     return out
+
+
+async def complete(session: AsyncSession, tender_code: str, who: Principal, *, note: str | None = None) -> Tender:
+    """awarded -> complete: the agent records that the written contract is signed with the winner
+    (招标投标法 第46条: within 30 days of the award notice) and the tender's file is closed."""
+    tender = await get_tender(session, tender_code, lock="update")
+    require_manager(tender, who)
+    awards = (await session.execute(select(Award.record_no).where(Award.tender_id == tender.id)
+                                    .order_by(Award.lot_id))).scalars().all()
+    await move_tender(session, tender, TenderStatus.COMPLETE, actor=who.public_id,
+                      payload={"award_notices": list(awards), "note": (note or "").strip() or None,
+                               "statute": "招标投标法 第四十六条"})
+    return tender
 
 
 def _award_notice(tender: Tender, lot: Lot, bid: Bid, winner: Organisation, tenderer: Organisation, now,

@@ -341,6 +341,8 @@ class CandidateOut(BaseModel):
     price: Decimal
     score: Decimal | None = None
     publicity_ends_at: Any
+    report_no: str | None = None          # the sealed evaluation report the candidate comes from
+    report_revision: int | None = None
 
 
 class ObjectionIn(BaseModel):
@@ -349,6 +351,19 @@ class ObjectionIn(BaseModel):
 
 class ObjectionAnswerIn(BaseModel):
     answer: str = Field(min_length=1, max_length=5000)
+    # 异议成立: the lot goes back to its evaluation committee for re-evaluation (招标投标法实施条例 第54条)
+    upheld: bool = False
+    lot: str | None = Field(default=None, description="the lot sent back, when the tender has several")
+
+
+class TenderStatusOut(BaseModel):
+    code: str
+    status: str
+
+
+class CompleteIn(BaseModel):
+    note: str | None = Field(default=None, max_length=2000,
+                             description="e.g. the contract's number and date (招标投标法 第46条)")
 
 
 class ObjectionOut(BaseModel):
@@ -358,6 +373,8 @@ class ObjectionOut(BaseModel):
     answer: str | None = None
     answered_at: Any = None
     mine: bool = False
+    upheld: bool | None = None
+    lot: str | None = None
 
 
 class AwardOut(BaseModel):

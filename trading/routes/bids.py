@@ -23,6 +23,7 @@ from trading.models import Tender
 from trading.schemas import (AwardsOut, BidStatusOut, CandidatesIn, CandidatesOut, HolderKeyOut, KeyHolderOut,
                              KeyHoldersIn, KeyHoldersOut, ObjectionAnswerIn, ObjectionIn, ObjectionOut, ObjectionsOut,
                              OpenedBidsOut, OpeningOut, PassphraseIn, ReceiptOut)
+from trading.schemas import CompleteIn, TenderStatusOut
 from web.api import Api
 from web.keys import LEDGER_SIGNER, NOTIFIER, RECORDS, SESSIONS, SETTINGS, Principal, db, principal
 
@@ -198,10 +199,14 @@ async def get_opened_bids(request: web.Request):
 
 # ---- results ----------------------------------------------------------------------------------------------
 
-@api.post("/api/v1/tenders/{code}/candidates", summary="Publish ranked candidates (中标候选人公示)",
+@api.post("/api/v1/tenders/{code}/candidates",
+          summary="Publish candidates entered by hand (中标候选人公示): single source only; with an evaluation "
+                  "committee they come from its sealed report",
           body=CandidatesIn, response=CandidatesOut, status=201, roles=("agent",),
           errors=(403, 404, 409, 422))
 async def post_candidates(request: web.Request, who: Principal, body: CandidatesIn):
+    # Kept only for single-source procurement, which has no evaluation committee; under every other method the
+    # candidates come from the committee's sealed report (409 committee_report_required, trading.results).
     await _tender_for_agent(request, who, request.match_info["code"])
     return CandidatesOut(candidates=await results.publish_candidates(
         db(request), request.match_info["code"], body.candidates, actor=who.public_id,
@@ -227,10 +232,12 @@ async def get_objections(request: web.Request):
                                                                  principal(request)))
 
 
-@api.post("/api/v1/objections/{objection}/answer", summary="Answer an objection (the tender's agent)",
-          body=ObjectionAnswerIn, response=ObjectionOut, roles=("agent",), errors=(403, 404, 409))
+@api.post("/api/v1/objections/{objection}/answer",
+          summary="Answer an objection (the tender's agent); an upheld one sends the lot back to its committee",
+          body=ObjectionAnswerIn, response=ObjectionOut, roles=("agent",), errors=(403, 404, 409, 422))
 async def post_answer(request: web.Request, who: Principal, body: ObjectionAnswerIn):
-    return await results.answer_objection(db(request), request.match_info["objection"], who, body.answer)
+    return await results.answer_objection(db(request), request.match_info["objection"], who, body.answer,
+                                          upheld=body.upheld, lot=body.lot)
 
 
 @api.post("/api/v1/tenders/{code}/award", summary="Award each lot after the publicity, with a 中标通知书",
@@ -238,3 +245,11 @@ async def post_answer(request: web.Request, who: Principal, body: ObjectionAnswe
 async def post_award(request: web.Request, who: Principal):
     return AwardsOut(awards=await results.award(db(request), request.app[RECORDS],
                                                 request.match_info["code"], who))
+
+
+@api.post("/api/v1/tenders/{code}/complete",
+          summary="Complete an awarded tender once the written contract is signed (招标投标法 第46条)",
+          body=CompleteIn, response=TenderStatusOut, roles=("agent",), errors=(403, 404, 409, 422))
+async def post_complete(request: web.Request, who: Principal, body: CompleteIn):
+    tender = await results.complete(db(request), request.match_info["code"], who, note=body.note)
+    return TenderStatusOut(code=tender.code, status=tender.status)

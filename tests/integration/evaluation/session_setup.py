@@ -170,3 +170,84 @@ async def started_session(sessions, client, raw_conn, wrapped_holder_keys, admin
     assert (standing["chair"], standing["how"]) == (chair, "majority")
     bidders = await (await client.get(url + "/declaration", headers=by_member[chair].headers)).json()
     return Started(ready, by_member, chair, bidders)
+
+
+# ---- the same lot reached through the API alone --------------------------------------------------------------
+
+async def api_bidding_tender(sessions, client, *, evaluation: dict, prices=PRICES) -> BidTender:
+    """A tender made, keyed and published through the API, with 4 bidders registered and bidding through it.
+
+    Accounts and organisations are created as `bidroom users create` would; the key holders (the agent and a
+    supervisor of the supervising organisation) enrol through `POST /api/v1/me/holder-key`, at passphrases
+    PASSPHRASES[0] and [1]."""
+    from datetime import datetime, timedelta, timezone
+
+    from tests.helpers import bidder
+    from tests.integration.trading.conftest import organisation as trading_organisation
+
+    agency = await trading_organisation(sessions, "广东中诚招标代理有限公司")
+    tenderer = await trading_organisation(sessions, "中山市人民医院")
+    supervision = await trading_organisation(sessions, "中山市公共资源交易监督管理局")
+    agent = await staff(sessions, client, "agent", organisation_public_id=agency)
+    holder = await staff(sessions, client, "supervisor", organisation_public_id=supervision)
+    for actor, passphrase in ((agent, PASSPHRASES[0]), (holder, PASSPHRASES[1])):
+        await post(client, "/api/v1/me/holder-key", actor, {"passphrase": passphrase}, 201)
+    now = datetime.now(timezone.utc)
+    draft = await post(client, "/api/v1/tenders", agent, {
+        "title": "中山市人民医院门诊楼改造工程施工", "description": "详见招标文件", "tenderer": tenderer,
+        "supervisor_organisation": supervision, "region_code": "ZS", "family": "FJSZ", "subtype": "FJSZ-SG",
+        "method": "open", "budget": "5000000.00", "lots": [{"title": "第一标段", "budget": "5000000.00"}],
+        "evaluation": evaluation, "clarification_end_at": (now + timedelta(minutes=30)).isoformat(),
+        "bid_deadline_at": (now + timedelta(hours=2)).isoformat(), "opening_at": (now + timedelta(hours=2)).isoformat(),
+        "key_threshold": 2, "key_holder_count": 2}, 201)
+    code, lot_id = draft["code"], draft["lots"][0]["lot_id"]
+    resp = await client.put(f"/api/v1/tenders/{code}/key-holders", headers=agent.headers,
+                            json={"holders": [agent.public_id, holder.public_id], "threshold": 2})
+    assert resp.status == 200, await resp.text()
+    await post(client, f"/api/v1/tenders/{code}/publish", agent, None, 200)
+    bidders = [await bidder(client) for _ in prices]
+    for actor in bidders:
+        await post(client, f"/api/v1/lots/{lot_id}/registrations", actor, None, 201)
+    async with sessions() as session:
+        tender_id, lot_pk = (await session.execute(text(
+            "SELECT t.id, l.id FROM tender t JOIN lot l ON l.tender_id = t.id WHERE l.public_id = :l"),
+            {"l": lot_id})).one()
+    info = BidTender(tender_id, code, lot_id, lot_pk, agent, supervision, [agent, holder], bidders)
+    for actor, price in zip(bidders, prices):
+        status, body = await upload(client, info, actor, bundle(price=price))
+        assert status == 201, body
+    return info
+
+
+async def ready_lot_for(sessions, client, raw_conn, admin: Actor, info: BidTender) -> Ready:
+    """`ready_lot` from a bidding tender on: the committee of 5 drawn 2 + 3 and accepted, the bids opened, the two
+    centres and the session scheduled at both. The bid deadline is the one thing moved by hand: a test cannot
+    wait for it (`set_deadline`); every state changes through the API."""
+    supervisor = next(h for h in info.holders if h is not info.agent)
+    tenderer_org = await raw_conn.fetchval("SELECT o.public_id FROM organisation o JOIN tender t "
+                                           "ON t.tenderer_id = o.id WHERE t.code = $1", info.code)
+    guangzhou_pool = await employed_experts(sessions, 3, specialty="A0101", city="440100", account=True)
+    zhongshan_pool = await employed_experts(sessions, 4, specialty="A0101", city="442000", account=True)
+    pool = {e.expert_id: e for e in guangzhou_pool + zhongshan_pool}
+    experts = {e.expert_id: await sign_in(client, e.username) for e in pool.values()}
+    draw = await post(client, f"/api/v1/lots/{info.lot_id}/draws", info.agent, {
+        "session_at": at(5, 9), "venue": "中山市公共资源交易中心（主场）、广东省公共资源交易中心（副场）",
+        "representatives": 0,
+        "quotas": [{"name": "广州", "specialty": "A01", "region": "440100", "count": 2, "backups": 1},
+                   {"name": "中山", "specialty": "A01", "region": "442000", "count": 3, "backups": 1}]}, 201)
+    drawn = await post(client, f"/api/v1/draws/{draw['draw_id']}/entropy", supervisor,
+                       {"entropy": "9c4e2a7b1d3f5e6a8b0c2d4e6f708192"}, 200)
+    backups = {r["quota"]: r["backups"][0]["expert_id"] for r in drawn["result"]}
+    assert len(await accept_invitations(client, experts)) == 5
+    await open_bids(sessions, client, raw_conn, info)
+
+    guangzhou, zhongshan = await guangdong_centres(client, admin)
+    body = {"tender": info.code, "label": "第一标段评标"}
+    main = await post(client, f"/api/v1/rooms/{zhongshan.room}/bookings", info.agent,
+                      {**body, "starts_at": at(5, 9), "ends_at": at(5, 17), "lot": info.lot_id}, 201)
+    sub = await post(client, f"/api/v1/rooms/{guangzhou.room}/bookings", info.agent,
+                     {**body, "starts_at": at(5, 8), "ends_at": at(5, 18)}, 201)
+    created = await post(client, f"/api/v1/lots/{info.lot_id}/evaluation-sessions", info.agent,
+                         {"main_booking": main["booking_id"], "sub_bookings": [sub["booking_id"]]}, 201)
+    return Ready(info, supervisor, guangzhou, zhongshan, created["session_id"], draw["draw_id"], experts, pool,
+                 backups, tenderer_org)

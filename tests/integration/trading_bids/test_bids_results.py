@@ -1,17 +1,17 @@
-"""Results: candidates with a publicity period, objections and answers, the award with its signed notice."""
+"""Results entered by hand, for single-source procurement (政府采购法 第39条), which has no evaluation committee:
+candidates with a publicity period, objections and answers, the award with its signed notice. Under a method with
+a committee the candidates come from its sealed report (tests/integration/evaluation/test_full_flow.py)."""
 from __future__ import annotations
 
-from sqlalchemy import select, text
+from sqlalchemy import text
 
 from tests.integration.trading_bids.conftest import (PASSPHRASES, add_holders, bundle, draft_tender, publish,
                                                      set_deadline, upload, verify_record)
-from trading.models import Tender
-from trading.status import move_tender
 
 
-async def opened_tender(sessions, client, wrapped_holder_keys):
-    """A tender with three opened bids (the platform's share plus the agent's), now being evaluated."""
-    info = await draft_tender(sessions, client, bidders=3, platform_share=True)
+async def opened_tender(sessions, client, wrapped_holder_keys, *, method: str = "single_source"):
+    """A tender with three opened bids (the platform's share plus the agent's)."""
+    info = await draft_tender(sessions, client, bidders=3, platform_share=True, method=method)
     await add_holders(sessions, client, info, wrapped_holder_keys[:1], k=2)
     await publish(sessions, info)
     for actor, price in zip(info.bidders, ("300.00", "200.00", "250.00")):
@@ -21,9 +21,6 @@ async def opened_tender(sessions, client, wrapped_holder_keys):
     resp = await client.post(f"/api/v1/tenders/{info.code}/opening/shares", json={"passphrase": PASSPHRASES[0]},
                              headers=info.agent.headers)
     assert (await resp.json())["status"] == "opened"
-    async with sessions() as session, session.begin():
-        tender = (await session.execute(select(Tender).where(Tender.id == info.tender_id).with_for_update())).scalar_one()
-        await move_tender(session, tender, "evaluating", actor="system")
     bids = (await (await client.get(f"/api/v1/tenders/{info.code}/opened-bids")).json())["bids"]
     return info, sorted(bids, key=lambda b: float(b["price"]))
 
@@ -80,6 +77,6 @@ async def test_candidates_must_be_opened_bids_of_the_lot_and_a_refusal_changes_n
     resp = await client.post(url, json={"candidates": [{"lot": info.lot_id, "bid": bids[0]["bid"], "rank": 1}]},
                              headers=info.bidders[0].headers)
     assert resp.status == 403
-    assert await raw_conn.fetchval("SELECT status FROM tender WHERE id = $1", info.tender_id) == "evaluating"
+    assert await raw_conn.fetchval("SELECT status FROM tender WHERE id = $1", info.tender_id) == "opened"
     async with sessions() as session:
         assert (await session.execute(text("SELECT count(*) FROM award_candidate"))).scalar_one() == 0

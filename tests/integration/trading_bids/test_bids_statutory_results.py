@@ -34,7 +34,7 @@ async def test_a_two_day_publicity_is_refused_naming_article_54(sessions, client
     assert resp.status == 422 and body["error"]["code"] == "publicity_period_too_short"
     assert body["error"]["details"]["statute"] == "招标投标法实施条例 第五十四条"
     assert body["error"]["details"]["min_days"] == 3
-    assert await raw_conn.fetchval("SELECT status FROM tender WHERE id = $1", info.tender_id) == "evaluating"
+    assert await raw_conn.fetchval("SELECT status FROM tender WHERE id = $1", info.tender_id) == "opened"
     resp = await client.post(url, json={"candidates": ranked, "publicity_days": 3}, headers=info.agent.headers)
     assert resp.status == 201, await resp.text()
 
