@@ -65,7 +65,8 @@ def test_bundles_must_start_with_the_form_and_hold_only_documents():
     link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
     with pytest.raises(Unprocessable) as caught:
         read_bundle(_tar([head, link], {"form.json": form}))
-    assert caught.value.code == "invalid_bid_bundle"
+    assert caught.value.code == "bundle_member_not_allowed"
+    assert caught.value.details["reason"] == "symbolic_link"
 
 
 def test_the_platform_keyring_opens_only_what_it_sealed_for_the_same_place():
