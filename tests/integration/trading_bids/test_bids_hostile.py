@@ -16,6 +16,8 @@ from tests.hostile.tars import corpus, gnu_sparse, symbolic_link
 from tests.integration.trading_bids.conftest import (PASSPHRASES, add_holders, bundle, draft_tender, publish,
                                                      set_deadline, upload)
 from trading.bundle import BundleLimits, make_bundle
+from evidence import ledger_service
+from trading import opening
 from trading.opening import REVOKED, open_stored_bid
 
 URL = "/api/v1/tenders/{}/opening"
@@ -53,8 +55,27 @@ async def _record_data(client, record_no: str) -> dict:
     return json.loads(reader.attachments["record.json"][0])["data"]
 
 
+@pytest.fixture
+def order_of_work(monkeypatch) -> list[str]:
+    """What the opening does, in order: "open" for each bid decrypted, "ledger" for each ledger append (the
+    first append takes the ledger lock, held until the transaction ends). The real functions still run."""
+    events: list[str] = []
+    real_open, real_append = opening.open_stored_bid, ledger_service.append
+
+    def counting_open(*args, **kwargs):
+        events.append("open")
+        return real_open(*args, **kwargs)
+
+    async def counting_append(*args, **kwargs):
+        events.append("ledger")
+        return await real_append(*args, **kwargs)
+    monkeypatch.setattr(opening, "open_stored_bid", counting_open)
+    monkeypatch.setattr(ledger_service, "append", counting_append)
+    return events
+
+
 async def test_a_client_sealed_hostile_bundle_is_revoked_at_the_opening_and_the_other_bids_open(
-        sessions, client, wrapped_holder_keys, raw_conn):
+        sessions, client, wrapped_holder_keys, raw_conn, order_of_work):
     info = await draft_tender(sessions, client, bidders=4)
     await add_holders(sessions, client, info, wrapped_holder_keys, k=2)
     recipient = await publish(sessions, info)
@@ -67,11 +88,14 @@ async def test_a_client_sealed_hostile_bundle_is_revoked_at_the_opening_and_the_
     await set_deadline(sessions, info, -1)
     assert (await client.post(URL.format(info.code), headers=info.agent.headers)).status == 200
     for holder, passphrase in zip(info.holders[:2], PASSPHRASES):
+        order_of_work.clear()
         resp = await client.post(URL.format(info.code) + "/shares", json={"passphrase": passphrase},
                                  headers=holder.headers)
         assert resp.status == 200, await resp.text()
     body = await resp.json()
     assert body["status"] == "opened" and body["valid_bids"] == 3 and body["failed_lots"] == []
+    # the last share: all four bids were decrypted and checked before the request's first ledger entry
+    assert order_of_work[:4] == ["open"] * 4 and "open" not in order_of_work[4:] and "ledger" in order_of_work
 
     opened = (await (await client.get(f"/api/v1/tenders/{info.code}/opened-bids")).json())["bids"]
     bad = [row for row in opened if row["status"] == "invalid"]
