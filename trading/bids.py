@@ -36,7 +36,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import db_now, passed
-from core.errors import Conflict, Forbidden, InsufficientStorage, NotFound, RequestTimeout
+from core.errors import BadRequest, Conflict, Forbidden, InsufficientStorage, NotFound, RequestTimeout
 from core.identity_models import Organisation
 from core.ids import public_id
 from core.principal import Principal
@@ -180,7 +180,8 @@ class UploadGate:
 
 async def timed_chunks(chunks: AsyncIterator[bytes], *, idle_timeout_s: float,
                        timeout_s: float) -> AsyncIterator[bytes]:
-    """Pass chunks on; 408 upload_timeout when none comes for `idle_timeout_s` or the whole takes `timeout_s`."""
+    """Pass chunks on; 408 upload_timeout when none comes for `idle_timeout_s` or the whole takes `timeout_s`,
+    400 upload_incomplete when the connection is lost."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
     source = chunks.__aiter__()
@@ -194,6 +195,11 @@ async def timed_chunks(chunks: AsyncIterator[bytes], *, idle_timeout_s: float,
         except TimeoutError:
             raise RequestTimeout("the upload was too slow: the body did not arrive in time", code="upload_timeout",
                                  details={"idle_timeout_s": idle_timeout_s, "timeout_s": timeout_s}) from None
+        except ConnectionResetError:
+            # the client went away mid-body (or while it waited for a slot): nobody reads this answer, but it is
+            # a refusal like any other, not a server error
+            raise BadRequest("the connection was lost before the upload was complete",
+                             code="upload_incomplete") from None
         yield chunk
 
 

@@ -7,7 +7,11 @@ import dataclasses
 import json
 from contextlib import asynccontextmanager
 
+import pytest
 from aiohttp.test_utils import TestClient, TestServer
+
+from core.errors import BadRequest, RequestTimeout
+from trading import bids
 
 from tests.integration.trading_bids.conftest import add_holders, bundle, draft_tender, publish, upload
 
@@ -168,3 +172,43 @@ async def test_uploads_are_refused_with_507_when_the_data_volume_is_below_its_re
         assert partial_files(settings) == [] and bid_files(settings) == []
     async with app_client(settings, min_free_disk_mb=1) as client:
         assert (await upload(client, info, info.bidders[0], bundle()))[0] == 201
+
+
+async def test_a_bidder_who_hangs_up_mid_upload_leaves_nothing_and_frees_the_slot(
+        sessions, settings, wrapped_holder_keys, raw_conn):
+    async with app_client(settings, upload_slots=1) as client:
+        info = await open_tender(sessions, client, wrapped_holder_keys, bidders=1)
+        bidder = info.bidders[0]
+        reader, writer = await asyncio.open_connection(client.host, client.port)
+        head = (f"PUT /api/v1/tenders/{info.code}/lots/{info.lot_id}/bid HTTP/1.1\r\nHost: bidroom\r\n"
+                f"Authorization: {bidder.headers['Authorization']}\r\nContent-Type: application/octet-stream\r\n"
+                f"Content-Length: {len(BIG)}\r\n\r\n").encode()
+        writer.write(head + BIG[:256 * 1024])
+        await writer.drain()
+        await wait_for(lambda: partial_files(settings), "the upload to be read")
+        writer.close()
+        await wait_for(lambda: not partial_files(settings), "the cut upload to be dropped")
+        assert await raw_conn.fetchval("SELECT count(*) FROM bid WHERE tender_id = $1", info.tender_id) == 0
+        # the only slot and the bidder's claim were given back
+        assert (await upload(client, info, bidder, bundle()))[0] == 201
+
+
+async def test_a_lost_connection_is_a_refusal_and_a_stalled_body_a_timeout():
+    """The body reader of an upload: what the server sees when a client hangs up, or stops sending."""
+    async def hung_up():
+        yield b"x" * 10
+        raise ConnectionResetError("Connection lost")
+
+    async def stalled():
+        yield b"x" * 10
+        await asyncio.Event().wait()
+
+    got = []
+    with pytest.raises(BadRequest) as caught:
+        async for chunk in bids.timed_chunks(hung_up(), idle_timeout_s=5, timeout_s=5):
+            got.append(chunk)
+    assert caught.value.code == "upload_incomplete" and got == [b"x" * 10]
+    with pytest.raises(RequestTimeout) as caught:
+        async for chunk in bids.timed_chunks(stalled(), idle_timeout_s=0.05, timeout_s=5):
+            pass
+    assert (caught.value.status, caught.value.code) == (408, "upload_timeout")
