@@ -152,10 +152,8 @@ def _checksum_ok(block: bytes) -> bool:
 def _pax_records(data: bytes) -> dict[str, bytes]:
     """`<len> <key>=<value>\\n` records of a pax extended header (values kept as bytes)."""
     out: dict[str, bytes] = {}
-    pos = 0
-    while pos < len(data):
-        if data[pos:].strip(b"\0") == b"":
-            break
+    pos, end = 0, len(data.rstrip(b"\0"))
+    while pos < end:
         space = data.find(b" ", pos)
         if space < 0:
             raise _bad_bundle("a pax header is malformed")
@@ -337,6 +335,8 @@ class BundleScanner:
         kind = block[156:157]
         size = _number(block[124:136])
         if kind in (b"x", b"g", b"L"):
+            if (kind == b"x" and self._pax is not None) or (kind == b"L" and self._longname is not None):
+                raise _bad_bundle("two extended headers for one member")
             limit = MAX_LONGNAME_BYTES if kind == b"L" else MAX_PAX_BYTES
             if size > limit:
                 raise _bad_bundle("an extended header is too long")
