@@ -4,8 +4,8 @@ A submission runs in two steps so the deadline is judged when the upload is comp
 1. `bid_target` (a short read): the tender, lot and the bidder's registration, and an early refusal when the
    deadline has already passed;
 2. `receive_bid` streams the body into `StreamSealer` (plaintext bundles are sealed on arrival and never touch
-   disk; client-sealed age files are checked and stored as they are), then `record_bid`, in the request's
-   transaction (begun only now, so `now()` is the time the upload finished), re-checks the deadline with the
+   disk; client-sealed age files are checked and stored as they are), then `record_bid`, in a transaction of
+   its own (begun only now, so `now()` is the time the upload finished), re-checks the deadline with the
    tender row held FOR SHARE, stores the row and returns a platform-signed receipt.
 
 A plain bundle is checked member by member as it streams in (trading.bundle.BundleScanner: regular files only,
@@ -16,9 +16,9 @@ Abuse resistance (one server process): `UploadGate` lets `upload_slots` bodies b
 others are not read at all, so TCP holds them back: no thread, no buffer) and one upload per organisation and
 lot at a time (409 upload_in_progress); `timed_chunks` ends a body that stalls or drags (408 upload_timeout);
 `check_disk_space` refuses new uploads (507 insufficient_storage) while the data volume, which the embedded
-PostgreSQL shares, is below its reserve. A replaced bid's ciphertext, and the ciphertexts of the organisation's
-earlier withdrawn bids for the lot, are deleted once the new bid is committed (`delete_superseded`); their
-hashes stay in the ledger and in the bid rows.
+PostgreSQL shares, is below its reserve. Once a new bid is committed, the ciphertext it supersedes (the bid it
+replaces, or the bid the organisation withdrew before it) is deleted (`delete_superseded`); its hash stays in
+the ledger and in the bid row.
 
 Receipt signature: Ed25519 over the canonical JSON of the receipt with the platform's ledger key (published
 with every ledger checkpoint). A PDF record per bid would cost ~0.5 s of signing each, which a deadline burst of

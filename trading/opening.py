@@ -47,10 +47,10 @@ from core.errors import Conflict, Forbidden, Unprocessable
 from core.identity_models import Organisation, User
 from evidence import ledger_service as ledger
 from evidence import sealing
-from evidence.sealing.shares import parse_identity
 from evidence.records import KeyValueBlock, SectionHeading, SignatureTable, TableBlock, TextBlock, \
     signature_field_name
 from evidence.records_service import RecordContent, RecordsContext, fresh_checkpoint, issue_record
+from evidence.sealing.shares import parse_identity
 from evidence.signing import SignerSpec
 from trading import keyholding, schemas, statutory
 from trading.access import require_manager
@@ -81,6 +81,9 @@ class BidOutcome:
     bundle: OpenedBundle | None
     kind: str | None = None
     cause: str | None = None
+
+
+READ_CHUNK = 64 * 1024
 
 
 class _HashingReader:
@@ -124,9 +127,6 @@ class _ScanningWriter:
 
     def flush(self) -> None:
         pass
-
-
-READ_CHUNK = 64 * 1024
 
 
 def open_stored_bid(path: Path, expected_sha256: str, sealed_by: str, identity: str,
