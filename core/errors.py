@@ -42,6 +42,11 @@ class NotFound(DomainError):
     code = "not_found"
 
 
+class RequestTimeout(DomainError):
+    status = 408
+    code = "request_timeout"
+
+
 class Conflict(DomainError):
     status = 409
     code = "conflict"
@@ -75,3 +80,10 @@ class RateLimited(DomainError):
                  keep_changes: bool = False):
         super().__init__(message, code=code, details=details, keep_changes=keep_changes)
         self.retry_after = retry_after
+
+
+class InsufficientStorage(DomainError):
+    """507: the server refuses to store more while its data volume is nearly full."""
+
+    status = 507
+    code = "insufficient_storage"

@@ -53,6 +53,17 @@ class Settings:
     refresh_token_ttl_s: int = 14 * 24 * 3600
     max_body_bytes: int = 1024 * 1024
     max_upload_bytes: int = 64 * 1024 * 1024
+    # a bid bundle (the tar inside a bid): members (directories count) and bytes in all its files together,
+    # checked as a plain bundle streams in and again, for every bundle, at the opening
+    bundle_max_members: int = 1000
+    bundle_max_bytes: int = 64 * 1024 * 1024
+    # bid uploads: how many are read and sealed at once (the others wait, unread, in TCP), how long a body may
+    # go without a byte and take in all, and the free space kept on the data volume (the embedded PostgreSQL
+    # lives there too): below it new uploads are refused with 507
+    upload_slots: int = 8
+    upload_idle_timeout_s: int = 30
+    upload_timeout_s: int = 900
+    min_free_disk_mb: int = 1024
     login_max_failures_account: int = 5
     login_max_failures_ip: int = 20
     login_window_s: int = 900
@@ -91,6 +102,12 @@ class Settings:
             public_url=env.get("BIDROOM_PUBLIC_URL", f"http://{host}:{port}"),
             max_body_bytes=_env_int(env, "BIDROOM_MAX_BODY_BYTES", 1024 * 1024),
             max_upload_bytes=_env_int(env, "BIDROOM_MAX_UPLOAD_BYTES", 64 * 1024 * 1024),
+            bundle_max_members=_env_int(env, "BIDROOM_BUNDLE_MAX_MEMBERS", 1000),
+            bundle_max_bytes=_env_int(env, "BIDROOM_BUNDLE_MAX_BYTES", 64 * 1024 * 1024),
+            upload_slots=_env_int(env, "BIDROOM_UPLOAD_SLOTS", 8),
+            upload_idle_timeout_s=_env_int(env, "BIDROOM_UPLOAD_IDLE_TIMEOUT_S", 30),
+            upload_timeout_s=_env_int(env, "BIDROOM_UPLOAD_TIMEOUT_S", 900),
+            min_free_disk_mb=_env_int(env, "BIDROOM_MIN_FREE_DISK_MB", 1024),
             checkpoint_interval_s=_env_int(env, "BIDROOM_CHECKPOINT_INTERVAL_S", 300),
             log_json=env.get("BIDROOM_LOG_FORMAT", "json") == "json",
             db_pool_size=_env_int(env, "BIDROOM_DB_POOL_SIZE", 10),

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import shutil
+import stat
 import tempfile
 import time
 from dataclasses import dataclass
@@ -190,20 +192,36 @@ class Storage:
 
         A write in progress touches its file with every chunk, so only files a crash or a dropped connection
         left behind are old enough; writes still streaming in this or another process are safe."""
-        tmp_dir = self.root / "tmp"
-        if not tmp_dir.is_dir():
+        return self.sweep_stale(self.root / "tmp", "*.part", stale_after_s=stale_after_s, now=now)
+
+    def sweep_stale(self, directory: Path, pattern: str, *, stale_after_s: float,
+                    now: float | None = None) -> SweepResult:
+        """Delete the files under `directory` matching the glob `pattern` whose modification time is older than
+        `stale_after_s` (blocking: run it in a thread). `directory` must lie under the storage root; a missing
+        one holds nothing. A file another process removes first is skipped."""
+        directory = Path(directory)
+        if not directory.resolve().is_relative_to(self.root.resolve()):
+            raise ValueError(f"{directory} is outside the storage root")
+        if not directory.is_dir():
             return SweepResult(0, 0)
         cutoff = (time.time() if now is None else now) - stale_after_s
         removed = size = 0
-        for path in tmp_dir.glob("*.part"):
+        for path in directory.glob(pattern):
             try:
                 info = path.stat()
-                if info.st_mtime < cutoff:
+                if stat.S_ISREG(info.st_mode) and info.st_mtime < cutoff:
                     path.unlink()
                     removed, size = removed + 1, size + info.st_size
             except FileNotFoundError:
                 continue  # another process swept it first
         return SweepResult(removed, size)
+
+    def free_bytes(self) -> int:
+        """Free space for an unprivileged writer on the volume that holds the storage root (blocking, cheap)."""
+        path = self.root
+        while not path.exists() and path != path.parent:
+            path = path.parent
+        return shutil.disk_usage(path).free
 
 
 def _flush_close(out: BinaryIO) -> None:

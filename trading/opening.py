@@ -12,11 +12,19 @@ is unwrapped in the process pool, their share decrypted and kept (sealed under t
 opening_share. When k shares are in, the tender identity is rebuilt in memory only, every live bid decrypted
 and read, the opening record issued, the kept shares deleted, and the tender moves to opened or failed (流标).
 
-A bid that cannot be opened is withdrawn with its cause, per 电子招标投标办法 第31条:
+Each bid is decrypted as a stream straight into the bundle scanner (trading.bundle), with the same member rules
+and limits as a plain upload, so neither its ciphertext nor its plaintext is ever held whole, whatever the
+bundle declares. All of this happens before the transaction's first ledger entry: the ledger lock, which every
+write on the platform waits for, is never held while bids are decrypted or parsed.
+
+A bid that cannot be opened is withdrawn alone, with its cause in the bid row, a `bid.invalidated` ledger entry
+and the opening record, and the others open (电子招标投标办法 第31条); if fewer than 3 valid bids remain in a
+lot, the lot fails (流标) as any lot with too few valid bids does:
 - 撤销 (revoked) when the cause is the bidder's: a client-sealed file that does not decrypt with the tender
-  key, or a bundle or form that is damaged or invalid;
-- 撤回 (withdrawn) when the cause is not the bidder's: the stored ciphertext is missing or no longer matches
-  the SHA-256 in the bidder's receipt, or a file the platform itself sealed does not decrypt.
+  key, or a bundle or form that is damaged, invalid or breaks the bundle rules (a link, device or sparse
+  member, an unsafe name, too many members, too many bytes), with the rule's code as the cause;
+- 撤回 (withdrawn) when the cause is not the bidder's: the stored ciphertext is missing, unreadable or no longer
+  matches the SHA-256 in the bidder's receipt, or a file the platform itself sealed does not decrypt.
 """
 from __future__ import annotations
 
@@ -42,10 +50,11 @@ from evidence import sealing
 from evidence.records import KeyValueBlock, SectionHeading, SignatureTable, TableBlock, TextBlock, \
     signature_field_name
 from evidence.records_service import RecordContent, RecordsContext, fresh_checkpoint, issue_record
+from evidence.sealing.shares import parse_identity
 from evidence.signing import SignerSpec
 from trading import keyholding, schemas, statutory
 from trading.access import require_manager
-from trading.bundle import OpenedBundle, read_bundle
+from trading.bundle import BundleLimits, BundleScanner, OpenedBundle
 from trading.lifecycle import TenderStatus, tender_fails, transition
 from trading.loaders import get_tender
 from trading.models import Bid, HolderKey, Lot, OpeningShare, Tender, TenderKeyHolder, TenderOpening
@@ -56,6 +65,9 @@ log = logging.getLogger(__name__)
 
 REVOKED = "撤销"     # the bidder's own file could not be opened
 WITHDRAWN = "撤回"   # not the bidder's doing
+# 电子招标投标办法 第31条: 因投标人原因造成投标文件未解密的，视为撤销其投标文件；因投标人之外的原因造成投标文件
+# 未解密的，视为撤回其投标文件……部分投标文件未解密的，其他投标文件的开标可以继续进行。
+WITHDRAWAL_STATUTE = "电子招标投标办法 第三十一条"
 
 
 def _share_context(holder_row_id: int) -> str:
@@ -71,24 +83,98 @@ class BidOutcome:
     cause: str | None = None
 
 
-def open_stored_bid(path: Path, expected_sha256: str, sealed_by: str, identity: str) -> BidOutcome:
-    """Decrypt and read one stored bid (blocking: run in a thread); never raises for a bad bid."""
+READ_CHUNK = 64 * 1024
+
+
+class _HashingReader:
+    """Reads the stored ciphertext for pyrage while hashing it; an I/O error is kept, not mistaken for bad
+    ciphertext."""
+
+    def __init__(self, fh) -> None:
+        self._fh = fh
+        self.sha256 = hashlib.sha256()
+        self.error: OSError | None = None
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            data = self._fh.read(READ_CHUNK if size is None or size < 0 else min(size, READ_CHUNK))
+        except OSError as err:
+            self.error = err
+            raise
+        self.sha256.update(data)
+        return data
+
+    def drain(self) -> None:
+        """Hash the rest of the file (after an early stop), so the digest can still be compared."""
+        while self.read(READ_CHUNK):
+            pass
+
+
+class _ScanningWriter:
+    """Where pyrage writes the plaintext: straight into the bundle scanner, never kept whole."""
+
+    def __init__(self, scanner: BundleScanner) -> None:
+        self._scanner = scanner
+        self.refusal: Unprocessable | None = None
+
+    def write(self, data: bytes) -> int:
+        try:
+            self._scanner.feed(data)
+        except Unprocessable as err:
+            self.refusal = err
+            raise
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+
+def open_stored_bid(path: Path, expected_sha256: str, sealed_by: str, identity: str,
+                    limits: BundleLimits | None = None) -> BidOutcome:
+    """Decrypt and check one stored bid, streaming (blocking: run it in a thread); never raises for a bad bid.
+
+    The ciphertext is read in 64 KiB pieces, decrypted by pyrage as it comes, and each decrypted piece goes
+    straight into the bundle scanner with the same rules and `limits` as a plain upload, so neither the
+    ciphertext nor the plaintext is ever held whole. A bundle that breaks a rule stops the decryption there.
+    Whatever happened, the whole file is hashed: bytes that differ from the bidder's receipt are never the
+    bidder's doing.
+    """
+    ident = parse_identity(identity)
+    scanner = BundleScanner(limits)
+    writer = _ScanningWriter(scanner)
     try:
-        sealed = path.read_bytes()
+        fh = open(path, "rb")
     except OSError:
         return BidOutcome(None, WITHDRAWN, "stored_ciphertext_missing")
-    if hashlib.sha256(sealed).hexdigest() != expected_sha256:
+    with fh:
+        reader = _HashingReader(fh)
+        bundle: OpenedBundle | None = None
+        failure: str | None = None
+        try:
+            pyrage.decrypt_io(reader, writer, [ident])
+            bundle = scanner.finish()
+        except Unprocessable as err:  # the scanner's refusal, raised from inside pyrage or at finish
+            failure = err.code
+        except (pyrage.DecryptError, OSError, ValueError) as err:
+            if writer.refusal is not None:
+                failure = writer.refusal.code
+            elif reader.error is None:
+                failure = "undecryptable"
+                log.info("bid file %s does not decrypt: %s", path.name, str(err)[:200])
+        if reader.error is not None:
+            return BidOutcome(None, WITHDRAWN, "stored_ciphertext_unreadable")
+        try:
+            reader.drain()
+        except OSError:
+            return BidOutcome(None, WITHDRAWN, "stored_ciphertext_unreadable")
+    if reader.sha256.hexdigest() != expected_sha256:
         return BidOutcome(None, WITHDRAWN, "stored_ciphertext_damaged")
-    try:
-        plaintext = sealing.open_sealed(sealed, identity)
-    except Unprocessable:
+    if failure == "undecryptable":
         # The bytes are what the bidder's receipt names: a client's seal that fails is the bidder's doing.
-        return BidOutcome(None, REVOKED if sealed_by == "client" else WITHDRAWN, "undecryptable")
-    del sealed
-    try:
-        return BidOutcome(read_bundle(plaintext))
-    except Unprocessable as err:
-        return BidOutcome(None, REVOKED, err.code)
+        return BidOutcome(None, REVOKED if sealed_by == "client" else WITHDRAWN, failure)
+    if failure is not None:
+        return BidOutcome(None, REVOKED, failure)
+    return BidOutcome(bundle)
 
 
 async def _unlocked(session: AsyncSession, tender: Tender) -> list[tuple[OpeningShare, TenderKeyHolder]]:
@@ -157,6 +243,8 @@ async def start_opening(session: AsyncSession, tender_code: str, who: Principal,
     # the failed-tender record's checkpoint is signed in a side transaction that takes the ledger lock:
     # before this transaction appends anything
     checkpoint = await fresh_checkpoint(records) if all_fail else None
+    # the platform's share is decrypted before this transaction's first ledger entry takes the ledger lock
+    platform_share = None if all_fail else await _platform_share(session, tender, keyring)
     if tender.status == TenderStatus.PUBLISHED.value:  # the close job may not have run yet
         await move_tender(session, tender, TenderStatus.CLOSED, actor=who.public_id, payload={"by": "opening"})
     for lot, n in too_few:
@@ -168,18 +256,27 @@ async def start_opening(session: AsyncSession, tender_code: str, who: Principal,
     await move_tender(session, tender, TenderStatus.OPENING, actor=who.public_id,
                       payload={"failed_lots": [lot.public_id for lot, _ in too_few]} if too_few else None)
     session.add(TenderOpening(tender_id=tender.id, started_by_id=who.user_id, started_at=now))
-    platform_row = (await session.execute(select(TenderKeyHolder).where(
-        TenderKeyHolder.tender_id == tender.id, TenderKeyHolder.user_id.is_(None)))).scalar_one_or_none()
-    if platform_row is not None and platform_row.encrypted_share is not None:
-        key = await session.get(HolderKey, platform_row.holder_key_id)
-        identity = keyring.open(key.wrapped_identity, context=keyholding.PLATFORM_IDENTITY_CONTEXT).decode()
-        share = pyrage.decrypt(platform_row.encrypted_share, [pyrage.x25519.Identity.from_str(identity)])
-        session.add(OpeningShare(tender_id=tender.id, tender_key_holder_id=platform_row.id,
-                                 sealed_share=keyring.seal(share, context=_share_context(platform_row.id))))
+    if platform_share is not None:
+        row_id, sealed_share = platform_share
+        session.add(OpeningShare(tender_id=tender.id, tender_key_holder_id=row_id, sealed_share=sealed_share))
         await ledger.append(session, actor="system", action="tender.share_unlocked",
                             entity=f"tender:{tender.code}", payload={"holder": "platform"})
     await session.flush()
     return await opening_status(session, tender_code)
+
+
+async def _platform_share(session: AsyncSession, tender: Tender,
+                          keyring: keyholding.PlatformKeyring) -> tuple[int, bytes] | None:
+    """The platform's share of the tender key, decrypted and sealed under the master secret, if it holds one."""
+    platform_row = (await session.execute(select(TenderKeyHolder).where(
+        TenderKeyHolder.tender_id == tender.id, TenderKeyHolder.user_id.is_(None)))).scalar_one_or_none()
+    if platform_row is None or platform_row.encrypted_share is None:
+        return None
+    key = await session.get(HolderKey, platform_row.holder_key_id)
+    identity = keyring.open(key.wrapped_identity, context=keyholding.PLATFORM_IDENTITY_CONTEXT).decode()
+    share = pyrage.decrypt(platform_row.encrypted_share, [pyrage.x25519.Identity.from_str(identity)])
+    del identity
+    return platform_row.id, keyring.seal(share, context=_share_context(platform_row.id))
 
 
 async def _fail_unopened(session: AsyncSession, tender: Tender, lots: list[tuple[Lot, int]], *, who: Principal,
@@ -243,8 +340,13 @@ def _failed_lots_table(lots: list[tuple[Lot, int]]) -> TableBlock:
 
 async def submit_share(session: AsyncSession, tender_code: str, who: Principal, passphrase: str, *,
                        pool, keyring: keyholding.PlatformKeyring, records: RecordsContext,
-                       storage_dir: Path) -> schemas.OpeningOut:
-    """A holder unlocks their share with their passphrase; the k-th share completes the opening."""
+                       storage_dir: Path, limits: BundleLimits | None = None) -> schemas.OpeningOut:
+    """A holder unlocks their share with their passphrase; the k-th share completes the opening.
+
+    With the k-th share every bid is decrypted and checked first (`read_bids`), before this transaction takes
+    the ledger lock with its first entry: the ledger lock serialises every write on the platform and is never
+    held while bids are decrypted or parsed. Then the share, the outcomes and the record are written.
+    """
     tender = await get_tender(session, tender_code, lock="update")
     if tender.status != TenderStatus.OPENING.value:
         raise Conflict("the tender is not being opened", code="not_opening", details={"current": tender.status})
@@ -265,20 +367,22 @@ async def submit_share(session: AsyncSession, tender_code: str, who: Principal, 
     except pyrage.DecryptError as err:
         raise Unprocessable("your key share is damaged", code="malformed_share") from err
     del identity
-    completes = len(await _unlocked(session, tender)) + 1 >= tender.key_threshold
+    earlier = await _unlocked(session, tender)
+    opened: list[OpenedBid] | None = None
+    if len(earlier) + 1 >= tender.key_threshold:
+        shares = [keyring.open(s.sealed_share, context=_share_context(r.id)) for s, r in earlier] + [share]
+        opened = await read_bids(session, tender, shares, storage_dir=storage_dir, limits=limits)
+        del shares
     # The record's ledger checkpoint is signed in a side transaction, which waits for the ledger lock: take it
     # before this transaction appends anything, or the two would wait for each other.
-    checkpoint = await fresh_checkpoint(records) if completes else None
+    checkpoint = await fresh_checkpoint(records) if opened is not None else None
     session.add(OpeningShare(tender_id=tender.id, tender_key_holder_id=row.id,
                              sealed_share=keyring.seal(share, context=_share_context(row.id))))
     await session.flush()
     await ledger.append(session, actor=who.public_id, action="tender.share_unlocked",
                         entity=f"tender:{tender.code}", payload={"holder": who.public_id})
-    unlocked = await _unlocked(session, tender)
-    if len(unlocked) >= tender.key_threshold:
-        shares = [keyring.open(s.sealed_share, context=_share_context(r.id)) for s, r in unlocked]
-        await complete_opening(session, tender, shares, who=who, records=records, storage_dir=storage_dir,
-                               checkpoint=checkpoint)
+    if opened is not None:
+        await complete_opening(session, tender, opened, who=who, records=records, checkpoint=checkpoint)
     return await opening_status(session, tender_code)
 
 
@@ -304,41 +408,74 @@ async def opening_signers(session: AsyncSession, tender: Tender) -> list[tuple[U
     return out
 
 
-async def complete_opening(session: AsyncSession, tender: Tender, shares: list[bytes], *, who: Principal,
-                           records: RecordsContext, storage_dir: Path, checkpoint: dict | None = None) -> None:
-    """Rebuild the tender identity from `shares`, open the live bids of the lots not failed, issue the record.
+@dataclass(frozen=True)
+class OpenedBid:
+    """One live bid as `read_bids` left it: the row (locked), its lot and bidder, and what opening it gave."""
 
-    Lots that failed when the opening started (fewer than 3 bids, 实施条例 第44条) are not touched: their bids
-    are never decrypted. A lot left with fewer than 3 valid bids after decryption fails too. The tender fails
-    when every lot has failed, and is opened otherwise.
+    bid: Bid
+    lot: Lot
+    organisation: Organisation
+    outcome: BidOutcome
+
+
+async def read_bids(session: AsyncSession, tender: Tender, shares: list[bytes], *, storage_dir: Path,
+                    limits: BundleLimits | None = None) -> list[OpenedBid]:
+    """Rebuild the tender identity from `shares` and decrypt and check every live bid of the lots not failed.
+
+    Changes nothing and writes no ledger entry: call it before the transaction's first ledger append, so the
+    ledger lock is not held while bids are decrypted. Each bid is streamed through the bundle scanner in a
+    thread, one at a time, with `limits` (the same as at upload), so memory stays bounded whatever a bundle
+    declares. Lots that failed when the opening started (fewer than 3 bids, 实施条例 第44条) are not touched:
+    their bids are never decrypted.
+    """
+    identity = sealing.combine_shares(shares, tender.age_recipient)
+    rows = (await session.execute(
+        select(Bid, Lot, Organisation).join(Lot, Lot.id == Bid.lot_id)
+        .join(Organisation, Organisation.id == Bid.organisation_id)
+        .where(Bid.tender_id == tender.id, Bid.status == "submitted", Lot.failed_at.is_(None))
+        .order_by(Lot.lot_no, Bid.submitted_at, Bid.id).with_for_update(of=Bid))).all()
+    opened = []
+    for bid, lot, org in rows:
+        outcome = await asyncio.to_thread(open_stored_bid, Path(storage_dir) / bid.storage_key, bid.sha256,
+                                          bid.sealed_by, identity, limits)
+        opened.append(OpenedBid(bid, lot, org, outcome))
+    del identity
+    return opened
+
+
+async def complete_opening(session: AsyncSession, tender: Tender, opened: list[OpenedBid], *, who: Principal,
+                           records: RecordsContext, checkpoint: dict | None = None) -> None:
+    """Write what `read_bids` found: each bid opened or withdrawn, the failed lots, the record, the new state.
+
+    A bid that cannot be opened is withdrawn alone, with its cause in the bid row, in a ledger entry and in the
+    opening record, and the other bids open (电子招标投标办法 第31条: 部分投标文件未解密的，其他投标文件的开标
+    可以继续进行). A lot left with fewer than 3 valid bids fails (流标). The tender fails when every lot has
+    failed, and is opened otherwise.
 
     Pass `checkpoint` (records_service.fresh_checkpoint) when this transaction has already written ledger
     entries; otherwise it is taken here.
     """
     if checkpoint is None:
         checkpoint = await fresh_checkpoint(records)
-    identity = sealing.combine_shares(shares, tender.age_recipient)
     now = await db_now(session)
-    rows = (await session.execute(
-        select(Bid, Lot, Organisation).join(Lot, Lot.id == Bid.lot_id)
-        .join(Organisation, Organisation.id == Bid.organisation_id)
-        .where(Bid.tender_id == tender.id, Bid.status == "submitted", Lot.failed_at.is_(None))
-        .order_by(Lot.lot_no, Bid.submitted_at, Bid.id).with_for_update(of=Bid))).all()
     valid_by_lot: dict[int, int] = defaultdict(int)
-    for bid, lot, _ in rows:
-        outcome = await asyncio.to_thread(open_stored_bid, Path(storage_dir) / bid.storage_key, bid.sha256,
-                                          bid.sealed_by, identity)
+    for item in opened:
+        bid, outcome = item.bid, item.outcome
         bid.opened_at = now
         if outcome.bundle is None:
             bid.status, bid.withdrawal_kind, bid.withdrawal_cause = "invalid", outcome.kind, outcome.cause
             bid.withdrawn_at = now
+            await ledger.append(session, actor=who.public_id, action="bid.invalidated",
+                                entity=f"tender:{tender.code}",
+                                payload={"bid": bid.public_id, "lot": item.lot.public_id, "kind": outcome.kind,
+                                         "cause": outcome.cause, "ciphertext_sha256": bid.sha256,
+                                         "statute": WITHDRAWAL_STATUTE})
         else:
             form = outcome.bundle.form
             bid.status, bid.price, bid.duration_days = "opened", form.price, form.duration_days
             bid.declared = dict(form.declared)
             bid.documents = [d.to_json_dict() for d in outcome.bundle.documents]
-            valid_by_lot[lot.id] += 1
-    del identity
+            valid_by_lot[item.lot.id] += 1
     await session.flush()
     lots = list((await session.execute(select(Lot).where(Lot.tender_id == tender.id).order_by(Lot.lot_no))).scalars())
     for lot in lots:
@@ -348,6 +485,7 @@ async def complete_opening(session: AsyncSession, tender: Tender, shares: list[b
     failed_lots = [lot for lot in lots if lot.failed_at is not None]
     tender_failed = len(failed_lots) == len(lots)
     valid = sum(valid_by_lot.values())
+    rows = [(item.bid, item.lot, item.organisation) for item in opened]
     signers = await opening_signers(session, tender)
     record = await issue_record(
         session, records, actor=who.public_id, entity=f"tender:{tender.code}",

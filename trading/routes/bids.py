@@ -18,6 +18,7 @@ from core.storage import Storage
 from evidence import ledger_service as ledger
 from trading import bids, keyholding, opening, results, statutory
 from trading.access import require_manager
+from trading.bundle import BundleLimits
 from trading.loaders import get_tender
 from trading.models import Tender
 from trading.schemas import (AwardsOut, BidStatusOut, CandidatesIn, CandidatesOut, HolderKeyOut, KeyHolderOut,
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 api = Api("trading-bids")
 SEALING_POOL = web.AppKey("trading.sealing_pool", ProcessPoolExecutor)  # scrypt wraps and unwraps
 KEYRING = web.AppKey("trading.keyring", keyholding.PlatformKeyring)
+UPLOAD_GATE = web.AppKey("trading.upload_gate", bids.UploadGate)  # upload slots, one upload per bidder and lot
 UPLOAD_CHUNK = 256 * 1024
 BID_TYPES = ("application/octet-stream", "application/x-tar", "application/age")
 _PLATFORM_KEY_LOCK = 0x7B1D_0007
@@ -47,6 +49,7 @@ async def cleanup_ctx(app: web.Application) -> AsyncIterator[None]:
     keyring = keyholding.PlatformKeyring.from_keys_dir(settings.keys_dir)
     app[SEALING_POOL] = pool
     app[KEYRING] = keyring
+    app[UPLOAD_GATE] = bids.UploadGate(settings.upload_slots)
     async with app[SESSIONS]() as session, session.begin():
         await advisory_xact_lock(session, _PLATFORM_KEY_LOCK)
         await keyholding.ensure_platform_key(session, keyring)
@@ -136,7 +139,7 @@ async def get_key_holders(request: web.Request, who: Principal):
          summary="Submit or replace my organisation's sealed bid: a bid bundle (tar) sealed here, or an age file "
                  "sealed to the tender's recipient",
          response=ReceiptOut, status=201, request_content_type="application/octet-stream",
-         errors=(403, 404, 409, 413, 415, 422))
+         errors=(403, 404, 408, 409, 413, 415, 422, 507))
 async def put_bid(request: web.Request, who: Principal):
     if request.content_type not in BID_TYPES:
         raise UnsupportedMediaType("send the bid as application/octet-stream", code="unsupported_media_type")
@@ -146,13 +149,32 @@ async def put_bid(request: web.Request, who: Principal):
         raise PayloadTooLarge(f"the upload is larger than {limit} bytes", code="upload_too_large",
                               details={"max_bytes": limit})
     code, lot = request.match_info["code"], request.match_info["lot"]
-    # A short read of its own: the request's transaction starts only after the upload, so that its now()
-    # is the moment the bid was complete.
+    # A short read of its own: the bid is recorded in a transaction started only after the upload, so that its
+    # now() is the moment the bid was complete.
     async with request.app[SESSIONS]() as session:
         target = await bids.bid_target(session, code, lot, who)
-    received = await bids.receive_bid(request.content.iter_chunked(UPLOAD_CHUNK), target,
-                                      Storage(settings.storage_dir), max_bytes=limit)
-    return await bids.record_bid(db(request), target, received, who, signer=request.app[LEDGER_SIGNER])
+    storage = Storage(settings.storage_dir)
+    bids.check_disk_space(storage, reserve_bytes=settings.min_free_disk_mb * 1024 * 1024,
+                          incoming=request.content_length or 0)
+    gate = request.app[UPLOAD_GATE]
+    with gate.claim(target):
+        async with gate.slot():  # nothing of the body is read before a slot is free: TCP holds the client back
+            chunks = bids.timed_chunks(request.content.iter_chunked(UPLOAD_CHUNK),
+                                       idle_timeout_s=settings.upload_idle_timeout_s,
+                                       timeout_s=settings.upload_timeout_s)
+            received = await bids.receive_bid(chunks, target, storage, max_bytes=limit,
+                                              limits=bundle_limits(settings))
+        async with request.app[SESSIONS]() as session:
+            async with session.begin():
+                recorded = await bids.record_bid(session, target, received, who, signer=request.app[LEDGER_SIGNER])
+    # committed: the ciphertext it replaces goes now (its SHA-256 stays in the ledger)
+    await bids.delete_superseded(storage, recorded.superseded)
+    return recorded.receipt
+
+
+def bundle_limits(settings) -> BundleLimits:
+    """The bid bundle limits the settings give (BIDROOM_BUNDLE_MAX_MEMBERS, BIDROOM_BUNDLE_MAX_BYTES)."""
+    return BundleLimits(max_members=settings.bundle_max_members, max_bytes=settings.bundle_max_bytes)
 
 
 @api.get("/api/v1/tenders/{code}/lots/{lot}/bid", summary="My organisation's live bid (metadata only)",
@@ -188,7 +210,8 @@ async def post_share(request: web.Request, who: Principal, body: PassphraseIn):
     return await opening.submit_share(db(request), request.match_info["code"], who, body.passphrase,
                                       pool=_pool(request), keyring=_keyring(request),
                                       records=request.app[RECORDS],
-                                      storage_dir=request.app[SETTINGS].storage_dir)
+                                      storage_dir=request.app[SETTINGS].storage_dir,
+                                      limits=bundle_limits(request.app[SETTINGS]))
 
 
 @api.get("/api/v1/tenders/{code}/opened-bids", summary="The bids as read out at the opening (public)",

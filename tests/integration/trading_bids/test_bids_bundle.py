@@ -10,11 +10,13 @@ from decimal import Decimal
 
 import pyrage
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from core.errors import Unprocessable
 from evidence import sealing
 from trading import keyholding
-from trading.bundle import form_from_head, make_bundle, read_bundle
+from trading.bundle import BundleScanner, form_from_head, make_bundle, read_bundle
 from trading.opening import REVOKED, WITHDRAWN, open_stored_bid
 
 
@@ -65,7 +67,8 @@ def test_bundles_must_start_with_the_form_and_hold_only_documents():
     link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
     with pytest.raises(Unprocessable) as caught:
         read_bundle(_tar([head, link], {"form.json": form}))
-    assert caught.value.code == "invalid_bid_bundle"
+    assert caught.value.code == "bundle_member_not_allowed"
+    assert caught.value.details["reason"] == "symbolic_link"
 
 
 def test_the_platform_keyring_opens_only_what_it_sealed_for_the_same_place():
@@ -122,3 +125,36 @@ def test_a_bidders_bad_seal_or_bad_form_is_revoked(tmp_path, tender_key):
     assert _why(open_stored_bid(path, digest, "server", identity)) == (WITHDRAWN, "undecryptable")
     path, digest = _store(tmp_path, _seal(make_bundle({"price": "0", "duration_days": 2}), recipient))
     assert _why(open_stored_bid(path, digest, "client", identity)) == (REVOKED, "invalid_price")
+
+
+_names = st.text(alphabet="abcXYZ019-_.投标函资格证明报价", min_size=1, max_size=150).filter(
+    lambda n: n not in (".", "..") and not n.startswith("."))
+
+
+@settings(max_examples=60, deadline=None)
+@given(documents=st.dictionaries(_names, st.binary(max_size=3000), max_size=6),
+       fmt=st.sampled_from([tarfile.USTAR_FORMAT, tarfile.GNU_FORMAT, tarfile.PAX_FORMAT]),
+       chunk=st.integers(min_value=1, max_value=5000))
+def test_the_streaming_scanner_reads_what_tarfile_reads_whatever_the_chunking(documents, fmt, chunk):
+    """Bundles written by Python's tarfile in each format (long names take pax records or GNU long-name members)
+    read back the same through the scanner, fed in chunks of any size, as through tarfile itself."""
+    form = json.dumps({"price": "10.00", "duration_days": 5}).encode()
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=fmt) as tar:
+        for name, data in [("form.json", form), *(("documents/" + n, d) for n, d in documents.items())]:
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime = len(data), 1.5
+            try:
+                tar.addfile(info, io.BytesIO(data))
+            except ValueError:  # a name too long for plain ustar
+                assume(False)
+    raw = out.getvalue()
+    scanner = BundleScanner()
+    for i in range(0, len(raw), chunk):
+        scanner.feed(raw[i:i + chunk])
+    opened = scanner.finish()
+    with tarfile.open(fileobj=io.BytesIO(raw)) as tar:
+        expected = [(m.name[len("documents/"):], m.size, hashlib.sha256(tar.extractfile(m).read()).hexdigest())
+                    for m in tar.getmembers()[1:]]
+    assert [(d.name, d.size, d.sha256) for d in opened.documents] == expected
+    assert opened.form.price == Decimal("10.00")

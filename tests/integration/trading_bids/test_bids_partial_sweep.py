@@ -2,6 +2,8 @@
 import os
 import time
 
+import pytest
+
 from core.scheduler import schedule
 from core.storage import Storage
 from trading.routes.bids import SWEEP_JOB
@@ -43,3 +45,16 @@ async def test_the_sweep_job_removes_them_writes_a_ledger_entry_and_comes_back(c
     assert entry["actor"] == "system" and '"files": 2' in entry["payload"] and '"bytes": 4608' in entry["payload"]
     assert await raw_conn.fetchval("SELECT count(*) FROM scheduled_job WHERE kind = $1 AND status = 'pending' "
                                    "AND due_at > now() + interval '50 minutes'", SWEEP_JOB) == 1
+
+
+def test_the_stale_file_sweep_stays_inside_the_storage_root(tmp_path):
+    storage = Storage(tmp_path / "storage")
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    old = outside / "w-1.part"
+    old.write_bytes(b"x")
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    with pytest.raises(ValueError):
+        storage.sweep_stale(outside, "*.part", stale_after_s=60)
+    assert old.exists()
+    assert storage.sweep_stale(storage.root / "bids", "*.part", stale_after_s=60).removed == 0

@@ -1,7 +1,8 @@
 """Fewer than three bids are never opened (招标投标法实施条例 第44条), and the opening record's signers.
 
-The decryptor is instrumented: `evidence.sealing.open_sealed` (and the key rebuild, `combine_shares`) are
-wrapped to count their calls, and the real functions still run.
+The decryptor is instrumented: `trading.opening.open_stored_bid`, which decrypts one stored bid as a stream
+(and the key rebuild, `evidence.sealing.combine_shares`), are wrapped to count their calls, and the real
+functions still run.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from pypdf import PdfReader
 from evidence import sealing
 from tests.integration.trading_bids.conftest import (PASSPHRASES, add_holders, bundle, draft_tender, publish,
                                                      set_deadline, upload, user_row, verify_record)
+from trading import opening
 from trading.models import BidderRegistration, Lot
 
 URL = "/api/v1/tenders/{}/opening"
@@ -23,17 +25,17 @@ URL = "/api/v1/tenders/{}/opening"
 @pytest.fixture
 def decryptions(monkeypatch) -> dict[str, int]:
     """Counts of bid decryptions and tender-key rebuilds, the real functions still doing the work."""
-    counts = {"open_sealed": 0, "combine_shares": 0}
-    real_open, real_combine = sealing.open_sealed, sealing.combine_shares
+    counts = {"open_stored_bid": 0, "combine_shares": 0}
+    real_open, real_combine = opening.open_stored_bid, sealing.combine_shares
 
     def counting_open(*args, **kwargs):
-        counts["open_sealed"] += 1
+        counts["open_stored_bid"] += 1
         return real_open(*args, **kwargs)
 
     def counting_combine(*args, **kwargs):
         counts["combine_shares"] += 1
         return real_combine(*args, **kwargs)
-    monkeypatch.setattr(sealing, "open_sealed", counting_open)
+    monkeypatch.setattr(opening, "open_stored_bid", counting_open)
     monkeypatch.setattr(sealing, "combine_shares", counting_combine)
     return counts
 
@@ -73,14 +75,14 @@ async def test_a_lot_with_two_bids_fails_unopened_with_zero_decryptions_and_a_co
     body = await resp.json()
     assert resp.status == 200, body
     assert body["status"] == "failed" and body["failed_lots"] == [info.lot_id] and body["unlocked"] == 0
-    assert decryptions == {"open_sealed": 0, "combine_shares": 0}
+    assert decryptions == {"open_stored_bid": 0, "combine_shares": 0}
     # the bids stay sealed: never opened, no price; no share was unlocked, and none can be sent now
     rows = await raw_conn.fetch("SELECT status, opened_at, price FROM bid WHERE tender_id = $1", info.tender_id)
     assert [(r["status"], r["opened_at"], r["price"]) for r in rows] == [("submitted", None, None)] * 2
     assert await raw_conn.fetchval("SELECT count(*) FROM opening_share") == 0
     status, err = await share(client, info, info.holders[0], PASSPHRASES[0])
     assert (status, err["error"]["code"]) == (409, "not_opening")
-    assert decryptions["open_sealed"] == 0
+    assert decryptions["open_stored_bid"] == 0
     assert (await (await client.get(f"/api/v1/tenders/{info.code}/opened-bids")).json())["bids"] == []
     lot = await raw_conn.fetchrow("SELECT failed_at, failure_reason, failure_bid_count FROM lot WHERE public_id = $1",
                                   info.lot_id)
@@ -136,7 +138,7 @@ async def test_two_lots_open_the_one_with_three_bids_and_fail_the_one_with_two(
     status, body = await share(client, info, holder3, PASSPHRASES[2])
     assert status == 200 and body["status"] == "opened" and body["valid_bids"] == 3, body
     assert body["failed_lots"] == [second]
-    assert decryptions == {"open_sealed": 3, "combine_shares": 1}
+    assert decryptions == {"open_stored_bid": 3, "combine_shares": 1}
 
     opened = (await (await client.get(f"/api/v1/tenders/{info.code}/opened-bids")).json())["bids"]
     assert sorted(b["lot"] for b in opened) == [info.lot_id] * 3
