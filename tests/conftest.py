@@ -56,7 +56,8 @@ async def db_url(pg_server):
 def settings(tmp_path, db_url) -> Settings:
     return Settings(data_dir=tmp_path / "var", database_url=db_url, run_scheduler=False, log_json=False,
                     public_url="http://127.0.0.1:8080", max_body_bytes=64 * 1024,
-                    statutory_periods=False)  # tests run on short timelines; statutory tests turn it on
+                    statutory_periods=False,  # tests run on short timelines; statutory tests turn it on
+                    min_free_disk_mb=16)  # a small CI disk must not refuse every upload; the reserve has its own test
 
 
 @pytest.fixture
