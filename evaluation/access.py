@@ -83,3 +83,11 @@ def may_decide_after_fault(tender: Tender, who: Principal | None) -> bool:
 def may_see_member_identities(tender: Tender, who: Principal | None) -> bool:
     """Experts' names on a committee: the tender's supervisors always, everyone concerned once awarded."""
     return may_see_identities(tender, who)
+
+
+def may_read_bids(member_status: str | None) -> bool:
+    """The opened bids' documents: the committee's members who have checked in (identity confirmed, commitment
+    and avoidance declaration signed), and nobody else — not the tender's agents, its supervisors or admins:
+    the evaluation runs in strict confidence (评标在严格保密的情况下进行, 招标投标法 第38条). `member_status` is
+    the caller's membership of the session (None: not a member)."""
+    return member_status == "checked_in"
