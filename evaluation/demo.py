@@ -12,6 +12,7 @@ publication (the statutory periods are off in the demo), and the seed waits for 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import random
 import secrets
@@ -27,6 +28,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.clock import db_now, passed
+from core.errors import Unprocessable
 from core.identity_models import Organisation, User
 from core.keys import load_or_create_ed25519
 from core.principal import Principal
@@ -106,8 +108,9 @@ async def seed_demo(sessions: async_sessionmaker, console: Console, progress: Pr
 DEMO_TENDER_TITLE = "中山市火炬开发区中心小学教学楼新建工程施工（演示·已开标待评标）"
 DEMO_BUDGET = Decimal("5000000.00")
 DEMO_PRICES = ("4650000.00", "4720000.00", "4580000.00", "4810000.00")
-# (quota, site region, experts, backups): 2 at the provincial centre in Guangzhou, 3 at the Zhongshan centre
-DEMO_QUOTAS = (("广州", "440100", 2, 1), ("中山", "442000", 3, 1))
+# (quota, site region, experts, backups): 3 at the Zhongshan centre and 2 at the provincial centre in Guangzhou;
+# the scarcer quota first, so that the larger Guangzhou pool cannot take the employers Zhongshan depends on
+DEMO_QUOTAS = (("中山", "442000", 3, 1), ("广州", "440100", 2, 1))
 MAIN_SITE, SUB_SITE = ("中山市公共资源交易中心", "远程异地评标室"), ("广东省公共资源交易中心", "远程异地评标室1")
 # the bids are submitted within this many seconds of publication, then the deadline passes and they are opened
 DEFAULT_BIDDING_S = 20
@@ -134,17 +137,16 @@ async def _room(session: AsyncSession, site_name: str, room_name: str) -> str | 
         Site.name == site_name, Room.name == room_name, Room.status == "active"))).scalar_one_or_none()
 
 
-async def _specialty(session: AsyncSession, city: str, needed: int) -> str | None:
-    """The specialty root (A…E) with the most active experts who have a login in `city`, if it has enough."""
-    rows = (await session.execute(select(Expert.specialties).where(
-        Expert.city_code == city, Expert.status == "active", Expert.user_id.is_not(None)))).scalars()
-    counts: dict[str, int] = {}
-    for specialties in rows:
+async def _specialties(session: AsyncSession, city: str) -> list[str]:
+    """The specialty roots (A…E) of the active experts with a login in `city`, those with the most distinct
+    employers first (a committee takes one person per employer)."""
+    rows = (await session.execute(select(Expert.specialties, Expert.employer_id).where(
+        Expert.city_code == city, Expert.status == "active", Expert.user_id.is_not(None)))).all()
+    employers: dict[str, set] = {}
+    for specialties, employer in rows:
         for root in {s[0] for s in specialties or ()}:
-            counts[root] = counts.get(root, 0) + 1
-    best = max(sorted(counts), key=lambda r: counts[r], default=None)
-    # a little headroom: avoidance (employers of the parties) may leave a few out
-    return best if best is not None and counts[best] >= needed + 2 else None
+            employers.setdefault(root, set()).add(employer)
+    return sorted(employers, key=lambda r: (-len(employers[r]), r))
 
 
 def _records(settings: Settings, sessions: async_sessionmaker) -> RecordsContext:
@@ -182,8 +184,8 @@ async def seed_evaluation(sessions: async_sessionmaker, console: Console, option
             console.print(f"evaluation demo already seeded: tender {existing}")
             return None
         rooms = {role: await _room(session, *where) for role, where in (("main", MAIN_SITE), ("sub", SUB_SITE))}
-        specialties = {q: await _specialty(session, region, n + backups) for q, region, n, backups in DEMO_QUOTAS}
-    if None in rooms.values() or None in specialties.values():
+        specialties = {q: await _specialties(session, region) for q, region, _, _ in DEMO_QUOTAS}
+    if None in rooms.values() or not all(specialties.values()):
         console.print("evaluation demo skipped: it needs the demo venues and enough pool experts in Guangzhou and "
                       "Zhongshan (seed the pool with --experts 200 or more)")
         return None
@@ -240,14 +242,29 @@ async def seed_evaluation(sessions: async_sessionmaker, console: Console, option
                                                    sub_bookings=[booked["sub"].booking.public_id])
         session_id = view.session.public_id
 
-    # 4. the committee is drawn while the bids are sealed, its venue the session; the supervisor's entropy runs it
+    # 4. the committee is drawn while the bids are sealed, its venue the session; the supervisor's entropy runs it.
+    # The agent picks the specialties the two centres can staff (one expert per employer), as one would by
+    # asking again with a wider specialty when the platform answers insufficient_candidates
     entropy = secrets.token_hex(16)
+    draw_id = None
     async with sessions() as session, session.begin():
-        draw = await draws.create_draw(
-            session, who=agent, lot_public_id=lot_id, session_at=starts, evaluation_session=session_id,
-            quotas=[{"name": q, "specialty": specialties[q], "region": region, "count": n, "backups": backups}
-                    for q, region, n, backups in DEMO_QUOTAS])
-        draw_id = draw.public_id
+        for choice in itertools.product(*specialties.values()):
+            quotas = [{"name": q, "specialty": root, "region": region, "count": n, "backups": backups}
+                      for (q, region, n, backups), root in zip(DEMO_QUOTAS, choice)]
+            try:
+                async with session.begin_nested():
+                    draw = await draws.create_draw(session, who=agent, lot_public_id=lot_id, session_at=starts,
+                                                   evaluation_session=session_id, quotas=quotas)
+            except Unprocessable as refused:
+                if refused.code != "insufficient_candidates":
+                    raise
+                continue
+            draw_id = draw.public_id
+            break
+    if draw_id is None:
+        console.print(f"evaluation demo stopped: the pool cannot staff the committee; tender {code} and session "
+                      f"{session_id} wait for a draw (seed the pool with more experts)")
+        return None
     async with sessions() as session, session.begin():
         await confirmations.supply_entropy(session, who=supervisor, draw_public_id=draw_id, entropy=entropy)
 
@@ -306,15 +323,16 @@ def _print_next_steps(console: Console, settings: Settings, code: str, lot_id: s
         "next 下一步 — every account's password is the demo password; agent and supervisor add their TOTP code:\n"
         f"  login:   curl -s -X POST {base}/api/v1/auth/login -H 'Content-Type: application/json' "
         "-d '{\"username\":\"<login>\",\"password\":\"<password>\",\"totp\":\"<code>\"}'   → access_token\n"
-        f"  1 agent opens check-in:      curl -X POST -H 'Authorization: Bearer $AGENT' {es}/check-in/open\n"
+        f"  1 agent opens check-in:      curl -X POST -H \"Authorization: Bearer $AGENT\" {es}/check-in/open\n"
         f"  2 each expert reads the declaration and checks in at their place:\n"
-        f"       curl -H 'Authorization: Bearer $EXPERT' {es}/declaration\n"
-        f"       curl -X POST -H 'Authorization: Bearer $EXPERT' -H 'Content-Type: application/json' {es}/check-in "
+        f"       curl -H \"Authorization: Bearer $EXPERT\" {es}/declaration\n"
+        f"       curl -X POST -H \"Authorization: Bearer $EXPERT\" -H 'Content-Type: application/json' {es}/check-in "
         "-d '{\"id_card_last4\":\"<last 4>\",\"commitment\":true,\"conflicts\":[]}'\n"
-        f"  3 agent starts the evaluation (the tender moves to evaluating): curl -X POST -H 'Authorization: Bearer "
-        f"$AGENT' {es}/start\n"
-        f"  4 members elect the chair:   curl -X POST ... {es}/chair/votes -d '{{\"candidate\":\"<member id>\"}}'\n"
-        f"  5 members read the opened bids: curl -H 'Authorization: Bearer $EXPERT' {es}/bids\n"
-        f"  supervisor follows it live:  curl -H 'Authorization: Bearer $SUPERVISOR' "
+        f"  3 agent starts the evaluation (the tender moves to evaluating): curl -X POST "
+        f"-H \"Authorization: Bearer $AGENT\" {es}/start\n"
+        f"  4 members elect the chair (a majority of 5): curl -X POST -H \"Authorization: Bearer $EXPERT\" "
+        f"-H 'Content-Type: application/json' {es}/chair/votes -d '{{\"candidate\":\"<member id>\"}}'\n"
+        f"  5 members read the opened bids: curl -H \"Authorization: Bearer $EXPERT\" {es}/bids\n"
+        f"  supervisor follows it live:  curl -H \"Authorization: Bearer $SUPERVISOR\" "
         f"{base}/api/v1/supervision/evaluation-sessions\n"
         f"  the draw {draw_id} (its venue is the session): {base}/api/v1/draws/{draw_id}; the lot: {lot_id}")
