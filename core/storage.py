@@ -129,6 +129,11 @@ class Storage:
         await asyncio.to_thread(self._write_all, data, final_key, key is not None)
         return Stored(final_key, sha, len(data))
 
+    def put_bytes_sync(self, data: bytes, *, key: str) -> Stored:
+        """`put_bytes` under a fixed key, for code already off the event loop (worker threads)."""
+        self._write_all(data, key, True)
+        return Stored(key, hashlib.sha256(data).hexdigest(), len(data))
+
     async def put_stream(self, chunks: AsyncIterable[bytes], *, kind: str | None = None, key: str | None = None,
                          suffix: str = "", limit: int | None = None,
                          on_chunk: Callable[[bytes], None] | None = None) -> Stored:
@@ -179,13 +184,15 @@ class Storage:
 
     async def delete(self, key: str) -> bool:
         """Remove a stored file; returns whether it existed."""
-        def _delete() -> bool:
-            try:
-                self.path(key).unlink()
-                return True
-            except FileNotFoundError:
-                return False
-        return await asyncio.to_thread(_delete)
+        return await asyncio.to_thread(self.delete_sync, key)
+
+    def delete_sync(self, key: str) -> bool:
+        """`delete` for code already off the event loop."""
+        try:
+            self.path(key).unlink()
+            return True
+        except FileNotFoundError:
+            return False
 
     def sweep_temp(self, *, stale_after_s: float, now: float | None = None) -> SweepResult:
         """Delete temporary files nobody has written for `stale_after_s` (blocking: run it in a thread).

@@ -29,7 +29,7 @@ import io
 import json
 import tarfile
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Mapping, Protocol
 
 from core.errors import Unprocessable
 from trading.rules import BidForm, parse_bid_form_json
@@ -207,6 +207,17 @@ def check_name(raw: bytes) -> str:
     return name
 
 
+class DocumentSink(Protocol):
+    """Where a scanner hands each document's bytes as they pass: `begin`, `write` for every piece, then `end`
+    with the document's name, size and digest. A bundle refused later is the sink owner's to discard."""
+
+    def begin(self) -> None: ...
+
+    def write(self, data: bytes) -> None: ...
+
+    def end(self, document: BundleDocument) -> None: ...
+
+
 class BundleScanner:
     """Check a bid bundle pushed in chunk by chunk (`feed`), then `finish` to get its form and documents.
 
@@ -215,8 +226,9 @@ class BundleScanner:
     form.json, one pax or long-name header, and the set of names (≤ max_members × MAX_NAME_BYTES).
     """
 
-    def __init__(self, limits: BundleLimits | None = None) -> None:
+    def __init__(self, limits: BundleLimits | None = None, sink: "DocumentSink | None" = None) -> None:
         self.limits = limits or BundleLimits()
+        self._sink = sink                 # sees each document's bytes as they stream past (the opening keeps them)
         self._buf = bytearray()           # a header block, or a pax / long-name member's data, being gathered
         self._state = "header"            # header | data | special | end
         self._remaining = 0               # data bytes of the current member still to come
@@ -277,6 +289,8 @@ class BundleScanner:
                 self._form_data += piece
             elif self._doc is not None:
                 self._doc[2].update(piece)
+                if self._sink is not None:
+                    self._sink.write(bytes(piece))
             self._remaining -= take
             pos += take
             if self._remaining == 0:
@@ -318,8 +332,11 @@ class BundleScanner:
             self._form = parse_bid_form_json(data)
         elif self._doc is not None:
             name, size, hasher = self._doc
-            self.documents.append(BundleDocument(name[len(DOCUMENTS_DIR):], size, hasher.hexdigest()))
+            document = BundleDocument(name[len(DOCUMENTS_DIR):], size, hasher.hexdigest())
+            self.documents.append(document)
             self._doc = None
+            if self._sink is not None:
+                self._sink.end(document)
 
     def _header(self, block: bytes) -> None:
         if not any(block):
@@ -392,6 +409,8 @@ class BundleScanner:
             if not name.startswith(DOCUMENTS_DIR) or name.endswith("/") or name == DOCUMENTS_DIR:
                 raise _bad_bundle(f"unexpected member {name[:80]!r}")
             self._doc = (name, size, hashlib.sha256())
+            if self._sink is not None:
+                self._sink.begin()
         self._remaining, self._padding = size, -size % _BLOCK
         self._state = "data"
         if size == 0:

@@ -45,6 +45,7 @@ from core.clock import passed
 from core.db import db_now
 from core.errors import Conflict, Forbidden, Unprocessable
 from core.identity_models import Organisation, User
+from core.storage import Storage
 from evidence import ledger_service as ledger
 from evidence import sealing
 from evidence.records import KeyValueBlock, SectionHeading, SignatureTable, TableBlock, TextBlock, \
@@ -54,7 +55,7 @@ from evidence.sealing.shares import parse_identity
 from evidence.signing import SignerSpec
 from trading import keyholding, schemas, statutory
 from trading.access import require_manager
-from trading.bundle import BundleLimits, BundleScanner, OpenedBundle
+from trading.bundle import BundleDocument, BundleLimits, BundleScanner, OpenedBundle
 from trading.lifecycle import TenderStatus, tender_fails, transition
 from trading.loaders import get_tender
 from trading.models import Bid, HolderKey, Lot, OpeningShare, Tender, TenderKeyHolder, TenderOpening
@@ -129,8 +130,77 @@ class _ScanningWriter:
         pass
 
 
+# The documents of an opened bid are kept for the evaluation committee (评标委员会): the tender identity exists only
+# in memory during the opening, so this is the one readable copy afterwards. Each document is sealed under the
+# platform's master secret, bound to its bid and its SHA-256 (a file moved to another name does not open), and
+# read only through evaluation's access policy (checked-in members of the lot's session).
+OPENED_DOCUMENTS_KIND = "opened"
+
+
+def opened_document_key(bid_public_id: str, sha256: str) -> str:
+    """Where an opened bid's document is kept (sealed)."""
+    return f"{OPENED_DOCUMENTS_KIND}/{bid_public_id}/{sha256}.sealed"
+
+
+def _opened_document_context(bid_public_id: str, sha256: str) -> str:
+    return f"opened_document:{bid_public_id}:{sha256}"
+
+
+class DocumentKeeper:
+    """The scanner's sink at the opening: each document of a bid, gathered as it streams past (one document in
+    memory at a time, within the bundle limits), sealed and stored when it ends; `discard` removes what was
+    stored when the bundle turns out bad, so a refused bid leaves nothing readable behind."""
+
+    def __init__(self, storage: Storage, keyring: keyholding.PlatformKeyring, bid_public_id: str) -> None:
+        self._storage, self._keyring, self._bid = storage, keyring, bid_public_id
+        self._data = bytearray()
+        self._kept: list[str] = []
+
+    def begin(self) -> None:
+        self._data = bytearray()
+
+    def write(self, data: bytes) -> None:
+        self._data += data
+
+    def end(self, document: BundleDocument) -> None:
+        sealed = self._keyring.seal(bytes(self._data), context=_opened_document_context(self._bid, document.sha256))
+        self._data = bytearray()
+        key = opened_document_key(self._bid, document.sha256)
+        self._storage.put_bytes_sync(sealed, key=key)
+        self._kept.append(key)
+
+    def discard(self) -> None:
+        for key in self._kept:
+            self._storage.delete_sync(key)
+        self._kept.clear()
+
+
+def read_opened_document(storage: Storage, keyring: keyholding.PlatformKeyring, bid_public_id: str,
+                         sha256: str) -> bytes | None:
+    """An opened document's bytes, checked against its SHA-256; None when it was not kept (blocking)."""
+    try:
+        sealed = storage.read_bytes_sync(opened_document_key(bid_public_id, sha256))
+    except FileNotFoundError:
+        return None
+    data = keyring.open(sealed, context=_opened_document_context(bid_public_id, sha256))
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise Unprocessable("a kept bid document does not match its digest", code="document_damaged",
+                            details={"bid": bid_public_id, "sha256": sha256})
+    return data
+
+
 def open_stored_bid(path: Path, expected_sha256: str, sealed_by: str, identity: str,
-                    limits: BundleLimits | None = None) -> BidOutcome:
+                    limits: BundleLimits | None = None, keep: DocumentKeeper | None = None) -> BidOutcome:
+    """Decrypt and check one stored bid (blocking: run it in a thread; see _open_stored_bid); with `keep`, a good
+    bid's documents are kept sealed for the committee and a bad one's are discarded."""
+    outcome = _open_stored_bid(path, expected_sha256, sealed_by, identity, limits, keep)
+    if outcome.bundle is None and keep is not None:
+        keep.discard()
+    return outcome
+
+
+def _open_stored_bid(path: Path, expected_sha256: str, sealed_by: str, identity: str,
+                     limits: BundleLimits | None, keep: DocumentKeeper | None) -> BidOutcome:
     """Decrypt and check one stored bid, streaming (blocking: run it in a thread); never raises for a bad bid.
 
     The ciphertext is read in 64 KiB pieces, decrypted by pyrage as it comes, and each decrypted piece goes
@@ -140,7 +210,7 @@ def open_stored_bid(path: Path, expected_sha256: str, sealed_by: str, identity: 
     bidder's doing.
     """
     ident = parse_identity(identity)
-    scanner = BundleScanner(limits)
+    scanner = BundleScanner(limits, keep)
     writer = _ScanningWriter(scanner)
     try:
         fh = open(path, "rb")
@@ -371,7 +441,7 @@ async def submit_share(session: AsyncSession, tender_code: str, who: Principal, 
     opened: list[OpenedBid] | None = None
     if len(earlier) + 1 >= tender.key_threshold:
         shares = [keyring.open(s.sealed_share, context=_share_context(r.id)) for s, r in earlier] + [share]
-        opened = await read_bids(session, tender, shares, storage_dir=storage_dir, limits=limits)
+        opened = await read_bids(session, tender, shares, storage_dir=storage_dir, limits=limits, keyring=keyring)
         del shares
     # The record's ledger checkpoint is signed in a side transaction, which waits for the ledger lock: take it
     # before this transaction appends anything, or the two would wait for each other.
@@ -419,16 +489,19 @@ class OpenedBid:
 
 
 async def read_bids(session: AsyncSession, tender: Tender, shares: list[bytes], *, storage_dir: Path,
-                    limits: BundleLimits | None = None) -> list[OpenedBid]:
+                    limits: BundleLimits | None = None,
+                    keyring: keyholding.PlatformKeyring | None = None) -> list[OpenedBid]:
     """Rebuild the tender identity from `shares` and decrypt and check every live bid of the lots not failed.
 
     Changes nothing and writes no ledger entry: call it before the transaction's first ledger append, so the
     ledger lock is not held while bids are decrypted. Each bid is streamed through the bundle scanner in a
     thread, one at a time, with `limits` (the same as at upload), so memory stays bounded whatever a bundle
     declares. Lots that failed when the opening started (fewer than 3 bids, 实施条例 第44条) are not touched:
-    their bids are never decrypted.
+    their bids are never decrypted. With `keyring`, every good bid's documents are kept sealed for the evaluation
+    committee (DocumentKeeper, opened_document_key).
     """
     identity = sealing.combine_shares(shares, tender.age_recipient)
+    storage = Storage(storage_dir)
     rows = (await session.execute(
         select(Bid, Lot, Organisation).join(Lot, Lot.id == Bid.lot_id)
         .join(Organisation, Organisation.id == Bid.organisation_id)
@@ -436,8 +509,9 @@ async def read_bids(session: AsyncSession, tender: Tender, shares: list[bytes], 
         .order_by(Lot.lot_no, Bid.submitted_at, Bid.id).with_for_update(of=Bid))).all()
     opened = []
     for bid, lot, org in rows:
+        keep = DocumentKeeper(storage, keyring, bid.public_id) if keyring is not None else None
         outcome = await asyncio.to_thread(open_stored_bid, Path(storage_dir) / bid.storage_key, bid.sha256,
-                                          bid.sealed_by, identity, limits)
+                                          bid.sealed_by, identity, limits, keep)
         opened.append(OpenedBid(bid, lot, org, outcome))
     del identity
     return opened
