@@ -10,16 +10,18 @@ from trading.status import move_tender
 
 
 async def opened_tender(sessions, client, wrapped_holder_keys):
-    """A tender with three opened bids (the platform's share plus the agent's), now being evaluated."""
+    """A tender with three opened bids (the platform's share plus the agent's and a supervisor's), now being
+    evaluated."""
     info = await draft_tender(sessions, client, bidders=3, platform_share=True)
-    await add_holders(sessions, client, info, wrapped_holder_keys[:1], k=2)
+    await add_holders(sessions, client, info, wrapped_holder_keys[:2], k=3)
     await publish(sessions, info)
     for actor, price in zip(info.bidders, ("300.00", "200.00", "250.00")):
         assert (await upload(client, info, actor, bundle(price=price)))[0] == 201
     await set_deadline(sessions, info, -1)
     assert (await client.post(f"/api/v1/tenders/{info.code}/opening", headers=info.agent.headers)).status == 200
-    resp = await client.post(f"/api/v1/tenders/{info.code}/opening/shares", json={"passphrase": PASSPHRASES[0]},
-                             headers=info.agent.headers)
+    for holder, passphrase in zip(info.holders, PASSPHRASES):
+        resp = await client.post(f"/api/v1/tenders/{info.code}/opening/shares", json={"passphrase": passphrase},
+                                 headers=holder.headers)
     assert (await resp.json())["status"] == "opened"
     async with sessions() as session, session.begin():
         tender = (await session.execute(select(Tender).where(Tender.id == info.tender_id).with_for_update())).scalar_one()
