@@ -78,8 +78,8 @@ class Settings:
     # key-holder enrolments in flight (running or waiting for the scrypt pool); one more is refused with 429
     holder_key_queue: int = 8
     # POST /api/v1/records/verify: the largest PDF accepted (a 62-page evaluation report with 10 signatures is
-    # about 430 KiB), validations in flight (running or waiting for the verification pool; more are refused
-    # with 429), the pool's worker processes, and verifications per client address per minute
+    # about 430 KiB), uploads in flight (being read, waiting for or in the verification pool; one more is
+    # refused with 429 before its body is read), the pool's worker processes, and uploads per client a minute
     verify_max_bytes: int = 8 * 1024 * 1024
     verify_queue: int = 8
     verify_workers: int = 2

@@ -125,9 +125,10 @@ async def read_limited(request: web.Request, limit: int) -> bytes:
           "(limited per client address; 429 with Retry-After when busy or over the limit)",
           auth=False, request_content_type="application/pdf", errors=(403, 413, 415, 422, 429))
 async def verify_upload(request: web.Request):
-    """Bounded for anonymous callers: a per-client rate limit (counted before the body is read), a size limit
-    (BIDROOM_VERIFY_MAX_BYTES), validation in the bounded worker pool with the inflation and structure caps of
-    evidence.signing, and no database work until the validation is done (the archive lookup comes last)."""
+    """Bounded for anonymous callers: a per-client rate limit and a place in the bounded pool, both taken before
+    the body is read; a size limit (BIDROOM_VERIFY_MAX_BYTES); validation in a worker process with the inflation
+    and structure caps of evidence.signing; and no database work until the validation is done (the archive
+    lookup comes last)."""
     settings = request.app[SETTINGS]
     if request.content_type not in PDF_TYPES:
         raise UnsupportedMediaType("send the PDF as application/pdf", code="unsupported_media_type")
@@ -137,12 +138,13 @@ async def verify_upload(request: web.Request):
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLarge("the upload exceeds the limit", code="upload_too_large",
                               details={"limit_bytes": limit})
-    data = await read_limited(request, limit)
-    if not data:
-        raise Unprocessable("the upload is empty", code="not_a_pdf")
-    check_pdf_header(data)
-    ctx = records(request)
-    report = await request.app[VERIFY_POOL].verify(data, ctx.pki.root_certificate.dump(), ctx.pki.crl_der())
+    pool, ctx = request.app[VERIFY_POOL], records(request)
+    async with pool.slot():  # at most verify_queue uploads are buffered and validated at once
+        data = await read_limited(request, limit)
+        if not data:
+            raise Unprocessable("the upload is empty", code="not_a_pdf")
+        check_pdf_header(data)
+        report = await pool.verify(data, ctx.pki.root_certificate.dump(), ctx.pki.crl_der())
     return await svc.verify_upload(db(request), ctx, data, who=principal(request), report=report)
 
 

@@ -1,8 +1,8 @@
 """Validating uploaded PDFs off the event loop, in a bounded pool of worker processes.
 
 Anyone may upload a PDF to have its signatures checked, so the work is bounded three ways:
-- at most `capacity` validations in flight (running or waiting); one more is refused at once with 429
-  `verify_busy` and a Retry-After, never queued without bound;
+- at most `capacity` uploads in flight (being read, waiting or running); one more is refused at once with 429
+  `verify_busy` and a Retry-After, before its body is read, never queued without bound;
 - each runs in a worker process whose address space is capped (RLIMIT_AS), next to the per-document cap on
   inflated streams and on signature fields in `evidence.signing`: a hostile file costs one worker a bounded
   amount of memory and never the server's;
@@ -19,9 +19,10 @@ import atexit
 import logging
 import multiprocessing
 import threading
+from contextlib import asynccontextmanager
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any
+from typing import Any, AsyncIterator
 
 from core.errors import Conflict, DomainError, PayloadTooLarge, RateLimited, Unprocessable
 
@@ -82,17 +83,23 @@ class VerifyPool:
     def retry_after(self) -> int:
         return max(1, -(-self.in_flight // self.workers) * SECONDS_PER_JOB)
 
-    async def verify(self, pdf: bytes, root_der: bytes, crl_der: bytes) -> dict[str, Any]:
-        """The signature report (VerificationReport.as_dict()); 429 verify_busy when the pool is full, 422 for a
-        file the limits refuse."""
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """Hold one of the `capacity` places while the upload is read and validated; 429 verify_busy when
+        none is free. Taken before the body is read, so at most `capacity` uploads are ever buffered."""
         if self.in_flight >= self.capacity:
             raise RateLimited("signature validation is busy; try again shortly", code="verify_busy",
                               retry_after=self.retry_after(), details={"in_flight": self.in_flight})
         self.in_flight += 1
         try:
-            result = await _run(self.workers, pdf, root_der, crl_der)
+            yield
         finally:
             self.in_flight -= 1
+
+    async def verify(self, pdf: bytes, root_der: bytes, crl_der: bytes) -> dict[str, Any]:
+        """The signature report (VerificationReport.as_dict()), validated in a worker; 422 for a file the
+        limits refuse. Call it inside `slot()`."""
+        result = await _run(self.workers, pdf, root_der, crl_der)
         if "error" in result:
             e = result["error"]
             kind = next((c for c in (Unprocessable, Conflict, PayloadTooLarge) if c.status == e["status"]),
