@@ -7,6 +7,7 @@ import logging
 import time
 import uuid
 
+import asyncpg
 from aiohttp import web
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -75,6 +76,16 @@ async def request_context(request: web.Request, handler):
     return response
 
 
+# connection-level failures of asyncpg (outside SQLAlchemy, which wraps them in DBAPIError)
+DATABASE_GONE = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.exceptions.OperatorInterventionError,
+                 ConnectionRefusedError, ConnectionResetError)
+
+
+def database_unavailable(request: web.Request) -> web.Response:
+    return error_response(request, 503, "database_unavailable", "the database did not complete the request; retry",
+                          headers={"Retry-After": "1"})
+
+
 @web.middleware
 async def error_mapping(request: web.Request, handler):
     """The one place domain exceptions become HTTP errors; anything unexpected is a logged 500."""
@@ -101,7 +112,12 @@ async def error_mapping(request: web.Request, handler):
             log.warning("integrity error", exc_info=err)
             return error_response(request, 409, "conflict", "the change conflicts with existing data")
         log.exception("database error", extra={"request_id": request.get(REQ_ID)})
-        return error_response(request, 503, "database_unavailable", "the database did not complete the request")
+        return database_unavailable(request)
+    except DATABASE_GONE:
+        # the connection itself failed (the database restarted or is starting up) on a path that talks to asyncpg
+        # directly, such as the sign-in lookup; its pool replaces the connection, so a retry can succeed
+        log.exception("database connection lost", extra={"request_id": request.get(REQ_ID)})
+        return database_unavailable(request)
     except Exception:
         log.exception("unhandled error", extra={"request_id": request.get(REQ_ID)})
         return error_response(request, 500, "internal_error", "internal error; quote the request id")
