@@ -116,7 +116,7 @@ async def read_json(request: web.Request) -> Any:
     if not raw:
         raise BadRequest("request body is empty; JSON expected", code="invalid_json")
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")  # RFC 8259: UTF-8; a leading BOM is tolerated
     except UnicodeDecodeError as err:
         raise BadRequest(f"the body is not valid UTF-8 (byte {err.start})", code="invalid_json",
                          details={"offset": err.start}) from err
