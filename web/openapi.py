@@ -107,6 +107,8 @@ def build_openapi(specs: Iterable[RouteSpec], *, title: str, version: str, serve
         op["responses"][str(s.status)] = ok
         if s.auth:
             op["security"] = [{"bearer": []}]
+            if s.roles:  # the roles that may call it; others are refused 403 role_forbidden before anything else
+                op["x-roles"] = list(s.roles)
         for code in sorted(error_statuses(s)):
             op["responses"][str(code)] = {"description": ERROR_DESCRIPTIONS.get(code, "Error"), "content": {
                 "application/json": {"schema": {"$ref": REF.format(model="Error")}}}}
