@@ -76,9 +76,13 @@ async def request_context(request: web.Request, handler):
     return response
 
 
+class DatabaseUnreachable(Exception):
+    """Connecting to the database failed at the socket (the server is down or restarting)."""
+
+
 # connection-level failures of asyncpg (outside SQLAlchemy, which wraps them in DBAPIError)
 DATABASE_GONE = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.exceptions.OperatorInterventionError,
-                 ConnectionRefusedError, ConnectionResetError)
+                 ConnectionRefusedError, ConnectionResetError, DatabaseUnreachable)
 
 
 def database_unavailable(request: web.Request) -> web.Response:
@@ -170,7 +174,10 @@ async def authentication(request: web.Request, handler):
         if scheme.lower() != "bearer" or not token:
             raise Unauthorized("expected 'Authorization: Bearer <token>'", code="authentication_malformed")
         claims = request.app[TOKENS].verify(token.strip())
-        row = await request.app[PG_POOL].fetchrow(PRINCIPAL_SQL, claims.sub)
+        try:
+            row = await request.app[PG_POOL].fetchrow(PRINCIPAL_SQL, claims.sub)
+        except OSError as err:  # no server behind the socket: answered 503 by error_mapping
+            raise DatabaseUnreachable(str(err)) from err
         if row is None or not row["is_active"]:
             raise Unauthorized("account is disabled or gone", code="account_disabled")
         # iat has whole-second resolution: a token from the same second as the revocation is refused too

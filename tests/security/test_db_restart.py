@@ -66,6 +66,9 @@ async def test_a_request_cut_by_a_database_restart_is_a_clean_503_and_the_next_s
         assert waiting, "the request never reached the database"
         # restart the server under it (the blocker's connection goes with it)
         await asyncio.to_thread(own_server.stop)
+        # while it is down, a signed-in request (the sign-in lookup connects on its own pool) is a clean 503 too
+        resp = await client.get("/api/v1/me", headers=first.headers)
+        assert (resp.status, (await resp.json())["error"]["code"]) == (503, "database_unavailable")
         await asyncio.to_thread(own_server.start)
         assert own_server.libpq_uri("restart") == url
         resp = await asyncio.wait_for(request, 60)
