@@ -13,6 +13,7 @@ the authentication it declares.
 from __future__ import annotations
 
 import asyncio
+import copy
 import itertools
 import json
 import os
@@ -69,13 +70,22 @@ def failures(output: str) -> str:
 
 def document_for(spec: dict, role: str) -> dict:
     """The operations `role` may call (its own and the public ones); every other operation refuses it with 403
-    role_forbidden before reading anything, which the anonymous run and the document's 403 rows already cover."""
+    role_forbidden before reading anything, which the anonymous run and the document's 403 rows already cover.
+    Links to operations left out are dropped with them."""
     paths = {}
     for path, methods in spec["paths"].items():
-        kept = {m: op for m, op in methods.items()
+        kept = {m: copy.deepcopy(op) for m, op in methods.items()
                 if role == "anonymous" or role in op.get("x-roles", [role])}
         if kept:
             paths[path] = kept
+    present = {op["operationId"] for methods in paths.values() for op in methods.values()}
+    for methods in paths.values():
+        for op in methods.values():
+            for answer in op["responses"].values():
+                if "links" in answer:
+                    answer["links"] = {k: v for k, v in answer["links"].items() if v["operationId"] in present}
+                    if not answer["links"]:
+                        del answer["links"]
     return {**spec, "paths": paths}
 
 
