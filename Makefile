@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 DEBS := fonts-wqy-zenhei poppler-utils age libnss3-tools qpdf
 FONT := /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc
 
-.PHONY: run test venv deps system-deps clean
+.PHONY: run test venv deps system-deps clean audit
 
 $(VENV)/bin/activate:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is needed ($(PYTHON) not found)"; exit 1; }
@@ -33,7 +33,13 @@ run: deps system-deps
 
 test: venv system-deps
 	$(PIP) install -q -e '.[test]'
+	$(MAKE) audit
 	$(PY) -m pytest
+
+# known vulnerabilities in the installed dependencies (pip-audit); waivers and the offline case: docs/SECURITY.md
+audit: venv
+	$(PIP) install -q -e '.[test]'
+	$(PY) -m tests.security.pip_audit_gate
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

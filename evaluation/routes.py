@@ -79,7 +79,7 @@ async def create_site(request: web.Request, who: Principal, body: SiteIn):
 
 
 @api.get("/api/v1/sites", summary="Evaluation sites with their rooms and places (席位)", query=SiteQuery,
-         response=SiteOut, errors=(422,))
+         response=list[SiteOut], errors=(422,))
 async def list_sites(request: web.Request, who: Principal, query: SiteQuery):
     trees = await svc.list_sites(db(request), region_code=query.region_code, include_retired=query.include_retired)
     return [_site_out(t) for t in trees]
@@ -181,7 +181,7 @@ async def book_room(request: web.Request, who: Principal, body: BookingIn):
 
 @api.get("/api/v1/rooms/{room_id}/bookings",
          summary="A room's bookings in a window (default: those not yet over); purposes only to those concerned",
-         query=BookingQuery, response=BookingOut, errors=(404, 422))
+         query=BookingQuery, response=list[BookingOut], errors=(404, 422))
 async def room_bookings(request: web.Request, who: Principal, query: BookingQuery):
     views = await svc.room_bookings(db(request), request.match_info["room_id"], start=query.start, end=query.end,
                                     include_cancelled=query.include_cancelled)
@@ -230,7 +230,7 @@ async def schedule_session(request: web.Request, who: Principal, body: SessionIn
 
 
 @api.get("/api/v1/lots/{lot_id}/evaluation-sessions", summary="A lot's evaluation sessions, the newest first",
-         response=SessionOut, errors=(403, 404))
+         response=list[SessionOut], errors=(403, 404))
 async def lot_sessions(request: web.Request, who: Principal):
     views = await sessions.lot_sessions(db(request), who=who, lot_public_id=request.match_info["lot_id"])
     return [_session_out(v) for v in views]
@@ -354,7 +354,7 @@ async def fault_decision(request: web.Request, who: Principal, body: FaultDecisi
 
 @api.get("/api/v1/evaluation-sessions/{session_id}/declaration",
          summary="The bidders a member declares against (回避声明), from check-in on; members only",
-         response=BidderOut, errors=(403, 404, 409))
+         response=list[BidderOut], errors=(403, 404, 409))
 async def declaration_form(request: web.Request, who: Principal):
     bidders = await members.declaration_form(db(request), who=who, session_public_id=_sid(request))
     return [BidderOut(organisation_id=b.organisation_public_id, name=b.name) for b in bidders]
@@ -469,7 +469,7 @@ async def save_sheet(request: web.Request, who: Principal, body: SheetIn):
 
 
 @api.get("/api/v1/evaluation-sessions/{session_id}/sheets",
-         summary="My score sheets; everyone's once scoring has closed", response=SheetOut, errors=(403, 404))
+         summary="My score sheets; everyone's once scoring has closed", response=list[SheetOut], errors=(403, 404))
 async def list_sheets(request: web.Request, who: Principal):
     return [_sheet_out(r) for r in await sheet_svc.my_sheets(db(request), who=who, session_public_id=_sid(request))]
 
@@ -511,7 +511,7 @@ async def close_scoring(request: web.Request, who: Principal):
 
 @api.get("/api/v1/supervision/evaluation-sessions",
          summary="Every live evaluation session of the tenders I supervise: stage, places, check-ins, each "
-                 "member's progress, open flags", response=SupervisionOut, roles=("supervisor", "admin"),
+                 "member's progress, open flags", response=list[SupervisionOut], roles=("supervisor", "admin"),
          errors=(403,))
 async def supervise(request: web.Request, who: Principal):
     out = []

@@ -53,9 +53,19 @@ def decode(data: bytes) -> str:
         raise Unprocessable("the file is neither UTF-8 nor GB18030 text", code="csv_encoding") from err
 
 
+def unescape(cell: str) -> str:
+    """A cell that the export neutralised ('=..., '+..., see csv_export) back to its text."""
+    return cell[1:] if cell.startswith("'") and cell[1:2] in ("=", "+", "-", "@", "\t", "\r") else cell
+
+
 def read_rows(data: bytes, *, max_rows: int = MAX_ROWS) -> list[CsvRow]:
     """The data rows of an import file; the whole file is refused only when its header or size is wrong."""
-    reader = csv.reader(io.StringIO(decode(data), newline=""))
+    text = decode(data)
+    if "\x00" in text:
+        # no text column can hold it, and no spreadsheet writes it: a binary file, or a crafted one
+        raise Unprocessable("the file contains NUL characters; CSV text expected", code="csv_nul_character",
+                            details={"line": text.count("\n", 0, text.index("\x00")) + 1})
+    reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = next(reader)
     except StopIteration as err:
@@ -80,7 +90,7 @@ def read_rows(data: bytes, *, max_rows: int = MAX_ROWS) -> list[CsvRow]:
                 raise Unprocessable(f"at most {max_rows} rows per file", code="csv_too_many_rows",
                                     details={"max_rows": max_rows})
             padded = cells + [""] * (len(fields) - len(cells))
-            row = {f: padded[i].strip() for i, f in enumerate(fields) if f is not None}
+            row = {f: unescape(padded[i].strip()) for i, f in enumerate(fields) if f is not None}
             rows.append(CsvRow(line=reader.line_num, fields=row, extra_cells=max(0, len(cells) - len(fields))))
     except csv.Error as err:
         raise Unprocessable(f"line {reader.line_num} cannot be read: {err}", code="csv_malformed",

@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from core.errors import Forbidden, PayloadTooLarge
-from expert_pool import access, confirmations, draw_records, draws, statistics, views
+from expert_pool import access, confirmations, csv_export, draw_records, draws, statistics, views
 from expert_pool import service as svc
 from expert_pool.demo import seed_demo  # noqa: F401  (the demo hook, found by name)
 from expert_pool.models import Expert
@@ -136,8 +136,30 @@ async def import_experts(request: web.Request, who: Principal):
                      problems=[ProblemOut(**p.to_json()) for p in r.problems]) for r in report.rows])
 
 
+EXPORT_PAGE = 500
+
+
+@api.get("/api/v1/experts/export.csv", summary="The whole pool as CSV in the import's format (admins); cells that "
+         "a spreadsheet would run as formulas are neutralised", roles=("admin",), content_type="text/csv")
+async def export_experts(request: web.Request, who: Principal):
+    rows, after = [], None
+    while True:
+        page = await svc.list_experts(db(request), after=after, limit=EXPORT_PAGE)
+        employers = await svc.employers_of(db(request), page)
+        for e in page:
+            employer = employers.get(e.employer_id)
+            rows.append((e.name, e.id_card_no, e.phone, e.province_code, e.city_code, e.category, e.title,
+                         ";".join(e.specialties), employer.name if employer else "",
+                         employer.social_credit_code if employer else ""))
+        if len(page) < EXPORT_PAGE:
+            break
+        after = page[-1].public_id
+    return web.Response(body=csv_export.write_rows(rows), content_type="text/csv", charset="utf-8",
+                        headers={"Content-Disposition": 'attachment; filename="experts.csv"'})
+
+
 @api.get("/api/v1/experts", summary="The expert pool (ID card and phone masked except for admins)",
-         query=ExpertQuery, response=ExpertSummaryOut, roles=("admin", "supervisor"))
+         query=ExpertQuery, response=list[ExpertSummaryOut], roles=("admin", "supervisor"))
 async def list_experts(request: web.Request, who: Principal, query: ExpertQuery):
     experts = await svc.list_experts(db(request), specialty=query.specialty, city_code=query.city_code,
                                      status=query.status, after=query.after, limit=query.limit)
@@ -161,7 +183,7 @@ async def set_status(request: web.Request, who: Principal, body: StatusIn):
 
 
 @api.get("/api/v1/experts/{expert_id}/history", summary="An expert's service history",
-         response=ServiceOut, roles=("admin", "supervisor", "expert"), errors=(403, 404))
+         response=list[ServiceOut], roles=("admin", "supervisor", "expert"), errors=(403, 404))
 async def history(request: web.Request, who: Principal):
     expert = await _visible_expert(request, who)
     return [ServiceOut(tenderer_id=o.public_id, tenderer=o.name, served_at=s.served_at, role=s.role)
@@ -213,7 +235,7 @@ async def withdraw_conflict(request: web.Request, who: Principal):
 # ---- invitations ----------------------------------------------------------------------------------------------
 
 @api.get("/api/v1/me/invitations", summary="My evaluation invitations: time, venue and specialty",
-         response=MyInvitationOut, roles=("expert",))
+         response=list[MyInvitationOut], roles=("expert",))
 async def my_invitations(request: web.Request, who: Principal):
     return await views.my_invitations(db(request), who)
 
@@ -318,13 +340,13 @@ async def record(request: web.Request, query: RecordQuery):
 # ---- statistics ------------------------------------------------------------------------------------------------
 
 @api.get("/api/v1/expert-statistics/draws", summary="Draw frequency and acceptance rate per expert",
-         query=DrawStatsQuery, response=DrawStatsOut, roles=("supervisor", "admin"))
+         query=DrawStatsQuery, response=list[DrawStatsOut], roles=("supervisor", "admin"))
 async def draw_statistics(request: web.Request, who: Principal, query: DrawStatsQuery):
     return await statistics.draw_statistics(db(request), expert_public_id=query.expert_id, limit=query.limit)
 
 
 @api.get("/api/v1/expert-statistics/familiar-faces", summary="Tenderer × expert service counts (熟面孔)",
-         query=FamiliarQuery, response=FamiliarOut, roles=("supervisor",))
+         query=FamiliarQuery, response=list[FamiliarOut], roles=("supervisor",))
 async def familiar_faces(request: web.Request, who: Principal, query: FamiliarQuery):
     return await statistics.familiar_faces(db(request), since_days=query.since_days, min_count=query.min_count,
                                            limit=query.limit)

@@ -12,7 +12,7 @@ api = Api("notifications")
 
 
 @api.get("/api/v1/notifications", summary="My notifications, newest first", query=InboxQuery,
-         response=NotificationOut)
+         response=list[NotificationOut])
 async def inbox(request: web.Request, who: Principal, query: InboxQuery):
     rows = await notifications.inbox(db(request), user_id=who.user_id, unread_only=query.unread, limit=query.limit)
     return [NotificationOut.model_validate(r, from_attributes=True) for r in rows]

@@ -10,7 +10,8 @@ from typing import Any, Awaitable, Callable
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from core.errors import BadRequest, Forbidden, PayloadTooLarge, Unauthorized, UnsupportedMediaType
+from core.errors import (BadRequest, Forbidden, PayloadTooLarge, Unauthorized, Unprocessable,
+                         UnsupportedMediaType)
 from web.keys import REQ_PRINCIPAL, Principal
 
 Handler = Callable[..., Awaitable[Any]]
@@ -38,7 +39,7 @@ class RouteSpec:
     tag: str
     body: type[BaseModel] | None = None
     query: type[BaseModel] | None = None
-    response: type[BaseModel] | None = None
+    response: Any = None  # a pydantic model, or list[Model] for a JSON array of them
     status: int = 200
     auth: bool = True
     roles: tuple[str, ...] = ()
@@ -47,8 +48,63 @@ class RouteSpec:
     errors: tuple[int, ...] = ()
 
 
+# JSON bodies nest no deeper than this (arrays and objects); real requests nest a handful of levels
+MAX_JSON_DEPTH = 32
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def text_problem(value: str) -> str | None:
+    """Why a string cannot be stored as PostgreSQL text, or None: a NUL character, or a lone UTF-16 surrogate
+    (which has no UTF-8 form)."""
+    if "\x00" in value:
+        return "nul_character"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "invalid_unicode"
+    return None
+
+
+def check_json_value(value: Any, location: str = "body") -> None:
+    """Refuse, with 422 and the path of the first offender, a parsed JSON value nested deeper than MAX_JSON_DEPTH
+    or holding a string (key or value) that text_problem refuses. Iterative, so depth costs no stack."""
+    stack: list[tuple[Any, str, int]] = [(value, location, 0)]
+    while stack:
+        item, path, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            if depth >= MAX_JSON_DEPTH:
+                raise Unprocessable(f"JSON nests deeper than {MAX_JSON_DEPTH} levels", code="json_too_deep",
+                                    details={"max_depth": MAX_JSON_DEPTH, "path": path})
+            pairs = item.items() if isinstance(item, dict) else enumerate(item)
+            for key, child in pairs:
+                if isinstance(key, str) and (problem := text_problem(key)):
+                    raise Unprocessable(_TEXT_MESSAGES[problem], code=problem, details={"path": path})
+                stack.append((child, f"{path}.{key}", depth + 1))
+        elif isinstance(item, str) and (problem := text_problem(item)):
+            raise Unprocessable(_TEXT_MESSAGES[problem], code=problem, details={"path": path})
+
+
+_TEXT_MESSAGES = {"nul_character": "text may not contain the NUL character (U+0000)",
+                  "invalid_unicode": "text must be valid Unicode (a lone surrogate has no UTF-8 form)"}
+
+
+def check_text_params(params: dict[str, str], location: str) -> None:
+    """The same text rule for query and path parameters."""
+    for name, value in params.items():
+        for text in (name, value):
+            if problem := text_problem(text):
+                raise Unprocessable(_TEXT_MESSAGES[problem], code=problem, details={"path": f"{location}.{name}"})
+
+
 async def read_json(request: web.Request) -> Any:
-    """Read the JSON body with numbers as Decimal; refuse other media types and bad JSON clearly."""
+    """Read the JSON body with numbers as Decimal; refuse other media types and bad JSON clearly.
+
+    The body is bounded by client_max_size (413); malformed JSON, invalid UTF-8, NaN/Infinity and integers too
+    long to convert are 400 `invalid_json`; nesting deeper than MAX_JSON_DEPTH, NUL characters and lone
+    surrogates are 422 (check_json_value)."""
     ctype = request.content_type
     if ctype not in ("application/json", "") and not ctype.endswith("+json"):
         raise UnsupportedMediaType(f"expected application/json, got {ctype}", code="unsupported_media_type")
@@ -60,9 +116,19 @@ async def read_json(request: web.Request) -> Any:
     if not raw:
         raise BadRequest("request body is empty; JSON expected", code="invalid_json")
     try:
-        return json.loads(raw, parse_float=Decimal)
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        text = raw.decode("utf-8-sig")  # RFC 8259: UTF-8; a leading BOM is tolerated
+    except UnicodeDecodeError as err:
+        raise BadRequest(f"the body is not valid UTF-8 (byte {err.start})", code="invalid_json",
+                         details={"offset": err.start}) from err
+    try:
+        data = json.loads(text, parse_float=Decimal, parse_constant=_refuse_constant)
+    except RecursionError as err:
+        raise Unprocessable(f"JSON nests deeper than {MAX_JSON_DEPTH} levels", code="json_too_deep",
+                            details={"max_depth": MAX_JSON_DEPTH}) from err
+    except ValueError as err:  # JSONDecodeError, NaN/Infinity, an integer over the digit limit
         raise BadRequest(f"malformed JSON: {err}", code="invalid_json") from err
+    check_json_value(data)
+    return data
 
 
 def to_jsonable(result: Any) -> Any:
@@ -109,7 +175,7 @@ class Api:
         self.specs: list[RouteSpec] = []
 
     def route(self, method: str, path: str, *, summary: str, body: type[BaseModel] | None = None,
-              query: type[BaseModel] | None = None, response: type[BaseModel] | None = None, status: int = 200,
+              query: type[BaseModel] | None = None, response: Any = None, status: int = 200,
               auth: bool = True, roles: tuple[str, ...] = (), content_type: str | None = None,
               request_content_type: str | None = None, errors: tuple[int, ...] = ()):
         def decorate(handler: Handler) -> Handler:
@@ -120,6 +186,8 @@ class Api:
                 kwargs: dict[str, Any] = {}
                 if spec.auth:
                     kwargs["who"] = require_principal(request, spec.roles)
+                check_text_params(dict(request.match_info), "path")
+                check_text_params(dict(request.query), "query")
                 if spec.body is not None:
                     data = await read_json(request)
                     try:

@@ -7,6 +7,7 @@ import logging
 import time
 import uuid
 
+import asyncpg
 from aiohttp import web
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -75,6 +76,20 @@ async def request_context(request: web.Request, handler):
     return response
 
 
+class DatabaseUnreachable(Exception):
+    """Connecting to the database failed at the socket (the server is down or restarting)."""
+
+
+# connection-level failures of asyncpg (outside SQLAlchemy, which wraps them in DBAPIError)
+DATABASE_GONE = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.exceptions.OperatorInterventionError,
+                 ConnectionRefusedError, ConnectionResetError, DatabaseUnreachable)
+
+
+def database_unavailable(request: web.Request) -> web.Response:
+    return error_response(request, 503, "database_unavailable", "the database did not complete the request; retry",
+                          headers={"Retry-After": "1"})
+
+
 @web.middleware
 async def error_mapping(request: web.Request, handler):
     """The one place domain exceptions become HTTP errors; anything unexpected is a logged 500."""
@@ -101,7 +116,12 @@ async def error_mapping(request: web.Request, handler):
             log.warning("integrity error", exc_info=err)
             return error_response(request, 409, "conflict", "the change conflicts with existing data")
         log.exception("database error", extra={"request_id": request.get(REQ_ID)})
-        return error_response(request, 503, "database_unavailable", "the database did not complete the request")
+        return database_unavailable(request)
+    except DATABASE_GONE:
+        # the connection itself failed (the database restarted or is starting up) on a path that talks to asyncpg
+        # directly, such as the sign-in lookup; its pool replaces the connection, so a retry can succeed
+        log.exception("database connection lost", extra={"request_id": request.get(REQ_ID)})
+        return database_unavailable(request)
     except Exception:
         log.exception("unhandled error", extra={"request_id": request.get(REQ_ID)})
         return error_response(request, 500, "internal_error", "internal error; quote the request id")
@@ -154,7 +174,10 @@ async def authentication(request: web.Request, handler):
         if scheme.lower() != "bearer" or not token:
             raise Unauthorized("expected 'Authorization: Bearer <token>'", code="authentication_malformed")
         claims = request.app[TOKENS].verify(token.strip())
-        row = await request.app[PG_POOL].fetchrow(PRINCIPAL_SQL, claims.sub)
+        try:
+            row = await request.app[PG_POOL].fetchrow(PRINCIPAL_SQL, claims.sub)
+        except OSError as err:  # no server behind the socket: answered 503 by error_mapping
+            raise DatabaseUnreachable(str(err)) from err
         if row is None or not row["is_active"]:
             raise Unauthorized("account is disabled or gone", code="account_disabled")
         # iat has whole-second resolution: a token from the same second as the revocation is refused too

@@ -1,2 +1,2 @@
-"""Hostile inputs, generated in code (never committed as binaries), for tests that feed the API what an attacker
-would: see each module."""
+"""A corpus of hostile inputs, generated in code (never committed as binaries): each gets a clear 4xx with a
+stable code, bounded memory and no state change. See each module."""

@@ -19,7 +19,7 @@ from evidence import ledger_service as ledger
 from trading import bids, keyholding, opening, results, statutory
 from trading.access import require_manager
 from trading.bundle import BundleLimits
-from trading.loaders import get_tender
+from trading.loaders import get_tender, visible_tender
 from trading.models import Tender
 from trading.schemas import (AwardsOut, BidStatusOut, CandidatesIn, CandidatesOut, HolderKeyOut, KeyHolderOut,
                              KeyHoldersIn, KeyHoldersOut, ObjectionAnswerIn, ObjectionIn, ObjectionOut, ObjectionsOut,
@@ -208,12 +208,14 @@ async def start_opening(request: web.Request, who: Principal):
 @api.get("/api/v1/tenders/{code}/opening", summary="Progress of the opening", response=OpeningOut, auth=False,
          errors=(404,))
 async def get_opening(request: web.Request):
+    await visible_tender(db(request), request.match_info["code"], principal(request))  # a draft: its agent only
     return await opening.opening_status(db(request), request.match_info["code"])
 
 
 @api.post("/api/v1/tenders/{code}/opening/shares", summary="Unlock my key share with my passphrase",
           body=PassphraseIn, response=OpeningOut, errors=(403, 404, 409, 422))
 async def post_share(request: web.Request, who: Principal, body: PassphraseIn):
+    await visible_tender(db(request), request.match_info["code"], who)  # strangers learn nothing of a draft
     return await opening.submit_share(db(request), request.match_info["code"], who, body.passphrase,
                                       pool=_pool(request), keyring=_keyring(request),
                                       records=request.app[RECORDS],
@@ -224,6 +226,7 @@ async def post_share(request: web.Request, who: Principal, body: PassphraseIn):
 @api.get("/api/v1/tenders/{code}/opened-bids", summary="The bids as read out at the opening (public)",
          response=OpenedBidsOut, auth=False, errors=(404, 409))
 async def get_opened_bids(request: web.Request):
+    await visible_tender(db(request), request.match_info["code"], principal(request))
     return OpenedBidsOut(bids=await opening.opened_bids(db(request), request.match_info["code"]))
 
 
@@ -246,6 +249,7 @@ async def post_candidates(request: web.Request, who: Principal, body: Candidates
 @api.get("/api/v1/tenders/{code}/candidates", summary="Published candidates", response=CandidatesOut,
          auth=False, errors=(404,))
 async def get_candidates(request: web.Request):
+    await visible_tender(db(request), request.match_info["code"], principal(request))
     return CandidatesOut(candidates=await results.list_candidates(db(request), request.match_info["code"]))
 
 
@@ -258,6 +262,7 @@ async def post_objection(request: web.Request, who: Principal, body: ObjectionIn
 @api.get("/api/v1/tenders/{code}/objections", summary="Objections and answers", response=ObjectionsOut,
          auth=False, errors=(404,))
 async def get_objections(request: web.Request):
+    await visible_tender(db(request), request.match_info["code"], principal(request))
     return ObjectionsOut(objections=await results.list_objections(db(request), request.match_info["code"],
                                                                  principal(request)))
 

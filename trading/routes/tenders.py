@@ -201,7 +201,7 @@ async def ask(request: web.Request, who: Principal, body: QuestionIn):
 
 
 @api.get("/api/v1/tenders/{code}/clarifications", summary="Answered questions; your own; all for the agent",
-         response=ClarificationOut, auth=False, errors=(404,))
+         response=list[ClarificationOut], auth=False, errors=(404,))
 async def clarifications(request: web.Request):
     who = principal(request)
     tender = await loaders.visible_tender(db(request), request.match_info["code"], who)
