@@ -2,9 +2,9 @@
 carrying, for every place, where in the recording it happened (segment and offset), so a supervisor can jump to
 "expert 3 submitted scores" and see every place at that moment.
 
-The events are the ledger entries about the session (entity `evaluation_session:<id>`, written by
-evaluation.sessions, members, chair, review and sheets) and those of the media plane that name the session in
-their payload (segments closing, a place's video lost and back). An event's own place is the place of the member
+The events are the ledger entries about the session (entity `evaluation_session:<id>`): those written by
+evaluation.sessions, members, chair, review and sheets, and the media plane's own (segments opened and closed, a
+place's video lost and back, mutes, recordings removed at the end of their retention). An event's own place is the place of the member
 who acted, or of the member it concerns. Payloads are not repeated here (some stay confidential until scoring
 closes); each event carries its seq and entry hash, which the ledger's own routes verify.
 
@@ -16,7 +16,7 @@ from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.identity_models import User
@@ -82,10 +82,7 @@ async def session_events(session: AsyncSession, es_public_id: str) -> list[Audit
     """The ledger entries about the session, in ledger order."""
     entity = entity_ref("evaluation_session", es_public_id)
     return list((await session.execute(
-        select(AuditEntry).where(or_(
-            AuditEntry.entity == entity,
-            (AuditEntry.action.like("media.%")) & (AuditEntry.payload["session"].astext == es_public_id)))
-        .order_by(AuditEntry.seq))).scalars())
+        select(AuditEntry).where(AuditEntry.entity == entity).order_by(AuditEntry.seq))).scalars())
 
 
 async def timeline(session: AsyncSession, *, who: Principal | None, session_public_id: str) -> Timeline:

@@ -105,7 +105,7 @@ async def store_segment(sessions, settings: Settings, *, session_id: str, place_
     """Store the clip as a segment of the place, its row and (once closed) its ledger entry, as the recorder does
     when a segment closes."""
     seg_id = public_id("SG", 6)
-    key = f"segments/{session_id}/{place_id}/{publication:03d}-{seq:04d}.webm"
+    key = f"{session_id}/{place_id}/{publication:04d}-{seq:05d}.webm"
     stored = await media_storage(settings).put_bytes(clip.data, key=key)
     async with sessions() as session, session.begin():
         es = (await session.execute(select(EvaluationSession).where(
@@ -120,9 +120,9 @@ async def store_segment(sessions, settings: Settings, *, session_id: str, place_
             sha256=stored.sha256 if closed else None))
         await session.flush()
         if closed:
-            await ledger.append(session, actor=ledger.SYSTEM, action="media.segment.closed",
-                                entity=ledger.entity_ref("media_segment", seg_id),
-                                payload={"session": session_id, "place": place_id, "segment": seg_id,
+            await ledger.append(session, actor=ledger.SYSTEM, action="evaluation.media.segment_closed",
+                                entity=ledger.entity_ref("evaluation_session", session_id),
+                                payload={"place": place_id, "segment": seg_id,
                                          "sha256": stored.sha256, "duration_ms": clip.duration_ms,
                                          "video_frames": clip.video_frames, "audio_frames": clip.audio_frames})
     return seg_id
