@@ -28,6 +28,7 @@ ROUTE_MODULES = [
     "expert_pool.routes",
     "intermediary_market.routes",
     "evaluation.routes",
+    "evaluation.media.routes",
 ]
 
 
