@@ -29,6 +29,7 @@ ROUTE_MODULES = [
     "expert_pool.routes",
     "intermediary_market.routes",
     "evaluation.routes",
+    "evaluation.media.routes",
     "evaluation.media.playback_routes",
     "evaluation.media.worker_routes",
 ]
