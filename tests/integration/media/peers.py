@@ -132,9 +132,11 @@ class Publisher:
         await self.ws.close()
 
 
-async def publish(client, session_id: str, place_id: str, headers: dict) -> Publisher:
+async def publish(client, session_id: str, place_id: str, headers: dict, base: str = "") -> Publisher:
+    """Publish a place through `client` (the test client, or an aiohttp ClientSession with `base` the server's
+    URL)."""
     await asyncio.to_thread(clip)  # encoded once, off the loop: the peers' timers must keep running
-    ws = await client.ws_connect(ws_url(session_id, f"places/{place_id}/publish"), headers=headers)
+    ws = await client.ws_connect(base + ws_url(session_id, f"places/{place_id}/publish"), headers=headers)
     ready = await next_json(ws)
     assert ready["type"] == "ready", ready
     pc = peer()
