@@ -1,5 +1,6 @@
 """Faults: a publisher killed mid-stream, a server stopped abruptly, a place whose video stops."""
 import asyncio
+import dataclasses
 import hashlib
 import json
 import os
@@ -9,6 +10,8 @@ import sys
 from pathlib import Path
 
 import aiohttp
+
+from evaluation.media.routes import MEDIA_HUB
 
 from .peers import decode_file, publish, until, watch
 from .test_recording import all_closed, closed_segments
@@ -116,7 +119,11 @@ async def test_a_server_stopped_abruptly_leaves_every_closed_segment_playable(cl
         assert not (media / row["storage_key"]).exists()  # an open segment never appears under its final name
 
 
-async def test_a_place_whose_video_stops_raises_video_lost_and_then_restored(client, live, raw_conn):
+async def test_a_place_whose_video_stops_raises_video_lost_then_a_venue_fault_then_restored(client, live, raw_conn):
+    """Lost after 10 s; a loss lasting past the media fault limit (300 s by default, 13 s here) suspends the
+    session for a venue fault and starts evaluation's fault timer (4 h during the evaluation)."""
+    hub = client.server.app[MEDIA_HUB]
+    hub.config = dataclasses.replace(hub.config, fault_after_s=13.0)
     member = live.members[0]
     pub = await publish(client, live.session_id, member.place_id, member.person.headers)
     supervisor = await watch(client, live.session_id, live.supervisor.headers)
@@ -135,6 +142,18 @@ async def test_a_place_whose_video_stops_raises_video_lost_and_then_restored(cli
     health = await (await client.get(f"/api/v1/media/sessions/{live.session_id}/health",
                                      headers=live.supervisor.headers)).json()
     assert {p["place"]: p.get("video_lost") for p in health["places"]}[member.place_id] is True
+
+    assert await until(lambda: any(e.get("event") == "place_video_fault" for e in supervisor.events), 6)
+    session = await raw_conn.fetchrow("SELECT id, status, suspended_from, fault_at, suspend_reason FROM "
+                                      "evaluation_session WHERE public_id = $1", live.session_id)
+    assert (session["status"], session["suspended_from"]) == ("suspended", "in_progress")
+    assert session["fault_at"] is not None and member.place_id in session["suspend_reason"]
+    job = await raw_conn.fetchrow("SELECT due_at, status FROM scheduled_job WHERE kind = 'evaluation.session_fault' "
+                                  "AND payload->>'session' = $1", live.session_id)
+    assert job["status"] == "pending" and (job["due_at"] - session["fault_at"]).total_seconds() == 4 * 3600
+    suspended = json.loads(await raw_conn.fetchval(
+        "SELECT payload FROM audit_entry WHERE action = 'evaluation.session.suspended'"))
+    assert suspended["fault"] is True and suspended["place"] == member.place_id
 
     pub.video.paused = False
     assert await until(lambda: any(e.get("event") == "place_video_restored" for e in supervisor.events), 10)
