@@ -55,6 +55,10 @@ def new_peer() -> RTCPeerConnection:
     return RTCPeerConnection(RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
 
 
+class HubClosed(RuntimeError):
+    """The hub is shutting down and takes no new participants."""
+
+
 @dataclass
 class _Session:
     public_id: str
@@ -242,7 +246,7 @@ class MediaHub:
         """Answer a place publisher's offer; a publication already running at the place is stopped first (its
         open segment closes), and this one starts a new publication."""
         if self._closing:
-            raise RuntimeError("the media hub is shutting down")
+            raise HubClosed("the media hub is shutting down")
         st = self._session(grant.session_public_id)
         lock = st.locks.setdefault(grant.place.public_id, asyncio.Lock())
         async with lock:
@@ -297,7 +301,7 @@ class MediaHub:
         """A receive-only connection with a video and an audio track for each granted place; the server makes
         the offer (viewer.offer, with viewer.places mapping each place to its mids) and the client answers."""
         if self._closing:
-            raise RuntimeError("the media hub is shutting down")
+            raise HubClosed("the media hub is shutting down")
         st = self._session(grant.session_public_id)
         pc = new_peer()
         viewer = Viewer(self, grant, pc)

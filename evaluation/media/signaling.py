@@ -23,19 +23,21 @@ from typing import Awaitable, Callable
 
 from aiohttp import WSMsgType, web
 from aiortc import RTCSessionDescription
+from aiortc.exceptions import InternalError, InvalidAccessError, InvalidStateError, OperationError
 
 from core.errors import Conflict, DomainError, Forbidden, NotFound, Unauthorized
 from core.principal import Principal
 from evaluation.media import grants
-from evaluation.media.hub import MediaHub
+from evaluation.media.hub import HubClosed, MediaHub
 
 log = logging.getLogger(__name__)
 
 AUTH_WAIT_S = 10.0
 OFFER_WAIT_S = 30.0
 CLOSE_BAD_REQUEST, CLOSE_UNAUTHORIZED, CLOSE_FORBIDDEN, CLOSE_NOT_FOUND, CLOSE_CONFLICT = 4400, 4401, 4403, 4404, 4409
-CLOSE_GOING_AWAY = 1001
+CLOSE_GOING_AWAY, CLOSE_INTERNAL = 1001, 1011
 
+AiortcError = (InternalError, InvalidAccessError, InvalidStateError, OperationError)
 ResolveToken = Callable[[str], Awaitable[Principal]]
 
 
@@ -115,8 +117,11 @@ async def _guarded(ws: web.WebSocketResponse, run: Callable[[], Awaitable[None]]
         await refuse(ws, CLOSE_BAD_REQUEST, err.code, err.message)
     except asyncio.TimeoutError:
         await refuse(ws, CLOSE_BAD_REQUEST, "timeout", "the expected message did not come in time")
-    except RuntimeError as err:  # the hub is shutting down
+    except HubClosed as err:
         await refuse(ws, CLOSE_GOING_AWAY, "shutting_down", str(err))
+    except Exception:
+        log.exception("media signaling failed")
+        await refuse(ws, CLOSE_INTERNAL, "internal_error", "internal error")
 
 
 async def publisher(ws: web.WebSocketResponse, *, hub: MediaHub, read_sessions, who: Principal | None,
@@ -138,8 +143,8 @@ async def publisher(ws: web.WebSocketResponse, *, hub: MediaHub, read_sessions, 
                 await send(ws, {"type": "error", "code": "offer_expected", "message": "send your offer"})
         try:
             answer, pub = await hub.publish(grant, _description(message, "offer"))
-        except ValueError as err:
-            raise ProtocolError("bad_offer", str(err)) from err
+        except (ValueError, AiortcError) as err:  # aiortc refuses descriptions it cannot negotiate
+            raise ProtocolError("bad_offer", str(err) or type(err).__name__) from err
         await send(ws, {"type": "answer", "sdp": answer.sdp, "publication": pub.number})
         try:
             await _serve(ws, hub, session_public_id, closed=pub.closed, stats_for=(place_public_id,))
@@ -171,7 +176,10 @@ async def viewer(ws: web.WebSocketResponse, *, hub: MediaHub, read_sessions, wri
                     break
                 if message["type"] != "ice":
                     await send(ws, {"type": "error", "code": "answer_expected", "message": "send your answer"})
-            await view.accept(_description(message, "answer"))
+            try:
+                await view.accept(_description(message, "answer"))
+            except (ValueError, AiortcError) as err:
+                raise ProtocolError("bad_answer", str(err) or type(err).__name__) from err
             await _serve(ws, hub, session_public_id, events=view.events, principal=principal,
                          write_sessions=write_sessions, stats_for=None if grant.role == "supervisor" else (),
                          chair=grant.is_chair)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import av
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc.rtcconfiguration import RTCBundlePolicy
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from evaluation.media import passthrough
@@ -102,6 +103,10 @@ class PacketTrack(MediaStreamTrack):
         return 1 / FPS if self.kind == "video" else AUDIO_MS / 1000
 
 
+def peer() -> RTCPeerConnection:
+    return RTCPeerConnection(RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
+
+
 def ws_url(session_id: str, tail: str) -> str:
     return f"/api/v1/media/sessions/{session_id}/{tail}"
 
@@ -127,12 +132,14 @@ class Publisher:
         await self.ws.close()
 
 
-async def publish(client, session_id: str, place_id: str, headers: dict) -> Publisher:
+async def publish(client, session_id: str, place_id: str, headers: dict, base: str = "") -> Publisher:
+    """Publish a place through `client` (the test client, or an aiohttp ClientSession with `base` the server's
+    URL)."""
     await asyncio.to_thread(clip)  # encoded once, off the loop: the peers' timers must keep running
-    ws = await client.ws_connect(ws_url(session_id, f"places/{place_id}/publish"), headers=headers)
+    ws = await client.ws_connect(base + ws_url(session_id, f"places/{place_id}/publish"), headers=headers)
     ready = await next_json(ws)
     assert ready["type"] == "ready", ready
-    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    pc = peer()
     video, audio = PacketTrack("video"), PacketTrack("audio")
     pc.addTransceiver(video, direction="sendonly")
     pc.addTransceiver(audio, direction="sendonly")
@@ -180,7 +187,7 @@ async def watch(client, session_id: str, headers: dict | None, *, tail: str = "w
         await ws.send_json({"type": "auth", "token": token})
     offer = await next_json(ws)
     assert offer["type"] == "offer", offer
-    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    pc = peer()
     by_mid = {mids[kind]: (place, kind) for place, mids in offer["places"].items() for kind in ("video", "audio")}
     watcher = Watcher(ws, pc, offer["places"])
 
