@@ -1,7 +1,8 @@
 """The platform's domain modules, in one list.
 
 A route module exposes `api` (web.api.Api) and may define `register_jobs(app, registry)`, `cleanup_ctx(app)`
-(an async generator, like aiohttp's) and `async seed_demo(sessions, console, progress, options)`.
+(an async generator, like aiohttp's), `middleware` (an aiohttp middleware, run after authentication) and
+`async seed_demo(sessions, console, progress, options)`.
 A models module only needs importing so that Base.metadata knows its tables.
 """
 from __future__ import annotations
@@ -28,6 +29,7 @@ ROUTE_MODULES = [
     "expert_pool.routes",
     "intermediary_market.routes",
     "evaluation.routes", "evaluation.report_routes", "evaluation.material_routes",
+    "evaluation.media.routes", "evaluation.media.playback_routes", "evaluation.media.worker_routes",
 ]
 
 

@@ -38,6 +38,27 @@ def _env_networks(env: dict[str, str], name: str) -> tuple[str, ...]:
     return tuple(out)
 
 
+MEDIA_RETENTION_DEFAULT_S = 5479 * 86400  # 15 years of 365.25 days, rounded up to a whole day
+
+
+def _env_float(env: dict[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as err:
+        raise SystemExit(f"{name} must be a number, got {raw!r}") from err
+
+
+def _env_off_by_default(env: dict[str, str], name: str) -> bool:
+    """An on/off switch that is off unless set to "on"; anything else is refused."""
+    raw = (env.get(name) or "off").strip().lower()
+    if raw not in ("on", "off"):
+        raise SystemExit(f"{name} is on or off, got {raw!r}")
+    return raw == "on"
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the platform reads from its environment."""
@@ -95,6 +116,15 @@ class Settings:
     verify_queue: int = 8
     verify_workers: int = 2
     verify_per_minute: int = 30
+    # media plane: recordings are kept this long after their segment closes (BIDROOM_MEDIA_RETENTION_DAYS,
+    # default 15 years as for trading archives), then the daily retention sweep removes the files
+    media_retention_s: float = MEDIA_RETENTION_DEFAULT_S
+    media_retention_sweep_s: int = 86400
+    # BIDROOM_MEDIA_WORKERS=on: separate `bidroom media-worker` processes serve signaling, each session on the
+    # worker PostgreSQL assigns it; off (default, `make run`): the web process serves media itself
+    media_workers: bool = False
+    media_worker_heartbeat_s: float = 5.0
+    media_worker_dead_after_s: float = 20.0
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -129,6 +159,11 @@ class Settings:
             verify_queue=_env_int(env, "BIDROOM_VERIFY_QUEUE", 8),
             verify_workers=_env_int(env, "BIDROOM_VERIFY_WORKERS", 2),
             verify_per_minute=_env_int(env, "BIDROOM_VERIFY_PER_MINUTE", 30),
+            media_retention_s=_env_float(env, "BIDROOM_MEDIA_RETENTION_DAYS",
+                                         MEDIA_RETENTION_DEFAULT_S / 86400) * 86400,
+            media_workers=_env_off_by_default(env, "BIDROOM_MEDIA_WORKERS"),
+            media_worker_heartbeat_s=_env_float(env, "BIDROOM_MEDIA_WORKER_HEARTBEAT_S", 5.0),
+            media_worker_dead_after_s=_env_float(env, "BIDROOM_MEDIA_WORKER_DEAD_AFTER_S", 20.0),
         )
         values.update(overrides)
         return cls(**values)

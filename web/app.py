@@ -32,13 +32,16 @@ log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
 
 
-def route_modules() -> list[ModuleType]:
-    return domains.load(domains.ROUTE_MODULES)
+MODULES = web.AppKey("route_module_names", tuple)  # the domain route modules this app mounts
+
+
+def route_modules(names: list[str] | tuple[str, ...] | None = None) -> list[ModuleType]:
+    return domains.load(list(names) if names is not None else domains.ROUTE_MODULES)
 
 
 def register_jobs(app: web.Application, registry: JobRegistry) -> None:
     """Each domain registers its job handlers; the handlers close over the app's resources."""
-    for module in route_modules():
+    for module in route_modules(app.get(MODULES)):
         hook = getattr(module, "register_jobs", None)
         if hook is not None:
             hook(app, registry)
@@ -140,15 +143,22 @@ async def metrics(request: web.Request) -> web.Response:
                         headers={"X-Content-Type-Options": "nosniff"})
 
 
-def create_app(settings: Settings) -> web.Application:
-    """Build the aiohttp application; nothing is connected until the app starts."""
+def create_app(settings: Settings, modules: list[str] | None = None) -> web.Application:
+    """Build the aiohttp application; nothing is connected until the app starts.
+
+    `modules` names the domain route modules to mount (default: every one of core.domains; a media worker
+    mounts only the media plane's). A module's `middleware`, if any, runs innermost, after authentication."""
+    names = tuple(modules if modules is not None else domains.ROUTE_MODULES)
+    loaded = route_modules(names)
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[
         middleware.request_context, middleware.error_mapping, middleware.transaction,
-        middleware.authentication, middleware.idempotency])
+        middleware.authentication, middleware.idempotency,
+        *(m.middleware for m in loaded if hasattr(m, "middleware"))])
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
     app[SCHEMA_HEADS] = frozenset(script_heads())
-    modules = route_modules()
+    app[MODULES] = names
+    modules = loaded
     app.cleanup_ctx.extend([database_ctx, keys_ctx])
     # domain resources (PKI, storage, media workers ...) start after keys and before the scheduler
     app.cleanup_ctx.extend(m.cleanup_ctx for m in modules if hasattr(m, "cleanup_ctx"))

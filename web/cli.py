@@ -44,6 +44,31 @@ def cmd_serve(settings: Settings, args) -> int:
     return 0
 
 
+def cmd_media_worker(settings: Settings, args) -> int:
+    """A media-only process: registers in media_worker, beats, and serves the signaling of the sessions
+    PostgreSQL assigns to it (the web tier sends their participants here)."""
+    from aiohttp import web
+
+    from evaluation.media.worker import default_worker_id
+    from evaluation.media.worker_routes import worker_app
+    from web.runtime import prepare
+
+    host = args.host or settings.host
+    port = args.port
+    base_url = (args.base_url or f"http://{host}:{port}").rstrip("/")
+    worker_id = args.id or default_worker_id()
+    settings, database = prepare(settings.with_(host=host, port=port), migrate=False)
+    app = worker_app(settings, worker_id=worker_id, base_url=base_url)
+    log.info("media worker", extra={"worker": worker_id, "base_url": base_url, "listen": f"{host}:{port}"})
+    try:
+        web.run_app(app, host=host, port=port, access_log=None, print=None, handle_signals=True,
+                    shutdown_timeout=10)
+    finally:
+        if database.embedded is not None:
+            database.embedded.stop()
+    return 0
+
+
 def cmd_db_upgrade(settings: Settings, args) -> int:
     from web.runtime import prepare
     _, database = prepare(settings, migrate=True)
@@ -232,6 +257,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int)
     serve.add_argument("--migrate", action="store_true", help="upgrade an external database before serving")
     serve.set_defaults(func=cmd_serve)
+
+    worker = sub.add_parser("media-worker", help="run a media worker: signaling, relay and recording of the "
+                                                 "evaluation sessions assigned to it (BIDROOM_MEDIA_WORKERS=on)")
+    worker.add_argument("--port", type=int, default=8090)
+    worker.add_argument("--host", help="listen address (default BIDROOM_HOST)")
+    worker.add_argument("--base-url", help="the URL participants reach this worker at (default http://host:port)")
+    worker.add_argument("--id", help="worker id (default hostname:pid)")
+    worker.set_defaults(func=cmd_media_worker)
 
     db = sub.add_parser("db", help="database schema").add_subparsers(dest="db_command", required=True)
     db.add_parser("upgrade", help="apply every migration").set_defaults(func=cmd_db_upgrade)

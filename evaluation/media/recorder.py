@@ -1,0 +1,279 @@
+"""Recording a place: the encoded audio and video packets of one publication muxed with PyAV into Matroska/WebM
+segments, never decoded nor encoded.
+
+- A segment begins on a video key frame. When a segment has lasted `segment_s`, a key frame is requested of the
+  publisher (PLI) and the next key frame starts the next segment, so every segment plays from its first frame.
+- A segment is written to a temporary file of the media store (core.storage) and renamed into place only once
+  the muxer has closed it and it is fsynced: a crash loses at most the open segment, and every segment under a
+  final name plays.
+- Its row in media_segment is written when it opens (ended_at NULL); when it closes the row gets the SHA-256,
+  duration, frame counts and size, and the ledger an `evaluation.media.segment_closed` entry, in one transaction.
+- A publisher that reconnects starts a new publication (publication + 1, seq from 1); earlier files are never
+  touched again.
+
+Packet times: each track's RTP clock (90 kHz video, 48 kHz Opus) is anchored at the arrival time of its first
+packet, so audio and video share one time line; a segment's packet times are milliseconds from its first frame.
+"""
+from __future__ import annotations
+
+import asyncio
+import fractions
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Awaitable, Callable
+
+import av
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from core.ids import public_id
+from core.storage import PendingFile, Storage
+from evaluation.media.models import MediaSegment
+from evaluation.media.passthrough import vp8_size
+from evidence import ledger_service as ledger
+
+log = logging.getLogger(__name__)
+
+MS = fractions.Fraction(1, 1000)
+AUDIO_FRAME_MS = 20
+# Opus identification header (RFC 7845 §5.1): version 1, 2 channels, 312 samples pre-skip, 48 kHz, gain 0,
+# mapping family 0; written as the Matroska CodecPrivate
+OPUS_HEAD = b"OpusHead\x01\x02\x38\x01\x80\xbb\x00\x00\x00\x00\x00"
+
+
+@dataclass(frozen=True)
+class PublicationRef:
+    """Which publication is being recorded: one publisher connection at one place of one session."""
+
+    session_id: int
+    session_public_id: str
+    place_id: int
+    place_public_id: str
+    publisher_user_id: int | None
+    publisher_public_id: str
+    publication: int
+
+
+def session_entity(session_public_id: str) -> str:
+    return ledger.entity_ref("evaluation_session", session_public_id)
+
+
+async def next_publication(sessions: async_sessionmaker, session_id: int, place_id: int) -> int:
+    """The number of a new publication at a place: one more than any recorded."""
+    async with sessions() as session:
+        last = (await session.execute(select(func.max(MediaSegment.publication)).where(
+            MediaSegment.session_id == session_id, MediaSegment.place_id == place_id))).scalar_one()
+    return (last or 0) + 1
+
+
+@dataclass
+class ClosedSegment:
+    """What a closed segment recorded, as it went into media_segment and the ledger."""
+
+    public_id: str
+    storage_key: str
+    publication: int
+    seq: int
+    sha256: str
+    size_bytes: int
+    duration_ms: int
+    video_frames: int
+    audio_frames: int
+
+
+@dataclass
+class _Segment:
+    seq: int
+    key: str
+    origin: float  # media time (s) of its first frame
+    started_at: datetime
+    pending: PendingFile
+    container: av.container.OutputContainer
+    streams: dict[str, av.stream.Stream]
+    public_id: str = ""
+    last_pts: dict[str, int] = field(default_factory=dict)
+    frames: dict[str, int] = field(default_factory=lambda: {"video": 0, "audio": 0})
+    end_ms: int = 0
+    video_step_ms: int = 66
+
+
+class PlaceRecorder:
+    """Records one publication. `push` is called for every packet as it arrives; a task of its own muxes."""
+
+    def __init__(self, *, sessions: async_sessionmaker, storage: Storage, ref: PublicationRef, kinds: set[str],
+                 mimes: dict[str, str], segment_s: float,
+                 request_keyframe: Callable[[], Awaitable[object]]) -> None:
+        self._sessions, self._storage, self.ref = sessions, storage, ref
+        self._kinds, self._mimes, self._segment_s = set(kinds), dict(mimes), segment_s
+        self._request_keyframe = request_keyframe
+        self._queue: asyncio.Queue = asyncio.Queue()
+        self._anchor: dict[str, tuple[int, float, int]] = {}  # kind -> (first ts, arrival time, clock rate)
+        self._segment: _Segment | None = None
+        self._seq = 0
+        self._rotation_asked = False
+        self._closing: set[asyncio.Task] = set()
+        self.closed: list[ClosedSegment] = []
+        self._task: asyncio.Task | None = None
+        self._abandoned = False
+        self._loop = asyncio.get_running_loop()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"recorder {self.ref.place_public_id}")
+
+    def push(self, kind: str, timestamp: int, clock_rate: int, data: bytes, keyframe: bool) -> None:
+        if kind not in self._anchor:
+            self._anchor[kind] = (timestamp, self._loop.time(), clock_rate)
+        first, arrival, rate = self._anchor[kind]
+        self._queue.put_nowait((kind, arrival + (timestamp - first) / rate, data, keyframe))
+
+    async def stop(self) -> None:
+        """Close the open segment (it plays) and wait for every segment to be stored and recorded."""
+        if self._task is not None:
+            self._queue.put_nowait(None)
+            await self._task
+            self._task = None
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
+
+    def abandon(self) -> None:
+        """Stop without closing the open segment, as a crash would (its temporary file is left behind)."""
+        self._abandoned = True
+        if self._task is not None:
+            self._task.cancel()
+
+    # -- the muxing task ------------------------------------------------------------------------------------
+    async def _run(self) -> None:
+        try:
+            while True:
+                item = await self._queue.get()
+                if item is None:
+                    break
+                try:
+                    await self._write(*item)
+                except Exception:  # noqa: BLE001 - one bad packet must not end the recording
+                    log.exception("recording %s: a packet could not be written", self.ref.place_public_id)
+        finally:
+            if self._segment is not None and not self._abandoned:
+                self._close(self._segment)
+                self._segment = None
+
+    async def _write(self, kind: str, t: float, data: bytes, keyframe: bool) -> None:
+        seg = self._segment
+        has_video = "video" in self._kinds
+        if seg is None:
+            if has_video and not (kind == "video" and keyframe):
+                return  # a segment begins on a video key frame
+            seg = self._segment = await self._open(t, data if kind == "video" else None)
+        elif kind == "video" and t - seg.origin >= self._segment_s:
+            if keyframe:
+                self._close(seg)
+                seg = self._segment = await self._open(t, data)
+            elif not self._rotation_asked:
+                self._rotation_asked = True
+                asyncio.create_task(self._request_keyframe())
+        elif not has_video and t - seg.origin >= self._segment_s:
+            self._close(seg)
+            seg = self._segment = await self._open(t, None)
+        pts = round((t - seg.origin) * 1000)
+        if pts < 0:
+            return  # audio from just before the segment's first frame
+        last = seg.last_pts.get(kind)
+        if last is not None and pts <= last:
+            pts = last + 1
+        if kind == "video" and last is not None:
+            seg.video_step_ms = max(1, pts - last)
+        seg.last_pts[kind] = pts
+        packet = av.Packet(data)
+        packet.stream = seg.streams[kind]
+        packet.pts = packet.dts = pts
+        packet.time_base = MS
+        packet.is_keyframe = keyframe
+        seg.container.mux(packet)
+        seg.frames[kind] += 1
+        seg.end_ms = max(seg.end_ms, pts + (seg.video_step_ms if kind == "video" else AUDIO_FRAME_MS))
+
+    async def _open(self, t: float, keyframe_data: bytes | None) -> _Segment:
+        self._seq += 1
+        self._rotation_asked = False
+        video_mime = self._mimes.get("video", "").lower()
+        webm = video_mime in ("", "video/vp8") and self._mimes.get("audio", "audio/opus").lower() == "audio/opus"
+        suffix = ".webm" if webm else ".mkv"
+        ref = self.ref
+        key = f"{ref.session_public_id}/{ref.place_public_id}/{ref.publication:04d}-{self._seq:05d}{suffix}"
+        pending = await self._storage.open_pending()
+        container = av.open(pending.file, "w", format="webm" if webm else "matroska")
+        streams: dict[str, av.stream.Stream] = {}
+        if "video" in self._kinds:
+            codec = "vp8" if video_mime in ("", "video/vp8") else "h264"
+            stream = container.add_stream(codec, rate=30)
+            size = vp8_size(keyframe_data) if keyframe_data and codec == "vp8" else None
+            stream.width, stream.height = size or (640, 480)
+            streams["video"] = stream
+        if "audio" in self._kinds:
+            stream = container.add_stream("opus", rate=48000)
+            stream.codec_context.extradata = OPUS_HEAD
+            streams["audio"] = stream
+        wall = datetime.now(timezone.utc) - _ago(self._loop.time() - t)
+        seg = _Segment(self._seq, key, t, wall, pending, container, streams)
+        seg.public_id = public_id("SG", 6)
+        async with self._sessions() as session, session.begin():
+            session.add(MediaSegment(public_id=seg.public_id, session_id=ref.session_id, place_id=ref.place_id,
+                                     publisher_user_id=ref.publisher_user_id, publication=ref.publication,
+                                     seq=seg.seq, storage_key=key, started_at=wall))
+            await session.flush()
+            await ledger.append(session, actor=ref.publisher_public_id, action="evaluation.media.segment_opened",
+                                entity=session_entity(ref.session_public_id),
+                                payload={"segment": seg.public_id, "place": ref.place_public_id,
+                                         "publication": ref.publication, "seq": seg.seq, "storage_key": key,
+                                         "started_at": wall.isoformat()})
+        return seg
+
+    def _close(self, seg: _Segment) -> None:
+        task = asyncio.create_task(self._finish(seg), name=f"close {seg.key}")
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    async def _finish(self, seg: _Segment) -> None:
+        try:
+            await asyncio.to_thread(seg.container.close)
+            await seg.pending.commit(seg.key)
+            sha, size = await asyncio.to_thread(_digest, self._storage, seg.key)
+        except Exception:
+            log.exception("recording %s: segment %s could not be closed", self.ref.place_public_id, seg.key)
+            await seg.pending.discard()
+            return
+        ended = seg.started_at + _ago(seg.end_ms / 1000)
+        closed = ClosedSegment(seg.public_id, seg.key, self.ref.publication, seg.seq, sha, size, seg.end_ms,
+                               seg.frames["video"], seg.frames["audio"])
+        async with self._sessions() as session, session.begin():
+            row = (await session.execute(select(MediaSegment).where(MediaSegment.public_id == seg.public_id)
+                                         .with_for_update())).scalar_one()
+            row.ended_at, row.duration_ms, row.size_bytes, row.sha256 = ended, seg.end_ms, size, sha
+            row.video_frames, row.audio_frames = seg.frames["video"], seg.frames["audio"]
+            await ledger.append(session, actor=ledger.SYSTEM, action="evaluation.media.segment_closed",
+                                entity=session_entity(self.ref.session_public_id),
+                                payload={"segment": seg.public_id, "place": self.ref.place_public_id,
+                                         "publication": self.ref.publication, "seq": seg.seq,
+                                         "storage_key": seg.key, "sha256": sha, "size_bytes": size,
+                                         "duration_ms": seg.end_ms, "video_frames": seg.frames["video"],
+                                         "audio_frames": seg.frames["audio"], "started_at": seg.started_at.isoformat(),
+                                         "ended_at": ended.isoformat()})
+        self.closed.append(closed)
+        log.info("recorded %s: %d ms, %d video and %d audio frames", seg.key, seg.end_ms, seg.frames["video"],
+                 seg.frames["audio"])
+
+
+def _ago(seconds: float) -> timedelta:
+    return timedelta(seconds=seconds)
+
+
+def _digest(storage: Storage, key: str) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    with storage.path(key).open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size

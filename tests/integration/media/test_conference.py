@@ -1,0 +1,61 @@
+"""Committee conferencing (视频会议) through the relay: in a 3-member session (2 experts and the tenderer's
+representative) each member receives the other two members' video and audio; the chair mutes a member and their
+audio stops reaching everyone live, while their place's recording keeps their microphone. A supervisor listens
+in to every place."""
+import asyncio
+import json
+
+from evaluation.media.routes import MEDIA_HUB
+
+from .conftest import build_session
+from .peers import publish, until, watch
+from .test_recording import all_closed
+
+
+async def test_three_members_confer_and_the_chair_mutes_one(client, sessions, raw_conn):
+    live = await build_session(sessions, client.server.app, experts=2, representatives=1)
+    chair, muted, other = live.members
+    assert other.kind == "representative"
+    publishers = [await publish(client, live.session_id, m.place_id, m.person.headers) for m in live.members]
+    viewers = [await watch(client, live.session_id, m.person.headers, tail="conference") for m in live.members]
+    supervisor = await watch(client, live.session_id, live.supervisor.headers)
+    for member, viewer in zip(live.members, viewers):
+        assert set(viewer.places) == {m.place_id for m in live.members} - {member.place_id}
+    assert live.camera_place in supervisor.places and len(supervisor.places) == 4
+
+    def everyone_hears_everyone() -> bool:
+        return all(v.count(m.place_id, kind) > 10 for v in viewers for m in live.members
+                   if m.place_id in v.places for kind in ("video", "audio"))
+    assert await until(everyone_hears_everyone, 15)
+    assert await until(lambda: supervisor.count(muted.place_id, "audio") > 10, 5)
+
+    # a member who is not the chair cannot mute
+    await viewers[1].send({"type": "mute", "place": other.place_id, "muted": True})
+    assert await until(lambda: any(e.get("code") == "not_chair" for e in viewers[1].events), 5)
+
+    await viewers[0].send({"type": "mute", "place": muted.place_id, "muted": True})
+    assert await until(lambda: all(any(e.get("event") == "muted" and e.get("place") == muted.place_id
+                                       for e in v.events) for v in (viewers[0], viewers[2], supervisor)), 5)
+    await asyncio.sleep(0.5)  # packets already on the wire
+    heard = {id(v): v.count(muted.place_id, "audio") for v in (viewers[0], viewers[2], supervisor)}
+    others_heard = viewers[0].count(other.place_id, "audio")
+    sent_before = publishers[1].audio.sent
+    await asyncio.sleep(2)
+    assert publishers[1].audio.sent > sent_before + 50  # the muted member's microphone still sends
+    for v in (viewers[0], viewers[2], supervisor):
+        assert v.count(muted.place_id, "audio") == heard[id(v)]
+    assert viewers[0].count(other.place_id, "audio") > others_heard + 50
+    assert viewers[0].count(muted.place_id, "video") > 0  # muting is audio only
+    hub = client.server.app[MEDIA_HUB]
+    assert {r["place"]: r["muted"] for r in hub.stats(live.session_id)}[muted.place_id] is True
+    entry = await raw_conn.fetchrow("SELECT actor, payload FROM audit_entry WHERE action = 'evaluation.media.mute'")
+    assert entry["actor"] == chair.person.public_id
+    assert json.loads(entry["payload"])["place"] == muted.place_id
+
+    for p in publishers:
+        await p.close()
+    for v in (*viewers, supervisor):
+        await v.close()
+    rows = await all_closed(raw_conn, live.session_id)
+    recorded = sum(r["audio_frames"] for r in rows if r["place"] == muted.place_id)
+    assert recorded >= 0.9 * publishers[1].audio.sent  # the recording kept the muted microphone
