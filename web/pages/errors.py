@@ -26,6 +26,7 @@ MESSAGES = {
     "tender_not_found": N_("There is no such tender, or it is not public."),
     "lot_not_found": N_("There is no such lot."),
     "status_not_public": N_("No tender is listed under this status."),
+    "unknown_status": N_("No tender is listed under this status."),
     "invalid_cursor": N_("This page link is out of date; start again from the first page."),
     "not_registered": N_("Your organisation has not registered for this lot."),
     "organisation_already_registered": N_("Your organisation is already registered for this lot."),

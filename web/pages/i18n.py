@@ -76,12 +76,12 @@ def current() -> str:
     return _current.get()
 
 
-def gettext(message: str, **params) -> str:
+def gettext(message: str, /, **params) -> str:
     text = translations(current()).ugettext(message)
     return text % params if params else text
 
 
-def ngettext(singular: str, plural: str, n: int, **params) -> str:
+def ngettext(singular: str, plural: str, n: int, /, **params) -> str:
     text = translations(current()).ungettext(singular, plural, n)
     params.setdefault("num", n)
     return text % params
