@@ -4,6 +4,7 @@ web/locale, the cookie session with its CSRF token, and npm libraries served fro
 `setup(app)` mounts everything; each area of pages is a module with a `pages` table (`routing.Pages`)."""
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import aiohttp_jinja2
@@ -12,6 +13,7 @@ from aiohttp import web
 
 from core.settings import Settings
 
+log = logging.getLogger(__name__)
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 
@@ -40,4 +42,7 @@ def setup(app: web.Application, settings: Settings) -> None:
     for module in (common, public, bidder, developer):
         app.router.add_routes(module.pages.table)
     app.router.add_get(vendor.PREFIX + "{path:.+}", vendor.serve)
+    if not vendor.installed():
+        log.warning("no browser libraries in %s: run `npm ci` (make does); until then the sealed submission in the "
+                    "browser and the API reference page cannot load their scripts", vendor.NODE_MODULES)
     _ = routing  # the middleware lives there (web.app installs it)
