@@ -29,7 +29,7 @@ from web.api import RequestValidationFailed
 from web.keys import LEDGER_SIGNER, RECORDS, db
 from web.pages import i18n
 from web.pages.i18n import N_, gettext
-from web.pages.routing import FormError, Pages, see_other
+from web.pages.routing import FormError, Pages, base_context, see_other
 
 pages = Pages()
 
@@ -124,10 +124,30 @@ def list_html(request: web.Request, params: dict[str, str], body: bytes) -> Mark
     return html
 
 
+# A visitor who is not signed in sees nothing of their own on the list (the language switch is a link, the search
+# a GET form), so the whole page is kept the same way for them.
+PUBLIC_PAGES: OrderedDict[tuple, str] = OrderedDict()
+
+
 @pages.get("/tenders", "tenders.html")
 async def tender_list(request: web.Request, who):
     params = {k: request.query[k].strip() for k in LISTING_FIELDS if request.query.get(k, "").strip()}
-    return {"list_html": list_html(request, params, await listing_bytes(request, params))}
+    body = await listing_bytes(request, params)
+    if who is not None:
+        return {"list_html": list_html(request, params, body)}
+    key = (i18n.current(), tuple(sorted(params.items())), body)
+    text = PUBLIC_PAGES.get(key)
+    if text is None:
+        text = aiohttp_jinja2.render_string("tenders.html", request, {
+            **base_context(request), "list_html": list_html(request, params, body),
+            "path_qs": "/tenders?" + urlencode(params) if params else "/tenders"})
+        PUBLIC_PAGES[key] = text
+        if len(PUBLIC_PAGES) > LIST_HTML_SIZE:
+            PUBLIC_PAGES.popitem(last=False)
+    else:
+        PUBLIC_PAGES.move_to_end(key)
+    return web.Response(text=text, content_type="text/html", charset="utf-8", headers={
+        "Cache-Control": "no-cache", "Content-Language": i18n.HTML_LANG[i18n.current()]})
 
 
 @pages.get("/results", "results.html")
