@@ -26,7 +26,8 @@ from web import middleware
 from web.keys import (ENGINE, JOBS, LEDGER_SIGNER, METRICS, PG_POOL, READ_SESSIONS, SCHEDULER, SCHEMA_HEADS,
                       SESSIONS, SETTINGS, TOKENS)
 from web.metrics import Metrics
-from web.openapi import DOCS_HTML, build_openapi
+from web.openapi import build_openapi
+from web.pages import routing as page_routing, setup as setup_pages
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
@@ -151,8 +152,8 @@ def create_app(settings: Settings, modules: list[str] | None = None) -> web.Appl
     names = tuple(modules if modules is not None else domains.ROUTE_MODULES)
     loaded = route_modules(names)
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[
-        middleware.request_context, middleware.error_mapping, middleware.transaction,
-        middleware.authentication, middleware.idempotency,
+        middleware.request_context, middleware.error_mapping, page_routing.page_errors, middleware.transaction,
+        middleware.authentication, middleware.page_session, middleware.idempotency,
         *(m.middleware for m in loaded if hasattr(m, "middleware"))])
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
@@ -175,14 +176,11 @@ def create_app(settings: Settings, modules: list[str] | None = None) -> web.Appl
     async def openapi(request: web.Request) -> web.Response:
         return web.json_response(spec)
 
-    async def docs(request: web.Request) -> web.Response:
-        return web.Response(text=DOCS_HTML, content_type="text/html")
-
     app.router.add_get("/api/v1/openapi.json", openapi)
-    app.router.add_get("/api/v1/docs", docs)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
+    setup_pages(app, settings)  # the pages, /api/v1/docs and /static/vendor (before /static, which is a prefix)
     app.router.add_static("/static", STATIC)
     return app
 
