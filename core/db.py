@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -101,6 +102,79 @@ def server_settings() -> dict[str, str]:
     return {"timezone": "UTC", "application_name": "bidroom",
             "statement_timeout": str(STATEMENT_TIMEOUT_MS),
             "idle_in_transaction_session_timeout": str(IDLE_IN_TRANSACTION_TIMEOUT_MS)}
+
+
+# ---- the serving role ----------------------------------------------------------------------------------------
+# Migrations run as the database owner; the server runs as this restricted login role. It may read and write
+# rows, but it owns nothing, so it can never ALTER, DROP or disable the triggers of a table (PostgreSQL allows
+# those to the owner only), and it gets no TRUNCATE, UPDATE or DELETE on the ledger tables: whoever takes over
+# the server process still cannot rewrite or erase the audit ledger and its signed checkpoints.
+SERVING_ROLE = "bidroom_app"
+LEDGER_TABLES = ("audit_entry", "audit_checkpoint")
+_ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_PASSWORD = re.compile(r"^[0-9a-f]{32,128}$")
+
+
+def with_user(url: str, user: str, password: str | None) -> str:
+    """The same server and database URL, signed in as another user."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    credentials = user if password is None else f"{user}:{password}"
+    return parts._replace(netloc=f"{credentials}@{host}").geturl()
+
+
+async def ensure_serving_role(owner_url: str, password: str, *, role: str = SERVING_ROLE) -> str:
+    """Create (or refresh) the restricted serving role and its privileges in the owner's database; returns the
+    URL to serve with. Run it as the owner after every migration: tables added since get their grants.
+
+    The role: LOGIN with `password` (hex), no superuser, database or role creation, no row-level-security
+    bypass. Privileges: connect; SELECT, INSERT, UPDATE, DELETE on every table and the sequences, then no
+    UPDATE, DELETE, TRUNCATE, REFERENCES or TRIGGER on the ledger tables."""
+    import asyncpg
+
+    if not _ROLE_NAME.match(role) or not _PASSWORD.match(password):
+        raise ValueError("the serving role name or password has an unexpected form")
+    conn = await asyncpg.connect(**asyncpg_dsn(owner_url))
+    try:
+        database = await conn.fetchval("SELECT current_database()")
+        async with conn.transaction():
+            if not await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role):
+                await conn.execute(f"CREATE ROLE {role} LOGIN")
+            ledger = ", ".join(LEDGER_TABLES)
+            await conn.execute(
+                f"ALTER ROLE {role} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS "
+                f"PASSWORD '{password}';"
+                f'GRANT CONNECT, TEMPORARY ON DATABASE "{database}" TO {role};'
+                f"GRANT USAGE ON SCHEMA public TO {role};"
+                f"REVOKE CREATE ON SCHEMA public FROM {role};"
+                f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role};"
+                f"REVOKE TRUNCATE, REFERENCES, TRIGGER ON ALL TABLES IN SCHEMA public FROM {role};"
+                f"GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO {role};"
+                f"REVOKE UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON {ledger} FROM {role};")
+    finally:
+        await conn.close()
+    return with_user(owner_url, role, password)
+
+
+def ensure_serving_role_sync(owner_url: str, password: str, *, role: str = SERVING_ROLE) -> str:
+    """`ensure_serving_role` for synchronous start-up code, callable with or without a running event loop."""
+    import asyncio
+    import threading
+
+    result: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            result["url"] = asyncio.run(ensure_serving_role(owner_url, password, role=role))
+        except BaseException as err:  # re-raised in the caller's thread
+            result["error"] = err
+
+    worker = threading.Thread(target=run, name="serving-role")
+    worker.start()
+    worker.join()
+    if "error" in result:
+        raise result["error"]
+    return result["url"]
 
 
 def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:

@@ -86,6 +86,15 @@ class Settings:
     # on it wait 2^(n - after) seconds between attempts, up to the cap; a client with no failures is not slowed
     login_account_backoff_after: int = 10
     login_account_backoff_max_s: int = 300
+    # key-holder enrolments in flight (running or waiting for the scrypt pool); one more is refused with 429
+    holder_key_queue: int = 8
+    # POST /api/v1/records/verify: the largest PDF accepted (a 62-page evaluation report with 10 signatures is
+    # about 430 KiB), uploads in flight (being read, waiting for or in the verification pool; one more is
+    # refused with 429 before its body is read), the pool's worker processes, and uploads per client a minute
+    verify_max_bytes: int = 8 * 1024 * 1024
+    verify_queue: int = 8
+    verify_workers: int = 2
+    verify_per_minute: int = 30
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -115,6 +124,11 @@ class Settings:
             metrics_token=env.get("BIDROOM_METRICS_TOKEN") or None,
             statutory_periods=_env_switch(env, "BIDROOM_STATUTORY_PERIODS"),
             trusted_proxies=_env_networks(env, "BIDROOM_TRUSTED_PROXIES"),
+            holder_key_queue=_env_int(env, "BIDROOM_HOLDER_KEY_QUEUE", 8),
+            verify_max_bytes=_env_int(env, "BIDROOM_VERIFY_MAX_BYTES", 8 * 1024 * 1024),
+            verify_queue=_env_int(env, "BIDROOM_VERIFY_QUEUE", 8),
+            verify_workers=_env_int(env, "BIDROOM_VERIFY_WORKERS", 2),
+            verify_per_minute=_env_int(env, "BIDROOM_VERIFY_PER_MINUTE", 30),
         )
         values.update(overrides)
         return cls(**values)

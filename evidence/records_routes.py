@@ -8,26 +8,36 @@ from typing import AsyncIterator
 from aiohttp import web
 from pydantic import BaseModel, Field
 
+from core import clients
 from core.errors import Forbidden, PayloadTooLarge, UnsupportedMediaType, Unprocessable
+from core.ratelimit import RateLimiter
 from evidence import records_service as svc
 from evidence.pki import Pki
+from evidence.signing import check_pdf_header
+from evidence.verify_pool import VerifyPool
 from evidence.records_models import Record
 from web.api import Api
 from web.keys import LEDGER_SIGNER, RECORDS, SESSIONS, SETTINGS, Principal, db, principal
 
 api = Api("records")
-VERIFY_LIMIT_BYTES = 32 * 1024 * 1024
 PDF_TYPES = ("application/pdf", "application/octet-stream")
 
 
+VERIFY_POOL = web.AppKey("records.verify_pool", VerifyPool)
+VERIFY_LIMITER = web.AppKey("records.verify_limiter", RateLimiter)
+
+
 async def cleanup_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Create or load the platform PKI (blocking key work runs in a thread) and the records context."""
+    """Create or load the platform PKI (blocking key work runs in a thread) and the records context; the
+    bounded validation pool and the per-client limit of the public verification upload."""
     settings = app[SETTINGS]
     pki = await asyncio.to_thread(Pki.load_or_create, settings.keys_dir / "pki", public_url=settings.public_url)
     app[RECORDS] = svc.RecordsContext(pki=pki, directory=settings.storage_dir,
                                                   public_url=settings.public_url,
                                                   ledger_signer=app[LEDGER_SIGNER], sessions=app[SESSIONS],
                                                   statutory_periods=settings.statutory_periods)
+    app[VERIFY_POOL] = VerifyPool(settings.verify_workers, settings.verify_queue)
+    app[VERIFY_LIMITER] = RateLimiter(settings.verify_per_minute, code="verify_rate_limited")
     yield
 
 
@@ -111,18 +121,31 @@ async def read_limited(request: web.Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-@api.post("/api/v1/records/verify", summary="Check an uploaded PDF's signatures and whether it is an archived record",
-          auth=False, request_content_type="application/pdf", errors=(403, 413, 415))
+@api.post("/api/v1/records/verify", summary="Check an uploaded PDF's signatures and whether it is an archived record "
+          "(limited per client address; 429 with Retry-After when busy or over the limit)",
+          auth=False, request_content_type="application/pdf", errors=(403, 413, 415, 422, 429))
 async def verify_upload(request: web.Request):
+    """Bounded for anonymous callers: a per-client rate limit and a place in the bounded pool, both taken before
+    the body is read; a size limit (BIDROOM_VERIFY_MAX_BYTES); validation in a worker process with the inflation
+    and structure caps of evidence.signing; and no database work until the validation is done (the archive
+    lookup comes last)."""
+    settings = request.app[SETTINGS]
     if request.content_type not in PDF_TYPES:
         raise UnsupportedMediaType("send the PDF as application/pdf", code="unsupported_media_type")
-    if request.content_length is not None and request.content_length > VERIFY_LIMIT_BYTES:
+    request.app[VERIFY_LIMITER].hit(clients.client_address(
+        request.remote, request.headers.getall("X-Forwarded-For", []), settings.trusted_proxies))
+    limit = settings.verify_max_bytes
+    if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLarge("the upload exceeds the limit", code="upload_too_large",
-                              details={"limit_bytes": VERIFY_LIMIT_BYTES})
-    data = await read_limited(request, VERIFY_LIMIT_BYTES)
-    if not data:
-        raise Unprocessable("the upload is empty", code="not_a_pdf")
-    return await svc.verify_upload(db(request), records(request), data, who=principal(request))
+                              details={"limit_bytes": limit})
+    pool, ctx = request.app[VERIFY_POOL], records(request)
+    async with pool.slot():  # at most verify_queue uploads are buffered and validated at once
+        data = await read_limited(request, limit)
+        if not data:
+            raise Unprocessable("the upload is empty", code="not_a_pdf")
+        check_pdf_header(data)
+        report = await pool.verify(data, ctx.pki.root_certificate.dump(), ctx.pki.crl_der())
+    return await svc.verify_upload(db(request), ctx, data, who=principal(request), report=report)
 
 
 @api.get("/api/v1/pki/root.pem", summary="The platform root certificate (trust anchor for record signatures)",

@@ -232,18 +232,22 @@ async def find_archived(session: AsyncSession, digest: str) -> tuple[Record, Rec
 
 
 async def verify_upload(session: AsyncSession | None, ctx_or_pki, pdf: bytes, *,
-                        who: Principal | None = None) -> dict:
+                        who: Principal | None = None, report: dict | None = None) -> dict:
     """Signature report plus whether the bytes are exactly an archived record.
 
     With a session (the HTTP route), an archived record the caller may not read now is refused with 403
     `record_restricted`: the archive does not confirm or describe a record to someone outside its audience.
-    Without one (the offline CLI), only the signatures are checked."""
+    Without one (the offline CLI), only the signatures are checked. `report` is the signature report when the
+    caller already validated the file (the route does, in the bounded worker pool, before it touches the
+    database); otherwise it is validated here."""
     pki = ctx_or_pki.pki if isinstance(ctx_or_pki, RecordsContext) else ctx_or_pki
     digest = hashlib.sha256(pdf).hexdigest()
+    if report is None:
+        verdict: VerificationReport = await verify_pdf(pdf, pki)
+        report = verdict.as_dict()
     found = await find_archived(session, digest) if session is not None else None
     if found is not None:
         await check_access(session, found[0], who)
-    report: VerificationReport = await verify_pdf(pdf, pki)
     archived = None
     if session is not None:
         if found is not None:
@@ -251,4 +255,4 @@ async def verify_upload(session: AsyncSession | None, ctx_or_pki, pdf: bytes, *,
             archived = {"record_no": record.record_no, "kind": record.kind, "entity": record.entity,
                         "final": revision is None and record.status == "sealed",
                         "revision": revision.seq if revision else None}
-    return {"sha256": digest, "archived": archived is not None, "record": archived, **report.as_dict()}
+    return {"sha256": digest, "archived": archived is not None, "record": archived, **report}

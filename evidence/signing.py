@@ -9,12 +9,16 @@ validation can run inside the aiohttp event loop.
 from __future__ import annotations
 
 import logging
+import zlib
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from io import BytesIO
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from asn1crypto import x509 as asn1_x509
+from pyhanko.pdf_utils import filters as _pdf_filters
 from pyhanko.pdf_utils import generic, misc
 from pyhanko.pdf_utils.font.basic import SimpleFontEngine, SimpleFontEngineFactory
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
@@ -38,6 +42,77 @@ from evidence.records import SEAL_FIELD
 log = logging.getLogger(__name__)
 
 MAX_HEADER_OFFSET = 1024  # PDF readers accept junk before %PDF- within the first KiB
+# An uploaded PDF is refused (422) before its signatures are looked at when it has more signature fields or
+# revisions than any record: an evaluation report has one field per member and the seal (10 for a committee of
+# 9), and one revision per signature.
+MAX_SIGNATURE_FIELDS = 64
+MAX_REVISIONS = 2 * MAX_SIGNATURE_FIELDS
+# What the streams of one PDF may inflate to, all together, while it is read and validated. Our records are
+# written uncompressed and validating one inflates nothing; a deflate bomb stops here with 422 instead of
+# filling memory (pyHanko's Flate filter decompresses whole streams with no cap of its own).
+MAX_INFLATED_BYTES = 64 * 1024 * 1024
+
+
+# ---- a cap on inflation -----------------------------------------------------------------------------------
+
+class InflateLimitExceeded(ValueError):
+    """A stream would inflate beyond what is left of the budget."""
+
+
+@dataclass
+class InflateBudget:
+    """Bytes the streams of one document may still inflate to; `exceeded` stays set once the cap was hit, even
+    if the parser caught the error and went on."""
+
+    limit: int
+    used: int = 0
+    exceeded: bool = False
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.limit - self.used)
+
+
+_INFLATE_BUDGET: ContextVar[InflateBudget | None] = ContextVar("inflate_budget", default=None)
+
+
+def _bounded_decompress(data, *args, **kwargs) -> bytes:
+    """zlib.decompress with a cap: never produces more than the current budget (or MAX_INFLATED_BYTES for one
+    stream outside a budget), reading the stream incrementally so the cap holds for memory too."""
+    budget = _INFLATE_BUDGET.get()
+    limit = budget.remaining if budget is not None else MAX_INFLATED_BYTES
+    inflater = zlib.decompressobj()
+    out = inflater.decompress(bytes(data), limit + 1)
+    if len(out) > limit or inflater.unconsumed_tail:
+        if budget is not None:
+            budget.exceeded = True
+            budget.used = budget.limit
+        raise InflateLimitExceeded(f"a stream inflates beyond {limit} bytes")
+    if not inflater.eof:
+        raise zlib.error("Error -5 while decompressing data: incomplete or truncated stream")
+    if budget is not None:
+        budget.used += len(out)
+    return out
+
+
+# pyHanko's FlateDecode calls its module's `decompress`: every stream pyHanko inflates goes through the cap.
+_pdf_filters.decompress = _bounded_decompress
+
+
+@contextmanager
+def inflate_budget(limit: int = MAX_INFLATED_BYTES) -> Iterator[InflateBudget]:
+    """Cap what all streams inflate to inside the block (per task: a context variable)."""
+    budget = InflateBudget(limit)
+    token = _INFLATE_BUDGET.set(budget)
+    try:
+        yield budget
+    finally:
+        _INFLATE_BUDGET.reset(token)
+
+
+def _too_much_inflation(budget: InflateBudget) -> Unprocessable:
+    return Unprocessable("the PDF's compressed streams inflate beyond the limit", code="pdf_inflates_too_much",
+                         details={"limit_bytes": budget.limit})
 
 
 class _IndirectFontEngine(SimpleFontEngine):
@@ -158,18 +233,20 @@ class VerificationReport:
 
 # ---- reading ----------------------------------------------------------------------------------------------
 
-def _check_pdf_header(pdf: bytes) -> None:
+def check_pdf_header(pdf: bytes) -> None:
+    """422 not_a_pdf unless `%PDF-` appears within the first KiB."""
     if not isinstance(pdf, (bytes, bytearray, memoryview)) or b"%PDF-" not in bytes(pdf[:MAX_HEADER_OFFSET]):
         raise Unprocessable("the file is not a PDF", code="not_a_pdf")
 
 
 def _open_reader(pdf: bytes) -> PdfFileReader:
     """Parse the PDF, turning every parser failure into a 422 the user can act on."""
-    _check_pdf_header(pdf)
+    check_pdf_header(pdf)
     try:
         reader = PdfFileReader(BytesIO(bytes(pdf)), strict=False)
         # Touch the structures validation needs so damage shows up here, not deep inside pyHanko.
         reader.root  # noqa: B018
+        _check_structure(reader)
         reader.embedded_signatures  # noqa: B018
     except Unprocessable:
         raise
@@ -177,6 +254,21 @@ def _open_reader(pdf: bytes) -> PdfFileReader:
         raise Unprocessable("the PDF is damaged or truncated", code="malformed_pdf",
                             details={"reason": str(err)[:200]}) from err
     return reader
+
+
+def _check_structure(reader: PdfFileReader) -> None:
+    """Refuse a file with more revisions or signature fields than any record before any signature is parsed:
+    422 too_many_revisions / too_many_signature_fields."""
+    revisions = reader.xrefs.total_revisions
+    if revisions > MAX_REVISIONS:
+        raise Unprocessable("the PDF has more revisions than any record", code="too_many_revisions",
+                            details={"revisions": revisions, "limit": MAX_REVISIONS})
+    count = 0
+    for _ in enumerate_sig_fields(reader):
+        count += 1
+        if count > MAX_SIGNATURE_FIELDS:
+            raise Unprocessable("the PDF has more signature fields than any record", code="too_many_signature_fields",
+                                details={"limit": MAX_SIGNATURE_FIELDS})
 
 
 # ---- signing ----------------------------------------------------------------------------------------------
@@ -195,7 +287,7 @@ async def sign_once(pdf: bytes, pki: Pki, spec: SignerSpec, *,
                     validation_context: ValidationContext | None = None) -> bytes:
     """Add one signature (a person or the seal) to the PDF as an incremental update."""
     vc = validation_context or pki.validation_context()
-    _check_pdf_header(pdf)
+    check_pdf_header(pdf)
     try:
         writer = IncrementalPdfFileWriter(BytesIO(bytes(pdf)), strict=False)
         # Checked on the writer's own reader: parsing the earlier signatures twice costs more than signing.
@@ -258,13 +350,30 @@ def _quiet_offline_warning() -> None:
 Trust = Pki | ValidationContext | asn1_x509.Certificate
 
 
-async def verify_pdf(pdf: bytes, trust: Trust) -> VerificationReport:
+async def verify_pdf(pdf: bytes, trust: Trust, *, max_inflated: int = MAX_INFLATED_BYTES) -> VerificationReport:
     """Validate every signature offline against one trust root; damage gives a 422, never a crash.
 
     `trust` is the platform PKI (its root and current CRL, checked now), a ready ValidationContext, or just a
     pinned root certificate: then only the validation data embedded in the file (DSS) is used, checked at the
     time of each signature's timestamp — the PAdES B-LT promise that a record verifies years later, anywhere.
+
+    Hostile files are bounded: all streams together inflate to at most `max_inflated` bytes (422
+    pdf_inflates_too_much), and more revisions or signature fields than any record are refused before a
+    signature is parsed.
     """
+    with inflate_budget(max_inflated) as budget:
+        try:
+            report = await _verify_all(pdf, trust)
+        except Exception:
+            if budget.exceeded:
+                raise _too_much_inflation(budget) from None
+            raise
+        if budget.exceeded:  # hit inside a step that treats damage as "no data" and goes on
+            raise _too_much_inflation(budget)
+        return report
+
+
+async def _verify_all(pdf: bytes, trust: Trust) -> VerificationReport:
     reader = _open_reader(pdf)
     dss = _read_dss(reader)
     shared: ValidationContext | None = None

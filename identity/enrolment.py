@@ -24,7 +24,7 @@ from core.identity_models import ROLES, SELF_REGISTERING_ROLES, TOTP_REQUIRED_RO
 from core.ids import public_id
 from core.passwords import hash_password
 from core.principal import Principal
-from core.totp import TotpVault, matching_step
+from core.totp import TotpSecretUnreadable, TotpVault, is_sealed, matching_step
 from evidence import ledger_service as ledger
 from expert_pool.models import Expert
 from identity.models import EXPERT_ACCOUNT, STAFF_ACCOUNT, EnrolmentToken
@@ -265,20 +265,42 @@ def _totp_name(current: EnrolmentView) -> str:
     return current.user.username if current.user is not None else current.enrolment.public_id
 
 
-async def offer_totp(session: AsyncSession, token: str) -> str:
+def _pending_owner(enrolment: EnrolmentToken) -> str:
+    """The associated data a pending secret is sealed to: its enrolment, so it opens for no other row."""
+    return f"enrolment:{enrolment.public_id}"
+
+
+async def offer_totp(session: AsyncSession, token: str, *, vault: TotpVault | None = None) -> str:
     """A new TOTP secret for the person to scan; it becomes theirs when the enrolment completes with a valid code.
 
-    Returns the provisioning URI. Asking again replaces the secret (a lost scan is simply repeated)."""
+    Returns the provisioning URI. Asking again replaces the secret (a lost scan is simply repeated). The
+    pending secret is stored sealed under the master secret when a vault is given (the HTTP route always gives
+    one), like the secrets of enrolled accounts: a database dump does not reveal a second factor in the making."""
     enrolment = await _usable(session, token, for_update=True)
     current = await view(session, token)
     if not current.needs_totp:
         raise Conflict("this account does not use a second factor", code="totp_not_needed",
                        details={"roles": list(enrolment.roles)})
-    enrolment.pending_totp_secret = pyotp.random_base32()
+    secret = pyotp.random_base32()
+    enrolment.pending_totp_secret = vault.seal(secret, owner=_pending_owner(enrolment)) if vault else secret
     await session.flush()
     await ledger.append(session, actor=ledger.SYSTEM, action="enrolment.totp_offer", entity=_entity(enrolment))
-    return pyotp.TOTP(enrolment.pending_totp_secret).provisioning_uri(name=_totp_name(current),
-                                                                      issuer_name=TOTP_ISSUER)
+    return pyotp.TOTP(secret).provisioning_uri(name=_totp_name(current), issuer_name=TOTP_ISSUER)
+
+
+def _pending_secret(enrolment: EnrolmentToken, vault: TotpVault | None) -> str:
+    """The pending secret in clear: sealed values are opened (a vault is then required), plaintext as it is."""
+    stored = enrolment.pending_totp_secret
+    if not is_sealed(stored):
+        return stored
+    if vault is None:
+        raise Conflict("the pending second factor is sealed; complete the enrolment through the API",
+                       code="totp_sealed")
+    try:
+        return vault.open(stored, owner=_pending_owner(enrolment))
+    except TotpSecretUnreadable as err:
+        raise Conflict("the offered TOTP secret no longer opens on this installation; scan a new one "
+                       "(POST /api/v1/enrolment/totp)", code="totp_not_started") from err
 
 
 async def complete(session: AsyncSession, token: str, *, password: str, username: str | None = None,
@@ -297,11 +319,12 @@ async def complete(session: AsyncSession, token: str, *, password: str, username
         if not totp:
             raise Unprocessable("type the first one-time code from your authenticator app to finish",
                                 code="totp_required", details={"field": "totp"})
-        step = matching_step(enrolment.pending_totp_secret, totp, (await db_now(session)).timestamp())
+        pending = _pending_secret(enrolment, vault)
+        step = matching_step(pending, totp, (await db_now(session)).timestamp())
         if step is None:
             raise Unprocessable("the one-time code is wrong or expired", code="totp_invalid",
                                 details={"field": "totp"})
-        secret = enrolment.pending_totp_secret
+        secret = pending
     password_hash = await hash_password(password)
     now = await db_now(session)
     if enrolment.purpose == EXPERT_ACCOUNT:

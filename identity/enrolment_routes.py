@@ -93,7 +93,8 @@ async def read_enrolment(request: web.Request, query: EnrolmentQuery):
 @api.post(f"{ENROLMENT_PATH}/totp", summary="Offer a TOTP secret to scan; the enrolment finishes with a first code",
           body=TokenIn, response=TotpOfferOut, auth=False, errors=(404, 409, 410))
 async def offer_totp(request: web.Request, body: TokenIn):
-    return _no_store(TotpOfferOut(totp_provisioning_uri=await svc.offer_totp(db(request), body.token)))
+    uri = await svc.offer_totp(db(request), body.token, vault=totp_vault(request))
+    return _no_store(TotpOfferOut(totp_provisioning_uri=uri))
 
 
 @api.post(f"{ENROLMENT_PATH}/complete", summary="Use an enrolment link: set the password (and TOTP); then sign in",

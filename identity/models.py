@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import (ARRAY, BigInteger, CheckConstraint, DateTime, ForeignKey, String, func)
+from sqlalchemy import (ARRAY, BigInteger, CheckConstraint, DateTime, ForeignKey, String, Text, func)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base
@@ -39,7 +39,8 @@ class EnrolmentToken(Base):
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    # the TOTP secret offered to the person during enrolment, moved to the user when the first code checks
-    pending_totp_secret: Mapped[str | None] = mapped_column(String(64))
+    # the TOTP secret offered to the person during enrolment, moved to the user when the first code checks;
+    # sealed under the master secret like app_user.totp_secret (core.totp), bound to this enrolment
+    pending_totp_secret: Mapped[str | None] = mapped_column(Text)
     used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

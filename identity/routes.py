@@ -1,13 +1,12 @@
 """HTTP endpoints for registration, sign-in, token refresh, logout, /me and account administration."""
 from __future__ import annotations
 
-import functools
-import ipaddress
 from typing import AsyncIterator
 
 from aiohttp import web
 from sqlalchemy import text
 
+from core import clients
 from core import identity_service as svc
 from core.errors import RateLimited, Unauthorized
 from core.identity_models import Organisation, User
@@ -57,42 +56,11 @@ def _throttle(request: web.Request) -> svc.Throttle:
                         s.login_account_backoff_after, s.login_account_backoff_max_s)
 
 
-@functools.lru_cache(maxsize=8)
-def _networks(cidrs: tuple[str, ...]) -> tuple:
-    return tuple(ipaddress.ip_network(c, strict=False) for c in cidrs)
-
-
 def client_address(request: web.Request) -> str:
-    """The client's address: the direct peer, or, when the peer is a trusted proxy, from X-Forwarded-For.
-
-    With BIDROOM_TRUSTED_PROXIES set, the forwarded list is read from the right (the entry the nearest proxy
-    added) and the first address that is not itself a trusted proxy is the client; entries further left were
-    written by the client and are not believed. Without trusted proxies the header is ignored."""
-    peer = request.remote or "unknown"
-    networks = _networks(request.app[SETTINGS].trusted_proxies)
-    if not networks:
-        return peer
-
-    def trusted(address: str) -> bool:
-        try:
-            ip = ipaddress.ip_address(address)
-        except ValueError:
-            return False
-        return any(ip in net for net in networks)
-
-    if not trusted(peer):
-        return peer
-    hops = [h.strip() for v in request.headers.getall("X-Forwarded-For", []) for h in v.split(",") if h.strip()]
-    client = peer
-    for hop in reversed(hops):
-        try:
-            ipaddress.ip_address(hop)
-        except ValueError:
-            return client  # garbage from further left: the last address a trusted proxy vouched for
-        client = hop
-        if not trusted(hop):
-            return hop
-    return client
+    """The client's address: the direct peer, or, when the peer is a trusted proxy, from X-Forwarded-For
+    (core.clients.client_address has the rule)."""
+    return clients.client_address(request.remote, request.headers.getall("X-Forwarded-For", []),
+                                  request.app[SETTINGS].trusted_proxies)
 
 
 async def _reserve(request: web.Request, username: str, client: str) -> None:

@@ -10,17 +10,24 @@ wrapped with AES-GCM under a key derived from the master secret: a file outside 
 alone never holds enough to open a bid.
 
 scrypt wrap and unwrap cost ~1.6 s and 512 MiB each and hold the GIL: they run in a process pool
-(`wrap_holder_identity`, `unwrap_holder_identity` are the picklable workers).
+(`wrap_holder_identity`, `unwrap_holder_identity` are the picklable workers). Enrolments reach the pool through
+a bounded gate (`ScryptGate`: a full gate answers 429) and wrap before any database work, so a burst of them
+never holds connections idle in transactions.
+
+Only agents and supervisors (`KEY_HOLDER_ROLES`) hold keys. A tender's person holders come from at least two
+organisations, and its threshold needs at least two people's shares: the platform's share never counts as a
+person (`check_holder_split`).
 """
 from __future__ import annotations
 
 import asyncio
 import logging
 import os
+import weakref
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Sequence
 
 import pyrage
 from cryptography.hazmat.primitives import hashes
@@ -29,7 +36,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.errors import Conflict, NotFound, Unprocessable
+from core.errors import Conflict, Forbidden, NotFound, RateLimited, Unprocessable
 from core.identity_models import User
 from core.settings import ensure_secret_file
 from evidence import ledger_service as ledger
@@ -102,6 +109,52 @@ async def run_in_pool(pool: Executor | None, fn, *args):
     return await loop.run_in_executor(pool, fn, *args)
 
 
+class ScryptGate:
+    """Admission to the scrypt pool for enrolments: at most `capacity` jobs in flight (running or waiting);
+    one more is refused at once with 429 holder_key_busy and a Retry-After, never queued without bound.
+
+    The pool runs `workers` jobs at a time, each ~1.6 s and 512 MiB, so the wait of the last admitted job is
+    bounded by capacity / workers jobs. Callers hold no database connection while they wait (see
+    `wrap_new_holder_key`)."""
+
+    SECONDS_PER_JOB = 2
+
+    def __init__(self, capacity: int, workers: int) -> None:
+        self.capacity = max(1, capacity)
+        self.workers = max(1, workers)
+        self.in_flight = 0
+
+    def retry_after(self) -> int:
+        return max(1, -(-self.in_flight // self.workers) * self.SECONDS_PER_JOB)
+
+    async def run(self, pool: Executor | None, fn, *args):
+        if self.in_flight >= self.capacity:
+            raise RateLimited("key-holder enrolment is busy; try again shortly", code="holder_key_busy",
+                              retry_after=self.retry_after(), details={"in_flight": self.in_flight})
+        self.in_flight += 1
+        try:
+            return await run_in_pool(pool, fn, *args)
+        finally:
+            self.in_flight -= 1
+
+
+_GATES: "weakref.WeakKeyDictionary[Executor, ScryptGate]" = weakref.WeakKeyDictionary()
+_SCRIPT_GATE: ScryptGate | None = None  # enrolments without a pool (scripts): threads, one gate
+
+
+def scrypt_gate(pool: Executor | None, capacity: int) -> ScryptGate:
+    """The enrolment gate of `pool` (one per pool, made on first use with `capacity`)."""
+    global _SCRIPT_GATE
+    if pool is None:
+        if _SCRIPT_GATE is None:
+            _SCRIPT_GATE = ScryptGate(capacity, 1)
+        return _SCRIPT_GATE
+    gate = _GATES.get(pool)
+    if gate is None:
+        gate = _GATES[pool] = ScryptGate(capacity, getattr(pool, "_max_workers", 1))
+    return gate
+
+
 def check_passphrase(passphrase: str) -> None:
     """Refuse passphrases shorter than sealing.MIN_PASSPHRASE_LENGTH (422 weak_passphrase)."""
     if not isinstance(passphrase, str) or len(passphrase) < sealing.MIN_PASSPHRASE_LENGTH:
@@ -126,11 +179,29 @@ async def store_holder_key(session: AsyncSession, user: User, recipient: str, wr
     return key
 
 
-async def enrol_holder(session: AsyncSession, pool: Executor | None, user: User, passphrase: str, *,
-                       actor: str) -> HolderKey:
-    """Enrol `user` as a key holder: a new personal identity wrapped under their passphrase (slow, pooled)."""
+def check_may_enrol(roles: Iterable[str], public_id: str) -> None:
+    """Only accounts with a key-holding role enrol a holder key: 403 key_holder_role otherwise."""
+    if not may_hold_keys(roles):
+        raise Forbidden(f"only {' and '.join(KEY_HOLDER_ROLES)} accounts hold tender keys", code="key_holder_role",
+                        details={"user": public_id, "needs_one_of": list(KEY_HOLDER_ROLES)})
+
+
+async def wrap_new_holder_key(gate: ScryptGate, pool: Executor | None, passphrase: str) -> tuple[str, bytes]:
+    """The slow half of an enrolment, with no database work: check the passphrase, then make and wrap a new
+    identity in the pool through the gate (429 holder_key_busy when it is full). Returns (recipient, wrapped).
+    Call it before opening the transaction that stores the key, so no connection waits on scrypt."""
     check_passphrase(passphrase)
-    recipient, wrapped = await run_in_pool(pool, wrap_holder_identity, passphrase)
+    return await gate.run(pool, wrap_holder_identity, passphrase)
+
+
+async def enrol_holder(session: AsyncSession, pool: Executor | None, user: User, passphrase: str, *,
+                       actor: str, gate: ScryptGate | None = None) -> HolderKey:
+    """Enrol `user` as a key holder: a new personal identity wrapped under their passphrase (slow, pooled).
+
+    For scripts (the demo) that already hold `session`: the HTTP route calls `wrap_new_holder_key` before it
+    touches the database, then `store_holder_key`."""
+    check_may_enrol(user.roles, user.public_id)
+    recipient, wrapped = await wrap_new_holder_key(gate or scrypt_gate(pool, 1), pool, passphrase)
     return await store_holder_key(session, user, recipient, wrapped, actor=actor)
 
 
@@ -165,6 +236,58 @@ async def ensure_platform_key(session: AsyncSession, keyring: PlatformKeyring) -
 # ---------------------------------------------------------------------------------------------------------------
 # A tender's key holders
 # ---------------------------------------------------------------------------------------------------------------
+
+# Who may hold a share of a tender's key: the agency's agents, who run the opening, and supervisors of the
+# supervising organisation (行政监督部门, 招标投标法实施条例 第4条). Bidders, experts, tenderers' staff and
+# platform administrators never do: the platform's own share is held by the platform, not by an account.
+KEY_HOLDER_ROLES = ("agent", "supervisor")
+# A tender key must never open for one person: at least this many people's shares are needed, and the
+# platform's share never stands in for a person. Before the deadline nobody may decrypt a bid (招标投标法 第28条;
+# 电子招标投标办法 第26条): a key one person can rebuild would let that person do it.
+MIN_PEOPLE_TO_OPEN = 2
+MIN_HOLDER_ORGANISATIONS = 2
+
+
+def may_hold_keys(roles: Iterable[str]) -> bool:
+    """Whether an account with these roles may enrol a holder key and be named a key holder."""
+    return any(role in KEY_HOLDER_ROLES for role in roles or ())
+
+
+def people_needed(threshold: int, platform_share: bool) -> int:
+    """How many people's shares any opening needs: the threshold less the platform's share, which the
+    opening unlocks by itself."""
+    return threshold - (1 if platform_share else 0)
+
+
+def check_people_needed(threshold: int, platform_share: bool) -> None:
+    """Refuse a threshold that one person could reach, alone or with the platform's share:
+    422 key_threshold_one_person."""
+    if people_needed(threshold, platform_share) < MIN_PEOPLE_TO_OPEN:
+        raise Unprocessable(
+            "the platform's share never counts as a person: opening must need the shares of at least two "
+            "people (招标投标法 第28条, 电子招标投标办法 第26条), so with the platform holding a share the threshold k must be at least 3",
+            code="key_threshold_one_person",
+            details={"k": threshold, "platform_share": platform_share, "people_needed":
+                     people_needed(threshold, platform_share), "min_people": MIN_PEOPLE_TO_OPEN})
+
+
+def check_holder_split(users: Sequence[User], threshold: int, platform_share: bool) -> None:
+    """The rules on a tender's person holders: each has a key-holding role (422 key_holder_role), they come from
+    at least two organisations (422 key_holders_one_organisation), and k people are needed (see
+    `check_people_needed`)."""
+    wrong_role = [u.public_id for u in users if not may_hold_keys(u.roles)]
+    if wrong_role:
+        raise Unprocessable(f"only accounts with a key-holding role ({', '.join(KEY_HOLDER_ROLES)}) hold a "
+                            "tender's key", code="key_holder_role",
+                            details={"holders": wrong_role, "roles": list(KEY_HOLDER_ROLES)})
+    organisations = {u.organisation_id for u in users if u.organisation_id is not None}
+    if len(organisations) < MIN_HOLDER_ORGANISATIONS or any(u.organisation_id is None for u in users):
+        raise Unprocessable("a tender's key holders come from at least two organisations (e.g. the agency and "
+                            "the supervising organisation), so no single organisation can open the bids",
+                            code="key_holders_one_organisation",
+                            details={"organisations": len(organisations), "min": MIN_HOLDER_ORGANISATIONS})
+    check_people_needed(threshold, platform_share)
+
 
 def check_supervisor_holders(tender: Tender, users: Iterable[User]) -> None:
     """A supervisor holds a tender's key only for a tender their organisation supervises (行政监督部门,
@@ -204,6 +327,7 @@ async def set_key_holders(session: AsyncSession, tender: Tender, holder_ids: lis
     unknown = [h for h in holder_ids if h not in users]
     if unknown:
         raise NotFound("no such user", code="unknown_key_holder", details={"holders": unknown})
+    check_holder_split([users[h] for h in holder_ids], threshold, bool(tender.platform_holds_share))
     check_supervisor_holders(tender, users.values())
     not_enrolled = [h for h in holder_ids if await current_holder_key(session, users[h].id) is None]
     if not_enrolled:
@@ -264,9 +388,13 @@ async def seal_at_publish(session: AsyncSession, tender: Tender, *, actor: str) 
             await session.delete(r)
         platform_rows = []
     holders = people + platform_rows
-    # the supervising organisation may have changed since the holders were named
-    check_supervisor_holders(tender, [await session.get(User, r.user_id) for r in people])
     n, k = len(holders), tender.key_threshold
+    # the supervising organisation, the holders' roles and the platform flag may have changed since the holders
+    # were named
+    person_users = [await session.get(User, r.user_id) for r in people]
+    if people:
+        check_holder_split(person_users, k, bool(platform_rows))
+    check_supervisor_holders(tender, person_users)
     missing: list[str] = []
     keys: list[HolderKey] = []
     for row in people:

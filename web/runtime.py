@@ -9,9 +9,9 @@ from typing import AsyncIterator
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core.db import EmbeddedPostgres, create_engine, session_factory
+from core.db import EmbeddedPostgres, create_engine, ensure_serving_role_sync, session_factory
 from core.migrate import upgrade
-from core.settings import Settings
+from core.settings import Settings, ensure_secret_file
 
 log = logging.getLogger(__name__)
 EMBEDDED_DATABASE = "bidroom"
@@ -34,12 +34,23 @@ def resolve_database(settings: Settings) -> Database:
     return Database(server.libpq_uri(EMBEDDED_DATABASE), server)
 
 
+SERVING_ROLE_SECRET = "database_serving_role.secret"
+
+
 def prepare(settings: Settings, *, migrate: bool) -> tuple[Settings, Database]:
-    """Resolve the database, optionally migrate it, and return settings pointing at it."""
+    """Resolve the database, optionally migrate it, and return settings pointing at it.
+
+    On the embedded database, migrations run as its owner and everything else as the restricted serving role
+    (core.db.ensure_serving_role), whose password is generated once into the keys directory. An external
+    BIDROOM_DATABASE_URL is used as given: point it at a role made the same way."""
     database = resolve_database(settings)
     if migrate:
         upgrade(database.url)
-    return settings.with_(database_url=database.url), database
+    url = database.url
+    if database.embedded is not None:
+        password = ensure_secret_file(settings.keys_dir / SERVING_ROLE_SECRET, 24).hex()
+        url = ensure_serving_role_sync(database.url, password)
+    return settings.with_(database_url=url), database
 
 
 @asynccontextmanager

@@ -95,11 +95,18 @@ async def _tender_for_agent(request: web.Request, who: Principal, code: str, *, 
 
 # ---- holder keys and key holders ----------------------------------------------------------------------------
 
-@api.post("/api/v1/me/holder-key", summary="Enrol (or re-enrol) as a key holder with a passphrase",
-          body=PassphraseIn, response=HolderKeyOut, status=201, errors=(422,))
+@api.post("/api/v1/me/holder-key", summary="Enrol (or re-enrol) as a key holder with a passphrase (agents and "
+          "supervisors; 429 with Retry-After while enrolments are busy)",
+          body=PassphraseIn, response=HolderKeyOut, status=201, roles=keyholding.KEY_HOLDER_ROLES,
+          errors=(403, 422, 429))
 async def enrol_holder_key(request: web.Request, who: Principal, body: PassphraseIn):
-    key = await keyholding.enrol_holder(db(request), _pool(request), await _me(request, who), body.passphrase,
-                                        actor=who.public_id)
+    # scrypt first (bounded gate, no database work), then the short transaction that stores the key: a burst of
+    # enrolments never leaves connections idle in transactions while they wait for the pool
+    gate = keyholding.scrypt_gate(_pool(request), request.app[SETTINGS].holder_key_queue)
+    recipient, wrapped = await keyholding.wrap_new_holder_key(gate, _pool(request), body.passphrase)
+    user = await _me(request, who)
+    keyholding.check_may_enrol(user.roles, user.public_id)  # the roles as they stand now, not as in the token
+    key = await keyholding.store_holder_key(db(request), user, recipient, wrapped, actor=who.public_id)
     return HolderKeyOut(recipient=key.recipient, enrolled_at=await _created(request, key))
 
 

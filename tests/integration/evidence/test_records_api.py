@@ -120,12 +120,10 @@ async def test_verify_refuses_a_truncated_record(client, sessions):
     assert 400 <= resp.status < 500
 
 
-async def test_verify_refuses_an_oversized_upload(client):
-    from evidence.records_routes import VERIFY_LIMIT_BYTES
-
+async def test_verify_refuses_an_oversized_upload(client, settings):
     async def body():
         chunk = b"%PDF-1.7\n" + b"0" * (1024 * 1024)
-        for _ in range(VERIFY_LIMIT_BYTES // len(chunk) + 2):
+        for _ in range(settings.verify_max_bytes // len(chunk) + 2):
             yield chunk
     resp = await client.post("/api/v1/records/verify", data=body(), headers={"Content-Type": "application/pdf"})
     assert resp.status == 413

@@ -59,17 +59,16 @@ def draft_body(tenderer: str, title: str = "中山市火炬开发区道路改造
     return body
 
 
-async def _holders(sessions, client, supervision: str) -> list[str]:
-    """Two enrolled key holders, supervisors of the supervising organisation (with throwaway keys: these tests
-    never open bids)."""
+async def _holders(sessions, actors) -> list[str]:
+    """The agent and the supervisor of the desk as enrolled key holders: two people of two organisations (with
+    throwaway keys: these tests never open bids)."""
     if not HAS_KEYHOLDING:
         return []
     import pyrage
 
     from trading import keyholding
     out = []
-    for _ in range(2):
-        actor = await staff(sessions, client, "supervisor", organisation_public_id=supervision)
+    for actor in actors:
         async with sessions() as session, session.begin():
             user = (await session.execute(select(User).where(User.public_id == actor.public_id))).scalar_one()
             recipient = str(pyrage.x25519.Identity.generate().to_public())
@@ -94,7 +93,7 @@ async def prepare_keys(client, sessions, desk: Desk, code: str) -> None:
         return
     from trading import keyholding
     if not desk.holders:
-        desk.holders = await _holders(sessions, client, desk.supervision)
+        desk.holders = await _holders(sessions, [desk.agent, desk.supervisor])
     async with sessions() as session, session.begin():
         tender = (await session.execute(select(Tender).where(Tender.code == code))).scalar_one()
         await keyholding.set_key_holders(session, tender, desk.holders, 2, actor="system")

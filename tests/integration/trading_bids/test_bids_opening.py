@@ -107,8 +107,9 @@ async def test_two_of_three_holders_open_the_bids_and_damaged_ones_are_withdrawn
 async def test_a_tender_left_with_two_valid_bids_after_the_opening_fails_with_a_record(
         sessions, client, wrapped_holder_keys, raw_conn):
     info = await draft_tender(sessions, client, bidders=3, platform_share=True)
-    # the agent and the platform hold shares: one passphrase opens it with the platform's share
-    await add_holders(sessions, client, info, wrapped_holder_keys[:1], k=2)
+    # the agent, a supervisor and the platform hold shares; the platform's share never counts as a person, so
+    # k = 3 needs both people's passphrases with it
+    await add_holders(sessions, client, info, wrapped_holder_keys[:2], k=3)
     await publish(sessions, info)
     a, b, c = info.bidders
     assert (await upload(client, info, a, bundle(price="500.00")))[0] == 201
@@ -121,6 +122,8 @@ async def test_a_tender_left_with_two_valid_bids_after_the_opening_fails_with_a_
     body = await (await client.post(URL.format(info.code), headers=info.agent.headers)).json()
     assert body["unlocked"] == 1 and body["holders_unlocked"] == ["platform"] and body["failed_lots"] == []
     status, body = await share(client, info, info.agent, PASSPHRASES[0])
+    assert status == 200 and body["status"] == "opening" and body["unlocked"] == 2
+    status, body = await share(client, info, info.holders[1], PASSPHRASES[1])
     assert status == 200 and body["status"] == "failed" and body["valid_bids"] == 2
     assert body["failed_lots"] == [info.lot_id]
     assert await raw_conn.fetchval("SELECT failure_reason FROM lot WHERE public_id = $1",

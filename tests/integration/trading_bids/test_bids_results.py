@@ -10,16 +10,17 @@ from tests.integration.trading_bids.conftest import (PASSPHRASES, add_holders, b
 
 
 async def opened_tender(sessions, client, wrapped_holder_keys, *, method: str = "single_source"):
-    """A tender with three opened bids (the platform's share plus the agent's)."""
+    """A tender with three opened bids (the platform's share plus the agent's and a supervisor's)."""
     info = await draft_tender(sessions, client, bidders=3, platform_share=True, method=method)
-    await add_holders(sessions, client, info, wrapped_holder_keys[:1], k=2)
+    await add_holders(sessions, client, info, wrapped_holder_keys[:2], k=3)
     await publish(sessions, info)
     for actor, price in zip(info.bidders, ("300.00", "200.00", "250.00")):
         assert (await upload(client, info, actor, bundle(price=price)))[0] == 201
     await set_deadline(sessions, info, -1)
     assert (await client.post(f"/api/v1/tenders/{info.code}/opening", headers=info.agent.headers)).status == 200
-    resp = await client.post(f"/api/v1/tenders/{info.code}/opening/shares", json={"passphrase": PASSPHRASES[0]},
-                             headers=info.agent.headers)
+    for holder, passphrase in zip(info.holders, PASSPHRASES):
+        resp = await client.post(f"/api/v1/tenders/{info.code}/opening/shares", json={"passphrase": passphrase},
+                                 headers=holder.headers)
     assert (await resp.json())["status"] == "opened"
     bids = (await (await client.get(f"/api/v1/tenders/{info.code}/opened-bids")).json())["bids"]
     return info, sorted(bids, key=lambda b: float(b["price"]))
