@@ -1,6 +1,11 @@
 """The server killed (SIGKILL) during an opening, on the embedded database: after a restart on the same data
 directory the opening resumes where its last committed step left it and completes, with one opening, one
-record, one ledger entry per step, and no unlocked share left in the database.
+record, one ledger entry per step, no unlocked share left in the database, and a ledger that verifies.
+
+Three kill points, each reached deterministically: between two committed shares; with the last share's
+transaction decrypting the bids and waiting for the ledger lock (held by the test); and with everything written
+(checkpoint, share, outcomes, ledger entries, the signed record's file) and only the record's row waiting for its
+table (locked by the test).
 
 The tender is set up behind the API's back (the same helpers as the sealed-bid tests, on a connection of the
 embedded database's owner); everything the users do goes through the HTTP API of a real `bidroom serve`."""
@@ -70,15 +75,6 @@ class Server:
 
     def tail(self) -> str:
         return self.log_path.read_text()[-4000:]
-
-
-async def share_transaction_open(engine) -> bool:
-    """True while some other connection holds a row lock taken FOR UPDATE on a tender: a share submission's
-    transaction is in progress and has not committed."""
-    async with engine.connect() as conn:
-        return bool((await conn.execute(text(
-            "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
-            "WHERE c.relname = 'tender' AND l.mode = 'RowShareLock' AND l.pid <> pg_backend_pid()"))).scalar_one())
 
 
 async def count(engine, sql: str) -> int:
