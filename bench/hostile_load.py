@@ -1,0 +1,248 @@
+"""Hostile load (issue 9): an honest client lists tenders while signed-in key holders flood the holder-key
+enrolment (scrypt, ~1.6 s and 512 MiB a job) and anonymous callers post 32 MiB bodies to the record verifier.
+
+One real `bidroom serve` process on the embedded database of a scratch data directory, with its default
+settings. The honest client sends GET /api/v1/tenders?limit=20 back to back (one connection) and its latency is
+measured in alternating phases of the same run: without the attack, then during it, `--rounds` times. During
+an attack phase:
+- `--enrolers` (50) signed-in agents each send POST /api/v1/me/holder-key again as soon as the last one is
+  answered, ignoring Retry-After (closed loop, 50 always in flight);
+- `--uploaders` (20) anonymous clients each post a `--upload-mib` (32) MiB body to POST /api/v1/records/verify
+  again as soon as the last one is answered or cut off.
+Target: the honest client's p99 during the attack at most 2x its p99 without it. Prints both, with p50, and
+the attackers' status code counts (201 enrolled; 429 busy or rate limited; 413 too large; 503 busy).
+
+    .venv/bin/python bench/hostile_load.py [--rounds 2] [--seconds 15] [--tenders 2000] [--enrolers 50]
+                                           [--uploaders 20] [--upload-mib 32]
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing as mp
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.http_baseline import free_port  # noqa: E402
+from bench.listing import seed  # noqa: E402
+from core.db import EmbeddedPostgres, create_engine, session_factory  # noqa: E402
+from web.runtime import EMBEDDED_DATABASE  # noqa: E402
+
+PASSWORD = "correct-horse-7battery"
+LISTING = "/api/v1/tenders?limit=20"
+
+
+def pct(values: list[float], p: float) -> float:
+    data = sorted(values)
+    return data[min(len(data) - 1, int(round(p / 100 * (len(data) - 1))))] if data else float("nan")
+
+
+async def wait_healthy(base: str, proc: subprocess.Popen) -> None:
+    async with aiohttp.ClientSession() as http:
+        for _ in range(600):
+            if proc.poll() is not None:
+                raise SystemExit(f"the server exited with {proc.returncode}")
+            try:
+                async with http.get(base + "/healthz") as resp:
+                    if resp.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.25)
+    raise SystemExit("the server did not become healthy")
+
+
+async def make_agents(db_url: str, n: int) -> list[tuple[str, str]]:
+    """`n` agent accounts of one agency (key-holding role), made as `bidroom users create` would; returns
+    (username, TOTP secret) pairs."""
+    from core import identity_service
+    from tests.helpers import social_credit_code
+    engine = create_engine(db_url, pool_size=2)
+    sessions = session_factory(engine)
+    out = []
+    try:
+        async with sessions() as session, session.begin():
+            agency = await identity_service.create_organisation(
+                session, actor="system", name="深圳市基准压力测试招标代理有限公司",
+                social_credit_code=social_credit_code(909090))
+            agency_id = agency.public_id
+        for i in range(n):
+            async with sessions() as session, session.begin():
+                user, _ = await identity_service.create_user(
+                    session, actor="system", username=f"hostile-agent-{i}", password=PASSWORD,
+                    display_name=f"压力测试代理 {i}", roles=["agent"], organisation_public_id=agency_id)
+                out.append((user.username, user.totp_secret))
+    finally:
+        await engine.dispose()
+    return out
+
+
+async def sign_in(http: aiohttp.ClientSession, base: str, username: str, secret: str) -> dict:
+    import pyotp
+    async with http.post(base + "/api/v1/auth/login", json={"username": username, "password": PASSWORD,
+                                                            "totp": pyotp.TOTP(secret).now()}) as resp:
+        body = await resp.json()
+        if resp.status != 200:
+            raise SystemExit(f"sign-in of {username} failed: {resp.status} {body}")
+        return {"Authorization": f"Bearer {body['access_token']}"}
+
+
+async def honest(base: str, seconds: float) -> list[float]:
+    """One honest client listing tenders back to back for `seconds`; latencies in ms (non-200 is fatal)."""
+    latencies = []
+    async with aiohttp.ClientSession() as http:
+        stop = time.perf_counter() + seconds
+        while time.perf_counter() < stop:
+            t0 = time.perf_counter()
+            async with http.get(base + LISTING) as resp:
+                await resp.read()
+                if resp.status != 200:
+                    raise SystemExit(f"the honest client got {resp.status}")
+            latencies.append((time.perf_counter() - t0) * 1000)
+    return latencies
+
+
+async def enroler(base: str, headers: dict, stop: asyncio.Event, counts: Counter) -> None:
+    async with aiohttp.ClientSession(headers=headers, timeout=aiohttp.ClientTimeout(total=120)) as http:
+        while not stop.is_set():
+            try:
+                async with http.post(base + "/api/v1/me/holder-key",
+                                     json={"passphrase": "an attacker's long enough passphrase"}) as resp:
+                    await resp.read()
+                    counts[f"enrol {resp.status}"] += 1
+            except (aiohttp.ClientError, asyncio.TimeoutError) as err:
+                counts[f"enrol {type(err).__name__}"] += 1
+
+
+async def uploader(base: str, body: bytes, stop: asyncio.Event, counts: Counter) -> None:
+    while not stop.is_set():
+        # a fresh connection each time: a server that refuses a body early closes the connection it came on
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as http:
+            try:
+                async with http.post(base + "/api/v1/records/verify", data=body,
+                                     headers={"Content-Type": "application/pdf"}) as resp:
+                    await resp.read()
+                    counts[f"verify {resp.status}"] += 1
+            except (aiohttp.ClientError, asyncio.TimeoutError) as err:
+                counts[f"verify {type(err).__name__}"] += 1
+
+
+def attackers(base: str, agents: list[dict], upload_mib: int, uploaders: int, ready, stop, results) -> None:
+    """The attack, in its own process (so that writing 32 MiB bodies never delays the honest client's loop):
+    runs until `stop` is set, then puts its status counts on `results`."""
+    async def run() -> Counter:
+        counts: Counter = Counter()
+        done = asyncio.Event()
+        body = b"%PDF-1.7\n" + b"\0" * (upload_mib * 1024 * 1024 - 9)
+        tasks = [asyncio.ensure_future(enroler(base, h, done, counts)) for h in agents]
+        tasks += [asyncio.ensure_future(uploader(base, body, done, counts)) for _ in range(uploaders)]
+        await asyncio.sleep(1.0)  # every attacker has a request in flight
+        ready.set()
+        while not stop.is_set():
+            await asyncio.sleep(0.05)
+        done.set()
+        await asyncio.gather(*tasks)
+        return counts
+    results.put(dict(asyncio.run(run())))
+
+
+async def attack_phase(base: str, seconds: float, agents: list[dict], upload_mib: int, uploaders: int,
+                       counts: Counter) -> list[float]:
+    ctx = mp.get_context("spawn")
+    ready, stop, results = ctx.Event(), ctx.Event(), ctx.Queue()
+    proc = ctx.Process(target=attackers, args=(base, agents, upload_mib, uploaders, ready, stop, results))
+    proc.start()
+    while not ready.is_set():
+        await asyncio.sleep(0.05)
+    try:
+        return await honest(base, seconds)
+    finally:
+        stop.set()
+        counts.update(await asyncio.to_thread(results.get))
+        proc.join()
+
+
+def describe(name: str, values: list[float]) -> str:
+    return (f"{name:<26} {len(values):6d} requests   p50 {pct(values, 50):7.2f} ms   p99 {pct(values, 99):8.2f} ms"
+            f"   max {max(values):8.2f} ms")
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--tenders", type=int, default=2000)
+    parser.add_argument("--enrolers", type=int, default=50)
+    parser.add_argument("--uploaders", type=int, default=20)
+    parser.add_argument("--upload-mib", type=int, default=32)
+    args = parser.parse_args()
+
+    print(f"machine: {platform.platform()}, {os.cpu_count()} cores, load average at start "
+          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    root = Path(tempfile.mkdtemp(prefix="bidroom-hostile-"))
+    root.chmod(0o755)  # the embedded PostgreSQL runs as its own user when started by root
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BIDROOM_")}
+    env.update(BIDROOM_DATA_DIR=str(root / "var"), BIDROOM_LOG_FORMAT="json", BIDROOM_LOG_LEVEL="WARNING")
+    log = open(root / "server.log", "w")
+    server = subprocess.Popen([sys.executable, "-m", "web.cli", "serve", "--port", str(port)], env=env,
+                              stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    pg = None
+    try:
+        await wait_healthy(base, server)
+        pg = EmbeddedPostgres(root / "var" / "pg").start()
+        owner_url = pg.libpq_uri(EMBEDDED_DATABASE)
+        seeded = await seed(owner_url, args.tenders)
+        print(f"seeded {args.tenders} tenders in {seeded:.1f} s")
+        accounts = await make_agents(pg.async_url(EMBEDDED_DATABASE), args.enrolers)
+        async with aiohttp.ClientSession() as http:
+            agents = [await sign_in(http, base, username, secret) for username, secret in accounts]
+        await honest(base, 2.0)  # warm-up
+        quiet: list[float] = []
+        attacked: list[float] = []
+        counts: Counter = Counter()
+        for r in range(args.rounds):
+            q = await honest(base, args.seconds)
+            a = await attack_phase(base, args.seconds, agents, args.upload_mib, args.uploaders, counts)
+            print(describe(f"round {r + 1} without attack", q))
+            print(describe(f"round {r + 1} under attack", a))
+            quiet += q
+            attacked += a
+            await asyncio.sleep(2.0)  # let the last enrolments drain before the next quiet phase
+        print()
+        print(describe("honest, without attack", quiet))
+        print(describe("honest, under attack", attacked))
+        print(f"p50 ratio {pct(attacked, 50) / pct(quiet, 50):.2f}x   "
+              f"p99 ratio {pct(attacked, 99) / pct(quiet, 99):.2f}x   (target p99 <= 2x)")
+        print("attackers' answers: " + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
+        if server.poll() is not None:
+            raise SystemExit(f"the server died during the run ({server.returncode})")
+    finally:
+        if server.poll() is None:
+            server.send_signal(signal.SIGTERM)
+            try:
+                server.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                server.kill()
+        log.close()
+        if pg is not None:
+            pg.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
