@@ -3,10 +3,10 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
-DEBS := fonts-wqy-zenhei poppler-utils age libnss3-tools qpdf
+DEBS := fonts-wqy-zenhei poppler-utils age libnss3-tools qpdf nodejs chromium
 FONT := /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc
 
-.PHONY: run test venv deps system-deps clean
+.PHONY: run test venv deps system-deps npm clean
 
 $(VENV)/bin/activate:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is needed ($(PYTHON) not found)"; exit 1; }
@@ -15,10 +15,12 @@ $(VENV)/bin/activate:
 
 venv: $(VENV)/bin/activate
 
-# Debian packages for the CJK font, pdfsig/pdffonts/pdftoppm, qpdf (record structure checks) and the age CLI; installed only when missing and root.
+# Debian packages for the CJK font, pdfsig/pdffonts/pdftoppm, qpdf (record structure checks), the age CLI, Node's npm
+# (the pages' browser libraries) and Chromium (the browser tests); installed only when missing and root.
 system-deps:
 	@missing=""; \
 	for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null; then \
 	    echo "installing$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
@@ -28,12 +30,20 @@ system-deps:
 deps: venv
 	$(PIP) install -q -e .
 
-run: deps system-deps
+# The pages' browser libraries (package.json, pinned by package-lock.json) into node_modules, served by the app
+# from /static/vendor; again only when the lockfile changed. No install scripts run.
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund
+	@touch $@
+
+npm: system-deps node_modules/.package-lock.json
+
+run: deps system-deps npm
 	$(VENV)/bin/bidroom serve --demo --port 8080
 
-test: venv system-deps
+test: venv system-deps npm
 	$(PIP) install -q -e '.[test]'
 	$(PY) -m pytest
 
 clean:
-	rm -rf $(VENV) var .pytest_cache
+	rm -rf $(VENV) var .pytest_cache node_modules

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import AsyncIterator
+from typing import Any, AsyncIterator
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -251,3 +251,38 @@ def status_of(bid: Bid, tender: Tender, lot: Lot) -> schemas.BidStatusOut:
     return schemas.BidStatusOut(bid=bid.public_id, tender=tender.code, lot=lot.public_id, status=bid.status,
                                     ciphertext_sha256=bid.sha256, size=bid.size, sealed_by=bid.sealed_by,
                                     submitted_at=bid.submitted_at, withdrawn_at=bid.withdrawn_at)
+
+
+@dataclass(frozen=True)
+class MyLot:
+    """A lot the caller's organisation registered for, with its live (or last) bid's metadata."""
+
+    tender_code: str
+    tender_title: str
+    tender_status: str
+    bid_deadline_at: Any
+    lot_id: str
+    lot_title: str
+    bid: schemas.BidStatusOut | None
+
+
+async def my_lots(session: AsyncSession, who: Principal) -> list[MyLot]:
+    """Every lot the caller's organisation registered for (newest deadline first), each with the organisation's
+    newest bid for it: metadata only, never content ("my bids" of the bidder's pages)."""
+    if who.organisation_id is None:
+        return []
+    rows = (await session.execute(
+        select(BidderRegistration, Tender, Lot).join(Lot, Lot.id == BidderRegistration.lot_id)
+        .join(Tender, Tender.id == BidderRegistration.tender_id)
+        .where(BidderRegistration.organisation_id == who.organisation_id)
+        .order_by(Tender.bid_deadline_at.desc(), Lot.lot_no))).all()
+    bids = (await session.execute(select(Bid).where(
+        Bid.organisation_id == who.organisation_id, Bid.lot_id.in_([lot.id for _, _, lot in rows]))
+        .order_by(Bid.submitted_at))).scalars().all() if rows else []
+    newest: dict[int, Bid] = {}
+    for bid in bids:  # in submission order: the live one, or else the last, wins
+        if bid.status == "submitted" or newest.get(bid.lot_id) is None or newest[bid.lot_id].status != "submitted":
+            newest[bid.lot_id] = bid
+    return [MyLot(tender.code, tender.title, tender.status, tender.bid_deadline_at, lot.public_id, lot.title,
+                  status_of(newest[lot.id], tender, lot) if lot.id in newest else None)
+            for _, tender, lot in rows]

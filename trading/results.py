@@ -188,6 +188,17 @@ async def list_candidates(session: AsyncSession, tender_code: str) -> list[Candi
             for c, lot, bid, org in rows]
 
 
+async def list_awards(session: AsyncSession, tender_code: str) -> list[AwardOut]:
+    """The awards made (中标结果), per lot, each with its public award notice record (public once awarded)."""
+    tender = await get_tender(session, tender_code)
+    rows = (await session.execute(
+        select(Award, Lot, Bid, Organisation).join(Lot, Lot.id == Award.lot_id).join(Bid, Bid.id == Award.bid_id)
+        .join(Organisation, Organisation.id == Bid.organisation_id)
+        .where(Award.tender_id == tender.id).order_by(Lot.lot_no))).all()
+    return [AwardOut(lot=lot.public_id, bid=bid.public_id, bidder=org.public_id, price=award.price,
+                     record_no=award.record_no) for award, lot, bid, org in rows]
+
+
 async def _publicity_ends(session: AsyncSession, tender: Tender):
     return (await session.execute(select(func.max(AwardCandidate.publicity_ends_at)).where(
         AwardCandidate.tender_id == tender.id))).scalar_one()

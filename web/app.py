@@ -26,7 +26,8 @@ from web import middleware
 from web.keys import (ENGINE, JOBS, LEDGER_SIGNER, METRICS, PG_POOL, READ_SESSIONS, SCHEDULER, SCHEMA_HEADS,
                       SESSIONS, SETTINGS, TOKENS)
 from web.metrics import Metrics
-from web.openapi import DOCS_HTML, build_openapi
+from web.openapi import build_openapi
+from web.pages import routing as page_routing, setup as setup_pages
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
@@ -143,8 +144,8 @@ async def metrics(request: web.Request) -> web.Response:
 def create_app(settings: Settings) -> web.Application:
     """Build the aiohttp application; nothing is connected until the app starts."""
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[
-        middleware.request_context, middleware.error_mapping, middleware.transaction,
-        middleware.authentication, middleware.idempotency])
+        middleware.request_context, middleware.error_mapping, page_routing.page_errors, middleware.transaction,
+        middleware.authentication, middleware.page_session, middleware.idempotency])
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
     app[SCHEMA_HEADS] = frozenset(script_heads())
@@ -165,14 +166,11 @@ def create_app(settings: Settings) -> web.Application:
     async def openapi(request: web.Request) -> web.Response:
         return web.json_response(spec)
 
-    async def docs(request: web.Request) -> web.Response:
-        return web.Response(text=DOCS_HTML, content_type="text/html")
-
     app.router.add_get("/api/v1/openapi.json", openapi)
-    app.router.add_get("/api/v1/docs", docs)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
+    setup_pages(app, settings)  # the pages, /api/v1/docs and /static/vendor (before /static, which is a prefix)
     app.router.add_static("/static", STATIC)
     return app
 

@@ -11,10 +11,11 @@ from aiohttp import web
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from core.errors import DomainError, RateLimited, Unauthorized, Unprocessable
+from core.errors import DomainError, Forbidden, RateLimited, Unauthorized, Unprocessable
 from web.api import RequestValidationFailed, json_response
-from web.keys import (METRICS, PG_POOL, READ_SESSIONS, REQ_ID, REQ_PRINCIPAL, REQ_UOW, SESSIONS, TOKENS, Principal,
-                      UnitOfWork, db)
+from web.keys import (METRICS, PG_POOL, READ_SESSIONS, REQ_ID, REQ_PRINCIPAL, REQ_UOW, SESSIONS, SETTINGS, TOKENS,
+                      Principal, UnitOfWork, db)
+from web.pages import session as page_session_cookies
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("bidroom.access")
@@ -164,6 +165,58 @@ async def authentication(request: web.Request, handler):
         request[REQ_PRINCIPAL] = Principal(row["id"], row["public_id"], row["organisation_id"],
                                            frozenset(row["roles"]), row)
     return await handler(request)
+
+
+# paths that are not pages: the JSON API (bearer tokens only, never cookies), static files, probes
+NOT_PAGES = ("/api/", "/static/", "/healthz", "/readyz", "/metrics")
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def is_page_path(path: str) -> bool:
+    return not path.startswith(NOT_PAGES) or path == "/api/v1/docs"
+
+
+@web.middleware
+async def page_session(request: web.Request, handler):
+    """Pages only: the cookie session resolved to a Principal, and the CSRF check of every unsafe request.
+
+    The token comes in the form field `csrf_token`, the `X-CSRF-Token` header (page scripts), or, for multipart
+    uploads streamed by their handler, the `csrf_token` query parameter. A request without a valid one is
+    refused with 403 `csrf_failed` before its handler runs. The API never reads these cookies."""
+    key = request.app.get(page_session_cookies.CSRF_KEY)
+    if key is None or not is_page_path(request.path):
+        return await handler(request)
+    cookies = page_session_cookies
+    csrf_cookie = request.cookies.get(cookies.CSRF_COOKIE, "")
+    fresh_csrf = not (16 <= len(csrf_cookie) <= 64)
+    if fresh_csrf:
+        csrf_cookie = cookies.new_csrf_cookie()
+    request[cookies.REQ_CSRF] = csrf_cookie
+    session_token = request.cookies.get(cookies.SESSION_COOKIE)
+    stale_session = False
+    if session_token and request.get(REQ_PRINCIPAL) is None:
+        who = await cookies.resolve(request.app[PG_POOL], session_token) if len(session_token) <= 128 else None
+        if who is not None:
+            request[REQ_PRINCIPAL] = who
+            request[cookies.REQ_SESSION_TOKEN] = session_token
+        else:
+            stale_session = True
+    if request.method not in SAFE_METHODS:
+        given = request.headers.get(cookies.CSRF_HEADER)
+        if given is None and request.content_type == FORM_TYPES[0]:
+            given = (await request.post()).get(cookies.CSRF_FIELD)
+        if given is None:
+            given = request.query.get(cookies.CSRF_FIELD)
+        if fresh_csrf or not cookies.csrf_valid(key, csrf_cookie, given if isinstance(given, str) else None):
+            raise Forbidden("the form has expired or did not come from this site; reload the page and try again",
+                            code="csrf_failed")
+    response = await handler(request)
+    secure = cookies.secure_cookies(request.app[SETTINGS].public_url)
+    if fresh_csrf and request[cookies.REQ_CSRF] == csrf_cookie:
+        cookies.set_cookie(response, cookies.CSRF_COOKIE, csrf_cookie, secure=secure)
+    if stale_session and cookies.SESSION_COOKIE not in response.cookies:
+        response.del_cookie(cookies.SESSION_COOKIE, path="/")
+    return response
 
 
 # Idempotency records are kept this long; a key reused later starts afresh. An hourly job deletes older ones.

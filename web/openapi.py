@@ -84,12 +84,3 @@ def build_openapi(specs: Iterable[RouteSpec], *, title: str, version: str, serve
                        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}},
     }
 
-
-DOCS_HTML = """<!doctype html>
-<html lang="zh-CN"><head><meta charset="utf-8"><title>bidroom API 接口文档</title>
-<link rel="stylesheet" href="/static/docs.css"></head>
-<body><h1>bidroom API · 接口文档</h1>
-<p>OpenAPI 3.1: <a href="/api/v1/openapi.json">/api/v1/openapi.json</a></p>
-<div id="ops">加载中 Loading…</div>
-<script src="/static/docs.js"></script></body></html>
-"""

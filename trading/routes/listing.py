@@ -68,13 +68,19 @@ def _summary(row: Any) -> dict[str, Any]:
 @api.get("/api/v1/tenders", summary="Public tenders: search (Chinese or English), filters, keyset pages",
          query=ListingQuery, response=TenderPage, auth=False, errors=(400, 404, 422))
 async def list_tenders(request: web.Request, query: ListingQuery):
-    cache: listing_cache.ListingCache = request.app[LISTING_CACHE]
+    body = await listing_body(request.app, query, request.rel_url.raw_query_string)
+    return web.Response(body=body, content_type="application/json", charset="utf-8")
+
+
+async def listing_body(app: web.Application, query: ListingQuery, cache_key: str) -> bytes:
+    """The JSON body of one listing page, through the page cache under `cache_key` (the query string): the API
+    and the public tender list page share both."""
+    cache: listing_cache.ListingCache = app[LISTING_CACHE]
 
     async def page() -> bytes:
-        rows, next_cursor = await list_page(request.app[PG_POOL], ListingFilter(**query.model_dump()))
+        rows, next_cursor = await list_page(app[PG_POOL], ListingFilter(**query.model_dump()))
         return json_body({"items": [_summary(r) for r in rows], "next_cursor": next_cursor})
-    body = await cache.load(request.rel_url.raw_query_string, page)
-    return web.Response(body=body, content_type="application/json", charset="utf-8")
+    return await cache.load(cache_key, page)
 
 
 @api.get("/api/v1/tenders/feed.atom", summary="Atom feed of newly published tenders", auth=False,
