@@ -27,7 +27,7 @@ ROUTE_MODULES = [
     "trading.routes.listing", "trading.routes.tenders", "trading.routes.bids",
     "expert_pool.routes",
     "intermediary_market.routes",
-    "evaluation.routes", "evaluation.report_routes",
+    "evaluation.routes", "evaluation.report_routes", "evaluation.material_routes",
 ]
 
 

@@ -127,6 +127,11 @@ class Storage:
         await asyncio.to_thread(self._write_all, data, final_key, key is not None)
         return Stored(final_key, sha, len(data))
 
+    def put_bytes_sync(self, data: bytes, *, key: str) -> Stored:
+        """`put_bytes` under a fixed key, for code already off the event loop (worker threads)."""
+        self._write_all(data, key, True)
+        return Stored(key, hashlib.sha256(data).hexdigest(), len(data))
+
     async def put_stream(self, chunks: AsyncIterable[bytes], *, kind: str | None = None, key: str | None = None,
                          suffix: str = "", limit: int | None = None,
                          on_chunk: Callable[[bytes], None] | None = None) -> Stored:

@@ -95,3 +95,9 @@ def may_read_report(tender: Tender, who: Principal | None, *, member: bool) -> b
     if who is None:
         return False
     return member or _runs_or_supervises(tender, who)
+def may_read_bids(member_status: str | None) -> bool:
+    """The opened bids' documents: the committee's members who have checked in (identity confirmed, commitment
+    and avoidance declaration signed), and nobody else — not the tender's agents, its supervisors or admins:
+    the evaluation runs in strict confidence (评标在严格保密的情况下进行, 招标投标法 第38条). `member_status` is
+    the caller's membership of the session (None: not a member)."""
+    return member_status == "checked_in"

@@ -15,9 +15,10 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import db_now
-from core.errors import Conflict
+from core.errors import Conflict, NotFound
+from evaluation.models import EvaluationSession, Room, RoomBooking, Site
 from evidence import ledger_service as ledger
-from expert_pool import confirmations
+from expert_pool import confirmations, venue_refs
 from expert_pool.draws import DEFAULT_POLICY
 from expert_pool.models import Expert, ExpertDraw, ExpertInvitation, ExpertService
 from expert_pool.regions import region_matches
@@ -122,3 +123,40 @@ async def expert_brief(session: AsyncSession, expert_id: int) -> ExpertBrief:
     """An expert's public id, name and registered ID card number (for check-in; never shown)."""
     expert = await session.get(Expert, expert_id)
     return ExpertBrief(expert.public_id, expert.name, expert.id_card_no)
+
+
+# ---- the draw's venue: a reference to the session ----------------------------------------------------------------
+
+_ROLE_ZH = {"main": "主场", "sub": "副场"}
+
+
+async def session_venue(session: AsyncSession, lot_id: int, session_public_id: str) -> str:
+    """What a draw naming this session tells the experts: its venues, main venue first. 404 for an unknown
+    session, 409 for one of another lot or one that is over."""
+    es = (await session.execute(select(EvaluationSession).where(
+        EvaluationSession.public_id == session_public_id))).scalar_one_or_none()
+    if es is None:
+        raise NotFound("no such evaluation session", code="session_not_found",
+                       details={"evaluation_session": session_public_id})
+    if es.lot_id != lot_id:
+        raise Conflict("the evaluation session is for another lot", code="session_of_other_lot",
+                       details={"evaluation_session": session_public_id})
+    if es.status in ("closed", "aborted"):
+        raise Conflict(f"the evaluation session is {es.status}", code="session_not_live",
+                       details={"evaluation_session": session_public_id, "status": es.status})
+    rows = (await session.execute(
+        select(Site.name, Room.name, RoomBooking.venue_role).join(Room, Room.id == RoomBooking.room_id)
+        .join(Site, Site.id == Room.site_id)
+        .where(RoomBooking.evaluation_session_id == es.id, RoomBooking.status == "confirmed")
+        .order_by(RoomBooking.venue_role, Site.id, Room.id))).all()
+    text_ = "；".join(f"{site} {room}（{_ROLE_ZH.get(role, role)}）" for site, room, role in rows)
+    return (text_ or session_public_id)[:200]
+
+
+async def refer_draw_to_session(session: AsyncSession, lot_id: int, session_public_id: str, *, actor: str) -> None:
+    """The lot's draw, made before the session was scheduled, now refers to it (expert_pool.venue_refs)."""
+    await venue_refs.refer_to_session(session, lot_id, session_public_id, actor=actor)
+
+
+# the pool resolves a draw's session reference through evaluation, without importing it
+venue_refs.set_resolver(session_venue)

@@ -1,7 +1,8 @@
 """Qualification and compliance review (资格审查 / 符合性审查) of a session: the requirements reviewed (set by the
 tender's agent from the tender documents), each member's pass or fail per bidder per requirement with reasons,
 and the chair closing the review, which decides it by majority (evaluation.rules.review_result): rejected
-bidders are out with their reasons; fewer than 3 compliant bids fail the lot.
+bidders are out with their reasons; fewer than 3 compliant bids fail the lot (流标), on the lot itself through
+evaluation.tender_link, and the tender fails once every one of its lots has.
 
 Never commits; every action writes its ledger entry in the caller's transaction.
 """
@@ -143,6 +144,11 @@ async def close(session: AsyncSession, *, who: Principal, session_public_id: str
                             entity=members.entity(es),
                             payload={"lot": lot.public_id, "compliant": result.compliant,
                                      "statute": "评标委员会和评标方法暂行规定 第二十七条; 招标投标法 第42条"})
+        # the lot fails (流标) on trading's side too, and the tender with it once every lot has failed
+        await tender_link.fail_lot_after_review(
+            session, tender_id=tender.id, lot_id=lot.id, compliant=len(result.compliant),
+            rejected=[b for b in es.review_result["bidders"] if not b["passed"]], actor=who.public_id,
+            session_public_id=es.public_id)
     return await view(session, who=who, session_public_id=es.public_id)
 
 

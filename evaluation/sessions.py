@@ -133,6 +133,8 @@ async def schedule_session(session: AsyncSession, *, who: Principal, lot_public_
                         entity=ledger.entity_ref("evaluation_session", es.public_id),
                         payload={"tender": tender.code, "lot": lot.public_id, "main": _venue_record(main),
                                  "subs": [_venue_record(v) for v in subs]})
+    # the lot's draw, if it came first, now refers to its session (the draw's venue becomes a reference)
+    await committee.refer_draw_to_session(session, lot.id, es.public_id, actor=who.public_id)
     log.info("evaluation session %s scheduled for lot %s", es.public_id, lot.public_id)
     return SessionView(es, tender, lot, main, subs)
 

@@ -36,7 +36,7 @@ from core.principal import Principal
 from core.scheduler import cancel, schedule
 from evidence import ledger_service as ledger
 from evidence import randomness as rnd
-from expert_pool import access
+from expert_pool import access, venue_refs
 from expert_pool.models import Expert, ExpertDraw, ExpertInvitation, ExpertService
 from expert_pool.rules import PanelKind, check_committee, draw_request, validate_quotas
 from expert_pool.screening import Pool, context_of, party_pks, screen_pool
@@ -185,13 +185,20 @@ async def _live_original(session: AsyncSession, lot: Lot) -> ExpertDraw | None:
         ExpertDraw.lot_id == lot.id, ExpertDraw.parent_id.is_(None), ExpertDraw.status != "cancelled"))).scalar_one_or_none()
 
 
-async def create_draw(session: AsyncSession, *, who: Principal, lot_public_id: str, session_at: datetime, venue: str,
-                      quotas: Sequence[dict[str, Any]], representatives: int = 0,
+async def create_draw(session: AsyncSession, *, who: Principal, lot_public_id: str, session_at: datetime,
+                      venue: str | None = None, quotas: Sequence[dict[str, Any]], representatives: int = 0,
                       reply_window_s: int | None = None, authority_organisations: Sequence[str] = (),
-                      policy: DrawPolicy = DEFAULT_POLICY) -> ExpertDraw:
-    """An agent requests the original draw of a lot; refused before anything is stored when a rule fails."""
+                      policy: DrawPolicy = DEFAULT_POLICY, evaluation_session: str | None = None) -> ExpertDraw:
+    """An agent requests the original draw of a lot; refused before anything is stored when a rule fails.
+
+    The venue is either the lot's evaluation session (`evaluation_session`, its public id, when it is scheduled
+    already: the draw refers to it and tells the experts its venues) or free text (`venue`), not both."""
     lot, tender = await lot_with_tender(session, lot_public_id)
     access.check_request(tender, who)
+    if (venue is None) == (evaluation_session is None):
+        raise Unprocessable("give the venue either as the lot's evaluation session or as text, one of the two",
+                            code="venue_required" if venue is None else "venue_twice",
+                            details={"fields": ["evaluation_session", "venue"]})
     if tender.status not in ORIGINAL_DRAW_STATES:
         # 评标委员会和评标方法暂行规定 第8条: the committee's member list is fixed before the bids are opened
         raise Conflict(f"no new expert draw for a tender in state {tender.status}: the committee is fixed before "
@@ -213,6 +220,8 @@ async def create_draw(session: AsyncSession, *, who: Principal, lot_public_id: s
                     family=tender.family, budget=tender.budget)
     if session_at <= await db_now(session):
         raise Unprocessable("the evaluation session must be in the future", code="session_in_past")
+    if evaluation_session is not None:
+        venue = await venue_refs.resolve(session, lot.id, evaluation_session)
     tenderer = await session.get(Organisation, tender.tenderer_id)
     bidders = sorted((await session.execute(
         select(Organisation.public_id).join(BidderRegistration, BidderRegistration.organisation_id == Organisation.id)
@@ -234,7 +243,8 @@ async def create_draw(session: AsyncSession, *, who: Principal, lot_public_id: s
     secret = rnd.new_secret()
     draw = ExpertDraw(
         public_id=draw_id, tender_id=tender.id, lot_id=lot.id, parent_id=None, round=0,
-        requested_by_id=who.user_id, session_at=session_at, venue=venue, members=experts + representatives,
+        requested_by_id=who.user_id, session_at=session_at, venue=venue, evaluation_session=evaluation_session,
+        members=experts + representatives,
         representatives=representatives, reply_window_s=reply_window_s or policy.reply_window_s,
         quotas=[q.to_request() for q in checked], context=context_json, request=request,
         candidates=pool.candidates, candidates_digest=rnd.candidates_digest(pool.candidates),

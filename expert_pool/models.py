@@ -127,7 +127,11 @@ class ExpertDraw(Base):
     round: Mapped[int] = mapped_column(Integer, server_default="0")  # 0 original, 1.. supplementary
     requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))  # None: the system (补抽)
     session_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # what the invitations tell the experts: the venue as typed, or the referenced session's venues
     venue: Mapped[str] = mapped_column(String(200))
+    # the evaluation session the committee sits in (its public id, migration 0023): opaque here — the pool sits
+    # below evaluation — and resolved and written by evaluation (expert_pool.venue_refs)
+    evaluation_session: Mapped[str | None] = mapped_column(String(16))
     members: Mapped[int] = mapped_column(Integer)  # whole committee, tenderer representatives included
     representatives: Mapped[int] = mapped_column(Integer, server_default="0")
     reply_window_s: Mapped[int] = mapped_column(Integer)

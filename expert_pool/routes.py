@@ -244,7 +244,8 @@ async def decline(request: web.Request, who: Principal, body: DeclineIn):
 async def create_draw(request: web.Request, who: Principal, body: DrawIn):
     draw = await draws.create_draw(
         db(request), who=who, lot_public_id=request.match_info["lot_id"], session_at=body.session_at,
-        venue=body.venue, quotas=[q.model_dump() for q in body.quotas], representatives=body.representatives,
+        venue=body.venue, evaluation_session=body.evaluation_session,
+        quotas=[q.model_dump() for q in body.quotas], representatives=body.representatives,
         reply_window_s=body.reply_minutes * 60 if body.reply_minutes else None,
         authority_organisations=body.authority_organisations, policy=_policy(request.app))
     return await views.draw_view(db(request), await draws.created_draw_state(db(request), draw), who)

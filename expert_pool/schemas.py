@@ -151,7 +151,12 @@ class QuotaIn(Strict):
 
 class DrawIn(Strict):
     session_at: AwareDatetime = Field(description="when the evaluation session starts")
-    venue: str = Field(min_length=1, max_length=200, description="venue name or id")
+    venue: str | None = Field(default=None, min_length=1, max_length=200,
+                              description="the venue as text, when the lot's evaluation session is not scheduled yet")
+    evaluation_session: str | None = Field(
+        default=None, min_length=1, max_length=16,
+        description="the lot's scheduled evaluation session (ES-...): the draw refers to it and tells the experts "
+                    "its venues; give this or `venue`")
     quotas: list[QuotaIn] = Field(min_length=1, max_length=20)
     representatives: StrictInt = Field(default=0, description="tenderer representatives on the committee")
     reply_minutes: int | None = Field(default=None, ge=5, le=24 * 60, description="default 30")
@@ -242,6 +247,7 @@ class DrawOut(DrawSummaryOut):
     supplements: str | None
     session_at: datetime
     venue: str
+    evaluation_session: str | None = Field(default=None, description="the evaluation session the committee sits in")
     members: int
     representatives: int
     reply_window_s: int

@@ -44,7 +44,7 @@ async def draw_view(session: AsyncSession, state: DrawState, who: Principal) -> 
     out = DrawOut(
         **summary(draw).model_dump(), tender=state.tender.code, lot=state.lot.public_id,
         supplements=root.public_id if draw.id != root.id else None, session_at=root.session_at, venue=root.venue,
-        members=root.members, representatives=root.representatives, reply_window_s=root.reply_window_s,
+        evaluation_session=root.evaluation_session, members=root.members, representatives=root.representatives, reply_window_s=root.reply_window_s,
         quotas=draw.quotas,
         confirmation={q: SeatCountsOut(**c) for q, c in confirmation_counts(
             seats_of(root), seat_rows(state.invitations)).items()},

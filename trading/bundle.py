@@ -19,7 +19,7 @@ import io
 import json
 import tarfile
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from core.errors import Unprocessable
 from trading.rules import BidForm, parse_bid_form_json
@@ -83,12 +83,17 @@ class OpenedBundle:
     documents: list[BundleDocument]
 
 
-def read_bundle(plaintext: bytes) -> OpenedBundle:
-    """Read a decrypted bid bundle; Unprocessable(invalid_bid_bundle / invalid_price / ...) when it is bad."""
+def read_bundle(plaintext: bytes,
+                on_document: Callable[[BundleDocument, bytes], None] | None = None) -> OpenedBundle:
+    """Read a decrypted bid bundle; Unprocessable(invalid_bid_bundle / invalid_price / ...) when it is bad.
+
+    `on_document`, when given, sees each document with its bytes once the whole bundle has been checked (so a
+    bad bundle hands nothing out)."""
     form = form_from_head(plaintext)
     if form is None:
         raise _bad_bundle("the file ends inside form.json")
     documents = []
+    contents: list[bytes] = []
     try:
         with tarfile.open(fileobj=io.BytesIO(plaintext), mode="r:") as tar:
             for i, member in enumerate(tar):
@@ -99,6 +104,11 @@ def read_bundle(plaintext: bytes) -> OpenedBundle:
                 data = tar.extractfile(member).read()
                 documents.append(BundleDocument(member.name[len(DOCUMENTS_DIR):], len(data),
                                                 hashlib.sha256(data).hexdigest()))
+                if on_document is not None:
+                    contents.append(data)
     except (tarfile.TarError, EOFError) as err:
         raise _bad_bundle("the archive is damaged") from err
+    if on_document is not None:
+        for document, data in zip(documents, contents):
+            on_document(document, data)
     return OpenedBundle(form, documents)

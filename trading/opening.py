@@ -27,7 +27,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pyrage
 from sqlalchemy import delete, func, select
@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.clock import passed
 from core.db import db_now
 from core.errors import Conflict, Forbidden, Unprocessable
+from core.storage import Storage
 from core.identity_models import Organisation, User
 from evidence import ledger_service as ledger
 from evidence import sealing
@@ -45,7 +46,7 @@ from evidence.records_service import RecordContent, RecordsContext, fresh_checkp
 from evidence.signing import SignerSpec
 from trading import keyholding, schemas, statutory
 from trading.access import require_manager
-from trading.bundle import OpenedBundle, read_bundle
+from trading.bundle import BundleDocument, OpenedBundle, read_bundle
 from trading.lifecycle import TenderStatus, tender_fails, transition
 from trading.loaders import get_tender
 from trading.models import Bid, HolderKey, Lot, OpeningShare, Tender, TenderKeyHolder, TenderOpening
@@ -71,8 +72,49 @@ class BidOutcome:
     cause: str | None = None
 
 
-def open_stored_bid(path: Path, expected_sha256: str, sealed_by: str, identity: str) -> BidOutcome:
-    """Decrypt and read one stored bid (blocking: run in a thread); never raises for a bad bid."""
+# The documents of an opened bid are kept for the evaluation committee (评标委员会): the tender identity exists only
+# in memory during the opening, so this is the one readable copy afterwards. Each document is sealed under the
+# platform's master secret, bound to its bid and its SHA-256 (a file moved to another name does not open), and
+# read only through evaluation's access policy (members of the lot's session).
+OPENED_DOCUMENTS_KIND = "opened"
+
+
+def opened_document_key(bid_public_id: str, sha256: str) -> str:
+    """Where an opened bid's document is kept (sealed)."""
+    return f"{OPENED_DOCUMENTS_KIND}/{bid_public_id}/{sha256}.sealed"
+
+
+def _opened_document_context(bid_public_id: str, sha256: str) -> str:
+    return f"opened_document:{bid_public_id}:{sha256}"
+
+
+def document_keeper(storage: Storage, keyring: keyholding.PlatformKeyring,
+                    bid_public_id: str) -> Callable[[BundleDocument, bytes], None]:
+    """What open_stored_bid calls with each document of a good bundle (blocking, in the opening's thread)."""
+    def keep(document: BundleDocument, data: bytes) -> None:
+        storage.put_bytes_sync(keyring.seal(data, context=_opened_document_context(bid_public_id, document.sha256)),
+                               key=opened_document_key(bid_public_id, document.sha256))
+    return keep
+
+
+def read_opened_document(storage: Storage, keyring: keyholding.PlatformKeyring, bid_public_id: str,
+                         sha256: str) -> bytes | None:
+    """An opened document's bytes, checked against its SHA-256; None when it was not kept (blocking)."""
+    try:
+        sealed = storage.read_bytes_sync(opened_document_key(bid_public_id, sha256))
+    except FileNotFoundError:
+        return None
+    data = keyring.open(sealed, context=_opened_document_context(bid_public_id, sha256))
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise Unprocessable("a kept bid document does not match its digest", code="document_damaged",
+                            details={"bid": bid_public_id, "sha256": sha256})
+    return data
+
+
+def open_stored_bid(path: Path, expected_sha256: str, sealed_by: str, identity: str,
+                    keep: Callable[[BundleDocument, bytes], None] | None = None) -> BidOutcome:
+    """Decrypt and read one stored bid (blocking: run in a thread); never raises for a bad bid. `keep` is given
+    each document of a good bid (document_keeper)."""
     try:
         sealed = path.read_bytes()
     except OSError:
@@ -86,7 +128,7 @@ def open_stored_bid(path: Path, expected_sha256: str, sealed_by: str, identity: 
         return BidOutcome(None, REVOKED if sealed_by == "client" else WITHDRAWN, "undecryptable")
     del sealed
     try:
-        return BidOutcome(read_bundle(plaintext))
+        return BidOutcome(read_bundle(plaintext, keep))
     except Unprocessable as err:
         return BidOutcome(None, REVOKED, err.code)
 
@@ -278,7 +320,7 @@ async def submit_share(session: AsyncSession, tender_code: str, who: Principal, 
     if len(unlocked) >= tender.key_threshold:
         shares = [keyring.open(s.sealed_share, context=_share_context(r.id)) for s, r in unlocked]
         await complete_opening(session, tender, shares, who=who, records=records, storage_dir=storage_dir,
-                               checkpoint=checkpoint)
+                               checkpoint=checkpoint, keyring=keyring)
     return await opening_status(session, tender_code)
 
 
@@ -305,7 +347,8 @@ async def opening_signers(session: AsyncSession, tender: Tender) -> list[tuple[U
 
 
 async def complete_opening(session: AsyncSession, tender: Tender, shares: list[bytes], *, who: Principal,
-                           records: RecordsContext, storage_dir: Path, checkpoint: dict | None = None) -> None:
+                           records: RecordsContext, storage_dir: Path, checkpoint: dict | None = None,
+                           keyring: keyholding.PlatformKeyring | None = None) -> None:
     """Rebuild the tender identity from `shares`, open the live bids of the lots not failed, issue the record.
 
     Lots that failed when the opening started (fewer than 3 bids, 实施条例 第44条) are not touched: their bids
@@ -313,7 +356,8 @@ async def complete_opening(session: AsyncSession, tender: Tender, shares: list[b
     when every lot has failed, and is opened otherwise.
 
     Pass `checkpoint` (records_service.fresh_checkpoint) when this transaction has already written ledger
-    entries; otherwise it is taken here.
+    entries; otherwise it is taken here. With `keyring`, the documents of every opened bid are kept sealed for
+    the evaluation committee (opened_document_key).
     """
     if checkpoint is None:
         checkpoint = await fresh_checkpoint(records)
@@ -325,9 +369,11 @@ async def complete_opening(session: AsyncSession, tender: Tender, shares: list[b
         .where(Bid.tender_id == tender.id, Bid.status == "submitted", Lot.failed_at.is_(None))
         .order_by(Lot.lot_no, Bid.submitted_at, Bid.id).with_for_update(of=Bid))).all()
     valid_by_lot: dict[int, int] = defaultdict(int)
+    storage = Storage(storage_dir)
     for bid, lot, _ in rows:
+        keep = document_keeper(storage, keyring, bid.public_id) if keyring is not None else None
         outcome = await asyncio.to_thread(open_stored_bid, Path(storage_dir) / bid.storage_key, bid.sha256,
-                                          bid.sealed_by, identity)
+                                          bid.sealed_by, identity, keep)
         bid.opened_at = now
         if outcome.bundle is None:
             bid.status, bid.withdrawal_kind, bid.withdrawal_cause = "invalid", outcome.kind, outcome.cause

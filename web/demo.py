@@ -99,7 +99,8 @@ async def seed_demo(settings: Settings, *, console: Console, only_if_empty: bool
         console.print(table)
         from core import domains
         # every pool expert gets a login with the demo password, so whoever a draw picks can answer
-        options = {"tenders": tenders, "experts": experts, "password": DEMO_PASSWORD}
+        # the settings: the evaluation demo seals, stores and opens bids, which needs the keys and the storage
+        options = {"tenders": tenders, "experts": experts, "password": DEMO_PASSWORD, "settings": settings}
         for module in domains.load(domains.ROUTE_MODULES):
             hook = getattr(module, "seed_demo", None)
             if hook is not None:

@@ -38,13 +38,15 @@ class Ready:
         return f"/api/v1/evaluation-sessions/{self.session_id}"
 
 
-async def bidding_tender(sessions, client, wrapped_holder_keys, prices=PRICES) -> BidTender:
-    """A published tender with 4 sealed bids at these prices, its deadline not yet passed."""
+async def bidding_tender(sessions, client, wrapped_holder_keys, prices=PRICES, documents=None) -> BidTender:
+    """A published tender with 4 sealed bids at these prices, its deadline not yet passed; `documents`, when
+    given, holds each bid's documents ({name: bytes}, one dict per bid)."""
     info = await draft_tender(sessions, client, bidders=4)
     await add_holders(sessions, client, info, wrapped_holder_keys, k=2)
     await publish(sessions, info)
-    for bidder, price in zip(info.bidders, prices):
-        status, body = await upload(client, info, bidder, bundle(price=price))
+    for i, (bidder, price) in enumerate(zip(info.bidders, prices)):
+        status, body = await upload(client, info, bidder,
+                                    bundle(price=price, documents=documents[i] if documents else None))
         assert status == 201, body
     return info
 
@@ -71,10 +73,10 @@ async def accept_invitations(client, experts: dict[str, Actor]) -> list[str]:
 
 
 async def ready_lot(sessions, client, raw_conn, wrapped_holder_keys, admin: Actor, *,
-                    representatives: int = 0, prices=PRICES) -> Ready:
+                    representatives: int = 0, prices=PRICES, documents=None) -> Ready:
     # the committee is drawn while the bids are sealed (a new original draw is refused once the tender is
     # opened), by a supervisor of the tender's supervising organisation; the bids are opened afterwards
-    info = await bidding_tender(sessions, client, wrapped_holder_keys, prices)
+    info = await bidding_tender(sessions, client, wrapped_holder_keys, prices, documents)
     supervisor_org = await raw_conn.fetchval(
         "SELECT o.public_id FROM organisation o JOIN tender t ON t.supervisor_organisation_id = o.id "
         "WHERE t.code = $1", info.code)
@@ -149,12 +151,13 @@ class Started:
 
 
 async def started_session(sessions, client, raw_conn, wrapped_holder_keys, admin: Actor,
-                          evaluation: dict | None = None, prices=PRICES) -> Started:
+                          evaluation: dict | None = None, prices=PRICES, documents=None) -> Started:
     """A session of 5 experts, all checked in, the evaluation started and the chair elected by majority.
 
     `evaluation`, when given, is the tender's evaluation method (评标办法), set directly: the tender was made
     by trading's test helper without one, and the method belongs to trading's tender."""
-    ready = await ready_lot(sessions, client, raw_conn, wrapped_holder_keys, admin, prices=prices)
+    ready = await ready_lot(sessions, client, raw_conn, wrapped_holder_keys, admin, prices=prices,
+                            documents=documents)
     if evaluation is not None:
         await raw_conn.execute("UPDATE tender SET evaluation = $1::jsonb WHERE code = $2", json.dumps(evaluation),
                                ready.info.code)

@@ -108,3 +108,17 @@ async def test_fewer_than_three_compliant_bids_fail_the_lot(client, sessions, ra
     entry = json.loads(await raw_conn.fetchval(
         "SELECT payload FROM audit_entry WHERE action = 'evaluation.review.lot_failed'"))
     assert entry["compliant"] == bidders[2:] and "第二十七条" in entry["statute"]
+
+    # the lot fails on trading's side with its record, and the tender — whose one lot it is — fails (流标)
+    tender = await (await client.get(f"/api/v1/tenders/{s.ready.info.code}", headers=s.ready.info.agent.headers)).json()
+    assert tender["status"] == "failed"
+    opening = await (await client.get(f"/api/v1/tenders/{s.ready.info.code}/opening")).json()
+    assert opening["failed_lots"] == [s.ready.info.lot_id]
+    lot = await raw_conn.fetchrow("SELECT failure_reason, failure_bid_count FROM lot WHERE public_id = $1",
+                                  s.ready.info.lot_id)
+    assert (lot["failure_reason"], lot["failure_bid_count"]) == ("fewer_than_three_compliant_bids", 2)
+    failed_lot = json.loads(await raw_conn.fetchval("SELECT payload FROM audit_entry WHERE action = 'lot.failed'"))
+    assert sorted(b["bidder"] for b in failed_lot["rejected"]) == sorted(bidders[:2])
+    moved = json.loads(await raw_conn.fetchval("SELECT payload FROM audit_entry WHERE action = 'tender.failed'"))
+    assert (moved["from"], moved["to"], moved["failed_lots"]) == ("evaluating", "failed", [s.ready.info.lot_id])
+    assert "第二十七条" in moved["statute"]
