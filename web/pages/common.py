@@ -42,7 +42,8 @@ def start_session(request: web.Request, response: web.StreamResponse, refresh_to
 
 
 def landing(roles) -> str:
-    for role, page in (("bidder", "/me/bids"), ("expert", "/me/invitations"), ("supervisor", "/supervise")):
+    for role, page in (("bidder", "/me/bids"), ("expert", "/me/invitations"), ("supervisor", "/supervise"),
+                       ("agent", "/manage")):
         if role in roles:
             return page
     return "/tenders"

@@ -8,10 +8,12 @@ so the same rules, refusals and ledger entries apply; the page only shows what t
 comes back as the place page with the refusal's translated message (`FormError`)."""
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 from aiohttp import web
 from pydantic import ValidationError
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select
 
 from core.errors import DomainError
@@ -100,6 +102,10 @@ async def _optional(call, *args, **kw):
         return None
 
 
+def _plain(row) -> SimpleNamespace:
+    return SimpleNamespace(**{a.key: getattr(row, a.key) for a in sa_inspect(row).mapper.column_attrs})
+
+
 async def place_context(request: web.Request, who) -> dict[str, Any]:
     sid = request.match_info["session_id"]
     session = db(request)
@@ -127,7 +133,8 @@ async def place_context(request: web.Request, who) -> dict[str, Any]:
     my_flags = [f for f in (flags.open if flags else []) if f["member"] == me.public_id]
     scoring_open = es.status == "in_progress" and es.review_closed_at is not None and not es.lot_failed
     compliant = [b for b in bidders if b.organisation_id not in ctx.rejected] if scoring_open else []
-    return {"es": es, "tender": ctx.tender, "lot": ctx.lot, "me": me, "place": place, "bidders": bidders,
+    # plain values: a refused form's page is rendered after its transaction has rolled back
+    return {"es": _plain(es), "tender": _plain(ctx.tender), "lot": _plain(ctx.lot), "me": _plain(me), "place": place, "bidders": bidders,
             "names": names, "chair": chair, "review": review, "mine": mine, "sheets": sheets,
             "criteria": ctx.method.criteria, "decimals": ctx.method.decimals, "compliant": compliant,
             "my_flags": my_flags, "report": report, "label": label,
