@@ -4,6 +4,7 @@ drawn 2 + 3 and placed at the Zhongshan main venue and the Guangzhou sub-venue):
 - an expert checks in on the place page (ID card, integrity commitment, avoidance declaration over the bidders),
   and, once the others have checked in, the chair is elected and the review closed through the API, fills a score
   sheet whose out-of-range score is caught as it is typed, then submits it;
+- the agent opens check-in and starts the evaluation from the tender's desk;
 - a supervisor follows the session on the live list and suspends and resumes it with a reason.
 
 The other members' steps go through the JSON API, as their own browsers would; the page's own steps are a
@@ -12,6 +13,7 @@ $BIDROOM_SCREENSHOT_DIR when set (docs/screenshots for the README), else to the 
 from __future__ import annotations
 
 import os
+import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -72,6 +74,14 @@ async def _demo_session(site) -> tuple[str, list[dict]]:
     return sid, [dict(r) for r in rows]
 
 
+async def _demo_code(site) -> str:
+    conn = await asyncpg.connect(**asyncpg_dsn(site.db_url))
+    try:
+        return await conn.fetchval("SELECT code FROM tender WHERE title = $1", DEMO_TENDER_TITLE)
+    finally:
+        await conn.close()
+
+
 def _shots(tmp_path) -> Path:
     out = Path(os.environ.get("BIDROOM_SCREENSHOT_DIR") or tmp_path)
     out.mkdir(parents=True, exist_ok=True)
@@ -94,7 +104,23 @@ async def test_an_expert_checks_in_and_scores_on_the_place_page(site, context_fo
     sid, members = await _demo_session(site)
     url = f"/api/v1/evaluation-sessions/{sid}"
     me, others = members[0], members[1:]
-    await api.call("POST", url + "/check-in/open", "agent")
+    shots = _shots(tmp_path)
+
+    # the agent opens check-in from the tender's desk (signing in with the previous step's code: the API client
+    # signs the agent in again later with the current one, and a code is accepted once)
+    desk = await (await context_for("zh-CN")).new_page()
+    totp = pyotp.TOTP(SECRETS["agent"])
+    await sign_in(desk, "agent", totp=totp.at(time.time() - totp.interval))
+    assert desk.url.endswith("/manage")
+    async with desk.expect_navigation():
+        await desk.click(f"a[href='/manage/tenders/{await _demo_code(site)}']")
+    # the demo's opening is complete: its record and the four valid bids
+    assert (await desk.locator("#opening-record").inner_text()).endswith("4")
+    async with desk.expect_navigation():
+        await desk.click("#sessions button[type=submit]")
+    assert await desk.locator("#sessions .badge").inner_text() == "签到"
+    assert await axe_violations(desk) == []
+    await desk.screenshot(path=str(shots / "manage-tender.zh-CN.png"))
 
     page = await (await context_for("zh-CN")).new_page()
     await sign_in(page, me["username"])
@@ -126,7 +152,12 @@ async def test_an_expert_checks_in_and_scores_on_the_place_page(site, context_fo
     for m in others:
         await api.call("POST", url + "/check-in", m["username"],
                        {"id_card_last4": m["last4"], "commitment": True, "conflicts": []})
-    await api.call("POST", url + "/start", "agent")
+    await desk.reload()
+    async with desk.expect_navigation():
+        await desk.click("#sessions button[type=submit]")
+    assert await desk.locator("#sessions .badge").inner_text() == "评标中"
+    await _switch_language(desk)
+    await desk.screenshot(path=str(shots / "manage-tender.en.png"))
     for m in others[:3]:
         await api.call("POST", url + "/chair/votes", m["username"], {"candidate": me["member"]})
     await api.call("PUT", url + "/review/requirements", "agent", {"requirements": REQUIREMENTS})
@@ -160,8 +191,8 @@ async def test_an_expert_checks_in_and_scores_on_the_place_page(site, context_fo
     await inputs.nth(1).fill("18")
     await inputs.nth(2).fill("9")
     assert await sheet.locator("output.sheet-total").inner_text() == "63.50"
-    shots = _shots(tmp_path)
-    await page.screenshot(path=str(shots / "place.zh-CN.png"), full_page=False)
+    await page.evaluate("window.scrollTo(0, 0)")
+    await page.screenshot(path=str(shots / "place.zh-CN.png"))
     async with page.expect_navigation():
         await sheet.locator("button[value=submit]").click()
     sheet = page.locator(f"#sheet-{first}")
@@ -175,6 +206,7 @@ async def test_an_expert_checks_in_and_scores_on_the_place_page(site, context_fo
 
     await _switch_language(page)
     assert await page.locator("h1").inner_text() == "Evaluation place"
+    await page.evaluate("window.scrollTo(0, 0)")
     await page.screenshot(path=str(shots / "place.en.png"))
 
 
