@@ -5,7 +5,8 @@ drawn 2 + 3 and placed at the Zhongshan main venue and the Guangzhou sub-venue):
   and, once the others have checked in, the chair is elected and the review closed through the API, fills a score
   sheet whose out-of-range score is caught as it is typed, then submits it;
 - the agent opens check-in and starts the evaluation from the tender's desk;
-- a supervisor follows the session on the live list and suspends and resumes it with a reason.
+- a supervisor follows the session on the live list and suspends and resumes it with a reason;
+- an admin invites a staff member (the enrolment link shown once) and adds a place to a room.
 
 The other members' steps go through the JSON API, as their own browsers would; the page's own steps are a
 person's clicks. Screenshots of the expert's and the supervisor's main pages in Chinese and English go to
@@ -120,6 +121,7 @@ async def test_an_expert_checks_in_and_scores_on_the_place_page(site, context_fo
         await desk.click("#sessions button[type=submit]")
     assert await desk.locator("#sessions .badge").inner_text() == "签到"
     assert await axe_violations(desk) == []
+    await desk.evaluate("window.scrollTo(0, 0)")
     await desk.screenshot(path=str(shots / "manage-tender.zh-CN.png"))
 
     page = await (await context_for("zh-CN")).new_page()
@@ -157,6 +159,7 @@ async def test_an_expert_checks_in_and_scores_on_the_place_page(site, context_fo
         await desk.click("#sessions button[type=submit]")
     assert await desk.locator("#sessions .badge").inner_text() == "评标中"
     await _switch_language(desk)
+    await desk.evaluate("window.scrollTo(0, 0)")
     await desk.screenshot(path=str(shots / "manage-tender.en.png"))
     for m in others[:3]:
         await api.call("POST", url + "/chair/votes", m["username"], {"candidate": me["member"]})
@@ -248,3 +251,35 @@ async def test_a_supervisor_suspends_and_resumes_a_session_with_a_reason(site, c
     async with page.expect_navigation():
         await page.click("a[href='/supervise']")
     await page.screenshot(path=str(shots / "supervise.en.png"))
+
+
+async def test_an_admin_adds_a_place_and_invites_a_staff_member(site, context_for, tmp_path):
+    page = await (await context_for("zh-CN")).new_page()
+    await sign_in(page, "admin", totp=pyotp.TOTP(SECRETS["admin"]).now())
+    assert page.url.endswith("/admin/users")
+    await page.fill("#username", "agent.lin")
+    await page.fill("#display_name", "招标代理 林晓")
+    await page.check("#role-agent")
+    async with page.expect_navigation():
+        await page.click("form[action='/admin/enrolments'] button[type=submit]")
+    link = await page.locator("#enrolment-link code").inner_text()
+    assert link.startswith(site.base) and "enrol" in link
+    assert "agent.lin" in await page.locator("table").inner_text()
+    # the link is shown once: the list again does not show it
+    await page.goto("/admin/users")
+    assert await page.locator("#enrolment-link").count() == 0
+
+    await page.goto("/admin/venues")
+    assert await axe_violations(page) == []
+    room = page.locator("form[action^='/admin/venues/rooms/']").first
+    await room.locator("input[name=label]").fill("D-09")
+    async with page.expect_navigation():
+        await room.locator("button[type=submit]").click()
+    assert "D-09" in await page.locator("main").inner_text()
+    shots = _shots(tmp_path)
+    await page.evaluate("window.scrollTo(0, 0)")
+    await page.screenshot(path=str(shots / "admin-venues.zh-CN.png"))
+    await _switch_language(page)
+    assert await page.locator("h1").inner_text() == "Venues"
+    await page.evaluate("window.scrollTo(0, 0)")
+    await page.screenshot(path=str(shots / "admin-venues.en.png"))

@@ -21,14 +21,14 @@ def environment_options() -> dict:
 
 
 def setup(app: web.Application, settings: Settings) -> None:
-    from web.pages import agent, bidder, common, developer, expert, i18n, public, routing, session, supervisor, vendor
+    from web.pages import admin, agent, bidder, common, developer, expert, i18n, public, routing, session, supervisor, vendor
 
     env = aiohttp_jinja2.setup(app, **environment_options())
     env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)
     env.globals.update(languages=i18n.LANGUAGES)
     i18n.load_all()
     app[session.CSRF_KEY] = session.load_csrf_key(settings.keys_dir)
-    for module in (common, public, bidder, developer, expert, supervisor, agent):
+    for module in (common, public, bidder, developer, expert, supervisor, agent, admin):
         app.router.add_routes(module.pages.table)
     app.router.add_get(vendor.PREFIX + "{path:.+}", vendor.serve)
     _ = routing  # the middleware lives there (web.app installs it)

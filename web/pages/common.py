@@ -43,7 +43,7 @@ def start_session(request: web.Request, response: web.StreamResponse, refresh_to
 
 def landing(roles) -> str:
     for role, page in (("bidder", "/me/bids"), ("expert", "/me/invitations"), ("supervisor", "/supervise"),
-                       ("agent", "/manage")):
+                       ("agent", "/manage"), ("admin", "/admin/users")):
         if role in roles:
             return page
     return "/tenders"
