@@ -264,7 +264,6 @@ async def test_an_admin_adds_a_place_and_invites_a_staff_member(site, context_fo
         await page.click("form[action='/admin/enrolments'] button[type=submit]")
     link = await page.locator("#enrolment-link code").inner_text()
     assert link.startswith(site.base) and "enrol" in link
-    assert "agent.lin" in await page.locator("table").inner_text()
     # the link is shown once: the list again does not show it
     await page.goto("/admin/users")
     assert await page.locator("#enrolment-link").count() == 0
