@@ -13,7 +13,6 @@ from pydantic import ValidationError
 
 from core.errors import DomainError, NotFound
 from evaluation import routes as ev
-from evaluation.schemas import EntropyIn as SessionEntropyIn
 from evaluation.schemas import ResumeIn, SuspendIn
 from expert_pool import routes as pool_routes
 from expert_pool.schemas import EntropyIn as DrawEntropyIn
@@ -75,14 +74,6 @@ async def resume(request: web.Request, who):
     form = await request.post()
     body = {"note": str(form.get("note", "")).strip() or None}
     return await _act(request, who, lambda: ev.resume_session(request, who=who, body=_validated(ResumeIn, body)))
-
-
-@pages.post("/supervise/sessions/{session_id}/chair-draw", roles=("supervisor",))
-async def chair_draw(request: web.Request, who):
-    form = await request.post()
-    body = {"entropy": str(form.get("entropy", "")).strip()}
-    return await _act(request, who,
-                      lambda: ev.settle_chair_tie(request, who=who, body=_validated(SessionEntropyIn, body)))
 
 
 # ---- expert draws: the supervisor's entropy -------------------------------------------------------------------

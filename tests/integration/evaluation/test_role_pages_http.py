@@ -111,6 +111,14 @@ async def test_a_supervisor_suspends_with_a_reason_and_resumes_from_the_page(cli
                                   "ORDER BY seq DESC LIMIT 2")
     assert [r["action"] for r in ledger] == ["evaluation.session.in_progress", "evaluation.session.suspended"]
 
+    # the committee's draw: its entropy was supplied, so the page shows it run and a second entropy is refused
+    draw = f"/supervise/draws/{s.ready.draw_id}"
+    page = await client.get(draw, headers={"Accept-Language": "zh-CN"})
+    assert page.status == 200 and "随机数已提供，抽取已执行。" in await page.text()
+    again = await client.post(draw + "/entropy", data={"csrf_token": token, "entropy": "再来一次"},
+                              headers={"Accept-Language": "zh-CN"})
+    assert again.status == 409 and "本次抽取的随机数已经提供。" in await again.text()
+
     # a member of the committee is no supervisor: the page refuses as the API does
     await _page_user(client, s.members[s.chair].username)
     assert (await client.get("/supervise")).status == 403
