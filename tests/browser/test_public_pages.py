@@ -54,7 +54,7 @@ async def test_the_language_switch_keeps_its_choice_and_accept_language_picks_en
     await page.goto("/results")
     assert await page.locator("nav[aria-label] a").first.inner_text() == "招标公告"
     async with page.expect_navigation():
-        await page.click("button[name=lang][value=en]")
+        await page.click("header a[hreflang=en]")
     assert page.url.endswith("/results")  # back where the reader was
     assert await page.get_attribute("html", "lang") == "en"
     assert await page.locator("h1").inner_text() == "Results and award notices"
@@ -62,7 +62,7 @@ async def test_the_language_switch_keeps_its_choice_and_accept_language_picks_en
     assert await page.locator("nav[aria-label] a").first.inner_text() == "Tenders"
     assert re.search(r"¥[\d,]+\.\d\d", await page.locator(".card").first.inner_text())
     async with page.expect_navigation():
-        await page.click("button[name=lang][value=zh_CN]")
+        await page.click("header a[hreflang=zh-CN]")
     assert await page.get_attribute("html", "lang") == "zh-CN"
     english = await (await context_for("en-US")).new_page()
     await english.goto("/verify/draw")

@@ -91,7 +91,7 @@ def _shots(tmp_path) -> Path:
 
 async def _switch_language(page) -> None:
     async with page.expect_navigation():
-        await page.click("form.lang button[name=lang]")
+        await page.click("header a.lang")
 
 
 @pytest.fixture(scope="module")

@@ -31,7 +31,7 @@ async def test_the_csrf_cookie_is_httponly_strict_and_every_unsafe_page_request_
     assert "script-src 'self'" in resp.headers["Content-Security-Policy"]
     refused = await client.post("/signin", data={"username": "x", "password": "y"})
     assert refused.status == 403 and "csrf_failed" in await refused.text()
-    as_json = await client.post("/lang", data={"lang": "en"}, headers={"Accept": "application/json"})
+    as_json = await client.post("/signout", data={}, headers={"Accept": "application/json"})
     assert as_json.status == 403 and (await as_json.json())["error"]["code"] == "csrf_failed"
     wrong = await client.put("/tenders/ZS-2026-FJSZ-00001/lots/X/bid", data=b"x",
                              headers={"X-CSRF-Token": "0" * 64, "Accept": "application/json"})
@@ -83,6 +83,16 @@ async def test_a_bidder_page_refuses_other_roles_like_the_api(client, sessions):
     assert (await _sign_in(client, "page-expert")).status == 303
     resp = await client.get("/me/bids")
     assert resp.status == 403 and "role_forbidden" in await resp.text()
+
+
+async def test_the_language_link_sets_the_preference_and_goes_back(client):
+    resp = await client.get("/lang/en?next=/tenders%3Fq%3D%E4%B8%AD%E5%B1%B1", allow_redirects=False)
+    assert resp.status == 303 and resp.headers["Location"] == "/tenders?q=中山"
+    assert resp.cookies["bidroom_lang"].value == "en" and resp.cookies["bidroom_lang"]["samesite"] == "Strict"
+    page = await client.get("/tenders")
+    assert '<html lang="en">' in await page.text() and 'hreflang="zh-CN"' in await page.text()
+    elsewhere = await client.get("/lang/zh_CN?next=https://elsewhere.example/", allow_redirects=False)
+    assert elsewhere.headers["Location"] == "/"  # never sent to another site
 
 
 async def test_unknown_pages_and_bad_listing_queries_are_pages_in_the_readers_language(client):

@@ -16,11 +16,11 @@ pages = Pages()
 YEAR_S = 365 * 24 * 3600
 
 
-@pages.post("/lang")
+@pages.get("/lang/{lang}")
 async def switch_language(request: web.Request, who):
-    form = await request.post()
-    lang = form.get("lang")
-    response = see_other(safe_next(form.get("next")))
+    """The language switch: a link (a preference cookie, no account state), back to the page it came from."""
+    lang = request.match_info["lang"]
+    response = see_other(safe_next(request.query.get("next")))
     if lang in i18n.LANGUAGES:
         response.set_cookie(i18n.LANG_COOKIE, lang, samesite="Strict", path="/", max_age=YEAR_S, httponly=True,
                             secure=secure_cookies(request.app[SETTINGS].public_url))

@@ -3,11 +3,14 @@ timeline, results and award notices, record and draw verification, and the ledge
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
+import aiohttp_jinja2
 from aiohttp import web
+from markupsafe import Markup
 from pydantic import ValidationError
 
 from core.clock import db_now
@@ -26,7 +29,7 @@ from web.api import RequestValidationFailed
 from web.keys import LEDGER_SIGNER, RECORDS, db
 from web.pages import i18n
 from web.pages.i18n import N_, gettext
-from web.pages.routing import FormError, Pages, see_other
+from web.pages.routing import FormError, Pages, base_context, see_other
 
 pages = Pages()
 
@@ -69,28 +72,82 @@ async def home(request: web.Request, who):
     return see_other("/tenders")
 
 
-async def listing(request: web.Request, params: dict[str, str]) -> dict[str, Any]:
-    """One page of the public listing through the API's query model, listing SQL and page cache."""
+async def listing_bytes(request: web.Request, params: dict[str, str]) -> bytes:
+    """One page of the public listing through the API's query model, listing SQL and page cache (the same cache
+    entries as GET /api/v1/tenders with the same query string)."""
     try:
         query = ListingQuery.model_validate(params)
     except ValidationError as err:
         raise RequestValidationFailed("query", err) from err
-    body = await listing_routes.listing_body(request.app, query, urlencode(params))
-    return json.loads(body)
+    return await listing_routes.listing_body(request.app, query, urlencode(params))
 
 
-@pages.get("/tenders", "tenders.html")
-async def tender_list(request: web.Request, who):
-    params = {k: request.query[k].strip() for k in LISTING_FIELDS if request.query.get(k, "").strip()}
-    page = await listing(request, params)
+async def listing(request: web.Request, params: dict[str, str]) -> dict[str, Any]:
+    return json.loads(await listing_bytes(request, params))
+
+
+def card(item: dict[str, Any]) -> dict[str, Any]:
+    """A listing item as the list shows it, in the reader's language."""
+    english = i18n.current() != "zh_CN"
+    return {"code": item["code"], "title": item["title_en"] if english and item["title_en"] else item["title"],
+            "status": item["status"], "status_text": status_label(item["status"]),
+            "category_text": category_label(item["category"]["family"], item["category"]["subtype"]),
+            "tenderer": item["tenderer"], "budget": i18n.money(item["budget"], item["currency"]),
+            "deadline": i18n.when(item["bid_deadline_at"])}
+
+
+# The list's content depends only on the language, the query and the listing page's bytes, so its HTML is kept
+# under exactly those: when any tender changes, the listing cache serves new bytes and the old entry is never
+# hit again. (It halved the page's cost next to the API's, whose cached answer is the bytes themselves.)
+LIST_HTML: OrderedDict[tuple, Markup] = OrderedDict()
+LIST_HTML_SIZE = 256
+
+
+def list_html(request: web.Request, params: dict[str, str], body: bytes) -> Markup:
+    key = (i18n.current(), tuple(sorted(params.items())), body)
+    html = LIST_HTML.get(key)
+    if html is not None:
+        LIST_HTML.move_to_end(key)
+        return html
+    page = json.loads(body)
     next_url = None
     if page["next_cursor"]:
         next_url = "/tenders?" + urlencode({**params, "cursor": page["next_cursor"]})
     first_url = "/tenders?" + urlencode({k: v for k, v in params.items() if k != "cursor"}) if "cursor" in params \
         else None
-    return {"items": page["items"], "params": params, "next_url": next_url, "first_url": first_url,
-            "families": families(), "statuses": [(s, status_label(s)) for s in LISTED_STATUSES],
-            "status_label": status_label, "category_label": category_label}
+    html = Markup(aiohttp_jinja2.get_env(request.app).get_template("_tender_list.html").render(
+        items=[card(item) for item in page["items"]], params=params, next_url=next_url, first_url=first_url,
+        families=families(), statuses=[(s, status_label(s)) for s in LISTED_STATUSES], lang=i18n.current()))
+    LIST_HTML[key] = html
+    if len(LIST_HTML) > LIST_HTML_SIZE:
+        LIST_HTML.popitem(last=False)
+    return html
+
+
+# A visitor who is not signed in sees nothing of their own on the list (the language switch is a link, the search
+# a GET form), so the whole page is kept the same way for them.
+PUBLIC_PAGES: OrderedDict[tuple, str] = OrderedDict()
+
+
+@pages.get("/tenders", "tenders.html")
+async def tender_list(request: web.Request, who):
+    params = {k: request.query[k].strip() for k in LISTING_FIELDS if request.query.get(k, "").strip()}
+    body = await listing_bytes(request, params)
+    if who is not None:
+        return {"list_html": list_html(request, params, body)}
+    key = (i18n.current(), tuple(sorted(params.items())), body)
+    text = PUBLIC_PAGES.get(key)
+    if text is None:
+        text = aiohttp_jinja2.render_string("tenders.html", request, {
+            **base_context(request), "list_html": list_html(request, params, body),
+            "path_qs": "/tenders?" + urlencode(params) if params else "/tenders"})
+        PUBLIC_PAGES[key] = text
+        if len(PUBLIC_PAGES) > LIST_HTML_SIZE:
+            PUBLIC_PAGES.popitem(last=False)
+    else:
+        PUBLIC_PAGES.move_to_end(key)
+    return web.Response(text=text, content_type="text/html", charset="utf-8", headers={
+        "Cache-Control": "no-cache", "Content-Language": i18n.HTML_LANG[i18n.current()]})
 
 
 @pages.get("/results", "results.html")
