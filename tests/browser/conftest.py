@@ -85,7 +85,7 @@ async def site(pg_server, tmp_path_factory):
     settings = Settings(data_dir=data_dir, database_url=db_url, public_url=f"http://127.0.0.1:{port}",
                         statutory_periods=False, run_scheduler=False, log_json=False)
     from web.demo import seed_demo
-    await seed_demo(settings, console=Console(file=io.StringIO()), only_if_empty=False, tenders=6, experts=10)
+    await seed_demo(settings, console=Console(file=io.StringIO()), only_if_empty=False, tenders=6, experts=200)
     env = {k: v for k, v in os.environ.items() if not k.startswith("BIDROOM_")}
     env.update(BIDROOM_DATA_DIR=str(data_dir), BIDROOM_DATABASE_URL=db_url, BIDROOM_LOG_FORMAT="text",
                BIDROOM_STATUTORY_PERIODS="off", BIDROOM_CHECKPOINT_INTERVAL_S="3")

@@ -48,7 +48,7 @@ async def test_staff_sign_in_with_totp_and_the_api_ignores_the_page_cookie(clien
     assert "one-time code" in await refused.text() or "动态验证码" in await refused.text()
     assert "bidroom_session" not in refused.cookies
     ok = await _sign_in(client, "page-agent", totp=pyotp.TOTP(secret).now())
-    assert ok.status == 303 and ok.headers["Location"] == "/tenders"
+    assert ok.status == 303 and ok.headers["Location"] == "/manage"  # an agent lands on the tenders they manage
     session_cookie = ok.cookies["bidroom_session"]
     assert session_cookie["httponly"] and session_cookie["samesite"] == "Strict"
     page = await client.get("/tenders")

@@ -32,14 +32,14 @@ def install_gettext(env: jinja2.Environment) -> None:
 
 
 def setup(app: web.Application, settings: Settings) -> None:
-    from web.pages import bidder, common, developer, i18n, public, routing, session, vendor
+    from web.pages import admin, agent, bidder, common, developer, expert, i18n, public, routing, session, supervisor, vendor
 
     env = aiohttp_jinja2.setup(app, **environment_options())
     install_gettext(env)
     env.globals.update(languages=i18n.LANGUAGES)
     i18n.load_all()
     app[session.CSRF_KEY] = session.load_csrf_key(settings.keys_dir)
-    for module in (common, public, bidder, developer):
+    for module in (common, public, bidder, developer, expert, supervisor, agent, admin):
         app.router.add_routes(module.pages.table)
     app.router.add_get(vendor.PREFIX + "{path:.+}", vendor.serve)
     if not vendor.installed():

@@ -42,7 +42,11 @@ def start_session(request: web.Request, response: web.StreamResponse, refresh_to
 
 
 def landing(roles) -> str:
-    return "/me/bids" if "bidder" in roles else "/tenders"
+    for role, page in (("bidder", "/me/bids"), ("expert", "/me/invitations"), ("supervisor", "/supervise"),
+                       ("agent", "/manage"), ("admin", "/admin/users")):
+        if role in roles:
+            return page
+    return "/tenders"
 
 
 @pages.post("/signin")
