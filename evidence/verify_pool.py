@@ -18,6 +18,7 @@ import asyncio
 import atexit
 import logging
 import multiprocessing
+import os
 import threading
 from contextlib import asynccontextmanager
 from concurrent.futures import ProcessPoolExecutor
@@ -41,6 +42,7 @@ def _init_worker(memory_bytes: int) -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     limit = memory_bytes if hard == resource.RLIM_INFINITY else min(memory_bytes, hard)
     resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    os.nice(10)  # validation must not take the cores from the event loop that answers everyone else
     # pyHanko logs every failed path validation with a traceback; a hostile upload must not flood the log
     logging.getLogger("pyhanko").setLevel(logging.CRITICAL)
     logging.getLogger("pyhanko_certvalidator").setLevel(logging.CRITICAL)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, AsyncIterator
 
@@ -45,7 +46,10 @@ async def cleanup_ctx(app: web.Application) -> AsyncIterator[None]:
     """The scrypt process pool, the master-secret keyring, and the platform holder key."""
     settings = app[SETTINGS]
     # spawn: forking a process that runs an event loop and DB connections is not safe
-    pool = ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("spawn"))
+    # The workers run at a lower priority (nice 10): scrypt must not take the cores from the event loop, which
+    # keeps answering everyone else while enrolments and openings wait (bench/hostile_load.py).
+    pool = ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=os.nice, initargs=(10,))
     keyring = keyholding.PlatformKeyring.from_keys_dir(settings.keys_dir)
     app[SEALING_POOL] = pool
     app[KEYRING] = keyring
