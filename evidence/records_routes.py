@@ -9,7 +9,7 @@ from aiohttp import web
 from pydantic import BaseModel, Field
 
 from core import clients
-from core.errors import DomainError, Forbidden, PayloadTooLarge, UnsupportedMediaType, Unprocessable
+from core.errors import Forbidden, PayloadTooLarge, UnsupportedMediaType, Unprocessable
 from core.ratelimit import RateLimiter
 from evidence import records_service as svc
 from evidence.pki import Pki
@@ -130,31 +130,21 @@ async def verify_upload(request: web.Request):
     and structure caps of evidence.signing; and no database work until the validation is done (the archive
     lookup comes last)."""
     settings = request.app[SETTINGS]
+    if request.content_type not in PDF_TYPES:
+        raise UnsupportedMediaType("send the PDF as application/pdf", code="unsupported_media_type")
+    request.app[VERIFY_LIMITER].hit(clients.client_address(
+        request.remote, request.headers.getall("X-Forwarded-For", []), settings.trusted_proxies))
     limit = settings.verify_max_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge("the upload exceeds the limit", code="upload_too_large",
+                              details={"limit_bytes": limit})
     pool, ctx = request.app[VERIFY_POOL], records(request)
-    body_read = False
-    try:
-        if request.content_type not in PDF_TYPES:
-            raise UnsupportedMediaType("send the PDF as application/pdf", code="unsupported_media_type")
-        request.app[VERIFY_LIMITER].hit(clients.client_address(
-            request.remote, request.headers.getall("X-Forwarded-For", []), settings.trusted_proxies))
-        if request.content_length is not None and request.content_length > limit:
-            raise PayloadTooLarge("the upload exceeds the limit", code="upload_too_large",
-                                  details={"limit_bytes": limit})
-        async with pool.slot():  # at most verify_queue uploads are buffered and validated at once
-            data = await read_limited(request, limit)
-            body_read = True
-            if not data:
-                raise Unprocessable("the upload is empty", code="not_a_pdf")
-            check_pdf_header(data)
-            report = await pool.verify(data, ctx.pki.root_certificate.dump(), ctx.pki.crl_der())
-    except DomainError:
-        if not body_read:
-            # Refused before (or while) the body was read: close the connection after the answer, rather than
-            # let the server read and discard the rest of the upload to keep the connection alive
-            # (bench/hostile_load.py measured that drain as the main cost of a flood of refused uploads).
-            request.protocol.force_close()
-        raise
+    async with pool.slot():  # at most verify_queue uploads are buffered and validated at once
+        data = await read_limited(request, limit)
+        if not data:
+            raise Unprocessable("the upload is empty", code="not_a_pdf")
+        check_pdf_header(data)
+        report = await pool.verify(data, ctx.pki.root_certificate.dump(), ctx.pki.crl_der())
     return await svc.verify_upload(db(request), ctx, data, who=principal(request), report=report)
 
 

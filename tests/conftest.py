@@ -82,3 +82,17 @@ async def raw_conn(db_url):
     conn = await asyncpg.connect(**asyncpg_dsn(db_url))
     yield conn
     await conn.close()
+
+
+# `make test` runs the suite on two workers (pytest-xdist, --dist loadgroup). Tests that start their own server
+# process and browser share one worker, so the browser fixture's server starts once, and the media tests, which
+# count frames in real time, never run beside each other.
+_SERIAL_GROUPS = {"browser": "tests/browser/", "media": "tests/integration/media/", "e2e": "tests/e2e/"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        path = item.nodeid.replace("\\", "/")
+        for group, prefix in _SERIAL_GROUPS.items():
+            if path.startswith(prefix):
+                item.add_marker(pytest.mark.xdist_group(group))
