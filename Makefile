@@ -44,7 +44,7 @@ run: deps system-deps npm
 test: venv system-deps npm
 	$(PIP) install -q -e '.[test]'
 	$(MAKE) audit
-	$(PY) -m pytest -n 2 --dist loadgroup
+	$(PY) -m pytest -n 4 --dist loadgroup --durations=25
 
 # known vulnerabilities in the installed dependencies (pip-audit); waivers and the offline case: docs/SECURITY.md
 audit: venv

@@ -113,7 +113,7 @@ DEMO_PRICES = ("4650000.00", "4720000.00", "4580000.00", "4810000.00")
 DEMO_QUOTAS = (("中山", "442000", 3, 1), ("广州", "440100", 2, 1))
 MAIN_SITE, SUB_SITE = ("中山市公共资源交易中心", "远程异地评标室"), ("广东省公共资源交易中心", "远程异地评标室1")
 # the bids are submitted within this many seconds of publication, then the deadline passes and they are opened
-DEFAULT_BIDDING_S = 20
+DEFAULT_BIDDING_S = 10
 
 
 @dataclass

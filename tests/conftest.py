@@ -84,7 +84,8 @@ async def raw_conn(db_url):
     await conn.close()
 
 
-# `make test` runs the suite on two workers (pytest-xdist, --dist loadgroup). Tests that start their own server
+# `make test` runs the suite on four workers (pytest-xdist, --dist loadgroup: many tests wait on servers, browsers
+# and real-time media rather than the CPU). Tests that start their own server
 # process and browser share one worker, so the browser fixture's server starts once, and the media tests, which
 # count frames in real time, never run beside each other.
 _SERIAL_GROUPS = {"browser": "tests/browser/", "media": "tests/integration/media/", "e2e": "tests/e2e/"}
