@@ -100,7 +100,10 @@ async def kill_while_waiting(server: Server, engine, url: str, holder, passphras
                                   + (f" AND c.relname = '{relation}'" if relation else "")
                                   + " AND EXISTS (SELECT 1 FROM pg_locks t JOIN pg_class tc ON tc.oid = t.relation "
                                   "WHERE tc.relname = 'tender' AND t.mode = 'RowShareLock' AND t.granted)"):
-                assert not submit.done(), "the share's transaction did not wait for the lock held by the test"
+                if submit.done():
+                    answer = submit.result()
+                    raise AssertionError(f"the share's transaction did not wait for the lock held by the test: "
+                                         f"{answer.status} {await answer.text()}\n{server.tail()}")
                 await asyncio.sleep(0.02)
             server.kill()
             try:

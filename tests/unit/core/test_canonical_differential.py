@@ -22,19 +22,19 @@ values = st.recursive(
 )
 
 
-@settings(max_examples=600, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(values)
 def test_cj_matches_the_rfc8785_package_on_every_value_the_platform_hashes(value):
     assert cj(value) == rfc8785.dumps(value)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.dictionaries(texts, st.integers(0, 9), min_size=2, max_size=12))
 def test_member_order_matches_the_rfc8785_package_for_any_names(obj):
     assert cj(obj) == rfc8785.dumps(obj)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(values)
 def test_the_bytes_parse_back_to_the_same_value(value):
     assert json.loads(cj(value)) == value

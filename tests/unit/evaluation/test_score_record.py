@@ -151,7 +151,7 @@ def _leaves(node, path=()):
     yield path
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(st.data())
 def test_any_corruption_of_a_record_gives_a_verdict_never_a_crash(data):
     base = _data()

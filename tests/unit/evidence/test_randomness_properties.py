@@ -116,7 +116,7 @@ def greedy_fills(order, quotas):
     return True
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(pools(max_candidates=6))
 def test_sufficiency_check_refuses_exactly_the_pools_some_ranking_would_exhaust(pool):
     request, candidates = pool

@@ -121,7 +121,7 @@ def draw_inputs(draw):
     return secret, entropy, request, candidates
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(draw_inputs())
 def test_production_draw_agrees_with_an_independent_reading_of_the_spec(inputs):
     secret, entropy, request, candidates = inputs
