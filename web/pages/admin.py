@@ -10,7 +10,6 @@ import json
 from typing import Any
 
 from aiohttp import web
-from pydantic import ValidationError
 
 from core.errors import DomainError
 from core.identity_schemas import ListQuery
@@ -21,26 +20,13 @@ from identity import routes as identity_routes
 from identity.schemas import StaffEnrolmentIn
 from web.api import RequestValidationFailed
 from web.keys import db
-from web.pages.routing import FormError, Pages, see_other
+from web.pages.routing import FormError, Pages, act, as_refusal, see_other, validated
 
 pages = Pages()
 ADMIN = ("admin",)
 STAFF_ROLES = ("agent", "supervisor", "purchaser", "admin")
 
 
-def _validated(model, data: dict[str, Any]):
-    try:
-        return model.model_validate(data)
-    except ValidationError as err:
-        raise RequestValidationFailed("body", err) from err
-
-
-def _refused(err: Exception) -> DomainError:
-    if isinstance(err, RequestValidationFailed):
-        bad = DomainError("the request does not match the schema", code="validation_failed")
-        bad.status = 422
-        return bad
-    return err
 
 
 # ---- accounts -------------------------------------------------------------------------------------------------
@@ -65,10 +51,10 @@ async def invite_staff(request: web.Request, who):
             "roles": [str(r) for r in form.getall("roles", [])],
             "organisation_id": values["organisation_id"] or None, "email": values["email"] or None}
     try:
-        link = await enrolment_routes.invite_staff(request, who=who, body=_validated(StaffEnrolmentIn, data))
+        link = await enrolment_routes.invite_staff(request, who=who, body=validated(StaffEnrolmentIn, data))
     except (DomainError, RequestValidationFailed) as err:
         await db(request).rollback()
-        raise FormError(_refused(err), "admin_users.html",
+        raise FormError(as_refusal(err), "admin_users.html",
                         {**await users_context(request, who), "form": values}) from err
     return {**await users_context(request, who), "link": _link(link)}
 
@@ -106,33 +92,29 @@ async def venues(request: web.Request, who):
 
 
 async def _venue_act(request: web.Request, who, call) -> web.Response:
-    try:
-        await call()
-    except (DomainError, RequestValidationFailed) as err:
-        await db(request).rollback()
-        raise FormError(_refused(err), "admin_venues.html", await venues_context(request, who)) from err
-    return see_other("/admin/venues")
+    return await act(request, call, template="admin_venues.html", context=lambda: venues_context(request, who),
+                     then="/admin/venues")
 
 
 @pages.post("/admin/venues/sites", roles=ADMIN)
 async def add_site(request: web.Request, who):
     form = await request.post()
     body = {k: str(form.get(k, "")).strip() for k in ("name", "region_code", "address")}
-    return await _venue_act(request, who, lambda: ev.create_site(request, who=who, body=_validated(SiteIn, body)))
+    return await _venue_act(request, who, lambda: ev.create_site(request, who=who, body=validated(SiteIn, body)))
 
 
 @pages.post("/admin/venues/sites/{site_id}/rooms", roles=ADMIN)
 async def add_room(request: web.Request, who):
     form = await request.post()
     body = {"name": str(form.get("name", "")).strip(), "capacity": str(form.get("capacity", "")).strip() or None}
-    return await _venue_act(request, who, lambda: ev.create_room(request, who=who, body=_validated(RoomIn, body)))
+    return await _venue_act(request, who, lambda: ev.create_room(request, who=who, body=validated(RoomIn, body)))
 
 
 @pages.post("/admin/venues/rooms/{room_id}/places", roles=ADMIN)
 async def add_place(request: web.Request, who):
     form = await request.post()
     body = {"label": str(form.get("label", "")).strip(), "camera_position": form.get("camera_position") == "yes"}
-    return await _venue_act(request, who, lambda: ev.create_place(request, who=who, body=_validated(PlaceIn, body)))
+    return await _venue_act(request, who, lambda: ev.create_place(request, who=who, body=validated(PlaceIn, body)))
 
 
 @pages.post("/admin/venues/places/{place_id}/retire", roles=ADMIN)

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
-from pydantic import ValidationError
 from sqlalchemy import or_, select
 
 from core.errors import DomainError
@@ -22,21 +21,14 @@ from trading.models import Tender
 from trading.routes import bids as bid_routes
 from trading.routes import tenders as tender_routes
 from trading.schemas import ObjectionAnswerIn, PassphraseIn
-from web.api import RequestValidationFailed
 from web.keys import db
 from web.pages.expert import label
 from web.pages.public import status_label
-from web.pages.routing import FormError, Pages, see_other
+from web.pages.routing import Pages, act, validated
 
 pages = Pages()
 MANAGING = ("agent", "admin")
 
-
-def _validated(model, data: dict[str, Any]):
-    try:
-        return model.model_validate(data)
-    except ValidationError as err:
-        raise RequestValidationFailed("body", err) from err
 
 
 @pages.get("/manage", "manage.html", roles=MANAGING)
@@ -75,16 +67,8 @@ async def desk(request: web.Request, who):
 
 
 async def _act(request: web.Request, who, call, anchor: str) -> web.Response:
-    try:
-        await call()
-    except (DomainError, RequestValidationFailed) as err:
-        if isinstance(err, RequestValidationFailed):
-            bad = DomainError("the request does not match the schema", code="validation_failed")
-            bad.status = 422
-            err = bad
-        await db(request).rollback()
-        raise FormError(err, "manage_tender.html", await desk_context(request, who)) from err
-    return see_other(f"/manage/tenders/{request.match_info['code']}{anchor}")
+    return await act(request, call, template="manage_tender.html", context=lambda: desk_context(request, who),
+                     then=f"/manage/tenders/{request.match_info['code']}{anchor}")
 
 
 @pages.post("/manage/tenders/{code}/opening", roles=("agent",))
@@ -97,7 +81,7 @@ async def unlock_share(request: web.Request, who):
     form = await request.post()
     body = {"passphrase": str(form.get("passphrase", ""))}
     return await _act(request, who,
-                      lambda: bid_routes.post_share(request, who=who, body=_validated(PassphraseIn, body)),
+                      lambda: bid_routes.post_share(request, who=who, body=validated(PassphraseIn, body)),
                       "#opening")
 
 
@@ -116,7 +100,7 @@ async def publish_candidates(request: web.Request, who):
     form = await request.post()
     body = {"publicity_days": str(form.get("publicity_days", "3")).strip() or "3"}
     return await _act(request, who,
-                      lambda: report_routes.publish_candidates(request, who=who, body=_validated(PublishIn, body)),
+                      lambda: report_routes.publish_candidates(request, who=who, body=validated(PublishIn, body)),
                       "#candidates")
 
 
@@ -126,7 +110,7 @@ async def answer_objection(request: web.Request, who):
     body = {"answer": str(form.get("answer", "")).strip(), "upheld": form.get("upheld") == "yes",
             "lot": str(form.get("lot", "")).strip() or None}
     return await _act(request, who,
-                      lambda: bid_routes.post_answer(request, who=who, body=_validated(ObjectionAnswerIn, body)),
+                      lambda: bid_routes.post_answer(request, who=who, body=validated(ObjectionAnswerIn, body)),
                       "#objections")
 
 

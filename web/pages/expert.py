@@ -12,7 +12,6 @@ from types import SimpleNamespace
 from typing import Any
 
 from aiohttp import web
-from pydantic import ValidationError
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select
 
@@ -24,10 +23,9 @@ from evaluation.schemas import BallotsIn, CheckInIn, JustifyIn, SheetIn, VoteIn
 from expert_pool import routes as pool_routes
 from expert_pool.schemas import DeclineIn
 from trading.models import Lot, Tender
-from web.api import RequestValidationFailed
 from web.keys import db
 from web.pages.i18n import N_, gettext
-from web.pages.routing import FormError, Pages, see_other
+from web.pages.routing import Pages, act, see_other, validated
 
 pages = Pages()
 SESSION_STATUS = {"scheduled": N_("Scheduled"), "check_in": N_("Check-in"), "in_progress": N_("In progress"),
@@ -48,12 +46,6 @@ def label(value: str | None) -> str:
     found = SESSION_STATUS.get(value) or MEMBER_STATUS.get(value) or FLAG_KINDS.get(value)
     return gettext(found) if found else value
 
-
-def _validated(model, data: dict[str, Any]):
-    try:
-        return model.model_validate(data)
-    except ValidationError as err:
-        raise RequestValidationFailed("body", err) from err
 
 
 # ---- invitations and my sessions ------------------------------------------------------------------------------
@@ -86,7 +78,7 @@ async def accept(request: web.Request, who):
 @pages.post("/me/invitations/{invitation_id}/decline", roles=("expert",))
 async def decline(request: web.Request, who):
     form = await request.post()
-    await pool_routes.decline(request, who=who, body=_validated(DeclineIn, {"reason": str(form.get("reason", ""))}))
+    await pool_routes.decline(request, who=who, body=validated(DeclineIn, {"reason": str(form.get("reason", ""))}))
     return see_other("/me/invitations")
 
 
@@ -146,24 +138,10 @@ async def place_page(request: web.Request, who):
     return await place_context(request, who)
 
 
-def _back(request: web.Request, anchor: str = "") -> web.Response:
-    return see_other(f"/sessions/{request.match_info['session_id']}/place{anchor}")
-
-
 async def _act(request: web.Request, who, call, anchor: str):
     """Run the API's handler; a refusal shows the place page again with its message."""
-    try:
-        await call()
-    except DomainError as err:
-        session = db(request)
-        await session.rollback()
-        raise FormError(err, "place.html", await place_context(request, who)) from err
-    except RequestValidationFailed as err:
-        bad = DomainError("the request does not match the schema", code="validation_failed")
-        bad.status = 422
-        await db(request).rollback()
-        raise FormError(bad, "place.html", await place_context(request, who)) from err
-    return _back(request, anchor)
+    return await act(request, call, template="place.html", context=lambda: place_context(request, who),
+                     then=f"/sessions/{request.match_info['session_id']}/place{anchor}")
 
 
 @pages.post("/sessions/{session_id}/place/check-in", auth=True)
@@ -172,7 +150,7 @@ async def check_in(request: web.Request, who):
     data = {"id_card_last4": str(form.get("id_card_last4", "")).strip() or None,
             "commitment": form.get("commitment") == "yes", "conflicts": [str(c) for c in form.getall("conflict", [])],
             "note": str(form.get("note", "")).strip() or None}
-    return await _act(request, who, lambda: ev.check_in(request, who=who, body=_validated(CheckInIn, data)),
+    return await _act(request, who, lambda: ev.check_in(request, who=who, body=validated(CheckInIn, data)),
                       "#check-in")
 
 
@@ -180,7 +158,7 @@ async def check_in(request: web.Request, who):
 async def vote_chair(request: web.Request, who):
     form = await request.post()
     body = {"candidate": str(form.get("candidate", ""))}
-    return await _act(request, who, lambda: ev.vote_chair(request, who=who, body=_validated(VoteIn, body)), "#chair")
+    return await _act(request, who, lambda: ev.vote_chair(request, who=who, body=validated(VoteIn, body)), "#chair")
 
 
 @pages.post("/sessions/{session_id}/place/review", auth=True)
@@ -195,7 +173,7 @@ async def cast_ballots(request: web.Request, who):
             ballots.append({"bidder": bidder, "requirement": requirement, "passed": passed,
                             "reason": None if passed else reason})
     return await _act(request, who,
-                      lambda: ev.cast_review_ballots(request, who=who, body=_validated(BallotsIn, {"ballots": ballots})),
+                      lambda: ev.cast_review_ballots(request, who=who, body=validated(BallotsIn, {"ballots": ballots})),
                       "#review")
 
 
@@ -205,7 +183,7 @@ async def save_sheet(request: web.Request, who):
     scores = {key[len("score:"):]: str(value).strip() for key, value in form.items()
               if key.startswith("score:") and str(value).strip()}
     body = {"scores": scores, "submit": form.get("action") == "submit"}
-    return await _act(request, who, lambda: ev.save_sheet(request, who=who, body=_validated(SheetIn, body)),
+    return await _act(request, who, lambda: ev.save_sheet(request, who=who, body=validated(SheetIn, body)),
                       f"#sheet-{request.match_info['bidder']}")
 
 
@@ -213,7 +191,7 @@ async def save_sheet(request: web.Request, who):
 async def justify(request: web.Request, who):
     form = await request.post()
     body = {k: str(form.get(k, "")).strip() for k in ("bidder", "criterion", "kind", "text")}
-    return await _act(request, who, lambda: ev.justify_flag(request, who=who, body=_validated(JustifyIn, body)),
+    return await _act(request, who, lambda: ev.justify_flag(request, who=who, body=validated(JustifyIn, body)),
                       "#flags")
 
 

@@ -9,10 +9,11 @@ from urllib.parse import quote
 
 import aiohttp_jinja2
 from aiohttp import web
+from pydantic import ValidationError
 
 from core.errors import DomainError, Unauthorized
 from web.api import RequestValidationFailed, json_response, require_principal
-from web.keys import REQ_ID, REQ_PRINCIPAL
+from web.keys import REQ_ID, REQ_PRINCIPAL, db
 from web.middleware import is_page_path
 from web.pages import i18n
 from web.pages.errors import error_message
@@ -30,6 +31,35 @@ class FormError(DomainError):
         self.cause = err
         self.template = template
         self.context = context
+
+
+def validated(model, data: dict[str, Any]):
+    """A form's values checked by the API's own request model, refused as the API would refuse the body."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        raise RequestValidationFailed("body", err) from err
+
+
+def as_refusal(err: Exception) -> DomainError:
+    """A domain refusal as it is; a body the request model refused as 422 validation_failed."""
+    if isinstance(err, RequestValidationFailed):
+        bad = DomainError("the request does not match the schema", code="validation_failed")
+        bad.status = 422
+        return bad
+    return err
+
+
+async def act(request: web.Request, call: Callable[[], Awaitable[Any]], *, template: str,
+              context: Callable[[], Awaitable[dict[str, Any]]], then: str) -> web.Response:
+    """A form post that runs an API handler: on success see `then`; on a refusal the work is rolled back and
+    `template` is shown again, with `context()` read after the rollback, and the refusal's message."""
+    try:
+        await call()
+    except (DomainError, RequestValidationFailed) as err:
+        await db(request).rollback()
+        raise FormError(as_refusal(err), template, await context()) from err
+    return see_other(then)
 
 
 def wants_json(request: web.Request) -> bool:

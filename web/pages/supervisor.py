@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
-from pydantic import ValidationError
 
 from core.errors import DomainError, NotFound
 from evaluation import routes as ev
@@ -19,17 +18,11 @@ from expert_pool.schemas import EntropyIn as DrawEntropyIn
 from web.api import RequestValidationFailed
 from web.keys import db
 from web.pages.expert import label
-from web.pages.routing import FormError, Pages, see_other
+from web.pages.routing import FormError, Pages, act, see_other, validated
 
 pages = Pages()
 SUPERVISING = ("supervisor", "admin")
 
-
-def _validated(model, data: dict[str, Any]):
-    try:
-        return model.model_validate(data)
-    except ValidationError as err:
-        raise RequestValidationFailed("body", err) from err
 
 
 @pages.get("/supervise", "supervise.html", roles=SUPERVISING)
@@ -50,30 +43,22 @@ async def one_session(request: web.Request, who):
 
 
 async def _act(request: web.Request, who, call) -> web.Response:
-    try:
-        await call()
-    except (DomainError, RequestValidationFailed) as err:
-        if isinstance(err, RequestValidationFailed):
-            bad = DomainError("the request does not match the schema", code="validation_failed")
-            bad.status = 422
-            err = bad
-        await db(request).rollback()
-        raise FormError(err, "supervise_session.html", await session_context(request, who)) from err
-    return see_other(f"/supervise/sessions/{request.match_info['session_id']}")
+    return await act(request, call, template="supervise_session.html", context=lambda: session_context(request, who),
+                     then=f"/supervise/sessions/{request.match_info['session_id']}")
 
 
 @pages.post("/supervise/sessions/{session_id}/suspend", roles=("supervisor",))
 async def suspend(request: web.Request, who):
     form = await request.post()
     body = {"reason": str(form.get("reason", "")).strip(), "fault": form.get("fault") == "yes"}
-    return await _act(request, who, lambda: ev.suspend_session(request, who=who, body=_validated(SuspendIn, body)))
+    return await _act(request, who, lambda: ev.suspend_session(request, who=who, body=validated(SuspendIn, body)))
 
 
 @pages.post("/supervise/sessions/{session_id}/resume", roles=("supervisor",))
 async def resume(request: web.Request, who):
     form = await request.post()
     body = {"note": str(form.get("note", "")).strip() or None}
-    return await _act(request, who, lambda: ev.resume_session(request, who=who, body=_validated(ResumeIn, body)))
+    return await _act(request, who, lambda: ev.resume_session(request, who=who, body=validated(ResumeIn, body)))
 
 
 # ---- expert draws: the supervisor's entropy -------------------------------------------------------------------
@@ -96,7 +81,7 @@ async def draw_entropy(request: web.Request, who):
     form = await request.post()
     body = {"entropy": str(form.get("entropy", "")).strip()}
     try:
-        await pool_routes.supply_entropy(request, who=who, body=_validated(DrawEntropyIn, body))
+        await pool_routes.supply_entropy(request, who=who, body=validated(DrawEntropyIn, body))
     except (DomainError, RequestValidationFailed) as err:
         if isinstance(err, RequestValidationFailed):
             bad = DomainError("the request does not match the schema", code="validation_failed")
