@@ -41,10 +41,15 @@ npm: system-deps node_modules/.package-lock.json
 run: deps system-deps npm
 	$(VENV)/bin/bidroom serve --demo --port 8080
 
+# pytest-xdist workers; tests/conftest.py puts the browser, media and server end-to-end tests on one worker each.
+# Bytecode is written for this run even where PYTHONDONTWRITEBYTECODE is set: each worker and every server or CLI
+# process the tests start then loads the compiled modules, and pytest its rewritten test modules, from the cache.
+TEST_WORKERS ?= 4
+
 test: venv system-deps npm
 	$(PIP) install -q -e '.[test]'
 	$(MAKE) audit
-	$(PY) -m pytest -n 4 --dist loadgroup --durations=25
+	env -u PYTHONDONTWRITEBYTECODE $(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup --durations=25
 
 # known vulnerabilities in the installed dependencies (pip-audit); waivers and the offline case: docs/SECURITY.md
 audit: venv

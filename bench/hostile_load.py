@@ -45,6 +45,44 @@ PASSWORD = "correct-horse-7battery"
 LISTING = "/api/v1/tenders?limit=20"
 
 
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds() -> dict[int, tuple[int, str, float]]:
+    """Every live process: pid -> (parent pid, name, CPU seconds used so far, user + system)."""
+    stats: dict[int, tuple[int, str, float]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            raw = open(f"/proc/{entry}/stat").read()
+        except OSError:
+            continue
+        comm = raw[raw.index("(") + 1:raw.rindex(")")]
+        fields = raw[raw.rindex(")") + 2:].split()
+        stats[int(entry)] = (int(fields[1]), comm, (int(fields[11]) + int(fields[12])) / TICK)
+    return stats
+
+
+def cpu_share(before: dict, after: dict, groups: dict[str, int], seconds: float) -> str:
+    """The cores each group used over a phase: a process belongs to the first group whose pid is itself or an
+    ancestor (its descendants are "<group> workers"); PostgreSQL's processes form "postgres", the rest "other". A process that ended during the phase is
+    not counted; one that started counts whole."""
+    owner = {pid: name for name, pid in groups.items()}
+    used: dict[str, float] = {name: 0.0 for name in [*groups, "postgres", "other"]}
+    for pid, (_ppid, comm, total) in after.items():
+        group, p = None, pid
+        while p in after and group is None:
+            group = owner.get(p)
+            p = after[p][0] if p != after[p][0] else 0
+        if group is not None and pid != groups[group]:
+            group += " workers"  # the server's scrypt and validation pools, say
+        start = before[pid][2] if pid in before and before[pid][1] == comm else 0.0
+        group = group or ("postgres" if comm.startswith("postgres") else "other")
+        used[group] = used.get(group, 0.0) + total - start
+    return "   ".join(f"{k} {v / seconds:.2f}" for k, v in used.items())
+
+
 def pct(values: list[float], p: float) -> float:
     data = sorted(values)
     return data[min(len(data) - 1, int(round(p / 100 * (len(data) - 1))))] if data else float("nan")
@@ -159,8 +197,36 @@ def attackers(base: str, agents: list[dict], upload_mib: int, uploaders: int, re
     results.put(dict(asyncio.run(run())))
 
 
+async def measured(seconds: float, groups: dict[str, int], base: str) -> list[float]:
+    """The honest client for `seconds`, printing the cores each process group used meanwhile."""
+    before, t0 = cpu_seconds(), time.monotonic()
+    latencies = await honest(base, seconds)
+    print(f"  cores used: {cpu_share(before, cpu_seconds(), groups, time.monotonic() - t0)}")
+    return latencies
+
+
+def burn(stop) -> None:
+    """The control load: one process keeping one core busy, touching nothing of the server's."""
+    while not stop.is_set():
+        sum(range(10_000))
+
+
+async def control_phase(base: str, seconds: float, server_pid: int) -> list[float]:
+    """The honest client while a process that is not an attacker keeps one core busy: what a load generator
+    sharing the machine costs the honest client by itself."""
+    ctx = mp.get_context("spawn")
+    stop = ctx.Event()
+    proc = ctx.Process(target=burn, args=(stop,))
+    proc.start()
+    try:
+        return await measured(seconds, {"server": server_pid, "burner": proc.pid, "honest": os.getpid()}, base)
+    finally:
+        stop.set()
+        proc.join()
+
+
 async def attack_phase(base: str, seconds: float, agents: list[dict], upload_mib: int, uploaders: int,
-                       counts: Counter) -> list[float]:
+                       counts: Counter, server_pid: int) -> list[float]:
     ctx = mp.get_context("spawn")
     ready, stop, results = ctx.Event(), ctx.Event(), ctx.Queue()
     proc = ctx.Process(target=attackers, args=(base, agents, upload_mib, uploaders, ready, stop, results))
@@ -168,7 +234,7 @@ async def attack_phase(base: str, seconds: float, agents: list[dict], upload_mib
     while not ready.is_set():
         await asyncio.sleep(0.05)
     try:
-        return await honest(base, seconds)
+        return await measured(seconds, {"server": server_pid, "attackers": proc.pid, "honest": os.getpid()}, base)
     finally:
         stop.set()
         counts.update(await asyncio.to_thread(results.get))
@@ -214,20 +280,30 @@ async def main() -> None:
         await honest(base, 2.0)  # warm-up
         quiet: list[float] = []
         attacked: list[float] = []
+        control: list[float] = []
         counts: Counter = Counter()
         for r in range(args.rounds):
-            q = await honest(base, args.seconds)
-            a = await attack_phase(base, args.seconds, agents, args.upload_mib, args.uploaders, counts)
+            print(f"round {r + 1} without attack")
+            q = await measured(args.seconds, {"server": server.pid, "honest": os.getpid()}, base)
+            print(f"round {r + 1} with one core busy elsewhere (control)")
+            c = await control_phase(base, args.seconds, server.pid)
+            print(f"round {r + 1} under attack")
+            a = await attack_phase(base, args.seconds, agents, args.upload_mib, args.uploaders, counts, server.pid)
             print(describe(f"round {r + 1} without attack", q))
+            print(describe(f"round {r + 1} one core busy", c))
             print(describe(f"round {r + 1} under attack", a))
             quiet += q
+            control += c
             attacked += a
             await asyncio.sleep(2.0)  # let the last enrolments drain before the next quiet phase
         print()
         print(describe("honest, without attack", quiet))
+        print(describe("honest, one core busy", control))
         print(describe("honest, under attack", attacked))
         print(f"p50 ratio {pct(attacked, 50) / pct(quiet, 50):.2f}x   "
               f"p99 ratio {pct(attacked, 99) / pct(quiet, 99):.2f}x   (target p99 <= 2x)")
+        print(f"control (one core busy, no attack): p50 ratio {pct(control, 50) / pct(quiet, 50):.2f}x   "
+              f"p99 ratio {pct(control, 99) / pct(quiet, 99):.2f}x")
         print("attackers' answers: " + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
         if server.poll() is not None:
             raise SystemExit(f"the server died during the run ({server.returncode})")

@@ -1,11 +1,16 @@
 """Pages: the public tender list page against GET /api/v1/tenders with the same query, in one run (target: the page
 serves >= 50% of the API's requests/s); first paint and full load of the list page in Chromium on loopback; the
-JavaScript and CSS each page loads.
+JavaScript and CSS each page loads; the supervisor's video wall of a session with 5 places on camera (first paint,
+load event, and every tile's first video frame), its JavaScript and CSS, and the replay page's.
 
 One `bidroom` server process (serving_app) on an embedded PostgreSQL with the demo data (N bulk tenders), loaded
 in interleaved rounds by the same client at the same concurrency.
 
-    .venv/bin/python bench/pages.py [--tenders 2000] [--seconds 10] [--concurrency 16] [--loads 10]
+    .venv/bin/python bench/pages.py [--tenders 2000] [--seconds 10] [--concurrency 16] [--loads 10] [--wall-only]
+
+The wall's 5 places are published by aiortc clients in this process sending a pre-encoded VP8 640x480 15 fps +
+Opus clip (bench/media.py's publishers: no encoding on the client), into a session made as bench/media.py makes
+its sessions; the supervisor signs in through the sign-in page.
 """
 from __future__ import annotations
 
@@ -114,6 +119,125 @@ async def browser_figures(base: str, loads: int) -> dict:
     return out
 
 
+PAINT_AND_LOAD = """() => new Promise((resolve) => {
+    const done = (paint) => resolve({paint, load: performance.getEntriesByType('navigation')[0].loadEventEnd});
+    new PerformanceObserver((list) => {
+        const fcp = list.getEntries().find((e) => e.name === 'first-contentful-paint');
+        if (fcp) done(fcp.startTime);
+    }).observe({type: 'paint', buffered: true});
+    setTimeout(() => done(null), 3000);
+})"""
+
+# the moment (ms since navigation) every tile of the wall has shown a video frame
+ALL_TILES_MOVING = """(count) => new Promise((resolve) => {
+    const give_up = performance.now() + 30000;
+    const check = () => {
+        if (performance.now() > give_up) {
+            const videos = [...document.querySelectorAll('#wall-tiles video')];
+            console.log('wall: ' + videos.filter((v) => v.videoWidth > 0 && v.currentTime > 0).length + ' of '
+                        + videos.length + ' tiles moving; ' + document.getElementById('wall-status').dataset.state);
+            resolve(null);
+            return;
+        }
+        const videos = [...document.querySelectorAll('#wall-tiles video')];
+        if (videos.length >= count && videos.every((v) => v.videoWidth > 0 && v.currentTime > 0)) {
+            resolve(performance.now());
+        } else {
+            setTimeout(check, 20);
+        }
+    };
+    check();
+})"""
+
+
+async def wall_figures(base: str, data_dir: Path, db_url: str, loads: int, places: int = 5) -> dict:
+    """Publish `places` places of a new session, then load the supervisor's wall of it `loads` times cold."""
+    import aiohttp
+    import pyotp
+    from playwright.async_api import async_playwright
+    from sqlalchemy import any_, literal, update
+
+    from bench import media as bench_media
+    from core.db import create_engine, session_factory
+    from core.identity_models import User
+    from core.passwords import hash_password
+
+    bench_media.make_clip()
+    world = await bench_media.build_world(db_url, data_dir, shapes=[places])
+    session = world.sessions[0]
+    secret = pyotp.random_base32()
+    engine = create_engine(db_url, pool_size=1)
+    async with session_factory(engine)() as db, db.begin():
+        username = (await db.execute(update(User).where(literal("supervisor") == any_(User.roles))
+                                     .where(User.password_hash == "!")
+                                     .values(password_hash=await hash_password("bench-wall-2026"),
+                                             totp_secret=secret).returning(User.username))).scalars().first()
+    await engine.dispose()
+
+    out: dict = {"paint": [], "load": [], "moving": [], "weights": {}}
+    ws_base = base.replace("http://", "ws://")
+    async with aiohttp.ClientSession() as http, async_playwright() as p:
+
+        async def on_camera() -> list:
+            publishers = [bench_media.Publisher(ws_base, session.public_id, place) for place in session.places]
+            for publisher in publishers:
+                await publisher.start(http)
+            await asyncio.sleep(1.0)   # every place sending before the supervisor opens the wall
+            return publishers
+
+        browser = await p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        context = await browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN")
+        page = await context.new_page()
+        await page.goto(f"{base}/signin")
+        await page.fill("#username", username)
+        await page.fill("#password", "bench-wall-2026")
+        await page.fill("#totp", pyotp.TOTP(secret).now())
+        async with page.expect_navigation():
+            await page.click("main form button[type=submit]")
+        signed_in = await context.storage_state()
+        await context.close()
+        wall = f"{base}/supervise/sessions/{session.public_id}"
+        # each load with the places freshly on camera (a publication per load: in a first version, publishers
+        # kept for every load stopped sending after a minute or so under this machine's load), in a fresh context
+        # with the session cookie only: nothing cached
+        for _ in range(loads):
+            publishers = await on_camera()
+            try:
+                context = await browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN",
+                                                    storage_state=signed_in)
+                page = await context.new_page()
+                page.on("console", lambda m: m.text.startswith("wall:") and print(m.text, flush=True))
+                await page.goto(wall, wait_until="load")
+                timing = await page.evaluate(PAINT_AND_LOAD)
+                out["paint"].append(timing["paint"])
+                out["load"].append(timing["load"])
+                out["moving"].append(await page.evaluate(ALL_TILES_MOVING, places))
+                await context.close()
+            finally:
+                for publisher in publishers:
+                    await publisher.stop()
+        context = await browser.new_context(viewport={"width": 1366, "height": 768}, locale="zh-CN",
+                                            storage_state=signed_in)
+        page = await context.new_page()
+        sizes: dict[str, dict[str, int]] = {}
+        current = {"name": ""}
+
+        async def count(response) -> None:
+            kind = response.request.resource_type
+            if kind in ("script", "stylesheet"):
+                body = await response.body()
+                bucket = sizes.setdefault(current["name"], {"script": 0, "stylesheet": 0})
+                bucket[kind] += len(body)
+        page.on("response", lambda r: asyncio.ensure_future(count(r)))
+        for name, path in (("video wall", wall), ("replay", wall + "/replay")):
+            current["name"] = name
+            await page.goto(path, wait_until="load")
+            await page.wait_for_timeout(500)
+        out["weights"] = sizes
+        await browser.close()
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tenders", type=int, default=2000)
@@ -121,6 +245,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--loads", type=int, default=10)
+    parser.add_argument("--wall-only", action="store_true", help="only the supervisor's video wall")
     args = parser.parse_args()
 
     root, pg, db_url = migrated_database("bidroom-bench-pages-")
@@ -137,16 +262,32 @@ def main() -> None:
         # (aiohttp's cookie jar ignores cookies from an IP address), and the API ignores it
         headers = {"Cookie": f"bidroom_csrf={asyncio.run(csrf_cookie(base))}"}
         rounds: dict[str, list] = {name: [] for name in targets}
-        for _ in range(args.rounds):  # interleaved: background load on the machine hits both alike
+        # interleaved: background load on the machine hits both alike
+        for _ in range(0 if args.wall_only else args.rounds):
             for name, url in targets.items():
                 rounds[name].append(asyncio.run(run_load(url, concurrency=args.concurrency, headers=headers,
                                                          seconds=args.seconds / args.rounds, warmup_s=0.5)))
-        figures = asyncio.run(browser_figures(base, args.loads))
+        figures = None if args.wall_only else asyncio.run(browser_figures(base, args.loads))
+        wall = asyncio.run(wall_figures(base, root / "var", db_url, args.loads))
     finally:
         proc.terminate()
         proc.join(10)
         pg.stop()
 
+    if not args.wall_only:
+        list_figures(args, rounds, figures)
+    paints = [p for p in wall["paint"] if p is not None]
+    moving = [m for m in wall["moving"] if m is not None] or [float("nan")]
+    print(f"Chromium, supervisor's wall of 5 places on camera, {args.loads} cold loads: first contentful paint median "
+          f"{statistics.median(paints):.0f} ms (min {min(paints):.0f}), load event median "
+          f"{statistics.median(wall['load']):.0f} ms (min {min(wall['load']):.0f}), every tile's first video frame "
+          f"median {statistics.median(moving):.0f} ms (min {min(moving):.0f}, "
+          f"{len(moving)} of {args.loads} within 30 s)")
+    for name, weight in wall["weights"].items():
+        print(f"{name:<16} JS {weight['script'] / 1024:8.1f} KiB   CSS {weight['stylesheet'] / 1024:6.1f} KiB")
+
+
+def list_figures(args, rounds: dict, figures: dict) -> None:
     print(f"# pages — {platform.python_version()}, {mp.cpu_count()} cores, {args.tenders} demo tenders, "
           f"concurrency {args.concurrency}, {args.rounds} rounds of {args.seconds / args.rounds:.1f} s each")
     rps = {}

@@ -30,6 +30,7 @@ ROUTE_MODULES = [
     "intermediary_market.routes",
     "evaluation.routes", "evaluation.report_routes", "evaluation.material_routes",
     "evaluation.media.routes", "evaluation.media.playback_routes", "evaluation.media.worker_routes",
+    "evaluation.media.device_routes",
 ]
 
 

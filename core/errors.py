@@ -82,6 +82,13 @@ class RateLimited(DomainError):
         self.retry_after = retry_after
 
 
+class ServiceBusy(RateLimited):
+    """503: the server cannot do this now for want of capacity, not because of the request; retry after a while."""
+
+    status = 503
+    code = "service_busy"
+
+
 class InsufficientStorage(DomainError):
     """507: the server refuses to store more while its data volume is nearly full."""
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 import secrets
 from dataclasses import dataclass, field, replace
@@ -49,6 +50,23 @@ def _env_float(env: dict[str, str], name: str, default: float) -> float:
         return float(raw)
     except ValueError as err:
         raise SystemExit(f"{name} must be a number, got {raw!r}") from err
+
+
+def _media_retention_s(env: dict[str, str]) -> float:
+    """BIDROOM_MEDIA_RETENTION_YEARS (of 365.25 days, rounded up to a whole day) or BIDROOM_MEDIA_RETENTION_DAYS;
+    not both."""
+    years, days = env.get("BIDROOM_MEDIA_RETENTION_YEARS"), env.get("BIDROOM_MEDIA_RETENTION_DAYS")
+    if years and days:
+        raise SystemExit("set BIDROOM_MEDIA_RETENTION_YEARS or BIDROOM_MEDIA_RETENTION_DAYS, not both")
+    if years:
+        return math.ceil(_env_float(env, "BIDROOM_MEDIA_RETENTION_YEARS", 15) * 365.25) * 86400
+    return _env_float(env, "BIDROOM_MEDIA_RETENTION_DAYS", MEDIA_RETENTION_DEFAULT_S / 86400) * 86400
+
+
+# settings that must be greater than zero (checked when Settings is built)
+_POSITIVE = ("media_retention_s", "media_retention_sweep_s", "media_segment_s", "media_video_lost_s",
+             "media_fault_after_s", "media_watchdog_s", "media_relay_queue", "media_worker_heartbeat_s",
+             "media_worker_dead_after_s")
 
 
 def _env_off_by_default(env: dict[str, str], name: str) -> bool:
@@ -116,16 +134,44 @@ class Settings:
     verify_queue: int = 8
     verify_workers: int = 2
     verify_per_minute: int = 30
+    # a 429 is answered after this long (never longer than its Retry-After, jittered down to half): a client that
+    # ignores Retry-After is slowed to about one request a second per connection (web.middleware.error_mapping)
+    rate_limited_hold_s: float = 1.0
     # media plane: recordings are kept this long after their segment closes (BIDROOM_MEDIA_RETENTION_DAYS,
     # default 15 years as for trading archives), then the daily retention sweep removes the files
     media_retention_s: float = MEDIA_RETENTION_DEFAULT_S
     media_retention_sweep_s: int = 86400
+    # media plane, live: a recording segment closes at the first key frame after media_segment_s
+    # (BIDROOM_MEDIA_SEGMENT_S); a place without video for media_video_lost_s raises "place video lost"
+    # (BIDROOM_MEDIA_VIDEO_LOST_S); a loss lasting media_fault_after_s suspends the session as a venue fault
+    # (BIDROOM_MEDIA_FAULT_AFTER_S); health is checked every media_watchdog_s (BIDROOM_MEDIA_WATCHDOG_S); a slow
+    # viewer may fall media_relay_queue packets behind before its video waits for a key frame
+    # (BIDROOM_MEDIA_RELAY_QUEUE)
+    media_segment_s: float = 60.0
+    media_video_lost_s: float = 10.0
+    media_fault_after_s: float = 300.0
+    media_watchdog_s: float = 1.0
+    media_relay_queue: int = 240
     # BIDROOM_MEDIA_WORKERS=on: separate `bidroom media-worker` processes serve signaling, each session on the
     # worker PostgreSQL assigns it; off (default, `make run`): the web process serves media itself
     media_workers: bool = False
     media_worker_heartbeat_s: float = 5.0
     media_worker_dead_after_s: float = 20.0
     extra: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        problems = [f"{name} must be positive, got {getattr(self, name)!r}" for name in _POSITIVE
+                    if not getattr(self, name) > 0]
+        if not 0 <= self.rate_limited_hold_s <= 10:
+            problems.append(f"rate_limited_hold_s must be between 0 and 10 seconds, got {self.rate_limited_hold_s!r}")
+        if self.media_video_lost_s >= self.media_fault_after_s:
+            problems.append("media_video_lost_s must be shorter than media_fault_after_s (a fault is a loss that "
+                            f"lasts), got {self.media_video_lost_s!r} and {self.media_fault_after_s!r}")
+        if self.media_watchdog_s > self.media_video_lost_s:
+            problems.append(f"media_watchdog_s ({self.media_watchdog_s!r}) must not exceed media_video_lost_s "
+                            f"({self.media_video_lost_s!r}): a loss would be noticed late")
+        if problems:
+            raise ValueError("; ".join(problems))
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides) -> "Settings":
@@ -159,14 +205,22 @@ class Settings:
             verify_queue=_env_int(env, "BIDROOM_VERIFY_QUEUE", 8),
             verify_workers=_env_int(env, "BIDROOM_VERIFY_WORKERS", 2),
             verify_per_minute=_env_int(env, "BIDROOM_VERIFY_PER_MINUTE", 30),
-            media_retention_s=_env_float(env, "BIDROOM_MEDIA_RETENTION_DAYS",
-                                         MEDIA_RETENTION_DEFAULT_S / 86400) * 86400,
+            rate_limited_hold_s=_env_float(env, "BIDROOM_RATE_LIMITED_HOLD_S", 1.0),
+            media_retention_s=_media_retention_s(env),
+            media_segment_s=_env_float(env, "BIDROOM_MEDIA_SEGMENT_S", 60.0),
+            media_video_lost_s=_env_float(env, "BIDROOM_MEDIA_VIDEO_LOST_S", 10.0),
+            media_fault_after_s=_env_float(env, "BIDROOM_MEDIA_FAULT_AFTER_S", 300.0),
+            media_watchdog_s=_env_float(env, "BIDROOM_MEDIA_WATCHDOG_S", 1.0),
+            media_relay_queue=_env_int(env, "BIDROOM_MEDIA_RELAY_QUEUE", 240),
             media_workers=_env_off_by_default(env, "BIDROOM_MEDIA_WORKERS"),
             media_worker_heartbeat_s=_env_float(env, "BIDROOM_MEDIA_WORKER_HEARTBEAT_S", 5.0),
             media_worker_dead_after_s=_env_float(env, "BIDROOM_MEDIA_WORKER_DEAD_AFTER_S", 20.0),
         )
         values.update(overrides)
-        return cls(**values)
+        try:
+            return cls(**values)
+        except ValueError as err:
+            raise SystemExit(f"invalid settings: {err}") from err
 
     def with_(self, **changes) -> "Settings":
         return replace(self, **changes)

@@ -7,8 +7,10 @@ venue service so that every one is on the ledger. Then one tender, opened with 4
 (Guangzhou): every step through the services, as the agent, the bidders, the supervisor and the experts would
 act, so the ledger tells the story as it would have happened.
 
-The bids need their deadline to pass before the opening: the demo tender's deadline is a few seconds after its
-publication (the statutory periods are off in the demo), and the seed waits for it by the database clock."""
+The bids need their deadline to pass before the opening. The demo tender is published with its deadline a few
+seconds ahead (the statutory periods are off in the demo), enough for the four bids on a slow machine; once they
+are in, the seed brings the deadline forward to the database clock's now (a demo-only step, on the ledger as
+`tender.demo_deadline`) instead of waiting, and the opening starts by the database clock as usual."""
 from __future__ import annotations
 
 import asyncio
@@ -27,6 +29,7 @@ from rich.table import Table
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from core import scheduler
 from core.clock import db_now, passed
 from core.errors import Unprocessable
 from core.identity_models import Organisation, User
@@ -37,6 +40,7 @@ from core.storage import Storage
 from evaluation import members, venues
 from evaluation import sessions as sessions_svc
 from evaluation.models import Room, Site
+from evidence import ledger_service as ledger
 from evidence.ledger_service import LedgerSigner
 from evidence.pki import Pki
 from evidence.records_service import RecordsContext
@@ -112,7 +116,8 @@ DEMO_PRICES = ("4650000.00", "4720000.00", "4580000.00", "4810000.00")
 # the scarcer quota first, so that the larger Guangzhou pool cannot take the employers Zhongshan depends on
 DEMO_QUOTAS = (("中山", "442000", 3, 1), ("广州", "440100", 2, 1))
 MAIN_SITE, SUB_SITE = ("中山市公共资源交易中心", "远程异地评标室"), ("广东省公共资源交易中心", "远程异地评标室1")
-# the bids are submitted within this many seconds of publication, then the deadline passes and they are opened
+# the bids are submitted within this many seconds of publication (ample on a loaded machine); once all four are in,
+# the deadline is brought forward to the database's now and they are opened, without waiting out the window
 DEFAULT_BIDDING_S = 10
 
 
@@ -192,6 +197,10 @@ async def seed_evaluation(sessions: async_sessionmaker, console: Console, option
     agent, supervisor = principal_of(cast_.agent), principal_of(cast_.supervisor)
     await ensure_demo_holder_keys(sessions)
 
+    # the bids' bundles are made before the window opens
+    bundles = [make_bundle({"price": DEMO_PRICES[i], "duration_days": 365, "declared": {"质量标准": "合格"}},
+                           _documents(i, user.display_name)) for i, user in enumerate(cast_.bidders)]
+
     # 1. the agent drafts, seals and publishes the tender; the four demo bidders register for its lot
     async with sessions() as session, session.begin():
         now = await db_now(session)
@@ -216,18 +225,19 @@ async def seed_evaluation(sessions: async_sessionmaker, console: Console, option
         for user in cast_.bidders:
             await participation.register_for_lot(session, principal_of(user), lot_id)
 
-    # 2. each bidder uploads its bid bundle, sealed by the platform to the tender's key as it streams in
+    # 2. each bidder uploads its bid bundle, sealed by the platform to the tender's key as it streams in; then the
+    # bidding window closes at once (the demo does not wait out its seconds)
     signer = LedgerSigner(load_or_create_ed25519(settings.keys_dir / "ledger_ed25519.pem"))
     storage = Storage(settings.storage_dir)
-    for i, user in enumerate(cast_.bidders):
+    for i, (user, data) in enumerate(zip(cast_.bidders, bundles)):
         who = principal_of(user)
         async with sessions() as session:
             target = await bids.bid_target(session, code, lot_id, who)
-        data = make_bundle({"price": DEMO_PRICES[i], "duration_days": 365, "declared": {"质量标准": "合格"}},
-                           _documents(i, user.display_name))
         received = await bids.receive_bid(_chunks(data), target, storage, max_bytes=settings.max_upload_bytes)
         async with sessions() as session, session.begin():
             await bids.record_bid(session, target, received, who, signer=signer)
+    async with sessions() as session, session.begin():
+        await _close_bidding_now(session, code)
 
     # 3. the agent books the two rooms and schedules the session: main venue Zhongshan, sub-venue Guangzhou
     async with sessions() as session, session.begin():
@@ -279,12 +289,7 @@ async def seed_evaluation(sessions: async_sessionmaker, console: Console, option
             await confirmations.reply(session, who=principal_of(user), invitation_public_id=invitation_id,
                                       accept=True)
 
-    # 6. the deadline passes (by the database clock) and the two key holders open the bids
-    while True:
-        async with sessions() as session:
-            if passed(deadline, await db_now(session)):
-                break
-        await asyncio.sleep(0.5)
+    # 6. the deadline has passed (by the database clock) and the two key holders open the bids
     keyring = PlatformKeyring.from_keys_dir(settings.keys_dir)
     records = await asyncio.to_thread(_records, settings, sessions)
     async with sessions() as session, session.begin():
@@ -306,6 +311,23 @@ async def seed_evaluation(sessions: async_sessionmaker, console: Console, option
                           at.venue_role if at else "-", at.place.label if at else "-", expert.id_card_no[-4:]))
     _print_next_steps(console, settings, code, lot_id, session_id, draw_id, lines)
     return session_id
+
+
+async def _close_bidding_now(session: AsyncSession, code: str) -> None:
+    """Demo only: the bids are in, so the tender's deadline (and its opening time) moves to the database's now
+    rather than the seed waiting out the rest of its window; on the ledger, with the deadline it replaces. A real
+    tender's deadline only ever moves out (an amendment, tenders.amend)."""
+    tender = await tenders.get_tender(session, code, lock="update")
+    now = await db_now(session)
+    before = tender.bid_deadline_at
+    if passed(before, now):
+        return  # a slow machine took the whole window
+    tender.clarification_end_at = min(tender.clarification_end_at, now)
+    tender.bid_deadline_at = tender.opening_at = tender.updated_at = now
+    await scheduler.reschedule(session, tenders.close_job_key(tender.id), now)
+    await ledger.append(session, actor=ledger.SYSTEM, action="tender.demo_deadline", entity=f"tender:{code}",
+                        payload={"bid_deadline_before": before.isoformat(), "bid_deadline_after": now.isoformat(),
+                                 "reason": "demo: every demo bid is in, bidding closes now"})
 
 
 def _print_next_steps(console: Console, settings: Settings, code: str, lot_id: str, session_id: str,

@@ -2,7 +2,8 @@
 tender's agent from the tender documents), each member's pass or fail per bidder per requirement with reasons,
 and the chair closing the review, which decides it by majority (evaluation.rules.review_result): rejected
 bidders are out with their reasons; fewer than 3 compliant bids fail the lot (流标), on the lot itself through
-evaluation.tender_link, and the tender fails once every one of its lots has.
+evaluation.tender_link, with a failure record signed by the chair and sealed (evaluation.failure_record), and the
+tender fails once every one of its lots has.
 
 Never commits; every action writes its ledger entry in the caller's transaction.
 """
@@ -18,11 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.clock import db_now
 from core.errors import Conflict, Forbidden, Unprocessable
 from core.principal import Principal
-from evaluation import access, members, tender_link
+from evaluation import access, committee, failure_record, members, tender_link
 from evaluation.models import EvaluationMember, EvaluationSession, ReviewVote
 from evaluation.rules import (REVIEW_KINDS, ReviewBallot, SessionStatus as SS, check_declared_bidders,
                               check_review_ballot, missing_ballots, review_result)
 from evidence import ledger_service as ledger
+from evidence.records_service import RecordsContext, fresh_checkpoint
 
 
 @dataclass
@@ -117,38 +119,57 @@ async def cast(session: AsyncSession, *, who: Principal, session_public_id: str,
     return await view(session, who=who, session_public_id=es.public_id)
 
 
-async def close(session: AsyncSession, *, who: Principal, session_public_id: str) -> ReviewView:
+async def close(session: AsyncSession, *, who: Principal, session_public_id: str,
+                records: RecordsContext | None = None) -> ReviewView:
     """The chair closes the review: decided by majority, rejected bids out with reasons, and the lot failed
-    when fewer than 3 compliant bids remain (评标委员会和评标方法暂行规定 第二十七条; 招标投标法 第42条)."""
+    when fewer than 3 compliant bids remain (评标委员会和评标方法暂行规定 第二十七条; 招标投标法 第42条), with its
+    failure record (流标记录) signed by the chair and sealed (evaluation.failure_record) when `records` is given."""
     es, tender, lot = await members.load_session(session, session_public_id, lock=True)
     me = await _member(session, es, who)
     _check_in_progress(es)
     if es.chair_member_id != me.id:
         raise Forbidden("the chair closes the review", code="not_the_chair")
     current = [m.public_id for m in await members.members_of(session, es)]
-    bidders = [b.organisation_public_id for b in await tender_link.opened_bidders(session, lot.id)]
+    opened = await tender_link.opened_bidders(session, lot.id)
+    bidders = [b.organisation_public_id for b in opened]
     requirements = [r["code"] for r in es.review_requirements or []]
     if not requirements:
         raise Conflict("the requirements to review are not set", code="requirements_not_set")
     result = review_result(current, bidders, requirements, await _ballots(session, es))
+    # the record's ledger checkpoint is signed in a side transaction, before this one appends to the ledger
+    checkpoint = await fresh_checkpoint(records) if result.lot_failed and records is not None else None
     es.review_result = {"bidders": [{"bidder": b.bidder, "passed": b.passed, "failed": list(b.failed)}
                                     for b in result.bidders],
                         "compliant": result.compliant, "lot_failed": result.lot_failed}
     es.review_closed_at = await db_now(session)
     es.lot_failed = result.lot_failed
     await session.flush()
+    record_no = None
+    if result.lot_failed and records is not None:
+        names = {b.organisation_public_id: b.name for b in opened}
+        chair_name = (await committee.expert_brief(session, me.expert_id)).name if me.expert_id is not None \
+            else who.public_id
+        record = await failure_record.issue_failure_record(session, records, failure_record.FailureInput(
+            tender_code=tender.code, tender_title=tender.title, lot_id=lot.public_id, lot_title=lot.title,
+            session_id=es.public_id, closed_at=es.review_closed_at, requirements=es.review_requirements,
+            bidders=[failure_record.ReviewedBidder(b.bidder, names[b.bidder], b.passed, b.failed)
+                     for b in result.bidders],
+            members=len(current), chair_name=chair_name), who=who, checkpoint=checkpoint)
+        record_no = record.record_no
+        es.review_result = {**es.review_result, "failure_record": record_no}
+        await session.flush()
     await ledger.append(session, actor=who.public_id, action="evaluation.review.closed", entity=members.entity(es),
                         payload={**es.review_result, "statute": "招标投标法实施条例 第51条"})
     if result.lot_failed:
         await ledger.append(session, actor=who.public_id, action="evaluation.review.lot_failed",
                             entity=members.entity(es),
-                            payload={"lot": lot.public_id, "compliant": result.compliant,
+                            payload={"lot": lot.public_id, "compliant": result.compliant, "record_no": record_no,
                                      "statute": "评标委员会和评标方法暂行规定 第二十七条; 招标投标法 第42条"})
         # the lot fails (流标) on trading's side too, and the tender with it once every lot has failed
         await tender_link.fail_lot_after_review(
             session, tender_id=tender.id, lot_id=lot.id, compliant=len(result.compliant),
             rejected=[b for b in es.review_result["bidders"] if not b["passed"]], actor=who.public_id,
-            session_public_id=es.public_id)
+            session_public_id=es.public_id, record_no=record_no)
     return await view(session, who=who, session_public_id=es.public_id)
 
 

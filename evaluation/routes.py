@@ -25,7 +25,7 @@ from evaluation.schemas import (MemberProgressOut, SupervisionOut, FlagsOut, Jus
 from expert_pool.regions import region_name
 from web.api import Api
 from core.notifications import InAppNotifier
-from web.keys import db
+from web.keys import RECORDS, db
 
 log = logging.getLogger(__name__)
 
@@ -411,7 +411,8 @@ def _review_out(view: reviews.ReviewView) -> ReviewOut:
                      ballots_cast=view.ballots_cast, ballots_expected=view.ballots_expected,
                      mine=[BallotOut(bidder=b.bidder, requirement=b.requirement, passed=b.passed, reason=b.reason)
                            for b in view.mine],
-                     closed_at=es.review_closed_at, result=es.review_result, lot_failed=es.lot_failed)
+                     closed_at=es.review_closed_at, result=es.review_result, lot_failed=es.lot_failed,
+                     failure_record=(es.review_result or {}).get("failure_record"))
 
 
 @api.put("/api/v1/evaluation-sessions/{session_id}/review/requirements",
@@ -434,9 +435,11 @@ async def cast_review_ballots(request: web.Request, who: Principal, body: Ballot
 
 @api.post("/api/v1/evaluation-sessions/{session_id}/review/close",
           summary="The chair closes the review: majority per requirement, rejected bids out with reasons; fewer "
-                  "than 3 compliant bids fail the lot", response=ReviewOut, errors=(403, 404, 409))
+                  "than 3 compliant bids fail the lot, with its failure record (流标记录) signed by the chair and "
+                  "sealed", response=ReviewOut, errors=(403, 404, 409))
 async def close_review(request: web.Request, who: Principal):
-    return _review_out(await reviews.close(db(request), who=who, session_public_id=_sid(request)))
+    return _review_out(await reviews.close(db(request), who=who, session_public_id=_sid(request),
+                                           records=request.app[RECORDS]))
 
 
 @api.get("/api/v1/evaluation-sessions/{session_id}/review", summary="The review's progress and, once closed, its result",

@@ -299,6 +299,8 @@ class ReviewOut(BaseModel):
     closed_at: datetime | None
     result: dict | None = Field(description="once closed: each bidder passed or failed, with reasons")
     lot_failed: bool
+    failure_record: str | None = Field(default=None, description="when the review failed the lot (fewer than 3 "
+                                       "compliant bids): its failure record (流标记录), signed by the chair and sealed")
 
 
 class SheetIn(_In):

@@ -173,10 +173,11 @@ REVIEW_FAILURE_STATUTE = "评标委员会和评标方法暂行规定 第二十�
 
 
 async def fail_lot_after_review(session: AsyncSession, *, tender_id: int, lot_id: int, compliant: int,
-                                rejected: list[dict], actor: str, session_public_id: str) -> bool:
-    """Record the lot's failure (流标) as the opening records one — on the lot, with a `lot.failed` ledger entry —
-    and move the tender to `failed` through trading's state mover when every one of its lots has failed.
-    Returns whether the tender failed."""
+                                rejected: list[dict], actor: str, session_public_id: str,
+                                record_no: str | None = None) -> bool:
+    """Record the lot's failure (流标) as the opening records one — on the lot, with a `lot.failed` ledger entry
+    naming the signed failure record `record_no` — and move the tender to `failed` through trading's state mover
+    when every one of its lots has failed. Returns whether the tender failed."""
     tender = await lock_tender(session, tender_id)
     lot = (await session.execute(select(Lot).where(Lot.id == lot_id).with_for_update()
                                  .execution_options(populate_existing=True))).scalar_one()
@@ -186,7 +187,7 @@ async def fail_lot_after_review(session: AsyncSession, *, tender_id: int, lot_id
         await ledger.append(session, actor=actor, action="lot.failed", entity=f"lot:{lot.public_id}",
                             payload={"tender": tender.code, "reason": FAILURE_TOO_FEW_COMPLIANT, "bids": compliant,
                                      "rejected": rejected, "evaluation_session": session_public_id,
-                                     "statute": REVIEW_FAILURE_STATUTE})
+                                     "record_no": record_no, "statute": REVIEW_FAILURE_STATUTE})
         await session.flush()
     standing = (await session.execute(select(func.count()).select_from(Lot).where(
         Lot.tender_id == tender.id, Lot.failed_at.is_(None)))).scalar_one()
@@ -196,5 +197,6 @@ async def fail_lot_after_review(session: AsyncSession, *, tender_id: int, lot_id
                                          .order_by(Lot.lot_no))).scalars())
     await move_tender(session, tender, TenderStatus.FAILED, actor=actor,
                       payload={"reason": FAILURE_TOO_FEW_COMPLIANT, "failed_lots": failed,
-                               "evaluation_session": session_public_id, "statute": REVIEW_FAILURE_STATUTE})
+                               "evaluation_session": session_public_id, "record_no": record_no,
+                               "statute": REVIEW_FAILURE_STATUTE})
     return True

@@ -38,8 +38,13 @@ GIVEN = ("伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英�
          "嘉琼勤珍贞莉桂娣叶璧璐娅琦晶妍茜秋珊莎锦黛青倩婷姣婉娴瑾颖露瑶怡婵雁蓓纨仪荷丹蓉眉君琴蕊薇菁梦岚苑婕"
          "馨瑗琰韵融园艺咏卿聪澜纯毓悦昭冰爽琬茗羽希宁欣飘育滢馥筠柔竹霭凝晓欢霄枫芸菲寒伊亚宜可姬舒影荔枝思丽"
          "志建国文辉力永健世广义兴良海山仁波宁贵福生龙元全胜学祥才发武新利清飞彬富顺信子杰涛昌成康星光天达安岩")
-# weights roughly by the size of each city's expert pool; the rest of Guangdong shares the remainder
-CITY_WEIGHTS = {"440100": 30, "440300": 24, "440600": 10, "441900": 9, "442000": 8, "440400": 6, "440700": 5}
+# weights roughly by the size of each city's expert pool; the rest of Guangdong shares the remainder. Zhongshan,
+# whose centre runs the demo, has a pool of its own large enough for its share of a cross-site committee.
+CITY_WEIGHTS = {"440100": 30, "440300": 24, "442000": 14, "440600": 10, "441900": 9, "440400": 6, "440700": 5}
+# the employers every demo pool has in these cities, however small the pool: a committee takes one expert per
+# employer, so a city's share of a committee needs experts of several employers (the seed case: 2 experts from
+# Guangzhou, 3 from Zhongshan, each quota with a backup)
+MIN_EMPLOYERS = {"440100": 4, "442000": 5}
 # a district code per city for realistic ID card prefixes (Tianhe, Futian, Xiangzhou, Chancheng, Pengjiang)
 ID_PREFIX = {"440100": "440106", "440300": "440304", "440400": "440402", "440600": "440604", "440700": "440703"}
 EMPLOYER_PATTERNS = ("{city}建筑设计研究院有限公司", "{city}市政工程设计院", "{city}{word}工程咨询有限公司",
@@ -139,10 +144,15 @@ async def seed_experts(session: AsyncSession, n: int, *, seed: int = 2026, progr
     task = progress.add_task("experts 专家", total=n) if progress is not None else None
     cities = _cities(rng, n)
 
-    employers_n = max(10, n // 20)
+    employers_n = max(24, n // 20)
     taken_orgs = set((await session.execute(select(Organisation.public_id))).scalars())
     org_ids = unique_ids(rng, "O", employers_n, taken_orgs)
     org_cities = _cities(rng, employers_n)
+    for city, least in MIN_EMPLOYERS.items():
+        for i in range(least - org_cities.count(city)):
+            # taken from the cities with the most employers, so the pool's other cities keep theirs
+            richest = max(set(org_cities) - set(MIN_EMPLOYERS), key=org_cities.count)
+            org_cities[org_cities.index(richest)] = city
     await _copy(session, "organisation", ("public_id", "name", "social_credit_code", "kind", "region_code"), [
         (org_ids[i], rng.choice(EMPLOYER_PATTERNS).format(city=GUANGDONG_CITIES[c][0][:-1],
                                                           word=rng.choice(WORDS) + rng.choice(WORDS)),

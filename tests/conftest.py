@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import shutil
 import tempfile
 import warnings
@@ -10,6 +11,10 @@ from pathlib import Path
 import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+
+# every test signs in accounts, many of them: passwords are hashed at Argon2id's minimum cost in this process and
+# in the servers and CLI processes it starts (core/passwords.py); set before any project module is imported
+os.environ.setdefault("BIDROOM_PASSWORD_HASH", "test")
 
 from core.db import EmbeddedPostgres, asyncpg_dsn, create_engine, session_factory, with_database
 from core.migrate import upgrade
@@ -57,6 +62,8 @@ def settings(tmp_path, db_url) -> Settings:
     return Settings(data_dir=tmp_path / "var", database_url=db_url, run_scheduler=False, log_json=False,
                     public_url="http://127.0.0.1:8080", max_body_bytes=64 * 1024,
                     statutory_periods=False,  # tests run on short timelines; statutory tests turn it on
+                    # a 429 held 50 ms, not up to 1 s: throttling tests go through dozens of them in a row
+                    rate_limited_hold_s=0.05,
                     min_free_disk_mb=16)  # a small CI disk must not refuse every upload; the reserve has its own test
 
 
@@ -84,16 +91,79 @@ async def raw_conn(db_url):
     await conn.close()
 
 
-# `make test` runs the suite on four workers (pytest-xdist, --dist loadgroup: many tests wait on servers, browsers
-# and real-time media rather than the CPU). Tests that start their own server
-# process and browser share one worker, so the browser fixture's server starts once, and the media tests, which
-# count frames in real time, never run beside each other.
-_SERIAL_GROUPS = {"browser": "tests/browser/", "media": "tests/integration/media/", "e2e": "tests/e2e/"}
+# `make test` runs the suite on several workers (pytest-xdist, --dist loadgroup: many tests wait on servers,
+# browsers and real-time media rather than the CPU). Some tests must share one worker: the browser tests, so the
+# browser fixtures' server, demo data and Chromium are made once; the media tests, which count frames in real time
+# and must never run beside each other; and the end-to-end tests that start `bidroom serve` on an embedded
+# database of their own. Each group below is one unit of work for the scheduler, started first (the largest units
+# go first); every other test is a unit of its own.
+#
+# The groups are made by the scheduler from the test's path, not by `xdist_group` marks: xdist turns a mark into a
+# node-id suffix on the worker, which the installed pytest no longer takes (node ids are immutable there), so a mark
+# alone silently groups nothing.
+SERIAL_GROUPS = {
+    "browser": ("tests/browser/",),
+    "media": ("tests/integration/media/",),
+    "e2e": ("tests/e2e/test_opening_crash.py", "tests/e2e/test_serve_subprocess.py"),
+}
+
+
+def serial_group(nodeid: str) -> str | None:
+    """The serial group a test belongs to, by its path (None: it may run on any worker)."""
+    path = nodeid.replace("\\", "/")
+    return next((group for group, prefixes in SERIAL_GROUPS.items() if path.startswith(prefixes)), None)
 
 
 def pytest_collection_modifyitems(config, items):
-    for item in items:
-        path = item.nodeid.replace("\\", "/")
-        for group, prefix in _SERIAL_GROUPS.items():
-            if path.startswith(prefix):
-                item.add_marker(pytest.mark.xdist_group(group))
+    for item in items:  # the mark documents the group (and groups with a pytest whose node ids take xdist's suffix)
+        group = serial_group(item.nodeid)
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
+
+
+# The real-time groups have workers of their own: the media tests, which count frames and packets in real time, at
+# the normal priority; the browser tests (their server and Chromium too) a little lower, nice +5, since a page
+# waits where a packet is lost; every other worker at nice +10, inherited by the PostgreSQL, servers and process
+# pools it starts. The suite is CPU-bound on two cores: without this, the media tests lost frames while the
+# CPU-heavy tests (scrypt, PDF signing, the state builds) and five camera pages took their share; with it those
+# still get every cycle left over.
+PINNED_GROUPS = {"media": "gw0", "browser": "gw1"}
+PRIORITY = {"gw0": 0, "gw1": 5}
+LOWER_PRIORITY = 10
+
+
+def pytest_configure(config):
+    worker = getattr(config, "workerinput", {}).get("workerid")
+    workers = getattr(config, "workerinput", {}).get("workercount", 0)
+    if worker and workers > len(PINNED_GROUPS):
+        os.nice(PRIORITY.get(worker, LOWER_PRIORITY))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """--dist loadgroup with the groups of SERIAL_GROUPS (see above), the real-time ones on the workers of
+    PINNED_GROUPS; other --dist modes are xdist's own."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class PathGroupScheduling(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return serial_group(nodeid) or super()._split_scope(nodeid)
+
+        def _assign_work_unit(self, node) -> None:
+            """The node's own pinned group first, then the first unit pinned to no other live node (pinned units
+            all go out in the initial distribution, so nobody waits on them; failing that, the first unit)."""
+            live = {n.gateway.id for n in self.nodes}
+            me = node.gateway.id
+
+            def owner(scope: str) -> str | None:
+                pinned = PINNED_GROUPS.get(scope)
+                return pinned if pinned in live else None
+            pick = (next((scope for scope in self.workqueue if owner(scope) == me), None)
+                    or next((scope for scope in self.workqueue if owner(scope) in (None, me)), None))
+            if pick is not None:
+                self.workqueue.move_to_end(pick, last=False)
+            super()._assign_work_unit(node)
+
+    return PathGroupScheduling(config, log)

@@ -1,6 +1,7 @@
 """Helpers that act as real users through the HTTP API."""
 from __future__ import annotations
 
+import asyncio
 import itertools
 from dataclasses import dataclass
 
@@ -70,3 +71,17 @@ async def bidder(client, username: str | None = None, org_name: str | None = Non
 
 def auth(tokens: dict) -> dict:
     return {"Authorization": f"Bearer {tokens['access_token']}"}
+
+
+async def submit_share(client, code: str, headers: dict, passphrase: str, *, attempts: int = 5):
+    """A key holder's share for the opening of tender `code`, sent as the holder's client sends it: a 503
+    key_unlock_busy (the server too loaded to run the key's scrypt; the share was not used) is sent again after its
+    Retry-After. Returns (status, body) of the last answer."""
+    for _ in range(attempts):
+        resp = await client.post(f"/api/v1/tenders/{code}/opening/shares", json={"passphrase": passphrase},
+                                 headers=headers)
+        body = await resp.json()
+        if resp.status != 503 or body["error"]["code"] != "key_unlock_busy":
+            return resp.status, body
+        await asyncio.sleep(int(resp.headers.get("Retry-After", "1")))
+    return resp.status, body

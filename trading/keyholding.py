@@ -14,15 +14,21 @@ scrypt wrap and unwrap cost ~1.6 s and 512 MiB each and hold the GIL: they run i
 a bounded gate (`ScryptGate`: a full gate answers 429) and wrap before any database work, so a burst of them
 never holds connections idle in transactions.
 
-Only agents and supervisors (`KEY_HOLDER_ROLES`) hold keys. A tender's person holders come from at least two
-organisations, and its threshold needs at least two people's shares: the platform's share never counts as a
-person (`check_holder_split`).
+Only agents and supervisors (`KEY_HOLDER_ROLES`) hold keys, and a tender's person holders come from at least two
+organisations (`check_holder_split`).
+
+A tender's k and n count people only: k of its n person holders must send their passphrases to open it, whether
+or not the platform holds a share too. When it does, the identity is split with threshold k + 1 among n + 1
+shares (`shares_needed`): the platform's share plus k people's, or k + 1 people's without it. The platform's
+share with k - 1 people's is below the threshold and rebuilds nothing, so k distinct people are needed however
+the shares are counted: the platform's share only ever adds to theirs.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
 import os
+import time
 import weakref
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -95,12 +101,29 @@ def wrap_holder_identity(passphrase: str) -> tuple[str, bytes]:
     return recipient, pyrage.passphrase.encrypt(identity.encode("ascii"), passphrase)
 
 
+class ScryptBusy(Exception):
+    """age refused to run the key's scrypt work factor on a machine this loaded (see `unwrap_holder_identity`)."""
+
+
+# age measures the machine on every decryption and refuses a work factor far above what it can do in about a
+# second ("Excessive work parameter"); a key wrapped on a quiet machine then looks "too expensive" while the
+# machine is saturated. That is not a wrong passphrase: it is retried, and then reported as busy.
+_EXCESSIVE_WORK = "Excessive work"
+UNWRAP_ATTEMPTS = 4
+
+
 def unwrap_holder_identity(wrapped: bytes, passphrase: str) -> str | None:
-    """The holder identity inside `wrapped`, or None when the passphrase does not open it. Slow."""
-    try:
-        return pyrage.passphrase.decrypt(wrapped, passphrase).decode("ascii")
-    except pyrage.DecryptError:
-        return None
+    """The holder identity inside `wrapped`, or None when the passphrase does not open it. Slow.
+
+    Raises ScryptBusy when age still refuses the work factor as excessive after UNWRAP_ATTEMPTS tries."""
+    for attempt in range(UNWRAP_ATTEMPTS):
+        try:
+            return pyrage.passphrase.decrypt(wrapped, passphrase).decode("ascii")
+        except pyrage.DecryptError as err:
+            if not str(err).startswith(_EXCESSIVE_WORK):
+                return None
+            time.sleep(0.25 * (attempt + 1))
+    raise ScryptBusy("the machine is too loaded to run this key's scrypt work factor now")
 
 
 async def run_in_pool(pool: Executor | None, fn, *args):
@@ -241,11 +264,12 @@ async def ensure_platform_key(session: AsyncSession, keyring: PlatformKeyring) -
 # supervising organisation (行政监督部门, 招标投标法实施条例 第4条). Bidders, experts, tenderers' staff and
 # platform administrators never do: the platform's own share is held by the platform, not by an account.
 KEY_HOLDER_ROLES = ("agent", "supervisor")
-# A tender key must never open for one person: at least this many people's shares are needed, and the
+# A tender key must never open for one person: k, the people whose shares are needed, is at least 2, and the
 # platform's share never stands in for a person. Before the deadline nobody may decrypt a bid (招标投标法 第28条;
 # 电子招标投标办法 第26条): a key one person can rebuild would let that person do it.
 MIN_PEOPLE_TO_OPEN = 2
 MIN_HOLDER_ORGANISATIONS = 2
+KEY_SPLIT_STATUTE = "招标投标法 第28条, 电子招标投标办法 第26条"
 
 
 def may_hold_keys(roles: Iterable[str]) -> bool:
@@ -253,28 +277,27 @@ def may_hold_keys(roles: Iterable[str]) -> bool:
     return any(role in KEY_HOLDER_ROLES for role in roles or ())
 
 
-def people_needed(threshold: int, platform_share: bool) -> int:
-    """How many people's shares any opening needs: the threshold less the platform's share, which the
-    opening unlocks by itself."""
-    return threshold - (1 if platform_share else 0)
+def shares_needed(people: int, platform_share: bool) -> int:
+    """The Shamir threshold of a tender key needing `people` people's shares: one more when the platform holds a
+    share, so the platform's share only ever adds to k people's, never replaces one."""
+    return people + (1 if platform_share else 0)
 
 
-def check_people_needed(threshold: int, platform_share: bool) -> None:
-    """Refuse a threshold that one person could reach, alone or with the platform's share:
-    422 key_threshold_one_person."""
-    if people_needed(threshold, platform_share) < MIN_PEOPLE_TO_OPEN:
+def check_key_split(people_needed: int, people: int) -> None:
+    """k of n people: 2 <= k <= n (422 invalid_threshold, naming k, n and the statute)."""
+    if isinstance(people_needed, bool) or not isinstance(people_needed, int) \
+            or not MIN_PEOPLE_TO_OPEN <= people_needed <= people:
         raise Unprocessable(
-            "the platform's share never counts as a person: opening must need the shares of at least two "
-            "people (招标投标法 第28条, 电子招标投标办法 第26条), so with the platform holding a share the threshold k must be at least 3",
-            code="key_threshold_one_person",
-            details={"k": threshold, "platform_share": platform_share, "people_needed":
-                     people_needed(threshold, platform_share), "min_people": MIN_PEOPLE_TO_OPEN})
+            f"the threshold k counts people and must satisfy 2 <= k <= n, n the number of person holders: opening "
+            f"needs the shares of at least two people, and the platform's share never counts as one "
+            f"({KEY_SPLIT_STATUTE})", code="invalid_threshold",
+            details={"k": people_needed, "n": people, "min_people": MIN_PEOPLE_TO_OPEN})
 
 
-def check_holder_split(users: Sequence[User], threshold: int, platform_share: bool) -> None:
+def check_holder_split(users: Sequence[User], threshold: int) -> None:
     """The rules on a tender's person holders: each has a key-holding role (422 key_holder_role), they come from
-    at least two organisations (422 key_holders_one_organisation), and k people are needed (see
-    `check_people_needed`)."""
+    at least two organisations (422 key_holders_one_organisation), and k of them are needed, 2 <= k <= n
+    (`check_key_split`)."""
     wrong_role = [u.public_id for u in users if not may_hold_keys(u.roles)]
     if wrong_role:
         raise Unprocessable(f"only accounts with a key-holding role ({', '.join(KEY_HOLDER_ROLES)}) hold a "
@@ -286,7 +309,7 @@ def check_holder_split(users: Sequence[User], threshold: int, platform_share: bo
                             "the supervising organisation), so no single organisation can open the bids",
                             code="key_holders_one_organisation",
                             details={"organisations": len(organisations), "min": MIN_HOLDER_ORGANISATIONS})
-    check_people_needed(threshold, platform_share)
+    check_key_split(threshold, len(users))
 
 
 def check_supervisor_holders(tender: Tender, users: Iterable[User]) -> None:
@@ -312,22 +335,22 @@ class KeyHolderView:
 
 async def set_key_holders(session: AsyncSession, tender: Tender, holder_ids: list[str], threshold: int, *,
                           actor: str) -> list[KeyHolderView]:
-    """Name a draft tender's key holders (user public ids) and threshold k; n counts the platform share too."""
+    """Name a draft tender's person key holders (user public ids) and k, how many of them must unlock their
+    shares to open; n is the number of people named. The platform's share, when the tender has one, is held
+    beside them and adds one to the Shamir threshold (`shares_needed`)."""
     if tender.status != TenderStatus.DRAFT.value:
         raise Conflict("key holders are named while the tender is a draft", code="not_draft",
                        details={"current": tender.status})
     if len(set(holder_ids)) != len(holder_ids):
         raise Unprocessable("a key holder is named twice", code="duplicate_key_holder")
-    n = len(holder_ids) + (1 if tender.platform_holds_share else 0)
-    if isinstance(threshold, bool) or not isinstance(threshold, int) or not 2 <= threshold <= n:
-        raise Unprocessable("the threshold must satisfy 2 <= k <= n", code="invalid_threshold",
-                            details={"k": threshold, "n": n})
+    n = len(holder_ids)
+    check_key_split(threshold, n)
     users = {u.public_id: u for u in (await session.execute(
         select(User).where(User.public_id.in_(holder_ids)))).scalars()} if holder_ids else {}
     unknown = [h for h in holder_ids if h not in users]
     if unknown:
         raise NotFound("no such user", code="unknown_key_holder", details={"holders": unknown})
-    check_holder_split([users[h] for h in holder_ids], threshold, bool(tender.platform_holds_share))
+    check_holder_split([users[h] for h in holder_ids], threshold)
     check_supervisor_holders(tender, users.values())
     not_enrolled = [h for h in holder_ids if await current_holder_key(session, users[h].id) is None]
     if not_enrolled:
@@ -337,7 +360,7 @@ async def set_key_holders(session: AsyncSession, tender: Tender, holder_ids: lis
     for i, h in enumerate(holder_ids, start=1):
         session.add(TenderKeyHolder(tender_id=tender.id, position=i, user_id=users[h].id))
     if tender.platform_holds_share:
-        session.add(TenderKeyHolder(tender_id=tender.id, position=n, user_id=None))
+        session.add(TenderKeyHolder(tender_id=tender.id, position=n + 1, user_id=None))
     # widen before narrowing so the k <= n check constraint holds at every step
     tender.key_holder_count = n
     tender.key_threshold = threshold
@@ -388,12 +411,11 @@ async def seal_at_publish(session: AsyncSession, tender: Tender, *, actor: str) 
             await session.delete(r)
         platform_rows = []
     holders = people + platform_rows
-    n, k = len(holders), tender.key_threshold
-    # the supervising organisation, the holders' roles and the platform flag may have changed since the holders
-    # were named
+    n, k = len(people), tender.key_threshold   # people: k of n must unlock
+    # the supervising organisation and the holders' roles may have changed since the holders were named
     person_users = [await session.get(User, r.user_id) for r in people]
     if people:
-        check_holder_split(person_users, k, bool(platform_rows))
+        check_holder_split(person_users, k)
     check_supervisor_holders(tender, person_users)
     missing: list[str] = []
     keys: list[HolderKey] = []
@@ -409,14 +431,16 @@ async def seal_at_publish(session: AsyncSession, tender: Tender, *, actor: str) 
             HolderKey.kind == "platform", HolderKey.retired_at.is_(None)))).scalar_one_or_none()
         if platform_key is None:
             missing.append("platform")
-    if not people or missing or not 2 <= k <= n:
+    if not people or missing or not MIN_PEOPLE_TO_OPEN <= k <= n:
         raise Conflict("the tender's key holders are not ready: name at least two enrolled holders and a "
                        "threshold 2 <= k <= n", code="key_holders_not_ready",
                        details={"not_enrolled": missing, "k": k, "n": n})
     if platform_key is not None:
         keys.append(platform_key)
     identity, recipient = sealing.new_tender_identity()
-    shares = sealing.split_identity_plain(identity, k, n)
+    # the platform's share raises the threshold by one: it joins k people's shares, it never replaces one
+    threshold = shares_needed(k, platform_key is not None)
+    shares = sealing.split_identity_plain(identity, threshold, len(holders))
     del identity  # only the shares leave this function
     for row, key, share in zip(holders, keys, shares):
         row.holder_key_id = key.id
@@ -425,6 +449,7 @@ async def seal_at_publish(session: AsyncSession, tender: Tender, *, actor: str) 
     tender.age_recipient = recipient
     await session.flush()
     await ledger.append(session, actor=actor, action="tender.sealed", entity=f"tender:{tender.code}",
-                        payload={"recipient": recipient, "k": k, "n": n,
-                                 "holder_keys": [key.recipient for key in keys]})
-    log.info("tender %s sealed %d-of-%d to %s", tender.code, k, n, recipient)
+                        payload={"recipient": recipient, "k": k, "n": n, "platform_share": platform_key is not None,
+                                 "shares_needed": threshold, "holder_keys": [key.recipient for key in keys]})
+    log.info("tender %s sealed to %s: %d of %d people%s", tender.code, recipient, k, n,
+             " and the platform's share" if platform_key is not None else "")

@@ -7,10 +7,13 @@ else. When every lot fails, the tender fails at once (closed -> failed) with a f
 holder is asked for anything. Otherwise the opening goes on for the lots that have enough bids.
 
 Flow: an agent starts the opening at `opening_at`, which is the bid deadline (招标投标法 第34条), by the DB
-clock: closed -> opening, and the platform's share, when the tender has one, is unlocked at once. Each person holder then sends their passphrase: their holder key
-is unwrapped in the process pool, their share decrypted and kept (sealed under the master-secret key) in
-opening_share. When k shares are in, the tender identity is rebuilt in memory only, every live bid decrypted
-and read, the opening record issued, the kept shares deleted, and the tender moves to opened or failed (流标).
+clock: closed -> opening, and the platform's share, when the tender has one, is unlocked at once. Each person
+holder then sends their passphrase: their holder key is unwrapped in the process pool with no database
+connection held (`unlock_share`), then their share is kept (sealed under the master-secret key) in
+opening_share (`record_share`). When k people's shares are in (k counts people: the platform's share, when there
+is one, joins them and the key was split with threshold k + 1, keyholding.shares_needed), the tender identity is
+rebuilt in memory only, every live bid decrypted and read, the opening record issued, the kept shares deleted,
+and the tender moves to opened or failed (流标).
 
 Each bid is decrypted as a stream straight into the bundle scanner (trading.bundle), with the same member rules
 and limits as a plain upload, so neither its ciphertext nor its plaintext is ever held whole, whatever the
@@ -39,11 +42,11 @@ from typing import Any
 
 import pyrage
 from sqlalchemy import delete, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.clock import passed
 from core.db import db_now
-from core.errors import Conflict, Forbidden, Unprocessable
+from core.errors import Conflict, Forbidden, ServiceBusy, Unprocessable
 from core.identity_models import Organisation, User
 from core.storage import Storage
 from evidence import ledger_service as ledger
@@ -57,7 +60,7 @@ from trading import keyholding, schemas, statutory
 from trading.access import require_manager
 from trading.bundle import BundleDocument, BundleLimits, BundleScanner, OpenedBundle
 from trading.lifecycle import TenderStatus, tender_fails, transition
-from trading.loaders import get_tender
+from trading.loaders import get_tender, visible_tender
 from trading.models import Bid, HolderKey, Lot, OpeningShare, Tender, TenderKeyHolder, TenderOpening
 from trading.status import move_tender
 from core.principal import Principal
@@ -253,20 +256,58 @@ async def _unlocked(session: AsyncSession, tender: Tender) -> list[tuple[Opening
         .where(OpeningShare.tender_id == tender.id).order_by(TenderKeyHolder.position))).all())
 
 
+async def _platform_holds_share(session: AsyncSession, tender: Tender) -> bool:
+    """Whether the tender's key was split with a share for the platform (as sealed, not as the flag says now)."""
+    return (await session.execute(select(TenderKeyHolder.id).where(
+        TenderKeyHolder.tender_id == tender.id, TenderKeyHolder.user_id.is_(None),
+        TenderKeyHolder.encrypted_share.is_not(None)))).first() is not None
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Whose shares are in: k people are needed, and with the platform's share the Shamir threshold is k + 1."""
+
+    people_needed: int
+    people: int
+    platform_share: bool
+    platform_unlocked: bool
+
+    @property
+    def shares(self) -> int:
+        return self.people + (1 if self.platform_unlocked else 0)
+
+    @property
+    def complete(self) -> bool:
+        """k distinct people's shares are in, and enough shares to rebuild the key (keyholding.shares_needed)."""
+        return self.people >= self.people_needed and \
+            self.shares >= keyholding.shares_needed(self.people_needed, self.platform_share)
+
+
+def progress_of(tender: Tender, unlocked: list[tuple[OpeningShare, TenderKeyHolder]],
+                platform_share: bool) -> Progress:
+    return Progress(people_needed=tender.key_threshold,
+                    people=sum(1 for _, row in unlocked if row.user_id is not None),
+                    platform_share=platform_share,
+                    platform_unlocked=any(row.user_id is None for _, row in unlocked))
+
+
 async def opening_status(session: AsyncSession, tender_code: str) -> schemas.OpeningOut:
-    """Progress of a tender's opening: how many shares are in, the failed lots, and the record once done."""
+    """Progress of a tender's opening: how many people's shares are in of the k needed, whether the platform's
+    share is, the failed lots, and the record once done."""
     tender = await get_tender(session, tender_code)
     opening = await session.get(TenderOpening, tender.id)
     unlocked = await _unlocked(session, tender)
     names = []
     for _, row in unlocked:
         names.append("platform" if row.user_id is None else (await session.get(User, row.user_id)).public_id)
+    progress = progress_of(tender, unlocked, await _platform_holds_share(session, tender))
     failed = list((await session.execute(select(Lot.public_id).where(
         Lot.tender_id == tender.id, Lot.failed_at.is_not(None)).order_by(Lot.lot_no))).scalars())
     return schemas.OpeningOut(tender=tender.code, status=tender.status, threshold=tender.key_threshold,
-                                  unlocked=len(unlocked), holders_unlocked=names,
-                                  record_no=opening.record_no if opening else None,
-                                  valid_bids=opening.valid_bids if opening else None, failed_lots=failed)
+                              unlocked=len(unlocked), people_unlocked=progress.people,
+                              platform_share=progress.platform_share, platform_unlocked=progress.platform_unlocked,
+                              holders_unlocked=names, record_no=opening.record_no if opening else None,
+                              valid_bids=opening.valid_bids if opening else None, failed_lots=failed)
 
 
 async def live_bids_by_lot(session: AsyncSession, tender: Tender) -> list[tuple[Lot, int]]:
@@ -408,52 +449,130 @@ def _failed_lots_table(lots: list[tuple[Lot, int]]) -> TableBlock:
                       [[lot.public_id, lot.title, n] for lot, n in lots], col_weights=[1.0, 2.0, 0.9], fit_cols=(0,))
 
 
-async def submit_share(session: AsyncSession, tender_code: str, who: Principal, passphrase: str, *,
-                       pool, keyring: keyholding.PlatformKeyring, records: RecordsContext,
-                       storage_dir: Path, limits: BundleLimits | None = None) -> schemas.OpeningOut:
-    """A holder unlocks their share with their passphrase; the k-th share completes the opening.
+@dataclass(frozen=True)
+class UnlockedShare:
+    """A holder's share as their passphrase unlocked it (in memory only), and which holder row and key it came
+    from, so the transaction that records it can check that nothing changed meanwhile."""
 
-    With the k-th share every bid is decrypted and checked first (`read_bids`), before this transaction takes
-    the ledger lock with its first entry: the ledger lock serialises every write on the platform and is never
-    held while bids are decrypted or parsed. Then the share, the outcomes and the record are written.
-    """
-    tender = await get_tender(session, tender_code, lock="update")
+    holder_row_id: int
+    holder_key_id: int
+    share: bytes
+
+
+@dataclass(frozen=True)
+class _ShareLookup:
+    holder_row_id: int
+    holder_key_id: int
+    wrapped_identity: bytes
+    encrypted_share: bytes
+
+
+async def _holder_row(session: AsyncSession, tender: Tender, who: Principal, *,
+                      lock: bool = False) -> TenderKeyHolder:
+    """The caller's holder row of a tender being opened whose share is not in yet; refuses 409 not_opening,
+    403 not_key_holder, 409 share_already_unlocked."""
     if tender.status != TenderStatus.OPENING.value:
         raise Conflict("the tender is not being opened", code="not_opening", details={"current": tender.status})
-    row = (await session.execute(select(TenderKeyHolder).where(
-        TenderKeyHolder.tender_id == tender.id, TenderKeyHolder.user_id == who.user_id))).scalar_one_or_none()
+    query = select(TenderKeyHolder).where(TenderKeyHolder.tender_id == tender.id,
+                                          TenderKeyHolder.user_id == who.user_id)
+    row = (await session.execute(query.with_for_update() if lock else query)).scalar_one_or_none()
     if row is None or row.encrypted_share is None:
         raise Forbidden("you are not a key holder of this tender", code="not_key_holder")
     if (await session.execute(select(OpeningShare.id).where(
             OpeningShare.tender_key_holder_id == row.id))).first() is not None:
         raise Conflict("you have already unlocked your share", code="share_already_unlocked")
+    return row
+
+
+async def _look_up_share(session: AsyncSession, tender_code: str, who: Principal) -> _ShareLookup:
+    tender = await visible_tender(session, tender_code, who)  # strangers learn nothing of a draft
+    row = await _holder_row(session, tender, who)
     key = await session.get(HolderKey, row.holder_key_id)
-    identity = await keyholding.run_in_pool(pool, keyholding.unwrap_holder_identity, key.wrapped_identity,
-                                            passphrase)
+    return _ShareLookup(row.id, key.id, key.wrapped_identity, row.encrypted_share)
+
+
+async def _unwrap_share(found: _ShareLookup, passphrase: str, pool) -> UnlockedShare:
+    """The CPU work: the holder key unwrapped in the pool (age scrypt, ~1.6 s), then the share decrypted."""
+    try:
+        identity = await keyholding.run_in_pool(pool, keyholding.unwrap_holder_identity, found.wrapped_identity,
+                                                passphrase)
+    except keyholding.ScryptBusy as err:
+        raise ServiceBusy("the server is too busy to unlock the key now; the share was not used, try again",
+                          code="key_unlock_busy", retry_after=10) from err
     if identity is None:
         raise Unprocessable("the passphrase does not unlock your holder key", code="wrong_passphrase")
     try:
-        share = pyrage.decrypt(row.encrypted_share, [pyrage.x25519.Identity.from_str(identity)])
+        share = pyrage.decrypt(found.encrypted_share, [pyrage.x25519.Identity.from_str(identity)])
     except pyrage.DecryptError as err:
         raise Unprocessable("your key share is damaged", code="malformed_share") from err
     del identity
+    return UnlockedShare(found.holder_row_id, found.holder_key_id, share)
+
+
+async def unlock_share(read_sessions: async_sessionmaker, tender_code: str, who: Principal, passphrase: str, *,
+                       pool) -> UnlockedShare:
+    """The slow half of a holder's share submission, holding no database connection while it waits for the CPU.
+
+    The holder row and wrapped key are read in a short session of their own (`read_sessions`), closed before the
+    holder key is unwrapped in the pool: the tender's row lock and every connection stay free meanwhile, so
+    other holders, the agent and readers of the tender go on. Refuses as `record_share` would (not_opening,
+    not_key_holder, share_already_unlocked) before any CPU work, and 422 wrong_passphrase after it. Call
+    `record_share` with the result.
+    """
+    async with read_sessions() as session:
+        found = await _look_up_share(session, tender_code, who)
+    return await _unwrap_share(found, passphrase, pool)
+
+
+async def record_share(session: AsyncSession, tender_code: str, who: Principal, unlocked: UnlockedShare, *,
+                       keyring: keyholding.PlatformKeyring, records: RecordsContext, storage_dir: Path,
+                       limits: BundleLimits | None = None) -> schemas.OpeningOut:
+    """Record a holder's unlocked share; the k-th person's share completes the opening.
+
+    The tender is locked and the checks made again (another request may have recorded the same share, or the
+    opening ended, while the share was unwrapped). The opening completes when k distinct people's shares are
+    in and, with the platform holding a share, the platform's too (`Progress.complete`): the Shamir threshold is
+    then k + 1, so k - 1 people's shares with the platform's rebuild nothing.
+
+    With the completing share every bid is decrypted and checked first (`read_bids`), before this transaction
+    takes the ledger lock with its first entry: the ledger lock serialises every write on the platform and is
+    never held while bids are decrypted or parsed. Then the share, the outcomes and the record are written.
+    """
+    tender = await get_tender(session, tender_code, lock="update")
+    row = await _holder_row(session, tender, who, lock=True)
+    if (row.id, row.holder_key_id) != (unlocked.holder_row_id, unlocked.holder_key_id):
+        raise Conflict("your holder row changed while your share was unlocked; send your passphrase again",
+                       code="share_changed")
     earlier = await _unlocked(session, tender)
+    progress = progress_of(tender, [*earlier, (None, row)], await _platform_holds_share(session, tender))
     opened: list[OpenedBid] | None = None
-    if len(earlier) + 1 >= tender.key_threshold:
-        shares = [keyring.open(s.sealed_share, context=_share_context(r.id)) for s, r in earlier] + [share]
+    if progress.complete:
+        shares = [keyring.open(s.sealed_share, context=_share_context(r.id)) for s, r in earlier] + [unlocked.share]
         opened = await read_bids(session, tender, shares, storage_dir=storage_dir, limits=limits, keyring=keyring)
         del shares
     # The record's ledger checkpoint is signed in a side transaction, which waits for the ledger lock: take it
     # before this transaction appends anything, or the two would wait for each other.
     checkpoint = await fresh_checkpoint(records) if opened is not None else None
     session.add(OpeningShare(tender_id=tender.id, tender_key_holder_id=row.id,
-                             sealed_share=keyring.seal(share, context=_share_context(row.id))))
+                             sealed_share=keyring.seal(unlocked.share, context=_share_context(row.id))))
     await session.flush()
     await ledger.append(session, actor=who.public_id, action="tender.share_unlocked",
-                        entity=f"tender:{tender.code}", payload={"holder": who.public_id})
+                        entity=f"tender:{tender.code}",
+                        payload={"holder": who.public_id, "people_unlocked": progress.people,
+                                 "people_needed": progress.people_needed})
     if opened is not None:
         await complete_opening(session, tender, opened, who=who, records=records, checkpoint=checkpoint)
     return await opening_status(session, tender_code)
+
+
+async def submit_share(session: AsyncSession, tender_code: str, who: Principal, passphrase: str, *,
+                       pool, keyring: keyholding.PlatformKeyring, records: RecordsContext,
+                       storage_dir: Path, limits: BundleLimits | None = None) -> schemas.OpeningOut:
+    """`unlock_share` then `record_share` in one session, for scripts (the demo) that already hold `session`.
+    The HTTP route unlocks with no connection held (`unlock_share`) and records in the request's transaction."""
+    unlocked = await _unwrap_share(await _look_up_share(session, tender_code, who), passphrase, pool)
+    return await record_share(session, tender_code, who, unlocked, keyring=keyring, records=records,
+                              storage_dir=storage_dir, limits=limits)
 
 
 OPENER_ROLE = ("开标人（招标代理）", "Opened by (tendering agent)")
@@ -579,6 +698,12 @@ async def complete_opening(session: AsyncSession, tender: Tender, opened: list[O
     log.info("tender %s opened: %d of %d bids valid, record %s", tender.code, valid, len(rows), record.record_no)
 
 
+def _threshold_text(tender: Tender) -> str:
+    """k of n people, and the platform's share beside them when it holds one."""
+    text = f"{tender.key_threshold} / {tender.key_holder_count}"
+    return text + "（另加平台份额 / plus the platform's share）" if tender.platform_holds_share else text
+
+
 def _money(value: Decimal | None) -> str:
     return "" if value is None else f"{value:,.2f}"
 
@@ -604,7 +729,7 @@ def _opening_record(tender: Tender, rows, failed_lots: list[Lot], tender_failed:
                        ("投标截止时间", "Bid deadline", tender.bid_deadline_at),
                        ("开标时间", "Opened at", now),
                        ("密封公钥", "Sealing recipient", tender.age_recipient),
-                       ("解密门限", "Key threshold", f"{tender.key_threshold} / {tender.key_holder_count}")]),
+                       ("解密门限", "Key threshold", _threshold_text(tender))]),
         SectionHeading("开标一览表", "Bids read out"),
         TableBlock([("序号", "No."), ("投标人", "Bidder"), ("标段", "Lot"), ("投标报价（元）", "Price (CNY)"),
                     ("工期（日）", "Duration (days)"), ("其他声明", "Declared")], bid_rows or [["", "", "", "", "", ""]],
@@ -647,7 +772,13 @@ async def opened_bids(session: AsyncSession, tender_code: str) -> list[schemas.O
     tender = await get_tender(session, tender_code)
     opening = await session.get(TenderOpening, tender.id)
     if opening is None or opening.completed_at is None:
-        raise Conflict("the bids are read out at the opening", code="not_opened", details={"current": tender.status})
+        details: dict[str, Any] = {"current": tender.status}
+        if tender.status == TenderStatus.OPENING.value:
+            progress = progress_of(tender, await _unlocked(session, tender), await _platform_holds_share(session, tender))
+            details.update(people_unlocked=progress.people, people_needed=progress.people_needed)
+            raise Conflict(f"the bids are read out when {progress.people_needed} key holders have unlocked their "
+                           f"shares; {progress.people} have", code="not_opened", details=details)
+        raise Conflict("the bids are read out at the opening", code="not_opened", details=details)
     rows = (await session.execute(
         select(Bid, Lot, Organisation).join(Lot, Lot.id == Bid.lot_id)
         .join(Organisation, Organisation.id == Bid.organisation_id)

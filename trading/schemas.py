@@ -34,6 +34,13 @@ class _EvaluationIn(_In):
             raise evaluation_error(err) from err
 
 
+KEY_THRESHOLD_DOC = ("k: how many of the tender's person key holders must unlock their shares to open the bids "
+                     "(2 <= k <= n); the platform's share never counts as a person")
+KEY_HOLDER_COUNT_DOC = "n: how many people hold shares of the tender's key (the platform's share not counted)"
+PLATFORM_SHARE_DOC = ("the platform holds one more share, which joins k people's and never replaces one: the key "
+                      "opens with k people's shares and the platform's, or with k + 1 people's")
+
+
 class TenderIn(_EvaluationIn):
     """A new draft tender (招标项目)."""
 
@@ -56,9 +63,9 @@ class TenderIn(_EvaluationIn):
     clarification_end_at: AwareDatetime
     bid_deadline_at: AwareDatetime
     opening_at: AwareDatetime
-    key_threshold: int = Field(default=2, ge=1, le=15)
-    key_holder_count: int = Field(default=3, ge=1, le=15)
-    platform_holds_share: bool = False
+    key_threshold: int = Field(default=2, ge=1, le=15, description=KEY_THRESHOLD_DOC)
+    key_holder_count: int = Field(default=3, ge=1, le=15, description=KEY_HOLDER_COUNT_DOC)
+    platform_holds_share: bool = Field(default=False, description=PLATFORM_SHARE_DOC)
 
 
 class TenderPatch(_EvaluationIn):
@@ -78,9 +85,9 @@ class TenderPatch(_EvaluationIn):
     clarification_end_at: AwareDatetime | None = None
     bid_deadline_at: AwareDatetime | None = None
     opening_at: AwareDatetime | None = None
-    key_threshold: int | None = Field(default=None, ge=1, le=15)
-    key_holder_count: int | None = Field(default=None, ge=1, le=15)
-    platform_holds_share: bool | None = None
+    key_threshold: int | None = Field(default=None, ge=1, le=15, description=KEY_THRESHOLD_DOC)
+    key_holder_count: int | None = Field(default=None, ge=1, le=15, description=KEY_HOLDER_COUNT_DOC)
+    platform_holds_share: bool | None = Field(default=None, description=PLATFORM_SHARE_DOC)
 
 
 class CancelIn(_In):
@@ -298,8 +305,13 @@ class BidStatusOut(BaseModel):
 class OpeningOut(BaseModel):
     tender: str
     status: str
-    threshold: int
-    unlocked: int
+    threshold: int = Field(description="k: how many people must unlock their shares to open the bids; the "
+                                       "platform's share never counts as one")
+    unlocked: int = Field(description="shares unlocked so far, the platform's included")
+    people_unlocked: int = Field(description="people who have unlocked their shares; the bids open when this "
+                                             "reaches `threshold`")
+    platform_share: bool = Field(description="whether the platform holds a share beside the people's")
+    platform_unlocked: bool = Field(description="whether the platform's share is unlocked (at the start)")
     holders_unlocked: list[str]
     record_no: str | None = None
     valid_bids: int | None = None

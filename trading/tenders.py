@@ -115,13 +115,14 @@ def _check_lots(lots: Sequence[LotDraft], budget: Decimal) -> None:
                             details={"lots_total": str(total), "budget": str(budget)})
 
 
-def _check_keys(threshold: int, holders: int, platform_share: bool = False) -> None:
-    # one holder alone must never be able to open the bids, so k >= 2; and the platform's share, which the
-    # opening unlocks by itself, never counts as a person (keyholding.check_people_needed)
+def _check_keys(threshold: int, holders: int) -> None:
+    # k and n count people: one holder alone must never be able to open the bids, so k >= 2 people, whether or
+    # not the platform holds a share beside them (keyholding.shares_needed: the platform's share adds to k)
     if not 2 <= threshold <= holders <= MAX_KEY_HOLDERS:
-        raise Unprocessable("the key threshold k and holder count n need 2 <= k <= n <= 15", code="invalid_key_split",
+        raise Unprocessable("the key threshold k and holder count n count people and need 2 <= k <= n <= 15; the "
+                            "platform's share, if any, is held beside them and never counts as a person "
+                            f"({keyholding.KEY_SPLIT_STATUTE})", code="invalid_key_split",
                             details={"key_threshold": threshold, "key_holder_count": holders})
-    keyholding.check_people_needed(threshold, platform_share)
 
 
 def _check_timeline(tender: Tender, now: datetime, periods: statutory.Periods | None = None) -> None:
@@ -147,7 +148,7 @@ async def create_tender(session: AsyncSession, who: Principal, data: dict[str, A
     budget = _money(data["budget"], "budget")
     lots = [LotDraft(lot["title"], lot["budget"]) for lot in data.get("lots") or []]
     _check_lots(lots, budget)
-    _check_keys(data["key_threshold"], data["key_holder_count"], bool(data.get("platform_holds_share")))
+    _check_keys(data["key_threshold"], data["key_holder_count"])
     evaluation = stored_evaluation(data["evaluation"])
     tenderer = await _organisation(session, data["tenderer"], "tenderer")
     supervisor_org_id = await _supervising_organisation(session, data.get("supervisor_organisation"))
@@ -208,7 +209,7 @@ async def update_draft(session: AsyncSession, who: Principal, code: str, changes
             setattr(tender, name, changes[name])
     if "budget" in changes:
         tender.budget = _money(changes["budget"], "budget")
-    _check_keys(tender.key_threshold, tender.key_holder_count, bool(tender.platform_holds_share))
+    _check_keys(tender.key_threshold, tender.key_holder_count)
     _check_timeline(tender, await db_now(session))
     if "lots" in changes and changes["lots"] is not None:
         lots = [LotDraft(lot["title"], lot["budget"]) for lot in changes["lots"]]

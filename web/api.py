@@ -46,6 +46,7 @@ class RouteSpec:
     content_type: str | None = None  # non-JSON responses (PDF, Atom, ...)
     request_content_type: str | None = None  # non-JSON request bodies (uploads)
     errors: tuple[int, ...] = ()
+    devices: bool = False  # venue device accounts (role device) may call it; they are refused every other route
 
 
 # JSON bodies nest no deeper than this (arrays and objects); real requests nest a handful of levels
@@ -166,6 +167,17 @@ def require_principal(request: web.Request, roles: tuple[str, ...] = ()) -> Prin
     return who
 
 
+DEVICE_ROLE = "device"
+
+
+def refuse_devices(request: web.Request) -> None:
+    """A venue device account (evaluation.media.devices) only publishes its room camera: every route not marked
+    `devices=True` refuses it, public ones included."""
+    who = request.get(REQ_PRINCIPAL)
+    if who is not None and who.has(DEVICE_ROLE):
+        raise Forbidden("a venue device account only publishes its site's room cameras", code="device_forbidden")
+
+
 class Api:
     """A RouteTableDef for one domain that also records OpenAPI metadata."""
 
@@ -177,13 +189,15 @@ class Api:
     def route(self, method: str, path: str, *, summary: str, body: type[BaseModel] | None = None,
               query: type[BaseModel] | None = None, response: Any = None, status: int = 200,
               auth: bool = True, roles: tuple[str, ...] = (), content_type: str | None = None,
-              request_content_type: str | None = None, errors: tuple[int, ...] = ()):
+              request_content_type: str | None = None, errors: tuple[int, ...] = (), devices: bool = False):
         def decorate(handler: Handler) -> Handler:
             spec = RouteSpec(method, path, handler, summary, self.tag, body, query, response, status, auth,
-                             tuple(roles), content_type, request_content_type, errors)
+                             tuple(roles), content_type, request_content_type, errors, devices)
 
             async def endpoint(request: web.Request) -> web.StreamResponse:
                 kwargs: dict[str, Any] = {}
+                if not spec.devices:
+                    refuse_devices(request)
                 if spec.auth:
                     kwargs["who"] = require_principal(request, spec.roles)
                 check_text_params(dict(request.match_info), "path")

@@ -14,7 +14,7 @@ import asyncpg
 from aiohttp import web
 from sqlalchemy import text
 
-from core import domains
+from core import domains, passwords
 from core.db import asyncpg_dsn, create_engine, server_settings, session_factory
 from core.keys import load_or_create_ed25519
 from core.migrate import script_heads
@@ -99,12 +99,19 @@ async def healthz(request: web.Request) -> web.Response:
     body = {"status": "ok"}
     if not request.app[SETTINGS].statutory_periods:
         body["statutory_periods"] = "off"  # BIDROOM_STATUTORY_PERIODS=off: never hidden from a health check
+    if passwords.weakened():
+        body["password_hash"] = passwords.PROFILE  # BIDROOM_PASSWORD_HASH=test: likewise
     return web.json_response(body)
 
 
 async def _warn_statutory_periods_off(app: web.Application) -> None:
     log.warning("BIDROOM_STATUTORY_PERIODS=off: the statutory period minimums (招标投标法 第24条, 实施条例 第54条) "
                 "are not enforced; records issued say so. Tests and the demo only.")
+
+
+async def _warn_weak_password_hashing(app: web.Application) -> None:
+    log.warning("%s=%s: passwords are hashed at Argon2id's minimum cost. Test runs only.", passwords.PROFILE_ENV,
+                passwords.PROFILE)
 
 
 async def readyz(request: web.Request) -> web.Response:
@@ -166,6 +173,8 @@ def create_app(settings: Settings, modules: list[str] | None = None) -> web.Appl
     app.cleanup_ctx.append(scheduler_ctx)
     if not settings.statutory_periods:
         app.on_startup.append(_warn_statutory_periods_off)
+    if passwords.weakened():
+        app.on_startup.append(_warn_weak_password_hashing)
 
     apis = [m.api for m in modules]
     for api in apis:

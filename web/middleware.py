@@ -1,9 +1,11 @@
 """Middleware: request id and access log, security headers, error mapping, the transaction, auth, idempotency."""
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
+import random
 import time
 import uuid
 
@@ -74,7 +76,44 @@ async def request_context(request: web.Request, handler):
     response.headers["X-Request-Id"] = request[REQ_ID]
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
+    if status >= 400 and large_body_unread(request):
+        await answer_without_reading(request, response)
     return response
+
+
+# a refused request's unread body up to this size is drained as usual (the connection stays open for the next
+# request); a larger one, or one of unknown length, is never read
+DRAIN_REFUSED_BODY_BYTES = 1024 * 1024
+# how long the answer to a refused upload has to reach its client before the connection is closed
+REFUSED_BODY_GRACE_S = 2.0
+
+
+def large_body_unread(request: web.Request) -> bool:
+    length = request.content_length
+    return (request.body_exists and not request.content.is_eof()
+            and (length is None or length > DRAIN_REFUSED_BODY_BYTES))
+
+
+async def answer_without_reading(request: web.Request, response: web.StreamResponse) -> None:
+    """Answer a request refused before its large body was read (413 from Content-Length, 429, 401 ...) without
+    reading the body.
+
+    aiohttp would otherwise read and discard the rest of the body, for up to its lingering time (10 s), to keep
+    the connection alive: a client posting 32 MiB again as soon as it is refused makes the event loop discard
+    gigabytes (bench/hostile_load.py). Here the answer is written in full with `Connection: close`, reading the
+    socket stops, and the connection is closed after REFUSED_BODY_GRACE_S. A client that reads while it sends
+    (aiohttp, curl, browsers) has its 4xx by then; closing any sooner would make the kernel reset the connection
+    over the unread data and could destroy the answer on its way."""
+    response.force_close()
+    try:
+        await response.prepare(request)
+        await response.write_eof()
+        if request.transport is not None:
+            request.transport.pause_reading()
+            await asyncio.sleep(REFUSED_BODY_GRACE_S)
+    except (ConnectionError, OSError):
+        pass  # the client has gone: nothing more to send
+    request.protocol.force_close()  # no lingering: the rest of the body is never read
 
 
 class DatabaseUnreachable(Exception):
@@ -97,6 +136,13 @@ async def error_mapping(request: web.Request, handler):
     try:
         return await handler(request)
     except RateLimited as err:
+        if err.status == 429:
+            # held before it is answered: a client that ignores Retry-After and asks again at once is slowed to
+            # about one request a second per connection, for the price of a sleeping coroutine (no transaction
+            # or connection is held here: the transaction middleware is inside this one); jittered, so that the
+            # refused clients do not come back in step
+            hold = request.app[SETTINGS].rate_limited_hold_s
+            await asyncio.sleep(min(hold, err.retry_after) * random.uniform(0.5, 1.0))
         return error_response(request, err.status, err.code, err.message, err.details,
                               headers={"Retry-After": str(err.retry_after)})
     except DomainError as err:
@@ -254,7 +300,7 @@ def _never_replayed(path: str) -> bool:
 
 
 CREDENTIAL_KEYS = (b'"access_token"', b'"refresh_token"', b'"totp_secret"', b'"totp_uri"', b'"provisioning_uri"',
-                   b'"token"', b'"password"')
+                   b'"token"', b'"password"', b'"secret"')
 
 
 def _replayable(request: web.Request, response: web.StreamResponse) -> bool:

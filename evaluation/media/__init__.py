@@ -10,5 +10,5 @@
 - hub: the MediaHub owned by the app (evaluation.media.routes.MEDIA_HUB).
 - signaling and routes: the WebSockets /api/v1/media/sessions/{id}/places/{place}/publish, /watch, /conference
   and GET /api/v1/media/sessions/{id}/health.
-- config: settings (Settings.extra media_* or BIDROOM_MEDIA_* in the environment).
+- config: settings (the typed media_* fields of core.settings.Settings, BIDROOM_MEDIA_* in the environment).
 """

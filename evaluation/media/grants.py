@@ -2,8 +2,9 @@
 
 - A place's camera and microphone are published only by the committee member checked in at that place of that
   session (experts and tenderer representatives alike).
-- A room camera (全景: the place of a room marked camera_position) is published by a venue device. The platform
-  has no device accounts yet: the centre's administrators (role admin, who manage the venues) stand in for them.
+- A room camera (全景: the place of a room marked camera_position) is published by a device account of the room's
+  site (evaluation.media.devices), while the room is booked for the session and the session is live. A device
+  publishes nothing else, watches nothing and joins no conference.
 - Supervisors of the tender (行政监督部门, trading.access.is_supervisor_of) watch and listen to every place; they
   only receive.
 - Checked-in members confer (视频会议): each receives the other members' places. The chair (组长) may mute a
@@ -23,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.errors import Conflict, Forbidden, NotFound
 from core.principal import Principal
 from evaluation import members
+from evaluation.media import devices
 from evaluation.models import EvaluationMember, EvaluationSession
 from evaluation.rules import TERMINAL_SESSION_STATES
 from evidence import ledger_service as ledger
@@ -39,6 +41,7 @@ class PlaceRef:
     camera: bool
     member_public_id: str | None = None
     member_kind: str | None = None
+    site_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,7 @@ class PublishGrant:
     user_id: int
     user_public_id: str
     role: str  # member | camera
+    device_public_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -79,7 +83,7 @@ async def _load(session: AsyncSession, session_public_id: str) -> _Loaded:
         m = by_place.get(at.place.id)
         if m is not None or at.place.camera_position:
             places[at.place.id] = PlaceRef(at.place.id, at.place.public_id, at.place.label, at.place.camera_position,
-                                           m.public_id if m else None, m.kind if m else None)
+                                           m.public_id if m else None, m.kind if m else None, at.site.id)
     return _Loaded(es, tender, current, places)
 
 
@@ -94,11 +98,36 @@ def _no_media(es: EvaluationSession) -> Forbidden:
                      code="media_forbidden", details={"session_id": es.public_id, "statute": CONFIDENTIAL})
 
 
+def _device_forbidden(es: EvaluationSession, place_public_id: str, why: str) -> Forbidden:
+    return Forbidden(f"a venue device publishes only the room camera (全景) of its own site's rooms: {why}",
+                     code="device_forbidden", details={"session_id": es.public_id, "place_id": place_public_id})
+
+
+async def _device_grant(session: AsyncSession, loaded: _Loaded, who: Principal, place: PlaceRef | None,
+                        place_public_id: str) -> PublishGrant:
+    """A device account: the room camera of a room of its own site, booked for this live session."""
+    es = loaded.es
+    mine = await devices.site_of(session, who)
+    if mine is None:
+        raise _device_forbidden(es, place_public_id, "this account is not a registered device")
+    device_public_id, site_id = mine
+    if place is None:
+        raise _device_forbidden(es, place_public_id, "the place is not in a room booked for this session")
+    if not place.camera or place.member_public_id is not None:
+        raise _device_forbidden(es, place_public_id, "this is a member's place, not a room camera")
+    if place.site_id != site_id:
+        raise _device_forbidden(es, place_public_id, "the room belongs to another site")
+    _live(es)
+    return PublishGrant(es.id, es.public_id, place, who.user_id, who.public_id, "camera", device_public_id)
+
+
 async def publish_grant(session: AsyncSession, *, who: Principal, session_public_id: str,
                         place_public_id: str) -> PublishGrant:
     loaded = await _load(session, session_public_id)
     es = loaded.es
     place = next((p for p in loaded.places.values() if p.public_id == place_public_id), None)
+    if who.has(devices.DEVICE_ROLE):
+        return await _device_grant(session, loaded, who, place, place_public_id)
     if place is None:
         mine = next((m for m in loaded.members if m.user_id == who.user_id), None)
         if mine is None and not who.has("admin"):
@@ -106,10 +135,8 @@ async def publish_grant(session: AsyncSession, *, who: Principal, session_public
         raise NotFound("no such place in this session", code="place_not_found", details={"place_id": place_public_id})
     _live(es)
     if place.camera and place.member_public_id is None:
-        if not who.has("admin"):
-            raise Forbidden("a room camera is published by the venue's device account", code="media_forbidden",
-                            details={"place_id": place.public_id})
-        return PublishGrant(es.id, es.public_id, place, who.user_id, who.public_id, "camera")
+        raise Forbidden("a room camera is published by a device account of its site", code="media_forbidden",
+                        details={"place_id": place.public_id})
     member = next((m for m in loaded.members if m.place_id == place.id), None)
     if member is None or member.user_id != who.user_id:
         raise Forbidden("only the member placed here publishes this place", code="media_forbidden",
@@ -123,6 +150,8 @@ async def publish_grant(session: AsyncSession, *, who: Principal, session_public
 async def watch_grant(session: AsyncSession, *, who: Principal, session_public_id: str) -> ViewGrant:
     """A supervisor of the tender: every place of the session, members' and room cameras."""
     loaded = await _load(session, session_public_id)
+    if who.has(devices.DEVICE_ROLE):
+        raise _device_forbidden(loaded.es, "", "a device watches nothing")
     if not is_supervisor_of(loaded.tender, who):
         raise Forbidden("the tender's supervisors watch its evaluation", code="media_forbidden",
                         details={"session_id": loaded.es.public_id, "statute": CONFIDENTIAL})
@@ -133,6 +162,8 @@ async def watch_grant(session: AsyncSession, *, who: Principal, session_public_i
 async def conference_grant(session: AsyncSession, *, who: Principal, session_public_id: str) -> ViewGrant:
     """A checked-in member: the other members' places."""
     loaded = await _load(session, session_public_id)
+    if who.has(devices.DEVICE_ROLE):
+        raise _device_forbidden(loaded.es, "", "a device joins no conference")
     es = loaded.es
     me = next((m for m in loaded.members if m.user_id is not None and m.user_id == who.user_id), None)
     if me is None:

@@ -15,14 +15,15 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import db_now
 from core.errors import DomainError
 from core.scheduler import schedule
 from evaluation import members, sessions as evaluation_sessions
-from evaluation.rules import (BEFORE_START, FAULT_WAIT_BEFORE_START, FAULT_WAIT_DURING, SessionStatus,
-                              session_transition)
+from evaluation.rules import (BEFORE_START, FAULT_WAIT_BEFORE_START, FAULT_WAIT_DURING, TERMINAL_SESSION_STATES,
+                              SessionStatus, session_transition)
 from evidence import ledger_service as ledger
 
 log = logging.getLogger(__name__)
@@ -81,7 +82,14 @@ def entity(session_public_id: str) -> str:
     return ledger.entity_ref("evaluation_session", session_public_id)
 
 
-async def record_lost(session: AsyncSession, health: PlaceHealth, *, silent_s: float) -> dict:
+async def record_lost(session: AsyncSession, health: PlaceHealth, *, silent_s: float) -> dict | None:
+    """The place's video loss in the ledger; None when the session is over by now (closed or aborted after the
+    watch round asked): a session that has ended loses no video. The row is read FOR SHARE, so a close waits for
+    this transaction or is seen by it."""
+    status = (await session.execute(text("SELECT status FROM evaluation_session WHERE public_id = :id FOR SHARE"),
+                                    {"id": health.session_public_id})).scalar_one_or_none()
+    if status is None or status in TERMINAL_SESSION_STATES:
+        return None
     payload = {"place": health.place_public_id, "publication": health.publication,
                "last_frame_at": health.last_video_at.isoformat() if health.last_video_at else None,
                "silent_ms": round(silent_s * 1000)}

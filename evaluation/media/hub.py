@@ -25,6 +25,7 @@ from typing import Callable
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
 from aiortc.rtcconfiguration import RTCBundlePolicy
 from aiortc.mediastreams import MediaStreamError
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from core.storage import Storage
@@ -34,6 +35,8 @@ from evaluation.media.config import MediaConfig
 from evaluation.media.grants import PublishGrant, ViewGrant
 from evaluation.media.recorder import PlaceRecorder, PublicationRef, next_publication
 from evaluation.media.relay import PlaceChannel, RelayTrack
+from evaluation.models import EvaluationSession
+from evaluation.rules import TERMINAL_SESSION_STATES
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +62,18 @@ class HubClosed(RuntimeError):
     """The hub is shutting down and takes no new participants."""
 
 
+class RenegotiationRefused(ValueError):
+    """A new offer this publication cannot take; the client reconnects instead."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _ice_ufrags(sdp: str) -> set[str]:
+    return {line.split(":", 1)[1].strip() for line in sdp.splitlines() if line.startswith("a=ice-ufrag:")}
+
+
 @dataclass
 class _Session:
     public_id: str
@@ -82,6 +97,7 @@ class Publication:
         self._stopped = asyncio.Event()
         self._stopping = False
         self.packets = {"video": 0, "audio": 0}
+        self.ended_by: str | None = None  # "session_not_live" when the hub ended it because the session is over
 
     @property
     def closed(self) -> asyncio.Event:
@@ -96,23 +112,65 @@ class Publication:
         except Exception:  # noqa: BLE001 - a closing transport refuses; nothing to ask then
             return False
 
+    def _recorder(self, seq_from: int = 0) -> PlaceRecorder:
+        ref = PublicationRef(self.grant.session_id, self.grant.session_public_id, self.grant.place.id, self.place,
+                             self.grant.user_id, self.grant.user_public_id, self.number)
+        recorder = PlaceRecorder(sessions=self.hub.sessions, storage=self.hub.storage, ref=ref,
+                                 kinds=set(self.tracks), mimes=self.mimes, segment_s=self.hub.config.segment_s,
+                                 request_keyframe=self.request_keyframe, seq_from=seq_from)
+        recorder.start()
+        return recorder
+
     def _start(self) -> None:
         st = self.hub._session(self.grant.session_public_id)
         channel = self.hub._channel(st, self.grant.place.public_id)
         health = self.hub._health(st, self.grant.place)
-        ref = PublicationRef(self.grant.session_id, self.grant.session_public_id, self.grant.place.id, self.place,
-                             self.grant.user_id, self.grant.user_public_id, self.number)
-        self.recorder = PlaceRecorder(sessions=self.hub.sessions, storage=self.hub.storage, ref=ref,
-                                      kinds=set(self.tracks), mimes=self.mimes, segment_s=self.hub.config.segment_s,
-                                      request_keyframe=self.request_keyframe)
-        self.recorder.start()
+        self.recorder = self._recorder()
         channel.attach(self, self.request_keyframe)
         health.publishing, health.publication, health.expected = True, self.number, True
         if health.last_video is None:
             health.last_video = time.monotonic()  # the watch on its video starts now
         for kind, (track, _receiver) in self.tracks.items():
-            self._tasks.append(asyncio.create_task(self._consume(kind, track, channel, health),
-                                                   name=f"consume {self.place} {kind}"))
+            self._consume_track(kind, track, channel, health)
+
+    def _consume_track(self, kind: str, track, channel: PlaceChannel, health: health_mod.PlaceHealth) -> None:
+        self._tasks.append(asyncio.create_task(self._consume(kind, track, channel, health),
+                                               name=f"consume {self.place} {kind}"))
+
+    async def renegotiate(self, offer: RTCSessionDescription) -> RTCSessionDescription:
+        """A new offer on the same connection: a track added (say, the camera after the microphone). The open
+        segment closes and the recording goes on, with every track, in the next segment of this publication.
+        aiortc restarts no ICE: a publisher whose network changed reconnects (a new publication)."""
+        if self._stopping:
+            raise RenegotiationRefused("publication_ended", "the publication has ended")
+        current = self.pc.remoteDescription
+        if current is not None and _ice_ufrags(offer.sdp) - _ice_ufrags(current.sdp):
+            raise RenegotiationRefused("ice_restart_unsupported", "an ICE restart is not supported: reconnect (a new "
+                                       "connection starts a new publication)")
+        before = set(self.tracks)
+        await self.pc.setRemoteDescription(offer)
+        for transceiver in self.pc.getTransceivers():
+            if transceiver.kind in ("audio", "video") and transceiver.currentDirection is None:
+                transceiver.setCodecPreferences(_prefer(transceiver.kind))
+                transceiver.direction = "recvonly"
+        await self.pc.setLocalDescription(await self.pc.createAnswer())
+        added = set(self.tracks) - before
+        if added:
+            for transceiver in self.pc.getTransceivers():
+                if transceiver.kind in added and transceiver._codecs:
+                    self.mimes[transceiver.kind] = transceiver._codecs[0].mimeType
+            st = self.hub._session(self.grant.session_public_id)
+            channel, health = self.hub._channel(st, self.place), self.hub._health(st, self.grant.place)
+            old = self.recorder
+            if old is not None:
+                await old.stop()  # its open segment closes and plays
+            self.recorder = self._recorder(seq_from=old.segments_opened if old else 0)
+            for kind in sorted(added):
+                self._consume_track(kind, self.tracks[kind][0], channel, health)
+            self.hub._spawn(self.request_keyframe())
+            log.info("place %s of %s: publication %d renegotiated, now %s", self.place,
+                     self.grant.session_public_id, self.number, ", ".join(sorted(self.mimes.values())))
+        return self.pc.localDescription
 
     async def _consume(self, kind: str, track, channel: PlaceChannel, health: health_mod.PlaceHealth) -> None:
         try:
@@ -168,6 +226,8 @@ class Viewer:
         self.offer: RTCSessionDescription | None = None
         self.events: asyncio.Queue = asyncio.Queue()
         self._closed = False
+        self.closed = asyncio.Event()
+        self.ended_by: str | None = None
 
     def notify(self, event: dict) -> None:
         if not self._closed:
@@ -185,7 +245,10 @@ class Viewer:
             st.viewers.discard(self)
         for track in self.tracks:
             track.stop()
-        await self.pc.close()
+        try:
+            await self.pc.close()
+        finally:
+            self.closed.set()
 
 
 class MediaHub:
@@ -277,6 +340,7 @@ class MediaHub:
                         transceiver.setCodecPreferences(_prefer(transceiver.kind))
                         transceiver.direction = "recvonly"
                 await pc.setLocalDescription(await pc.createAnswer())
+                passthrough.widen_receive_buffers(pc)
             except Exception:
                 await pc.close()
                 raise
@@ -314,6 +378,7 @@ class MediaHub:
                 viewer.tracks.append(track)
                 transceiver = pc.addTransceiver(track, direction="sendonly")
                 transceiver.setCodecPreferences(_prefer(kind))
+                passthrough.forward_picture_loss(transceiver.sender, track.picture_lost)
                 mids.append((place.public_id, kind, transceiver))
             viewer.places[place.public_id] = {"label": place.label, "member": place.member_public_id,
                                               "camera": place.camera}
@@ -347,6 +412,9 @@ class MediaHub:
             channel = st.channels.get(place)
             row["muted"] = bool(channel and channel.muted)
             row["viewers"] = channel.viewers() if channel else 0
+            # pictures the viewers lost and reported, and how many key frames that asked of the publisher
+            row["viewer_picture_losses"] = channel.viewer_picture_losses if channel else 0
+            row["viewer_keyframe_asks"] = channel.viewer_keyframe_asks if channel else 0
             out.append(row)
         return out
 
@@ -367,7 +435,40 @@ class MediaHub:
             except Exception:  # noqa: BLE001 - the watch goes on
                 log.exception("media health check failed")
 
+    async def _over(self) -> dict[str, str]:
+        """The sessions this hub serves that are over (closed or aborted), with their status."""
+        ids = list(self._sessions_by_id)
+        if not ids:
+            return {}
+        async with self.sessions() as session:
+            rows = (await session.execute(select(EvaluationSession.public_id, EvaluationSession.status).where(
+                EvaluationSession.public_id.in_(ids),
+                EvaluationSession.status.in_([str(s) for s in TERMINAL_SESSION_STATES])))).all()
+        return {public_id: status for public_id, status in rows}
+
+    async def end_session(self, session_public_id: str, status: str) -> None:
+        """A session is over: stop watching its places (no "place video lost" after its end), end its
+        publications (closing their open segments) and its viewers, and forget it."""
+        st = self._sessions_by_id.pop(session_public_id, None)
+        if st is None:
+            return
+        for h in st.health.values():
+            h.expected = False
+        event = {"type": "event", "event": "session_over", "session": session_public_id, "status": status}
+        for viewer in tuple(st.viewers):
+            viewer.notify(event)
+            viewer.ended_by = "session_not_live"
+        for pub in tuple(st.publications.values()):
+            pub.ended_by = "session_not_live"
+        await asyncio.gather(*(p.stop() for p in tuple(st.publications.values())), return_exceptions=True)
+        await asyncio.gather(*(v.close() for v in tuple(st.viewers)), return_exceptions=True)
+        for channel in st.channels.values():
+            channel.close()
+        log.info("session %s is %s: its media plane is closed", session_public_id, status)
+
     async def _check(self) -> None:
+        for public_id, status in (await self._over()).items():
+            await self.end_session(public_id, status)
         now = time.monotonic()
         for st in list(self._sessions_by_id.values()):
             for place, h in list(st.health.items()):
@@ -386,6 +487,9 @@ class MediaHub:
                     h.lost, h.lost_since, h.fault_reported = True, h.last_video, False
                     async with self.sessions() as session, session.begin():
                         payload = await health_mod.record_lost(session, h, silent_s=silent)
+                    if payload is None:   # the session ended since this round asked; the next round ends it here
+                        h.expected = False
+                        continue
                     self.broadcast(st.public_id, {"type": "event", "event": "place_video_lost", **payload})
                     log.warning("place %s of %s: video lost", place, st.public_id)
                 elif h.lost and not h.fault_reported and silent > self.config.fault_after_s:

@@ -61,3 +61,34 @@ class MediaAssignment(Base):
     session_id: Mapped[int] = mapped_column(ForeignKey("evaluation_session.id"), primary_key=True)
     worker_id: Mapped[str] = mapped_column(ForeignKey("media_worker.id"), index=True)
     assigned_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class MediaDevice(Base):
+    """A venue device (an unattended camera box) of a site: an account (role `device`, no password) that may
+    only publish the room camera (全景) of its site's rooms during a session booked there."""
+
+    __tablename__ = "media_device"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(16), unique=True)  # DV-XXXXXX
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"), unique=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("venue_site.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class MediaDeviceCredential(Base):
+    """A device's long-lived secret, stored as SHA-256; revocable. The device trades it for short access tokens."""
+
+    __tablename__ = "media_device_credential"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(16), unique=True)  # DC-XXXXXX
+    device_id: Mapped[int] = mapped_column(ForeignKey("media_device.id"), index=True)
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    issued_by_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
+    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -7,8 +7,11 @@ marked with `mark_passthrough` gets a worker that wraps each reassembled frame (
 the codec's clock rate: 90 kHz for video, 48 kHz for Opus) in an `av.Packet` and hands it to the track as is.
 Receivers that are not marked (a test's viewer, say) keep aiortc's decoder.
 
-On the sending side nothing needs patching: aiortc's `RTCRtpSender._next_encoded_frame` packs an `av.Packet` a
-track yields (`encoder.pack`) and only encodes `av.Frame`s.
+On the sending side aiortc's `RTCRtpSender._next_encoded_frame` packs an `av.Packet` a track yields
+(`encoder.pack`) and only encodes `av.Frame`s. A viewer's picture loss indication (PLI/FIR) would set a flag only an
+encoder reads, so a viewer that lost a frame the retransmissions could not repair would stay frozen until the
+publisher's next key frame, which a browser sends only when asked; `forward_picture_loss` hands the indication to
+the relay instead, which asks the publisher.
 
 This reaches into aiortc's internals, so it is pinned: `check_internals()` refuses any other aiortc version and
 verifies every attribute used here; `install()` calls it, and tests/integration/media/test_passthrough.py fails
@@ -20,6 +23,7 @@ import asyncio
 import fractions
 import logging
 import queue
+import socket
 import threading
 from collections import Counter
 from typing import Any, Callable
@@ -36,7 +40,7 @@ _MARK = "bidroom_passthrough"
 # the internals this module relies on, checked by check_internals()
 _RECEIVER_ATTRS = ("_RTCRtpReceiver__decoder_queue", "_RTCRtpReceiver__remote_streams")
 _RECEIVER_METHODS = ("_send_rtcp_pli", "receive", "getStats")
-_SENDER_METHODS = ("_next_encoded_frame",)
+_SENDER_METHODS = ("_next_encoded_frame", "_send_keyframe", "_handle_rtcp_packet")
 
 
 class AiortcInternalsChanged(RuntimeError):
@@ -83,6 +87,8 @@ def check_internals() -> None:
             problems.append(f"RTCRtpSender.{name} is gone")
     if "encoder.pack(" not in inspect.getsource(rtcrtpsender.RTCRtpSender._next_encoded_frame):
         problems.append("RTCRtpSender no longer packs pre-encoded packets")
+    if "self._send_keyframe()" not in inspect.getsource(rtcrtpsender.RTCRtpSender._handle_rtcp_packet):
+        problems.append("RTCRtpSender no longer answers a picture loss indication with _send_keyframe")
     decoders, encoders = _codec_classes()
     for cls in decoders:
         if not callable(getattr(cls, "decode", None)):
@@ -90,8 +96,57 @@ def check_internals() -> None:
     for cls in encoders:
         if not callable(getattr(cls, "encode", None)) or not callable(getattr(cls, "pack", None)):
             problems.append(f"{cls.__name__}.encode/pack is gone")
+    from aiortc.rtcicetransport import RTCIceGatherer, RTCIceTransport
+    if not isinstance(getattr(RTCIceTransport, "iceGatherer", None), property):
+        problems.append("RTCIceTransport.iceGatherer is gone")
+    if "self._connection" not in inspect.getsource(RTCIceGatherer.__init__):
+        problems.append("RTCIceGatherer no longer keeps its aioice connection in self._connection")
     if problems:
         raise AiortcInternalsChanged("; ".join(problems))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Socket buffers
+
+RECEIVE_BUFFER_BYTES = 4 << 20
+
+
+def _set_receive_buffer(sock: socket.socket, size: int) -> None:
+    """SO_RCVBUFFORCE where the process may (CAP_NET_ADMIN: above net.core.rmem_max), else SO_RCVBUF (capped)."""
+    force = getattr(socket, "SO_RCVBUFFORCE", None)
+    if force is not None:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, force, size)
+            return
+        except PermissionError:
+            pass
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+
+
+def widen_receive_buffers(pc, size: int = RECEIVE_BUFFER_BYTES) -> int:
+    """Give the connection's UDP sockets a receive buffer of `size` (without CAP_NET_ADMIN the kernel caps it at
+    net.core.rmem_max; docs/OPERATIONS.md says how to raise that).
+
+    A key frame arrives as a burst of packets; when the event loop is late to read (a busy machine), the
+    default buffer overflows and the kernel drops packets (RcvbufErrors in /proc/net/snmp), losing frames up
+    to the next key frame. Call after setLocalDescription, once the sockets exist. Returns how many sockets."""
+    done = 0
+    seen: set[int] = set()
+    for transceiver in pc.getTransceivers():
+        dtls = transceiver.receiver.transport
+        if dtls is None or id(dtls) in seen:
+            continue
+        seen.add(id(dtls))
+        connection = getattr(dtls.transport.iceGatherer, "_connection", None)
+        for protocol in getattr(connection, "_protocols", ()):
+            sock = protocol.transport.get_extra_info("socket") if protocol.transport else None
+            if sock is not None:
+                try:
+                    _set_receive_buffer(sock, size)
+                    done += 1
+                except OSError as err:
+                    log.warning("could not widen a media socket's receive buffer: %s", err)
+    return done
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -148,18 +203,121 @@ def is_keyframe(mime: str, data: bytes) -> bool:
         # RFC 6386 §9.1: bit 0 of the frame tag is 0 for a key frame
         return len(data) > 0 and data[0] & 0x01 == 0
     if mime == "video/h264":
-        # Annex B: an IDR slice (5) or a sequence parameter set (7)
-        i, n = 0, len(data)
-        while i + 3 < n:
-            if data[i] == 0 and data[i + 1] == 0 and (data[i + 2] == 1 or (data[i + 2] == 0 and data[i + 3] == 1)):
-                start = i + 3 if data[i + 2] == 1 else i + 4
-                if start < n and data[start] & 0x1F in (5, 7):
-                    return True
-                i = start
-            else:
-                i += 1
-        return False
+        # Annex B (as aiortc's depacketizer hands it on): an IDR slice (5) or a sequence parameter set (7)
+        return any(nal[0] & 0x1F in (5, 7) for nal in annexb_nals(data))
     return True  # audio frames stand alone
+
+
+def annexb_nals(data: bytes) -> list[bytes]:
+    """The NAL units of an H.264 Annex B byte stream (ITU-T H.264 Annex B: each after a 00 00 01 or 00 00 00 01
+    start code), without their start codes."""
+    starts = []
+    i = data.find(b"\x00\x00\x01")
+    while i >= 0:
+        starts.append(i + 3)
+        i = data.find(b"\x00\x00\x01", i + 3)
+    nals = []
+    for k, start in enumerate(starts):
+        end = starts[k + 1] - 3 if k + 1 < len(starts) else len(data)
+        nal = data[start:end]
+        if k + 1 < len(starts):
+            nal = nal.rstrip(b"\x00")  # the leading zero of a four-byte start code, and trailing zero bytes
+        if nal:
+            nals.append(nal)
+    return nals
+
+
+def h264_parameter_sets(data: bytes) -> bytes | None:
+    """The sequence and picture parameter sets (NAL types 7 and 8) of an H.264 access unit, as Annex B: what a
+    Matroska muxer turns into the track's avcC CodecPrivate; None when the frame carries none."""
+    nals = annexb_nals(data)
+    sps = [n for n in nals if n[0] & 0x1F == 7]
+    pps = [n for n in nals if n[0] & 0x1F == 8]
+    if not sps or not pps:
+        return None
+    return b"".join(b"\x00\x00\x00\x01" + n for n in sps[:1] + pps)
+
+
+class _Bits:
+    """An H.264 RBSP read bit by bit, with Exp-Golomb codes (H.264 §9.1)."""
+
+    def __init__(self, nal: bytes) -> None:
+        self.data = nal[1:].replace(b"\x00\x00\x03", b"\x00\x00")  # emulation prevention bytes (§7.4.1)
+        self.pos = 0
+
+    def u(self, n: int) -> int:
+        value = 0
+        for _ in range(n):
+            byte = self.data[self.pos >> 3]  # IndexError past the end: a truncated SPS
+            value = (value << 1) | ((byte >> (7 - (self.pos & 7))) & 1)
+            self.pos += 1
+        return value
+
+    def ue(self) -> int:
+        zeros = 0
+        while self.u(1) == 0:
+            zeros += 1
+            if zeros > 31:
+                raise ValueError("bad Exp-Golomb code")
+        return (1 << zeros) - 1 + self.u(zeros)
+
+    def se(self) -> int:
+        k = self.ue()
+        return (k + 1) // 2 if k & 1 else -(k // 2)
+
+
+_HIGH_PROFILES = (100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134, 135)
+
+
+def h264_size(data: bytes) -> tuple[int, int] | None:
+    """Width and height from the sequence parameter set of an H.264 access unit (H.264 §7.3.2.1.1, with the
+    frame cropping of §7.4.2.1.1), or None when it has none or it cannot be read."""
+    sps = next((n for n in annexb_nals(data) if n[0] & 0x1F == 7), None)
+    if sps is None:
+        return None
+    try:
+        b = _Bits(sps)
+        profile = b.u(8)
+        b.u(16)  # constraint flags, level
+        b.ue()  # seq_parameter_set_id
+        chroma = 1
+        if profile in _HIGH_PROFILES:
+            chroma = b.ue()
+            if chroma == 3:
+                b.u(1)  # separate_colour_plane_flag
+            b.ue(), b.ue(), b.u(1)  # bit depths, qpprime_y_zero_transform_bypass_flag
+            if b.u(1):  # seq_scaling_matrix_present_flag
+                for i in range(8 if chroma != 3 else 12):
+                    if b.u(1):
+                        last = nxt = 8
+                        for _ in range(16 if i < 6 else 64):
+                            if nxt:
+                                nxt = (last + b.se() + 256) % 256
+                            last = nxt or last
+        b.ue()  # log2_max_frame_num_minus4
+        poc_type = b.ue()
+        if poc_type == 0:
+            b.ue()
+        elif poc_type == 1:
+            b.u(1), b.se(), b.se()
+            for _ in range(b.ue()):
+                b.se()
+        b.ue(), b.u(1)  # max_num_ref_frames, gaps_in_frame_num_value_allowed_flag
+        width_mbs, height_units = b.ue() + 1, b.ue() + 1
+        frame_mbs_only = b.u(1)
+        if not frame_mbs_only:
+            b.u(1)  # mb_adaptive_frame_field_flag
+        b.u(1)  # direct_8x8_inference_flag
+        left = right = top = bottom = 0
+        if b.u(1):  # frame_cropping_flag
+            left, right, top, bottom = b.ue(), b.ue(), b.ue(), b.ue()
+    except (IndexError, ValueError):
+        return None
+    crop_x = 2 if chroma in (1, 2) else 1
+    crop_y = (2 if chroma == 1 else 1) * (2 - frame_mbs_only)
+    width = width_mbs * 16 - crop_x * (left + right)
+    height = (2 - frame_mbs_only) * height_units * 16 - crop_y * (top + bottom)
+    return (width, height) if width > 0 and height > 0 else None
 
 
 def vp8_size(data: bytes) -> tuple[int, int] | None:
@@ -233,6 +391,12 @@ def receiver_of(pc, track):
         if transceiver.receiver is not None and transceiver.receiver.track is track:
             return transceiver.receiver
     return None
+
+
+def forward_picture_loss(sender, on_picture_loss: Callable[[], None]) -> None:
+    """Call `on_picture_loss` whenever the viewer at the other end of `sender` reports a lost picture (RFC 4585
+    §6.3.1 PLI, RFC 5104 §3.5.1 FIR), instead of flagging a key frame for an encoder the relay does not have."""
+    sender._send_keyframe = on_picture_loss
 
 
 async def request_keyframe(receiver) -> bool:

@@ -9,7 +9,8 @@ segments, never decoded nor encoded.
 - Its row in media_segment is written when it opens (ended_at NULL); when it closes the row gets the SHA-256,
   duration, frame counts and size, and the ledger an `evaluation.media.segment_closed` entry, in one transaction.
 - A publisher that reconnects starts a new publication (publication + 1, seq from 1); earlier files are never
-  touched again.
+  touched again. A publisher that adds a track (renegotiation) closes the open segment; the next one, with
+  every track, goes on in the same publication.
 
 Packet times: each track's RTP clock (90 kHz video, 48 kHz Opus) is anchored at the arrival time of its first
 packet, so audio and video share one time line; a segment's packet times are milliseconds from its first frame.
@@ -31,7 +32,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from core.ids import public_id
 from core.storage import PendingFile, Storage
 from evaluation.media.models import MediaSegment
-from evaluation.media.passthrough import vp8_size
+from evaluation.media.passthrough import h264_parameter_sets, h264_size, vp8_size
 from evidence import ledger_service as ledger
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,9 @@ AUDIO_FRAME_MS = 20
 # Opus identification header (RFC 7845 §5.1): version 1, 2 channels, 312 samples pre-skip, 48 kHz, gain 0,
 # mapping family 0; written as the Matroska CodecPrivate
 OPUS_HEAD = b"OpusHead\x01\x02\x38\x01\x80\xbb\x00\x00\x00\x00\x00"
+# AVCodecContext.flags: AV_CODEC_FLAG_GLOBAL_HEADER. PyAV opens an output stream's encoder when the file header is
+# written (nothing is encoded); cleared, libx264 leaves the track's parameter sets as set here
+GLOBAL_HEADER = 1 << 22
 
 
 @dataclass(frozen=True)
@@ -104,23 +108,30 @@ class PlaceRecorder:
 
     def __init__(self, *, sessions: async_sessionmaker, storage: Storage, ref: PublicationRef, kinds: set[str],
                  mimes: dict[str, str], segment_s: float,
-                 request_keyframe: Callable[[], Awaitable[object]]) -> None:
+                 request_keyframe: Callable[[], Awaitable[object]], seq_from: int = 0) -> None:
         self._sessions, self._storage, self.ref = sessions, storage, ref
         self._kinds, self._mimes, self._segment_s = set(kinds), dict(mimes), segment_s
         self._request_keyframe = request_keyframe
         self._queue: asyncio.Queue = asyncio.Queue()
         self._anchor: dict[str, tuple[int, float, int]] = {}  # kind -> (first ts, arrival time, clock rate)
         self._segment: _Segment | None = None
-        self._seq = 0
+        self._seq = seq_from  # the publication's segments recorded before this recorder (a renegotiation)
         self._rotation_asked = False
         self._closing: set[asyncio.Task] = set()
         self.closed: list[ClosedSegment] = []
         self._task: asyncio.Task | None = None
         self._abandoned = False
+        self._h264 = self._mimes.get("video", "").lower() == "video/h264"
+        self._parameter_sets: bytes | None = None  # H.264: the latest SPS and PPS seen, Annex B
         self._loop = asyncio.get_running_loop()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"recorder {self.ref.place_public_id}")
+
+    @property
+    def segments_opened(self) -> int:
+        """The seq of the publication's last segment so far."""
+        return self._seq
 
     def push(self, kind: str, timestamp: int, clock_rate: int, data: bytes, keyframe: bool) -> None:
         if kind not in self._anchor:
@@ -160,6 +171,8 @@ class PlaceRecorder:
                 self._segment = None
 
     async def _write(self, kind: str, t: float, data: bytes, keyframe: bool) -> None:
+        if self._h264 and kind == "video" and keyframe:
+            self._parameter_sets = h264_parameter_sets(data) or self._parameter_sets
         seg = self._segment
         has_video = "video" in self._kinds
         if seg is None:
@@ -206,9 +219,18 @@ class PlaceRecorder:
         container = av.open(pending.file, "w", format="webm" if webm else "matroska")
         streams: dict[str, av.stream.Stream] = {}
         if "video" in self._kinds:
-            codec = "vp8" if video_mime in ("", "video/vp8") else "h264"
-            stream = container.add_stream(codec, rate=30)
-            size = vp8_size(keyframe_data) if keyframe_data and codec == "vp8" else None
+            if video_mime in ("", "video/vp8"):
+                stream = container.add_stream("vp8", rate=30)
+                size = vp8_size(keyframe_data) if keyframe_data else None
+            else:
+                # H.264 arrives as Annex B; given the SPS and PPS as Annex B extradata, the Matroska muxer writes
+                # them as the avcC CodecPrivate and each frame length-prefixed, as players expect
+                stream = container.add_stream("h264", rate=30, options={"preset": "ultrafast", "tune": "zerolatency"})
+                stream.codec_context.flags = stream.codec_context.flags & ~GLOBAL_HEADER
+                if self._parameter_sets:
+                    stream.codec_context.extradata = self._parameter_sets
+                size = (h264_size(keyframe_data) if keyframe_data else None) or (
+                    h264_size(self._parameter_sets) if self._parameter_sets else None)
             stream.width, stream.height = size or (640, 480)
             streams["video"] = stream
         if "audio" in self._kinds:

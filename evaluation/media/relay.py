@@ -5,7 +5,8 @@ transcoding, nothing decoded or encoded on the server).
 A viewer subscribes to a place's channel, not to one publication: the channel outlives a publisher's reconnect,
 and its packet times continue across publications so the viewer's decoder never sees time run backwards.
 A viewer's video starts (and after it fell too far behind, restarts) at a key frame, which is requested of the
-publisher (PLI) when the viewer joins.
+publisher (PLI) when the viewer joins. A viewer that reports a lost picture (its own PLI) gets the publisher asked
+for a key frame too, at most once per KEYFRAME_ASK_INTERVAL_S for all the channel's viewers together.
 """
 from __future__ import annotations
 
@@ -20,6 +21,9 @@ log = logging.getLogger(__name__)
 
 # the step between one publication's last packet and the next publication's first, in each clock
 _STEP = {"video": 3000, "audio": 960}
+# viewers' picture losses are passed on to the publisher no more often than this (a browser encoder answers
+# every request with a key frame, several times the size of a delta frame)
+KEYFRAME_ASK_INTERVAL_S = 0.5
 
 
 class RelayTrack(MediaStreamTrack):
@@ -65,6 +69,11 @@ class RelayTrack(MediaStreamTrack):
         self.forwarded += 1
         return packet
 
+    def picture_lost(self) -> None:
+        """The viewer reported a lost picture (RTCP PLI or FIR): it shows nothing new until the next key frame."""
+        if self.kind == "video" and self.readyState == "live":
+            self._channel.viewer_lost_picture()
+
     def stop(self) -> None:
         if self.readyState == "live":
             self._queue.put_nowait(None)
@@ -85,6 +94,9 @@ class PlaceChannel:
         self._last_out: dict[str, int] = {}
         self._publication: object | None = None
         self._keyframe_source: Callable[[], Awaitable[object]] | None = None
+        self._viewer_ask_at: float | None = None
+        self.viewer_picture_losses = 0  # viewers' PLI/FIR that reached the channel
+        self.viewer_keyframe_asks = 0   # of those, passed on to the publisher
 
     # -- publishers ---------------------------------------------------------------------------------------
     def attach(self, publication: object, keyframe_source: Callable[[], Awaitable[object]]) -> None:
@@ -126,6 +138,15 @@ class PlaceChannel:
     def ask_keyframe(self) -> None:
         if self._keyframe_source is not None:
             asyncio.get_running_loop().create_task(self._keyframe_source())
+
+    def viewer_lost_picture(self) -> None:
+        self.viewer_picture_losses += 1
+        now = asyncio.get_running_loop().time()
+        if self._viewer_ask_at is not None and now - self._viewer_ask_at < KEYFRAME_ASK_INTERVAL_S:
+            return
+        self._viewer_ask_at = now
+        self.viewer_keyframe_asks += 1
+        self.ask_keyframe()
 
     def close(self) -> None:
         for kind in self._subscribers:

@@ -61,8 +61,9 @@ async def _socket(request: web.Request) -> web.WebSocketResponse:
     return ws
 
 
-@api.get(BASE + "/places/{place_id}/publish", auth=False,
-         summary="WebSocket: publish a place's camera and microphone (the member checked in there)")
+@api.get(BASE + "/places/{place_id}/publish", auth=False, devices=True,
+         summary="WebSocket: publish a place's camera and microphone (the member checked in there), or a room "
+         "camera (a device account of the room's site)")
 async def publish_socket(request: web.Request) -> web.StreamResponse:
     ws = await _socket(request)
     await signaling.publisher(ws, hub=request.app[MEDIA_HUB], read_sessions=request.app[READ_SESSIONS],

@@ -9,6 +9,9 @@ Messages
   lost/restored/fault, muted/unmuted), `stats` (per-place health), `error` ({code, message}).
 - client → server: `auth`, `offer` (publisher), `answer` (viewer), `ice` (accepted and ignored: both sides
   gather every candidate before sending their description), `mute` ({place, muted}: the chair), `stats`.
+  A publisher may send a later `offer` on the same connection to add a track (answered with an `answer`; the
+  recording goes on in a new segment of the same publication). An ICE restart is refused
+  (`ice_restart_unsupported`: aiortc restarts no ICE); the client reconnects, which starts a new publication.
 
 Refusals close the socket with a code the client can act on: 4400 bad request, 4401 not authenticated,
 4403 forbidden, 4404 not found, 4409 conflict (the session is over, or the member has not checked in);
@@ -28,7 +31,7 @@ from aiortc.exceptions import InternalError, InvalidAccessError, InvalidStateErr
 from core.errors import Conflict, DomainError, Forbidden, NotFound, Unauthorized
 from core.principal import Principal
 from evaluation.media import grants
-from evaluation.media.hub import HubClosed, MediaHub
+from evaluation.media.hub import HubClosed, MediaHub, RenegotiationRefused
 
 log = logging.getLogger(__name__)
 
@@ -147,10 +150,13 @@ async def publisher(ws: web.WebSocketResponse, *, hub: MediaHub, read_sessions, 
             raise ProtocolError("bad_offer", str(err) or type(err).__name__) from err
         await send(ws, {"type": "answer", "sdp": answer.sdp, "publication": pub.number})
         try:
-            await _serve(ws, hub, session_public_id, closed=pub.closed, stats_for=(place_public_id,))
+            await _serve(ws, hub, session_public_id, closed=pub.closed, stats_for=(place_public_id,),
+                         renegotiate=pub.renegotiate, publication=pub.number)
         finally:
             await pub.stop()
-        if not ws.closed:
+        if pub.ended_by is not None:  # the session is over
+            await refuse(ws, CLOSE_CONFLICT, pub.ended_by, "the session is over: its media plane is closed")
+        elif not ws.closed:
             await ws.close(code=1000, message=b"publication ended")
     await _guarded(ws, run)
 
@@ -180,18 +186,22 @@ async def viewer(ws: web.WebSocketResponse, *, hub: MediaHub, read_sessions, wri
                 await view.accept(_description(message, "answer"))
             except (ValueError, AiortcError) as err:
                 raise ProtocolError("bad_answer", str(err) or type(err).__name__) from err
-            await _serve(ws, hub, session_public_id, events=view.events, principal=principal,
+            await _serve(ws, hub, session_public_id, closed=view.closed, events=view.events, principal=principal,
                          write_sessions=write_sessions, stats_for=None if grant.role == "supervisor" else (),
                          chair=grant.is_chair)
         finally:
             await view.close()
+        if view.ended_by is not None:  # the session is over
+            while not view.events.empty():
+                await send(ws, view.events.get_nowait())
+            await refuse(ws, CLOSE_CONFLICT, view.ended_by, "the session is over: its media plane is closed")
     await _guarded(ws, run)
 
 
 async def _serve(ws: web.WebSocketResponse, hub: MediaHub, session_public_id: str, *,
                  closed: asyncio.Event | None = None, events: asyncio.Queue | None = None,
                  principal: Principal | None = None, write_sessions=None, stats_for: tuple[str, ...] | None = (),
-                 chair: bool = False) -> None:
+                 chair: bool = False, renegotiate=None, publication: int | None = None) -> None:
     """After the descriptions are exchanged: answer the client's messages and push the hub's events, until
     either side ends."""
     async def pump_events() -> None:
@@ -217,6 +227,24 @@ async def _serve(ws: web.WebSocketResponse, hub: MediaHub, session_public_id: st
                 return
             kind = message["type"]
             if kind == "ice":
+                continue
+            if kind == "offer" and renegotiate is not None:  # a publisher adds a track
+                try:
+                    answer = await renegotiate(_description(message, "offer"))
+                except RenegotiationRefused as err:
+                    await send(ws, {"type": "error", "code": err.code, "message": str(err)})
+                    continue
+                except ProtocolError as err:
+                    await send(ws, {"type": "error", "code": err.code, "message": err.message})
+                    continue
+                except (ValueError, *AiortcError) as err:
+                    await send(ws, {"type": "error", "code": "bad_offer", "message": str(err) or type(err).__name__})
+                    continue
+                await send(ws, {"type": "answer", "sdp": answer.sdp, "publication": publication})
+                continue
+            if kind in ("offer", "answer"):
+                await send(ws, {"type": "error", "code": "renegotiation_unsupported",
+                                "message": "a viewer's connection is offered by the server once; reconnect"})
                 continue
             if kind == "stats":
                 places = hub.stats(session_public_id)

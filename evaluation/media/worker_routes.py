@@ -66,7 +66,7 @@ async def _owner(app: web.Application, session_public_id: str) -> worker.Owner:
         return await worker.owner_of(session, session_public_id, dead_after_s=settings.media_worker_dead_after_s)
 
 
-@api.get(worker.MEDIA_PATH_PREFIX + "{session_id}/connect", response=ConnectOut, errors=(401, 404, 503),
+@api.get(worker.MEDIA_PATH_PREFIX + "{session_id}/connect", response=ConnectOut, errors=(401, 404, 503), devices=True,
          summary="Where to open the session's media WebSockets (the media worker that owns the session)")
 async def connect(request: web.Request, who: Principal):
     owner = await _owner(request.app, request.match_info["session_id"])

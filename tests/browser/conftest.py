@@ -5,14 +5,18 @@ Debian's Chromium driven by Playwright.
 - `site` (session): the running server: `site.base`, `site.data_dir`, `site.db_url`.
 - `browser` (session): Chromium from /usr/bin/chromium (headless, no sandbox, fake camera and microphone).
 - `context_for(locale)`: a fresh browser context (own cookies) in a language; closed at the end of the test.
-- `sign_in(page, username, password, totp=None)`, `axe_violations(page)`, `DEMO_PASSWORD`.
+- `sign_in(page, username, password, totp=None)`, `forget_last_code(site, username)`, `axe_violations(page)`,
+  `DEMO_PASSWORD`.
 
-Everything runs in the session's event loop; one server and one browser serve the whole directory."""
+Everything runs in the session's event loop; one server and one browser serve the whole directory: under xdist,
+tests/conftest.py (SERIAL_GROUPS) runs every test under tests/browser/ on one worker, so the demo is seeded once
+per run and the server and Chromium start once."""
 from __future__ import annotations
 
 import asyncio
 import io
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -34,7 +38,10 @@ ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("BIDROOM_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run",
-                 "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
+                 "--use-fake-ui-for-media-stream",
+                 # the fake camera at 5 frames a second (the pages ask for 15): five members' cameras, each member
+                 # decoding the other four and the wall all five, on the two cores the suite runs on
+                 "--use-fake-device-for-media-stream=fps=5"]
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 DEMO_PASSWORD = "bidroom-demo-2026"
 TEMPLATE = "bidroom_template"
@@ -134,6 +141,16 @@ async def context_for(browser, site):
         await context.close()
 
 
+async def forget_last_code(site, username: str) -> None:
+    """A one-time code is accepted once per 30 s step, and the browser tests sign the same demo staff in many
+    times (pages and API clients): forget the step last used, as the clock moving on would."""
+    conn = await asyncpg.connect(**asyncpg_dsn(site.db_url))
+    try:
+        await conn.execute("UPDATE app_user SET totp_last_step = NULL WHERE username = $1", username)
+    finally:
+        await conn.close()
+
+
 async def sign_in(page: Page, username: str, password: str = DEMO_PASSWORD, totp: str | None = None) -> None:
     """Through the sign-in page, as a person would."""
     await page.goto("/signin")
@@ -153,3 +170,21 @@ async def axe_violations(page: Page, impacts: tuple[str, ...] = ("serious", "cri
     return [{"id": v["id"], "impact": v["impact"], "help": v["help"],
              "nodes": [n["target"] for n in v["nodes"]][:5]}
             for v in result["violations"] if v["impact"] in impacts]
+
+
+async def answer_in_place(page: Page, target, *, timeout_ms: float = 30_000) -> None:
+    """Click a form's button on a place page whose member is on air: the page sends the form and shows the answer
+    without leaving (the camera, its recording and the conference run on). Waits for that answer."""
+    locator = page.locator(target) if isinstance(target, str) else target
+    token = secrets.token_hex(8)   # gone if the page were loaded again instead of answering in place
+    before = await page.evaluate("(t) => { window.answerToken = t; "
+                                 "return document.getElementById('main').dataset.answered || '0'; }", token)
+    await locator.click(timeout=timeout_ms)
+    await page.wait_for_function("([t, n]) => window.answerToken === t "
+                                 "&& (document.getElementById('main').dataset.answered || '0') !== n",
+                                 arg=[token, before], timeout=timeout_ms)
+
+
+async def refresh_place(page: Page) -> None:
+    """Bring an on-air place page up to date without reloading it (what it does by itself every few seconds)."""
+    await page.evaluate("window.bidroomPlace.refresh()")

@@ -25,7 +25,8 @@ import pytest
 
 from core.db import asyncpg_dsn
 from evaluation.demo import DEMO_TENDER_TITLE
-from tests.browser.conftest import DEMO_PASSWORD, axe_violations, sign_in
+from tests.browser.conftest import (DEMO_PASSWORD, answer_in_place, axe_violations, forget_last_code, refresh_place,
+                                    sign_in)
 from web.demo import DEMO_ACCOUNTS
 
 SECRETS = {username: secret for username, _name, _roles, secret, _org in DEMO_ACCOUNTS}
@@ -111,6 +112,7 @@ async def test_an_expert_checks_in_and_scores_on_the_place_page(site, context_fo
     # signs the agent in again later with the current one, and a code is accepted once)
     desk = await (await context_for("zh-CN")).new_page()
     totp = pyotp.TOTP(SECRETS["agent"])
+    await forget_last_code(site, "agent")   # an earlier browser test may have used that step's code
     await sign_in(desk, "agent", totp=totp.at(time.time() - totp.interval))
     assert desk.url.endswith("/manage")
     async with desk.expect_navigation():
@@ -123,6 +125,23 @@ async def test_an_expert_checks_in_and_scores_on_the_place_page(site, context_fo
     assert await axe_violations(desk) == []
     await desk.evaluate("window.scrollTo(0, 0)")
     await desk.screenshot(path=str(shots / "manage-tender.zh-CN.png"))
+
+    # the tender wizard: the evaluation points' live total as the agent types (the server checks it again)
+    await desk.goto("/manage")
+    async with desk.expect_navigation():
+        await desk.click("#new-tender")
+    points = desk.locator("input[name=criterion_max]")
+    await points.nth(0).fill("50")
+    await points.nth(1).fill("10")
+    await desk.fill("#price_weight", "30")
+    assert await desk.locator("#points-total").inner_text() == "合计 90 分，不是 100 分。"
+    await points.nth(1).fill("20")
+    assert await desk.locator("#points-total").inner_text() == "合计 100 分。"
+    assert await desk.locator("#period-check").get_attribute("class") == "ok"  # the default deadline: 21 days
+    await desk.check("#m-lowest")
+    assert await desk.locator("#scoring").is_hidden()  # the lowest evaluated price scores nothing
+    assert await axe_violations(desk) == []
+    await desk.goto(f"/manage/tenders/{await _demo_code(site)}")  # back at the demo tender's desk
 
     page = await (await context_for("zh-CN")).new_page()
     await sign_in(page, me["username"])
@@ -170,14 +189,14 @@ async def test_an_expert_checks_in_and_scores_on_the_place_page(site, context_fo
             {"bidder": b["organisation_id"], "requirement": r["code"], "passed": True}
             for b in bidders for r in REQUIREMENTS]})
 
-    # the chair casts their own ballots on the page and closes the review
-    await page.reload()
+    # the chair casts their own ballots on the page and closes the review; the page is on air since check-in, so
+    # it shows what the others did and each form's answer without leaving (its camera keeps publishing)
+    await page.evaluate("window.stillThisPage = true")
+    await refresh_place(page)
     for radio in await page.locator("#review input[type=radio][value=pass]").all():
         await radio.check()
-    async with page.expect_navigation():
-        await page.click("#review form.wide-form button[type=submit]")
-    async with page.expect_navigation():
-        await page.click("#review form.inline button[type=submit]")
+    await answer_in_place(page, "#review form.wide-form button[type=submit]")
+    await answer_in_place(page, "#review form.inline button[type=submit]")
     assert await page.locator("#review table tbody tr").count() == 4
 
     # a score sheet: 45 of 40 is caught as it is typed, with the range in the message
@@ -196,10 +215,10 @@ async def test_an_expert_checks_in_and_scores_on_the_place_page(site, context_fo
     assert await sheet.locator("output.sheet-total").inner_text() == "63.50"
     await page.evaluate("window.scrollTo(0, 0)")
     await page.screenshot(path=str(shots / "place.zh-CN.png"))
-    async with page.expect_navigation():
-        await sheet.locator("button[value=submit]").click()
+    await answer_in_place(page, sheet.locator("button[value=submit]"))
     sheet = page.locator(f"#sheet-{first}")
     assert await sheet.locator(".sheet-status").inner_text() == "已提交"
+    assert await page.evaluate("window.stillThisPage") is True   # never reloaded: the camera ran on throughout
     assert Decimal(await sheet.locator("input.score").nth(0).input_value()) == Decimal("36.5")
     # the server holds the same sheet
     mine = await api.call("GET", url + "/sheets", me["username"])

@@ -141,18 +141,21 @@ async def test_a_server_killed_during_an_opening_resumes_it_after_a_restart_with
     # and which a concurrent pytest run may prune
     root = Path(tempfile.mkdtemp(prefix="bidroom-opening-crash-"))
     server = Server(root)
+    # the holders' keys are wrapped (scrypt, slow) while the server makes its database on first start
     with ProcessPoolExecutor(max_workers=2) as pool:
-        wrapped = list(pool.map(keyholding.wrap_holder_identity, PASSPHRASES[:2]))
-    await server.start()
+        wrapping = [asyncio.wrap_future(pool.submit(keyholding.wrap_holder_identity, passphrase))
+                    for passphrase in PASSPHRASES[:2]]
+        await server.start()
+        wrapped = await asyncio.gather(*wrapping)
     # the test's own handle on the embedded server, as its owner: set-up and the checks
     pg = EmbeddedPostgres(server.data_dir / "pg").start()
     engine = create_engine(pg.async_url(EMBEDDED_DATABASE), pool_size=2)
     sessions = session_factory(engine)
     try:
         async with aiohttp.ClientSession(base_url=server.base) as client:
-            # the platform's share plus the agent's and a supervisor's: k = 3
+            # the platform's share plus the agent's and a supervisor's: k = 2 people
             info = await draft_tender(sessions, client, bidders=3, platform_share=True)
-            await add_holders(sessions, client, info, wrapped, k=3)
+            await add_holders(sessions, client, info, wrapped, k=2)
             await publish(sessions, info)
             for actor, price in zip(info.bidders, ("300.00", "200.00", "250.00")):
                 status, body = await upload(client, info, actor, bundle(price=price))

@@ -2,7 +2,8 @@
 
 Every operation of the OpenAPI document whose path (or a required query parameter) takes a draw, record, lot
 or tender id is called as each role — anonymous, a bidder, the tender's agent, another agent, a drawn expert,
-the tender's supervisor, another organisation's supervisor, an admin — before and after the award. The
+the tender's supervisor, another organisation's supervisor, an admin — before the award here, and after it on a
+lot awarded through the API (tests/integration/evaluation/test_draws_through_the_states.py, with `sweep`). The
 committee's identities (the drawn experts' public ids E-… and their names) may appear in a response only where
 PRODUCT.md allows: to the tender's supervisors always, to everyone once the award is made (the member list is
 secret until the award), and to a drawn expert their own identity.
@@ -221,8 +222,16 @@ def may_see(role: str, awarded: bool) -> bool:
     return role == "tender_supervisor" or awarded
 
 
-async def test_expert_identities_appear_only_where_the_product_allows_on_every_route(client, sessions, raw_conn):
-    world = await build_world(client, sessions, raw_conn)
+@dataclass
+class Sweep:
+    seen: dict[tuple[str, str], set[str]]   # (phase, role) -> labels of responses carrying identities
+    leaks: list[str]
+    failures: list[str]
+
+
+async def sweep(client, world: World, phase: str) -> Sweep:
+    """Every reading operation as every role, then every writing one (strangers first), for one phase ("before"
+    or "after" the award, which the tender's state must match)."""
     spec = await (await client.get("/api/v1/openapi.json")).json()
     components = spec["components"]["schemas"]
     ops = operations(spec)
@@ -231,58 +240,56 @@ async def test_expert_identities_appear_only_where_the_product_allows_on_every_r
     assert {"draw", "record", "lot", "tender"} <= covered, covered
     readers = [op for op in ops if op.method in READING]
     writers = [op for op in ops if op.method not in READING]
+    out = Sweep({}, [], [])
 
-    seen: dict[tuple[str, str], set[str]] = {}   # (phase, role) -> labels of responses carrying identities
-    leaks: list[str] = []
-    failures: list[str] = []
-
-    async def call(phase: str, role: str, method: str, label: str, url: str, **kw) -> None:
+    async def call(role: str, method: str, label: str, url: str, **kw) -> None:
         who = world.actors[role]
         headers = {**(who.headers if who else {}), **kw.pop("headers", {})}
         async with client.request(method.upper(), url, headers=headers, **kw) as resp:
             raw = await resp.read()
             status, ctype = resp.status, resp.content_type
         if status >= 500:
-            failures.append(f"{phase} {role} {label}: {status}")
+            out.failures.append(f"{phase} {role} {label}: {status}")
         text = response_text(raw, ctype)
         own = {world.expert_id, world.committee[world.expert_id]} if role == "expert" else set()
         found = {w for pid, name in world.committee.items() for w in (pid, name) if w in text} - own
         if found:
-            seen.setdefault((phase, role), set()).add(label)
+            out.seen.setdefault((phase, role), set()).add(label)
             if not may_see(role, phase == "after"):
-                leaks.append(f"{phase} award, {role}, {label} -> {status}: {sorted(found)}")
+                out.leaks.append(f"{phase} award, {role}, {label} -> {status}: {sorted(found)}")
 
-    for phase in ("before", "after"):
-        if phase == "after":
-            # the award, made behind the API's back: what matters here is only that the tender is awarded
-            await raw_conn.execute("UPDATE tender SET status = 'awarded' WHERE code = $1", world.tender_code)
-        for role in ROLES:
-            for op in readers:
-                for path, query in fillings(op, world):
-                    await call(phase, role, op.method, op.label, path, params=query)
-            # routes that reach a draw without an id in their path: the inbox, my invitations, verification
-            # of a record's bytes by upload
-            for url in ("/api/v1/notifications", "/api/v1/me/invitations"):
-                await call(phase, role, "get", f"GET {url}", url)
-            for pdf in world.pdfs:
-                await call(phase, role, "post", "POST /api/v1/records/verify", "/api/v1/records/verify", data=pdf,
-                           headers={"Content-Type": "application/pdf"})
-        for role in WRITE_ORDER:  # strangers first, the tender's own parties last
-            for op in writers:
-                for path, query in fillings(op, world):
-                    if op.body_schema is not None:
-                        kw = {"json": example(op.body_schema, components)}
-                    elif op.body_type is not None:
-                        kw = {"data": b"", "headers": {"Content-Type": op.body_type}}
-                    else:
-                        kw = {}
-                    await call(phase, role, op.method, op.label, path, params=query, **kw)
+    for role in ROLES:
+        for op in readers:
+            for path, query in fillings(op, world):
+                await call(role, op.method, op.label, path, params=query)
+        # routes that reach a draw without an id in their path: the inbox, my invitations, verification
+        # of a record's bytes by upload
+        for url in ("/api/v1/notifications", "/api/v1/me/invitations"):
+            await call(role, "get", f"GET {url}", url)
+        for pdf in world.pdfs:
+            await call(role, "post", "POST /api/v1/records/verify", "/api/v1/records/verify", data=pdf,
+                       headers={"Content-Type": "application/pdf"})
+    for role in WRITE_ORDER:  # strangers first, the tender's own parties last
+        for op in writers:
+            for path, query in fillings(op, world):
+                if op.body_schema is not None:
+                    kw = {"json": example(op.body_schema, components)}
+                elif op.body_type is not None:
+                    kw = {"data": b"", "headers": {"Content-Type": op.body_type}}
+                else:
+                    kw = {}
+                await call(role, op.method, op.label, path, params=query, **kw)
+    return out
 
-    assert failures == [], "\n".join(failures)
-    assert leaks == [], "\n".join(leaks)
+
+async def test_expert_identities_appear_only_where_the_product_allows_on_every_route(client, sessions, raw_conn):
+    """Before the award. After it, on a lot awarded through the API:
+    tests/integration/evaluation/test_draws_through_the_states.py."""
+    world = await build_world(client, sessions, raw_conn)
+    found = await sweep(client, world, "before")
+    assert found.failures == [], "\n".join(found.failures)
+    assert found.leaks == [], "\n".join(found.leaks)
     # and the matrix sees identities where they are allowed, so its "no leak" means something
     draw_view = "GET /api/v1/draws/{draw_id}"
     record_pdf = "GET /api/v1/records/{record_no}"
-    assert {draw_view, record_pdf, "GET /api/v1/draws/{draw_id}/record"} <= seen[("before", "tender_supervisor")]
-    assert {record_pdf, "GET /api/v1/draws/{draw_id}/verification"} <= seen[("after", "anonymous")]
-    assert draw_view in seen[("after", "tender_agent")]
+    assert {draw_view, record_pdf, "GET /api/v1/draws/{draw_id}/record"} <= found.seen[("before", "tender_supervisor")]

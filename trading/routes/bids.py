@@ -27,7 +27,7 @@ from trading.schemas import (AwardsOut, BidStatusOut, CandidatesIn, CandidatesOu
                              OpenedBidsOut, OpeningOut, PassphraseIn, ReceiptOut)
 from trading.schemas import CompleteIn, TenderStatusOut
 from web.api import Api
-from web.keys import LEDGER_SIGNER, NOTIFIER, RECORDS, SESSIONS, SETTINGS, Principal, db, principal
+from web.keys import LEDGER_SIGNER, NOTIFIER, READ_SESSIONS, RECORDS, SESSIONS, SETTINGS, Principal, db, principal
 
 log = logging.getLogger(__name__)
 
@@ -219,10 +219,12 @@ async def get_opening(request: web.Request):
 @api.post("/api/v1/tenders/{code}/opening/shares", summary="Unlock my key share with my passphrase",
           body=PassphraseIn, response=OpeningOut, errors=(403, 404, 409, 422))
 async def post_share(request: web.Request, who: Principal, body: PassphraseIn):
-    await visible_tender(db(request), request.match_info["code"], who)  # strangers learn nothing of a draft
-    return await opening.submit_share(db(request), request.match_info["code"], who, body.passphrase,
-                                      pool=_pool(request), keyring=_keyring(request),
-                                      records=request.app[RECORDS],
+    # the holder key is unwrapped (scrypt, in the pool) before the request's transaction begins: no connection
+    # and no lock on the tender is held while it waits for the CPU
+    unlocked = await opening.unlock_share(request.app[READ_SESSIONS], request.match_info["code"], who,
+                                          body.passphrase, pool=_pool(request))
+    return await opening.record_share(db(request), request.match_info["code"], who, unlocked,
+                                      keyring=_keyring(request), records=request.app[RECORDS],
                                       storage_dir=request.app[SETTINGS].storage_dir,
                                       limits=bundle_limits(request.app[SETTINGS]))
 

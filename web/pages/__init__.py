@@ -32,14 +32,16 @@ def install_gettext(env: jinja2.Environment) -> None:
 
 
 def setup(app: web.Application, settings: Settings) -> None:
-    from web.pages import admin, agent, bidder, common, developer, expert, i18n, public, routing, session, supervisor, vendor
+    from web.pages import (admin, agent, bidder, common, developer, expert, i18n, media, public, routing, session,
+                           supervisor, tender_wizard, vendor)
 
     env = aiohttp_jinja2.setup(app, **environment_options())
     install_gettext(env)
     env.globals.update(languages=i18n.LANGUAGES)
     i18n.load_all()
     app[session.CSRF_KEY] = session.load_csrf_key(settings.keys_dir)
-    for module in (common, public, bidder, developer, expert, supervisor, agent, admin):
+    # the wizard's /manage/tenders/new before the desk's /manage/tenders/{code}
+    for module in (common, public, bidder, developer, expert, supervisor, media, tender_wizard, agent, admin):
         app.router.add_routes(module.pages.table)
     app.router.add_get(vendor.PREFIX + "{path:.+}", vendor.serve)
     if not vendor.installed():

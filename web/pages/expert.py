@@ -110,9 +110,10 @@ async def place_context(request: web.Request, who) -> dict[str, Any]:
         sheet_svc._me(ctx, who)   # refused: only members of the committee
     place = None
     if me.place_id is not None:
-        row = (await session.execute(select(Place.label, Room.name, Site.name).join(Room, Room.id == Place.room_id)
-                                     .join(Site, Site.id == Room.site_id).where(Place.id == me.place_id))).one_or_none()
-        place = {"label": row[0], "room": row[1], "site": row[2]} if row else None
+        row = (await session.execute(select(Place.label, Room.name, Site.name, Place.public_id)
+                                     .join(Room, Room.id == Place.room_id).join(Site, Site.id == Room.site_id)
+                                     .where(Place.id == me.place_id))).one_or_none()
+        place = {"label": row[0], "room": row[1], "site": row[2], "place_id": row[3]} if row else None
     es = ctx.es
     bidders = await _optional(ev.declaration_form, request, who=who) or []
     chair = await _optional(ev.get_chair, request, who=who)

@@ -41,6 +41,14 @@ def validated(model, data: dict[str, Any]):
         raise RequestValidationFailed("body", err) from err
 
 
+def form_rows(form, names: tuple[str, ...], count: int, prefix: str = "") -> list[dict[str, str]]:
+    """A form's repeated rows (inputs named `prefix + name` once per row: lots, criteria, draw conditions) as dicts
+    keyed by `name`, values stripped, padded with empty rows to at least `count` for the page."""
+    columns = {n: [str(v).strip() for v in form.getall(prefix + n, [])] for n in names}
+    width = max([count, *(len(v) for v in columns.values())])
+    return [{n: (columns[n][i] if i < len(columns[n]) else "") for n in names} for i in range(width)]
+
+
 def as_refusal(err: Exception) -> DomainError:
     """A domain refusal as it is; a body the request model refused as 422 validation_failed."""
     if isinstance(err, RequestValidationFailed):

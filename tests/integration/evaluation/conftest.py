@@ -1,19 +1,17 @@
-"""Building blocks for venue tests: signed-in staff, the two Guangdong centres made over HTTP, tenders with a lot
-made behind the API's back (tenders are another domain), and times for bookings."""
+"""Building blocks for venue and session tests: signed-in staff, the two Guangdong centres made over HTTP, tenders
+with a lot reached through the trading services, times for bookings, and the lot states built once per run through
+the API and copied for each test (tests/integration/lot_states.py)."""
 from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from decimal import Decimal
 
 import pytest
-from sqlalchemy import select, text
 
 from core import identity_service
-from core.identity_models import User
 from tests.helpers import Actor, social_credit_code, staff
-from trading.models import Lot, Tender
+from tests.integration.lot_states import fixtures
 
 _n = itertools.count(1)
 
@@ -49,27 +47,15 @@ class TenderRef:
     supervisor_org: str
 
 
-async def tender_with_lot(sessions, agent: Actor, *, status: str = "opened") -> TenderRef:
-    """A tender with one lot managed by `agent`, supervised by a new organisation."""
+async def tender_with_lot(sessions, agent: Actor, *, status: str = "published") -> TenderRef:
+    """A tender with one lot managed by `agent`, supervised by a new organisation, reached through the trading
+    services (tests/integration/trading_bids/conftest.py `service_tender`): "published" (sessions may be scheduled
+    and rooms booked for it), "draft" or "cancelled" (a final state)."""
+    from tests.integration.trading_bids.conftest import service_tender
     tenderer = await organisation(sessions, f"中山市第{next(_n)}人民医院")
     supervisor_org = await organisation(sessions, f"中山市住房和城乡建设局{next(_n)}科")
-    async with sessions() as session, session.begin():
-        agent_pk = (await session.execute(select(User.id).where(User.public_id == agent.public_id))).scalar_one()
-
-        async def org_pk(public_id: str) -> int:
-            return (await session.execute(text("SELECT id FROM organisation WHERE public_id = :p"),
-                                          {"p": public_id})).scalar_one()
-
-        code = f"ZS-2026-FJSZ-{next(_n) + 500:05d}"
-        tender = Tender(code=code, title="中山市火炬开发区道路改造工程施工", family="FJSZ", subtype="FJSZ-SG",
-                        method="open", region_code="ZS", status=status, tenderer_id=await org_pk(tenderer),
-                        supervisor_organisation_id=await org_pk(supervisor_org), created_by_id=agent_pk,
-                        budget=Decimal("5000000.00"))
-        session.add(tender)
-        await session.flush()
-        lot = Lot(public_id=f"{code}-L01", tender_id=tender.id, lot_no=1, title="第一标段", budget=Decimal("5000000.00"))
-        session.add(lot)
-        return TenderRef(code, lot.public_id, supervisor_org)
+    made = await service_tender(sessions, agent, tenderer=tenderer, supervisor_org=supervisor_org, state=status)
+    return TenderRef(made.code, made.lot_id, supervisor_org)
 
 
 def at(day: int, hour: int, minute: int = 0) -> str:
@@ -120,3 +106,46 @@ async def guangdong_centres(client, admin: Actor) -> tuple[Venue, Venue]:
                   ["place_id"] for label in labels]
         out.append(Venue(site["site_id"], room["room_id"], places))
     return out[0], out[1]
+
+
+# ---- lots built once per run through the API, copied for each test --------------------------------------------
+
+async def _build_ready(sessions, client, raw_conn, _base, *, prices=None):
+    from .session_setup import PRICES, ready_lot
+    return await ready_lot(sessions, client, raw_conn, prices=prices or PRICES)
+
+
+async def _build_ready_tied(sessions, client, raw_conn, _base):
+    from .session_setup import TIED_PRICES
+    return await _build_ready(sessions, client, raw_conn, None, prices=TIED_PRICES)
+
+
+async def _build_started(sessions, client, raw_conn, ready):
+    from .session_setup import start
+    return await start(client, raw_conn, ready)
+
+
+async def _build_scored(sessions, client, raw_conn, started):
+    from .session_setup import score
+    return await score(client, started)
+
+
+async def _build_candidates(sessions, client, raw_conn, scored):
+    from .session_setup import publish_candidates
+    return await publish_candidates(client, scored)
+
+
+async def _build_awarded(sessions, client, raw_conn, candidates):
+    from .session_setup import award
+    return await award(client, raw_conn, candidates)
+
+
+# fixture name -> (the state it starts from, builder); a test naming one of these fixtures runs on a copy of it
+# (tests/integration/lot_states.py)
+LOT_STATES = {"ready": (None, _build_ready), "started": ("ready", _build_started), "scored": ("started", _build_scored),
+              "candidates": ("scored", _build_candidates), "awarded": ("candidates", _build_awarded),
+              "ready_tied": (None, _build_ready_tied), "started_tied": ("ready_tied", _build_started)}
+
+lot_templates, db_url, settings, pytest_collection_modifyitems, _states = fixtures(LOT_STATES, "evaluation-lots")
+ready, started, scored, candidates, awarded, started_tied = (
+    _states[name] for name in ("ready", "started", "scored", "candidates", "awarded", "started_tied"))

@@ -1,23 +1,30 @@
-"""A lot ready for its evaluation session, reached through the other domains' own test helpers and HTTP:
-a tender with 4 sealed bids (tests/integration/trading_bids), a committee of 5 drawn 2 + 3 from Guangzhou and
-Zhongshan while the bids are sealed and accepted by every expert (tests/integration/expert_pool), the bids
-opened, the two Guangdong centres with rooms and places, and the session scheduled at both.
+"""A lot ready for its evaluation session, reached through the HTTP API alone: a tender made, keyed and published
+through the API with 4 sealed bids, a committee of 5 drawn 2 + 3 from Guangzhou and Zhongshan while the bids are
+sealed and accepted by every expert, the bids opened by their key holders, the two Guangdong centres with rooms and
+places, and the session scheduled at both. Only the clock is moved by hand: the bid deadline is put in the past
+(`set_deadline`) rather than waited for.
+
+Tests do not call these directly: lots.py builds each state once per run and conftest.py hands each test a copy
+(fixtures `ready`, `started`, `started_tied`).
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 
 from sqlalchemy import text
 
-from tests.helpers import Actor, staff
-from tests.integration.expert_pool.conftest import PoolExpert, employed_experts, organisation, sign_in
-from tests.integration.trading_bids.conftest import (PASSPHRASES, BidTender, add_holders, bundle, draft_tender,
-                                                     publish, set_deadline, upload)
+from tests.helpers import Actor, bidder, staff, submit_share
+from tests.integration.expert_pool.conftest import PoolExpert, employed_experts, sign_in
+from tests.integration.trading.conftest import EVALUATION
+from tests.integration.trading_bids.conftest import PASSPHRASES, BidTender, bundle, set_deadline, upload
 
 from .conftest import Venue, at, guangdong_centres, post
 
 PRICES = ("4650000.00", "4720000.00", "4580000.00", "4810000.00")
+TIED_PRICES = ("4650000.00", "4650000.00", "4580000.00", "4810000.00")
+# each bid's documents: a bid letter and a licence in a folder
+DOCUMENTS = [{f"投标函-{i}.pdf": f"%PDF-1.7 投标函 of bidder {i}".encode(),
+              "资格证明/营业执照.pdf": f"%PDF-1.7 licence of bidder {i} ".encode() * (i + 1)} for i in range(4)]
 
 
 @dataclass
@@ -32,23 +39,14 @@ class Ready:
     pool: dict[str, PoolExpert] = field(default_factory=dict)
     backups: dict[str, str] = field(default_factory=dict)          # quota -> backup expert public id
     tenderer_org: str = ""
+    admin: Actor | None = None
+    # two purchasers of the tenderer (the draw planned 2 tenderer representatives; a test may name them or not)
+    representatives: list[Actor] = field(default_factory=list)
+    outsider: Actor | None = None                                   # a registered bidder with no part in this lot
 
     @property
     def url(self) -> str:
         return f"/api/v1/evaluation-sessions/{self.session_id}"
-
-
-async def bidding_tender(sessions, client, wrapped_holder_keys, prices=PRICES, documents=None) -> BidTender:
-    """A published tender with 4 sealed bids at these prices, its deadline not yet passed; `documents`, when
-    given, holds each bid's documents ({name: bytes}, one dict per bid)."""
-    info = await draft_tender(sessions, client, bidders=4)
-    await add_holders(sessions, client, info, wrapped_holder_keys, k=2)
-    await publish(sessions, info)
-    for i, (bidder, price) in enumerate(zip(info.bidders, prices)):
-        status, body = await upload(client, info, bidder,
-                                    bundle(price=price, documents=documents[i] if documents else None))
-        assert status == 201, body
-    return info
 
 
 async def open_bids(sessions, client, raw_conn, info: BidTender) -> None:
@@ -56,7 +54,8 @@ async def open_bids(sessions, client, raw_conn, info: BidTender) -> None:
     await set_deadline(sessions, info, -1)
     await post(client, f"/api/v1/tenders/{info.code}/opening", info.agent, None, 200)
     for holder, passphrase in zip(info.holders[:2], PASSPHRASES):
-        await post(client, f"/api/v1/tenders/{info.code}/opening/shares", holder, {"passphrase": passphrase}, 200)
+        status, body = await submit_share(client, info.code, holder.headers, passphrase)
+        assert status == 200, body
     assert await raw_conn.fetchval("SELECT status FROM tender WHERE code = $1", info.code) == "opened"
 
 
@@ -70,46 +69,6 @@ async def accept_invitations(client, experts: dict[str, Actor]) -> list[str]:
                 await post(client, f"/api/v1/invitations/{invitation['invitation_id']}/accept", actor, None, 200)
                 accepted.append(expert_id)
     return accepted
-
-
-async def ready_lot(sessions, client, raw_conn, wrapped_holder_keys, admin: Actor, *,
-                    representatives: int = 0, prices=PRICES, documents=None) -> Ready:
-    # the committee is drawn while the bids are sealed (a new original draw is refused once the tender is
-    # opened), by a supervisor of the tender's supervising organisation; the bids are opened afterwards
-    info = await bidding_tender(sessions, client, wrapped_holder_keys, prices, documents)
-    supervisor_org = await raw_conn.fetchval(
-        "SELECT o.public_id FROM organisation o JOIN tender t ON t.supervisor_organisation_id = o.id "
-        "WHERE t.code = $1", info.code)
-    supervisor = await staff(sessions, client, "supervisor", organisation_public_id=supervisor_org)
-    tenderer_org = await raw_conn.fetchval("SELECT o.public_id FROM organisation o JOIN tender t "
-                                           "ON t.tenderer_id = o.id WHERE t.code = $1", info.code)
-
-    guangzhou_pool = await employed_experts(sessions, 3, specialty="A0101", city="440100", account=True)
-    zhongshan_pool = await employed_experts(sessions, 4, specialty="A0101", city="442000", account=True)
-    pool = {e.expert_id: e for e in guangzhou_pool + zhongshan_pool}
-    experts = {e.expert_id: await sign_in(client, e.username) for e in pool.values()}
-    draw = await post(client, f"/api/v1/lots/{info.lot_id}/draws", info.agent, {
-        "session_at": at(5, 9), "venue": "中山市公共资源交易中心（主场）、广东省公共资源交易中心（副场）",
-        "representatives": representatives,
-        "quotas": [{"name": "广州", "specialty": "A01", "region": "440100", "count": 2, "backups": 1},
-                   {"name": "中山", "specialty": "A01", "region": "442000", "count": 3, "backups": 1}]}, 201)
-    drawn = await post(client, f"/api/v1/draws/{draw['draw_id']}/entropy", supervisor,
-                       {"entropy": "5e1f0c2a9b7d4e3f8a6b1c2d3e4f5061"}, 200)
-    backups = {r["quota"]: r["backups"][0]["expert_id"] for r in drawn["result"]}
-    assert len(await accept_invitations(client, experts)) == 5
-    assert await raw_conn.fetchval("SELECT status FROM expert_draw WHERE public_id = $1", draw["draw_id"]) == "formed"
-    await open_bids(sessions, client, raw_conn, info)
-
-    guangzhou, zhongshan = await guangdong_centres(client, admin)
-    body = {"tender": info.code, "label": "第一标段评标"}
-    main = await post(client, f"/api/v1/rooms/{zhongshan.room}/bookings", info.agent,
-                      {**body, "starts_at": at(5, 9), "ends_at": at(5, 17), "lot": info.lot_id}, 201)
-    sub = await post(client, f"/api/v1/rooms/{guangzhou.room}/bookings", info.agent,
-                     {**body, "starts_at": at(5, 8), "ends_at": at(5, 18)}, 201)
-    created = await post(client, f"/api/v1/lots/{info.lot_id}/evaluation-sessions", info.agent,
-                         {"main_booking": main["booking_id"], "sub_bookings": [sub["booking_id"]]}, 201)
-    return Ready(info, supervisor, guangzhou, zhongshan, created["session_id"], draw["draw_id"], experts, pool,
-                 backups, tenderer_org)
 
 
 async def id_card_last4(raw_conn, expert_id: str) -> str:
@@ -150,17 +109,9 @@ class Started:
     bidders: list[dict]              # [{"organisation_id", "name"}], by name
 
 
-async def started_session(sessions, client, raw_conn, wrapped_holder_keys, admin: Actor,
-                          evaluation: dict | None = None, prices=PRICES, documents=None) -> Started:
-    """A session of 5 experts, all checked in, the evaluation started and the chair elected by majority.
-
-    `evaluation`, when given, is the tender's evaluation method (评标办法), set directly: the tender was made
-    by trading's test helper without one, and the method belongs to trading's tender."""
-    ready = await ready_lot(sessions, client, raw_conn, wrapped_holder_keys, admin, prices=prices,
-                            documents=documents)
-    if evaluation is not None:
-        await raw_conn.execute("UPDATE tender SET evaluation = $1::jsonb WHERE code = $2", json.dumps(evaluation),
-                               ready.info.code)
+async def start(client, raw_conn, ready: Ready) -> Started:
+    """The committee formed from the draw (no representatives), every expert checked in, the evaluation started and
+    the chair (the first member id) elected by a majority of three votes."""
     url = ready.url
     await post(client, url + "/committee", ready.info.agent, {}, 200)
     await post(client, url + "/check-in/open", ready.info.agent, None, 200)
@@ -175,17 +126,64 @@ async def started_session(sessions, client, raw_conn, wrapped_holder_keys, admin
     return Started(ready, by_member, chair, bidders)
 
 
-# ---- the same lot reached through the API alone --------------------------------------------------------------
+TECH, RECORD = "技术方案", "项目业绩"   # EVALUATION's criteria: max 40 subjective; max 20 objective
 
-async def api_bidding_tender(sessions, client, *, evaluation: dict, prices=PRICES) -> BidTender:
-    """A tender made, keyed and published through the API, with 4 bidders registered and bidding through it.
+
+async def score(client, started: Started) -> Started:
+    """From a started session to scoring closed: one qualification requirement passed by every bidder, every
+    member's sheets submitted alike (no flag is raised), the chair closing the review and then the scoring."""
+    url, members_, chair = started.ready.url, started.members, started.members[started.chair]
+    bidders = [b["organisation_id"] for b in started.bidders]
+    resp = await client.put(url + "/review/requirements", headers=started.ready.info.agent.headers,
+                            json={"requirements": [{"code": "Q1", "title": "企业资质", "kind": "qualification"}]})
+    assert resp.status == 200, await resp.text()
+    for actor in members_.values():
+        await post(client, url + "/review/ballots", actor,
+                   {"ballots": [{"bidder": x, "requirement": "Q1", "passed": True} for x in bidders]}, 200)
+    await post(client, url + "/review/close", chair, None, 200)
+    for actor in members_.values():
+        for x in bidders:
+            resp = await client.put(url + f"/sheets/{x}", headers=actor.headers,
+                                    json={"scores": {TECH: "30", RECORD: "18"}, "submit": True})
+            assert resp.status == 200, await resp.text()
+    closed = await post(client, url + "/scoring/close", chair, None, 200)
+    assert closed["status"] == "scoring_closed"
+    return started
+
+
+async def publish_candidates(client, started: Started) -> Started:
+    """From scoring closed to the candidates published: the chair issues the report, every member signs it (the
+    platform seals it last), and the agent publishes the top 3 with a 3 days' publicity."""
+    url, chair = started.ready.url, started.members[started.chair]
+    await post(client, url + "/report", chair, None, 201)
+    for member in sorted(started.members):
+        state = await post(client, url + "/report/signatures", started.members[member], None, 200)
+    assert state["sealed"]
+    await post(client, url + "/candidates", started.ready.info.agent, {"publicity_days": 3}, 201)
+    return started
+
+
+async def award(client, raw_conn, started: Started) -> Started:
+    """From the candidates published to the award: the publicity period passes (the clock moved, not waited
+    for) and the agent awards the lot to its first candidate with the signed award notice."""
+    await raw_conn.execute("UPDATE award_candidate SET publicity_ends_at = now() - interval '1 second' "
+                           "WHERE tender_id = $1", started.ready.info.tender_id)
+    await post(client, f"/api/v1/tenders/{started.ready.info.code}/award", started.ready.info.agent, None, 201)
+    return started
+
+
+# ---- the lot reached through the API ----------------------------------------------------------------------------
+
+async def bidding_tender(sessions, client, *, evaluation: dict = EVALUATION, prices=PRICES,
+                         documents=DOCUMENTS) -> BidTender:
+    """A tender made, keyed and published through the API, with 4 bidders registered and bidding through it at
+    these prices, each bid with its documents (`documents[i]`, {name: bytes}).
 
     Accounts and organisations are created as `bidroom users create` would; the key holders (the agent and a
     supervisor of the supervising organisation) enrol through `POST /api/v1/me/holder-key`, at passphrases
     PASSPHRASES[0] and [1]."""
     from datetime import datetime, timedelta, timezone
 
-    from tests.helpers import bidder
     from tests.integration.trading.conftest import organisation as trading_organisation
 
     agency = await trading_organisation(sessions, "广东中诚招标代理有限公司")
@@ -216,16 +214,19 @@ async def api_bidding_tender(sessions, client, *, evaluation: dict, prices=PRICE
             "SELECT t.id, l.id FROM tender t JOIN lot l ON l.tender_id = t.id WHERE l.public_id = :l"),
             {"l": lot_id})).one()
     info = BidTender(tender_id, code, lot_id, lot_pk, agent, supervision, [agent, holder], bidders)
-    for actor, price in zip(bidders, prices):
-        status, body = await upload(client, info, actor, bundle(price=price))
+    for i, (actor, price) in enumerate(zip(bidders, prices)):
+        status, body = await upload(client, info, actor, bundle(price=price, documents=documents[i]))
         assert status == 201, body
     return info
 
 
-async def ready_lot_for(sessions, client, raw_conn, admin: Actor, info: BidTender) -> Ready:
-    """`ready_lot` from a bidding tender on: the committee of 5 drawn 2 + 3 and accepted, the bids opened, the two
-    centres and the session scheduled at both. The bid deadline is the one thing moved by hand: a test cannot
-    wait for it (`set_deadline`); every state changes through the API."""
+async def ready_lot(sessions, client, raw_conn, *, prices=PRICES) -> Ready:
+    """From nothing to a lot ready for its session: the bidding tender, the committee of 5 drawn 2 + 3 (with room
+    for 2 tenderer representatives) and accepted while the bids are sealed (a new original draw is refused once
+    the tender is opened), the bids opened, the two centres built by an admin and the session scheduled at both;
+    also two purchasers of the tenderer and an outsider, signed in."""
+    admin = await staff(sessions, client, "admin")
+    info = await bidding_tender(sessions, client, prices=prices)
     supervisor = next(h for h in info.holders if h is not info.agent)
     tenderer_org = await raw_conn.fetchval("SELECT o.public_id FROM organisation o JOIN tender t "
                                            "ON t.tenderer_id = o.id WHERE t.code = $1", info.code)
@@ -235,13 +236,14 @@ async def ready_lot_for(sessions, client, raw_conn, admin: Actor, info: BidTende
     experts = {e.expert_id: await sign_in(client, e.username) for e in pool.values()}
     draw = await post(client, f"/api/v1/lots/{info.lot_id}/draws", info.agent, {
         "session_at": at(5, 9), "venue": "中山市公共资源交易中心（主场）、广东省公共资源交易中心（副场）",
-        "representatives": 0,
+        "representatives": 2,
         "quotas": [{"name": "广州", "specialty": "A01", "region": "440100", "count": 2, "backups": 1},
                    {"name": "中山", "specialty": "A01", "region": "442000", "count": 3, "backups": 1}]}, 201)
     drawn = await post(client, f"/api/v1/draws/{draw['draw_id']}/entropy", supervisor,
                        {"entropy": "9c4e2a7b1d3f5e6a8b0c2d4e6f708192"}, 200)
     backups = {r["quota"]: r["backups"][0]["expert_id"] for r in drawn["result"]}
     assert len(await accept_invitations(client, experts)) == 5
+    assert await raw_conn.fetchval("SELECT status FROM expert_draw WHERE public_id = $1", draw["draw_id"]) == "formed"
     await open_bids(sessions, client, raw_conn, info)
 
     guangzhou, zhongshan = await guangdong_centres(client, admin)
@@ -252,5 +254,14 @@ async def ready_lot_for(sessions, client, raw_conn, admin: Actor, info: BidTende
                      {**body, "starts_at": at(5, 8), "ends_at": at(5, 18)}, 201)
     created = await post(client, f"/api/v1/lots/{info.lot_id}/evaluation-sessions", info.agent,
                          {"main_booking": main["booking_id"], "sub_bookings": [sub["booking_id"]]}, 201)
+    representatives = [await staff(sessions, client, "purchaser", organisation_public_id=tenderer_org)
+                       for _ in range(2)]
     return Ready(info, supervisor, guangzhou, zhongshan, created["session_id"], draw["draw_id"], experts, pool,
-                 backups, tenderer_org)
+                 backups, tenderer_org, admin, representatives, await bidder(client))
+
+
+async def started_session(sessions, client, raw_conn, wrapped_holder_keys=None, admin: Actor | None = None) -> Started:
+    """`ready_lot` then `start`, in the caller's own database, for tests outside this package that cannot name the
+    `started` fixture (the media timeline). The pre-wrapped holder keys and the admin of earlier versions are
+    no longer needed: the holders enrol through the API and ready_lot signs in its own admin."""
+    return await start(client, raw_conn, await ready_lot(sessions, client, raw_conn))

@@ -27,13 +27,10 @@ from pypdf import PdfReader
 
 from evidence.signing import verify_pdf
 from tests.helpers import Actor
-from tests.integration.trading.conftest import EVALUATION
-from tests.integration.trading_bids.conftest import wrapped_holder_keys  # noqa: F401  (fixture of the package)
 from web.keys import RECORDS
 
 from .conftest import post
-from .session_setup import (Ready, accept_invitations, api_bidding_tender, check_in_all, id_card_last4,
-                            member_experts, ready_lot_for)
+from .session_setup import Ready, accept_invitations, check_in_all, id_card_last4, member_experts
 
 TECH, RECORD = "技术方案", "项目业绩"   # max 40 subjective; max 20 objective (EVALUATION, price weight 40)
 
@@ -107,10 +104,10 @@ async def sign_all(client, url: str, members: dict[str, Actor]) -> dict:
     return state
 
 
-async def test_the_full_flow_from_the_tender_to_complete_through_http(client, sessions, raw_conn, admin,
+async def test_the_full_flow_from_the_tender_to_complete_through_http(client, sessions, raw_conn, ready: Ready,
                                                                      tmp_path):
-    info = await api_bidding_tender(sessions, client, evaluation=EVALUATION)
-    ready: Ready = await ready_lot_for(sessions, client, raw_conn, admin, info)
+    # the tender, its 4 bids, the draw and the opening: session_setup.ready_lot, through the API
+    info = ready.info
     agent, supervisor, url, code = info.agent, ready.supervisor, ready.url, info.code
     assert await tender_status(client, code) == "opened"
 

@@ -6,13 +6,11 @@ import re
 import pyotp
 
 from core import identity_service
-from tests.helpers import PASSWORD, bidder
+from tests.helpers import PASSWORD
 from tests.integration.test_page_sessions import _form_token, _sign_in
 from tests.integration.trading.conftest import EVALUATION
-from tests.integration.trading_bids.conftest import wrapped_holder_keys  # noqa: F401  (fixture)
 
 from .conftest import post
-from .session_setup import started_session
 
 TECH = EVALUATION["criteria"][0]["name"]
 STATUS = re.compile(r'id="session-status">([^<]+)<')
@@ -24,9 +22,8 @@ async def _page_user(client, username, totp=None):
     assert resp.status == 303, await resp.text()
 
 
-async def test_the_place_page_acts_through_the_api_and_shows_refusals(client, sessions, raw_conn, admin,
-                                                                      wrapped_holder_keys):  # noqa: F811
-    s = await started_session(sessions, client, raw_conn, wrapped_holder_keys, admin, evaluation=EVALUATION)
+async def test_the_place_page_acts_through_the_api_and_shows_refusals(client, sessions, raw_conn, started):
+    s = started
     url, sid = s.ready.url, s.ready.session_id
     place = f"/sessions/{sid}/place"
     await client.put(url + "/review/requirements", headers=s.ready.info.agent.headers,
@@ -69,15 +66,14 @@ async def test_the_place_page_acts_through_the_api_and_shows_refusals(client, se
     assert (sheet["bidder"], sheet["status"]) == (first, "draft")
 
     # someone outside the committee: refused as the API refuses, in their language
-    outsider = await bidder(client)
+    outsider = s.ready.outsider
     await _page_user(client, outsider.username)
     page = await client.get(place, headers={"Accept-Language": "en"})
     assert page.status == 403 and "Only members of the committee act in this session." in await page.text()
 
 
-async def test_a_supervisor_suspends_with_a_reason_and_resumes_from_the_page(client, sessions, raw_conn, admin,
-                                                                             wrapped_holder_keys):  # noqa: F811
-    s = await started_session(sessions, client, raw_conn, wrapped_holder_keys, admin, evaluation=EVALUATION)
+async def test_a_supervisor_suspends_with_a_reason_and_resumes_from_the_page(client, sessions, raw_conn, started):
+    s = started
     sid, url = s.ready.session_id, s.ready.url
     org = await raw_conn.fetchval("SELECT o.public_id FROM organisation o JOIN tender t "
                                   "ON t.supervisor_organisation_id = o.id WHERE t.code = $1", s.ready.info.code)

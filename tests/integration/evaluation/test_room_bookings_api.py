@@ -154,7 +154,7 @@ async def test_bad_booking_input_is_refused_with_stable_codes_and_changes_nothin
     guangzhou, _ = await guangdong_centres(client, admin)
     tender = await tender_with_lot(sessions, agent)
     other = await tender_with_lot(sessions, agent)
-    failed = await tender_with_lot(sessions, agent, status="failed")
+    cancelled = await tender_with_lot(sessions, agent, status="cancelled")
     url = f"/api/v1/rooms/{guangzhou.room}/bookings"
     booked = await post(client, url, agent, {"starts_at": at(8, 9), "ends_at": at(8, 12), "tender": tender.code,
                                              "label": "评标"}, 201)
@@ -173,7 +173,7 @@ async def test_bad_booking_input_is_refused_with_stable_codes_and_changes_nothin
         (url, body(tender="ZS-2026-FJSZ-99999"), 404, "tender_not_found"),
         (url, body(lot=other.lot_id), 404, "lot_not_found"),
         (url, body(tender=None, lot=tender.lot_id), 422, "lot_without_tender"),
-        (url, body(tender=failed.code), 409, "tender_finished"),
+        (url, body(tender=cancelled.code), 409, "tender_finished"),
         (url, body(starts_at=at(8, 10), ends_at=at(8, 11)), 409, "room_booked"),
         ("/api/v1/rooms/RM-NOSUCH/bookings", body(), 404, "room_not_found"),
         ("/api/v1/bookings/BK-NOSUCH00/cancel", {"reason": "x"}, 404, "booking_not_found"),

@@ -4,20 +4,18 @@ supervisor's entropy, recomputed here from the ledger."""
 import json
 
 from evidence import randomness as rnd
-from tests.helpers import bidder, staff
-from tests.integration.trading_bids.conftest import wrapped_holder_keys  # noqa: F401  (fixture)
 
 from .conftest import post
-from .session_setup import check_in_all, member_experts, ready_lot
+from .session_setup import check_in_all, member_experts
 
 
 async def test_members_elect_a_chair_and_a_tie_is_settled_by_a_verifiable_draw(
-        client, sessions, raw_conn, admin, wrapped_holder_keys):  # noqa: F811
-    ready = await ready_lot(sessions, client, raw_conn, wrapped_holder_keys, admin, representatives=2)
+        client, sessions, raw_conn, ready):
+    admin = ready.admin
     agent, url = ready.info.agent, ready.url
     for label in ("Z-01", "Z-02"):
         await post(client, f"/api/v1/rooms/{ready.zhongshan.room}/places", admin, {"label": label}, 201)
-    reps = [await staff(sessions, client, "purchaser", organisation_public_id=ready.tenderer_org) for _ in range(2)]
+    reps = ready.representatives
     formed = await post(client, url + "/committee", agent, {"representatives": [r.public_id for r in reps]}, 200)
     await post(client, url + "/check-in/open", agent, None, 200)
     await check_in_all(client, raw_conn, ready)
@@ -34,7 +32,7 @@ async def test_members_elect_a_chair_and_a_tie_is_settled_by_a_verifiable_draw(
     voters = {**experts, **{rep_members[r.public_id]: r for r in reps}}
 
     # refusals change nothing: a non-member, a representative as candidate, a stranger as candidate
-    for actor in (agent, await bidder(client), ready.supervisor):
+    for actor in (agent, ready.outsider, ready.supervisor):
         refused = await post(client, url + "/chair/votes", actor, {"candidate": a}, 403)
         assert refused["error"]["code"] in ("not_a_member", "role_forbidden")
     refused = await post(client, url + "/chair/votes", experts[a], {"candidate": rep_members[reps[0].public_id]}, 422)

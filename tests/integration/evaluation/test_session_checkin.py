@@ -4,16 +4,13 @@ quota is called in through the pool's replacement path; once all have checked in
 tender moves opened → evaluating."""
 import json
 
-from tests.helpers import bidder
-from tests.integration.trading_bids.conftest import wrapped_holder_keys  # noqa: F401  (fixture)
 
 from .conftest import post
-from .session_setup import (accept_invitations, check_in_all, committee, id_card_last4, member_experts, ready_lot)
+from .session_setup import (accept_invitations, check_in_all, committee, id_card_last4, member_experts)
 
 
 async def test_check_in_with_a_conflict_replaced_by_the_backup_then_the_evaluation_starts(
-        client, sessions, raw_conn, admin, wrapped_holder_keys):  # noqa: F811
-    ready = await ready_lot(sessions, client, raw_conn, wrapped_holder_keys, admin)
+        client, sessions, raw_conn, ready):
     agent, url = ready.info.agent, ready.url
     await post(client, url + "/committee", agent, {}, 200)
     members = await member_experts(raw_conn, ready.session_id)
@@ -36,7 +33,7 @@ async def test_check_in_with_a_conflict_replaced_by_the_backup_then_the_evaluati
     bidders = await resp.json()
     assert resp.status == 200 and len(bidders) == 4
     bidder_ids = [b["organisation_id"] for b in bidders]
-    for outsider in (await bidder(client), agent, ready.experts[ready.backups["中山"]]):
+    for outsider in (ready.outsider, agent, ready.experts[ready.backups["中山"]]):
         resp = await client.get(url + "/declaration", headers=outsider.headers)
         assert (resp.status, (await resp.json())["error"]["code"]) == (403, "not_a_member")
 

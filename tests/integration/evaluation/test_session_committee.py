@@ -4,20 +4,20 @@ placed at a site of their own region, automatically or by the agent."""
 import json
 
 from tests.helpers import staff
-from tests.integration.trading_bids.conftest import wrapped_holder_keys  # noqa: F401  (fixture)
 
 from .conftest import organisation, post
-from .session_setup import committee, ready_lot
+from .session_setup import committee
 
 
 async def test_the_committee_comes_from_the_confirmed_draw_and_sits_in_its_own_regions(
-        client, sessions, raw_conn, admin, wrapped_holder_keys):  # noqa: F811
-    ready = await ready_lot(sessions, client, raw_conn, wrapped_holder_keys, admin, representatives=2)
+        client, sessions, raw_conn, ready):
+    admin = ready.admin
     agent = ready.info.agent
     # two more places at the main venue for the tenderer's representatives
     extra = [(await post(client, f"/api/v1/rooms/{ready.zhongshan.room}/places", admin, {"label": label}, 201))
              ["place_id"] for label in ("Z-01", "Z-02")]
-    reps = [await staff(sessions, client, "purchaser", organisation_public_id=ready.tenderer_org) for _ in range(3)]
+    reps = [*ready.representatives,
+            await staff(sessions, client, "purchaser", organisation_public_id=ready.tenderer_org)]
     outsider = await staff(sessions, client, "purchaser", organisation_public_id=await organisation(sessions))
 
     # a non-tenderer as representative, or more than the draw planned, are refused and nothing is stored

@@ -7,12 +7,11 @@ database, so the handler judges the wait by the database clock as it would in pr
 import json
 from datetime import timedelta
 
-from tests.helpers import bidder, staff
-from tests.integration.trading_bids.conftest import wrapped_holder_keys  # noqa: F401  (fixture)
+from tests.helpers import staff
 from web.keys import SCHEDULER
 
 from .conftest import organisation, post
-from .session_setup import check_in_all, ready_lot
+from .session_setup import check_in_all
 
 
 async def pass_time(raw_conn, session_id: str, hours: int, *, fault_too: bool = True) -> None:
@@ -35,20 +34,18 @@ async def inbox(client, actor) -> list[dict]:
     return await (await client.get("/api/v1/notifications", headers=actor.headers)).json()
 
 
-async def test_both_fault_timers_fire_through_the_scheduler(client, sessions, raw_conn, admin,
-                                                            wrapped_holder_keys):  # noqa: F811
-    ready = await ready_lot(sessions, client, raw_conn, wrapped_holder_keys, admin)
+async def test_both_fault_timers_fire_through_the_scheduler(client, sessions, raw_conn, ready):
     agent, supervisor, url = ready.info.agent, ready.supervisor, ready.url
     scheduler = client.server.app[SCHEDULER]
     await scheduler.run_due()  # the draw's record jobs, due at once, out of the way
-    tenderer_staff = await staff(sessions, client, "purchaser", organisation_public_id=ready.tenderer_org)
+    tenderer_staff = ready.representatives[0]
     stranger = await staff(sessions, client, "supervisor", organisation_public_id=await organisation(sessions))
     await post(client, url + "/committee", agent, {}, 200)
     await post(client, url + "/check-in/open", agent, None, 200)
 
     # who may suspend: the tender's supervisor (any reason), its agent (a venue fault only); a reason is needed
     for actor, body, status in ((agent, {"reason": "暂停"}, 403), (stranger, {"reason": "暂停"}, 403),
-                                (await bidder(client), {"reason": "故障", "fault": True}, 403),
+                                (ready.outsider, {"reason": "故障", "fault": True}, 403),
                                 (supervisor, {"reason": ""}, 422), (supervisor, {"reason": "   "}, 422)):
         resp = await client.post(url + "/suspend", headers=actor.headers, json=body)
         assert resp.status == status, await resp.text()
@@ -74,7 +71,7 @@ async def test_both_fault_timers_fire_through_the_scheduler(client, sessions, ra
     assert (waiting["status"], waiting["fault_outcome"]) == ("suspended", "tenderer_decides")
     notes = [n for n in await inbox(client, tenderer_staff) if n["kind"] == "evaluation.fault_decision"]
     assert len(notes) == 1 and notes[0]["data"]["session_id"] == ready.session_id
-    for actor in (stranger, await bidder(client)):
+    for actor in (stranger, ready.outsider):
         resp = await client.post(url + "/fault-decision", headers=actor.headers, json={"go_on": True, "reason": "x"})
         assert resp.status == 403
     resumed = await post(client, url + "/fault-decision", tenderer_staff,
@@ -121,9 +118,8 @@ async def test_both_fault_timers_fire_through_the_scheduler(client, sessions, ra
 
 
 async def test_a_supervisor_aborts_a_session_before_it_starts_and_nothing_is_sealed(
-        client, sessions, raw_conn, admin, wrapped_holder_keys):  # noqa: F811
-    ready = await ready_lot(sessions, client, raw_conn, wrapped_holder_keys, admin)
-    refused = await post(client, ready.url + "/abort", await bidder(client), {"reason": "x"}, 403)
+        client, sessions, raw_conn, ready):
+    refused = await post(client, ready.url + "/abort", ready.outsider, {"reason": "x"}, 403)
     assert refused["error"]["code"] == "session_forbidden"
     ended = await post(client, ready.url + "/abort", ready.supervisor, {"reason": "招标人撤回评标安排"}, 200)
     assert (ended["status"], ended["ended_reason"], ended["materials_sha256"]) == (

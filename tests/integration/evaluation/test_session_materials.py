@@ -5,14 +5,11 @@ import hashlib
 import json
 from urllib.parse import quote
 
-from tests.helpers import bidder, staff
-from tests.integration.trading_bids.conftest import wrapped_holder_keys  # noqa: F401  (fixture)
+from tests.helpers import staff
 
 from .conftest import post
-from .session_setup import check_in_all, member_experts, ready_lot
+from .session_setup import DOCUMENTS, check_in_all, member_experts
 
-DOCUMENTS = [{f"投标函-{i}.pdf": f"%PDF-1.7 投标函 of bidder {i}".encode(),
-              "资格证明/营业执照.pdf": f"%PDF-1.7 licence of bidder {i} ".encode() * (i + 1)} for i in range(4)]
 BY_DIGEST = {hashlib.sha256(data).hexdigest(): (name, data) for docs in DOCUMENTS for name, data in docs.items()}
 
 
@@ -28,8 +25,8 @@ async def _reads(raw_conn) -> list[dict]:
 
 
 async def test_only_checked_in_members_read_the_opened_bids_and_each_read_is_logged(
-        client, sessions, raw_conn, admin, wrapped_holder_keys):  # noqa: F811
-    ready = await ready_lot(sessions, client, raw_conn, wrapped_holder_keys, admin, documents=DOCUMENTS)
+        client, sessions, raw_conn, ready):
+    admin = ready.admin
     url, agent = ready.url, ready.info.agent
     bids_url = url + "/bids"
     await post(client, url + "/committee", agent, {}, 200)
@@ -79,7 +76,7 @@ async def test_only_checked_in_members_read_the_opened_bids_and_each_read_is_log
     # nobody outside the committee reads: the agent, the supervisor, an admin, the bidders (their own bid too),
     # an expert of the pool who is not on this committee, and no one signed out
     outsiders = {"agent": agent, "supervisor": ready.supervisor, "admin": admin,
-                 "bidder of this bid": ready.info.bidders[2], "another bidder": await bidder(client),
+                 "bidder of this bid": ready.info.bidders[2], "another bidder": ready.outsider,
                  "expert not on the committee": next(a for e, a in ready.experts.items() if e not in on_committee),
                  "another agent": await staff(sessions, client, "agent")}
     for who, actor in outsiders.items():

@@ -1,13 +1,16 @@
 """Qualification and compliance review (资格/符合性审查) over HTTP: each member votes pass or fail per bidder per
 requirement with reasons, the majority decides when the chair closes it, a rejected bidder is out with the
-reasons, and fewer than 3 compliant bids fail the lot (评标委员会和评标方法暂行规定 第二十七条)."""
+reasons, and fewer than 3 compliant bids fail the lot (评标委员会和评标方法暂行规定 第二十七条) with a failure record
+(流标记录) signed by the chair and sealed, checked with pyHanko."""
+import io
 import json
 
-from tests.helpers import bidder
-from tests.integration.trading_bids.conftest import wrapped_holder_keys  # noqa: F401  (fixture)
+from pypdf import PdfReader
+
+from evidence.signing import verify_pdf
+from web.keys import RECORDS
 
 from .conftest import post
-from .session_setup import started_session
 
 REQUIREMENTS = [{"code": "Q1", "title": "营业执照及资质证书有效", "kind": "qualification"},
                 {"code": "C1", "title": "投标有效期满足招标文件要求", "kind": "compliance"}]
@@ -18,9 +21,8 @@ def all_pass(bidders, except_for=()) -> list[dict]:
             if (b, r["code"]) not in except_for]
 
 
-async def test_the_review_rejects_a_bidder_by_majority_with_reasons(client, sessions, raw_conn, admin,
-                                                                     wrapped_holder_keys):  # noqa: F811
-    s = await started_session(sessions, client, raw_conn, wrapped_holder_keys, admin)
+async def test_the_review_rejects_a_bidder_by_majority_with_reasons(client, sessions, raw_conn, started):
+    s = started
     url, agent = s.ready.url + "/review", s.ready.info.agent
     bidders = [b["organisation_id"] for b in s.bidders]
     chair = s.members[s.chair]
@@ -46,7 +48,7 @@ async def test_the_review_rejects_a_bidder_by_majority_with_reasons(client, sess
             ({"ballots": [{"bidder": x, "requirement": "Z9", "passed": True}]}, 422, "unknown_requirement")):
         refused = await post(client, url + "/ballots", chair, body, status)
         assert refused["error"]["code"] == code
-    for outsider in (agent, await bidder(client), s.ready.supervisor):
+    for outsider in (agent, s.ready.outsider, s.ready.supervisor):
         refused = await post(client, url + "/ballots", outsider, {"ballots": all_pass(bidders)}, 403)
         assert refused["error"]["code"] == "not_a_member"
     assert await raw_conn.fetchval("SELECT count(*) FROM evaluation_review_vote") == 0
@@ -92,9 +94,8 @@ async def test_the_review_rejects_a_bidder_by_majority_with_reasons(client, sess
     assert await raw_conn.fetchval("SELECT count(*) FROM audit_entry WHERE action = 'evaluation.review.lot_failed'") == 0
 
 
-async def test_fewer_than_three_compliant_bids_fail_the_lot(client, sessions, raw_conn, admin,
-                                                            wrapped_holder_keys):  # noqa: F811
-    s = await started_session(sessions, client, raw_conn, wrapped_holder_keys, admin)
+async def test_fewer_than_three_compliant_bids_fail_the_lot(client, sessions, raw_conn, started):
+    s = started
     url = s.ready.url + "/review"
     bidders = [b["organisation_id"] for b in s.bidders]
     await client.put(url + "/requirements", headers=s.ready.info.agent.headers, json={"requirements": REQUIREMENTS})
@@ -122,3 +123,37 @@ async def test_fewer_than_three_compliant_bids_fail_the_lot(client, sessions, ra
     moved = json.loads(await raw_conn.fetchval("SELECT payload FROM audit_entry WHERE action = 'tender.failed'"))
     assert (moved["from"], moved["to"], moved["failed_lots"]) == ("evaluating", "failed", [s.ready.info.lot_id])
     assert "第二十七条" in moved["statute"]
+
+    # the failure record (流标记录): signed by the chair with their own certificate, sealed by the platform, named
+    # by the review, the session's and the lot's ledger entries and the tender's failure
+    record_no = closed["failure_record"]
+    assert record_no and closed["result"]["failure_record"] == record_no
+    assert entry["record_no"] == failed_lot["record_no"] == moved["record_no"] == record_no
+    again = await (await client.get(url, headers=s.ready.supervisor.headers)).json()
+    assert again["failure_record"] == record_no
+    resp = await client.get(f"/api/v1/records/{record_no}", headers=s.ready.supervisor.headers)
+    assert resp.status == 200 and resp.content_type == "application/pdf"
+    pdf = await resp.read()
+    checked = await verify_pdf(pdf, client.app[RECORDS].pki)   # pyHanko
+    assert checked.valid and checked.sealed and len(checked.signatures) == 2
+    assert all(sig.intact and sig.valid and sig.trusted for sig in checked.signatures)
+    chair_name = await raw_conn.fetchval("SELECT e.name FROM expert e JOIN evaluation_member m ON m.expert_id = e.id "
+                                         "WHERE m.public_id = $1", s.chair)
+    assert checked.signatures[0].signer_name == chair_name
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+    for words in ("流标记录", "Failed lot record", s.ready.info.lot_id, "资质证书过期", "否决", "Rejected", "第二十七条"):
+        assert words in text, words
+    # the platform's verifier answers its audience (the public may not learn what a staff record holds)
+    verified = await client.post("/api/v1/records/verify", data=pdf,
+                                 headers={**s.ready.supervisor.headers, "Content-Type": "application/pdf"})
+    assert verified.status == 200 and (await verified.json())["valid"]
+    anonymous = await client.post("/api/v1/records/verify", data=pdf, headers={"Content-Type": "application/pdf"})
+    assert anonymous.status == 403
+    assert await raw_conn.fetchval("SELECT kind FROM record WHERE record_no = $1", record_no) == "lot_failed_review"
+    # the report's audience reads it (the committee, the tender's agents and supervisors); bidders and the public
+    # do not
+    for reader in (s.members[s.chair], s.ready.info.agent):
+        assert (await client.get(f"/api/v1/records/{record_no}", headers=reader.headers)).status == 200
+    for outsider in (s.ready.info.bidders[0], None):
+        resp = await client.get(f"/api/v1/records/{record_no}", headers=outsider.headers if outsider else {})
+        assert resp.status == 403

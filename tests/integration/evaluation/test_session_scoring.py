@@ -5,12 +5,8 @@ which recomputes independently."""
 import json
 
 from evaluation.score_record import ALGORITHM, verify
-from tests.helpers import bidder
-from tests.integration.trading.conftest import EVALUATION
-from tests.integration.trading_bids.conftest import wrapped_holder_keys  # noqa: F401  (fixture)
 
 from .conftest import post
-from .session_setup import started_session
 
 TECH, RECORD = "技术方案", "项目业绩"   # max 40 subjective; max 20 objective
 
@@ -22,14 +18,13 @@ async def put(client, url, actor, body, status):
     return data
 
 
-async def test_sheets_flags_and_the_close_of_scoring(client, sessions, raw_conn, admin,
-                                                     wrapped_holder_keys):  # noqa: F811
-    s = await started_session(sessions, client, raw_conn, wrapped_holder_keys, admin, evaluation=EVALUATION)
+async def test_sheets_flags_and_the_close_of_scoring(client, sessions, raw_conn, started):
+    s = started
     url, agent = s.ready.url, s.ready.info.agent
     bidders = [b["organisation_id"] for b in s.bidders]
     a, b, rejected, c = bidders
     m = sorted(s.members)
-    assert s.chair == m[0]  # started_session elects the first member id
+    assert s.chair == m[0]  # session_setup.start elects the first member id
     chair = s.members[s.chair]
 
     # no sheet before the review is closed
@@ -55,7 +50,7 @@ async def test_sheets_flags_and_the_close_of_scoring(client, sessions, raw_conn,
             continue
         refused = await put(client, url + f"/sheets/{bidder_id}", chair, {"scores": scores}, status)
         assert refused["error"]["code"] == code
-    for outsider in (agent, await bidder(client)):
+    for outsider in (agent, s.ready.outsider):
         refused = await put(client, url + f"/sheets/{a}", outsider, {"scores": {TECH: "30"}}, 403)
         assert refused["error"]["code"] == "not_a_member"
     assert await raw_conn.fetchval("SELECT count(*) FROM evaluation_score_sheet") == 0
@@ -123,11 +118,10 @@ async def test_sheets_flags_and_the_close_of_scoring(client, sessions, raw_conn,
     assert (session_row["status"], session_row["ranked"]) == ("scoring_closed", True)
 
 
-async def test_bidders_tied_after_every_rule_are_ordered_by_a_committed_draw(client, sessions, raw_conn, admin,
-                                                                            wrapped_holder_keys):  # noqa: F811
+async def test_bidders_tied_after_every_rule_are_ordered_by_a_committed_draw(client, sessions, raw_conn,
+                                                                            started_tied):
     # two bids at the same price, scored alike by everyone: tied on total, price and technical score
-    s = await started_session(sessions, client, raw_conn, wrapped_holder_keys, admin, evaluation=EVALUATION,
-                              prices=("4650000.00", "4650000.00", "4580000.00", "4810000.00"))
+    s = started_tied
     url, agent, supervisor = s.ready.url, s.ready.info.agent, s.ready.supervisor
     chair = s.members[s.chair]
     bidders = [b["organisation_id"] for b in s.bidders]

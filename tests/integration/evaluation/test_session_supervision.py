@@ -1,18 +1,15 @@
 """The supervision view over HTTP: the tender's supervisors see every live session with its stage, each
 member's place, check-in and progress, and the open score flags; other supervisors see none of it."""
 from tests.helpers import staff
-from tests.integration.trading.conftest import EVALUATION
-from tests.integration.trading_bids.conftest import wrapped_holder_keys  # noqa: F401  (fixture)
 
 from .conftest import organisation, post
-from .session_setup import started_session
 
 URL = "/api/v1/supervision/evaluation-sessions"
 
 
 async def test_supervisors_follow_live_sessions_stage_places_progress_and_flags(
-        client, sessions, raw_conn, admin, wrapped_holder_keys):  # noqa: F811
-    s = await started_session(sessions, client, raw_conn, wrapped_holder_keys, admin, evaluation=EVALUATION)
+        client, sessions, raw_conn, started):
+    s = started
     url, supervisor = s.ready.url, s.ready.supervisor
     m = sorted(s.members)
 

@@ -4,6 +4,8 @@ Every refusal is a 4xx JSON error with a stable code; nothing is written (the le
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -115,3 +117,46 @@ class _client:
 
     async def __aexit__(self, *exc) -> None:
         await self.client.close()
+
+
+async def test_an_oversized_upload_is_answered_413_without_the_server_reading_its_body(client, raw_conn):
+    """A caller that posts 64 MiB again and again must not make the server read 64 MiB each time: the 413 comes from
+    Content-Length, the socket is not read any more, and the connection closes soon after the answer."""
+    before = await _ledger_size(raw_conn)
+    claimed = 64 * 1024 * 1024
+    reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
+    writer.write(f"POST {URL} HTTP/1.1\r\nHost: bidroom\r\nContent-Type: application/pdf\r\n"
+                 f"Content-Length: {claimed}\r\n\r\n".encode())
+    chunk = b"%PDF-1.7\n" + b"\0" * (1024 * 1024 - 9)
+    sent = 0
+
+    async def send_all() -> None:
+        nonlocal sent
+        while sent < claimed:
+            writer.write(chunk)
+            await writer.drain()  # waits while the server is not reading
+            sent += len(chunk)
+    sending = asyncio.create_task(send_all())
+    try:
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
+        status_line, *header_lines = head.decode().split("\r\n")
+        headers = {k.lower(): v for k, v in (line.split(": ", 1) for line in header_lines if line)}
+        assert status_line.startswith("HTTP/1.1 413"), status_line
+        assert headers["connection"].lower() == "close"  # no keep-alive after an unread body
+        body = await reader.readexactly(int(headers["content-length"]))
+        assert json.loads(body)["error"]["code"] == "upload_too_large"
+        # the connection is closed by the server (the client sees its end or a reset) ...
+        with contextlib.suppress(ConnectionError):
+            assert await asyncio.wait_for(reader.read(), 30) == b""
+        # ... before the body was sent: what the kernels buffer is all that left the client
+        await asyncio.sleep(0.2)
+        assert sent < claimed // 4, sent
+    finally:
+        sending.cancel()
+        with contextlib.suppress(BaseException):
+            await sending
+        writer.close()
+    assert await _ledger_size(raw_conn) == before
+    # the server goes on answering
+    resp, body = await _post(client, pdfs.deflate_bomb(0))
+    assert resp.status == 200 and body["signed"] is False

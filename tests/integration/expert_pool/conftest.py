@@ -1,10 +1,10 @@
-"""Building blocks for expert pool tests: tenders with lots, employers, experts with accounts, signed-in actors."""
+"""Building blocks for expert pool tests: tenders with lots (through the trading services), employers, experts with
+accounts, signed-in actors."""
 from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from decimal import Decimal
 
 import pytest
 from sqlalchemy import select, text
@@ -14,7 +14,7 @@ from core.identity_models import User
 from expert_pool import service as expert_service
 from expert_pool.demo import id_card
 from tests.helpers import PASSWORD, Actor, auth, login, social_credit_code, staff
-from trading.models import BidderRegistration, Lot, Tender
+from trading.models import BidderRegistration
 
 _n = itertools.count(1)
 # the tenders of these tests name one supervising organisation (行政监督部门); the `supervisor` fixture belongs to it
@@ -50,43 +50,25 @@ async def supervising_org(sessions) -> str:
 async def tender_with_lot(sessions, agent: Actor, *, family: str = "FJSZ", budget: str = "5000000.00",
                           method: str = "open", status: str = "published", bidders: int = 0,
                           bid_deadline_days: float = 10) -> TenderInfo:
-    """A tender with one lot, created behind the API's back (the trading service is another domain), supervised
-    by SUPERVISING_ORG, its bid deadline `bid_deadline_days` from now."""
+    """A tender with one lot reached through the trading services (tests/integration/trading_bids/conftest.py
+    `service_tender`; `status` "published", "draft" or "cancelled"), supervised by SUPERVISING_ORG, its bid
+    deadline `bid_deadline_days` from now, with `bidders` organisations registered for its lot."""
+    from tests.integration.trading_bids.conftest import service_tender
     supervisors = await supervising_org(sessions)
     tenderer = await organisation(sessions, f"中山市第{next(_n)}人民医院")
     bidder_orgs = [await organisation(sessions, f"投标人{next(_n)}建设有限公司") for _ in range(bidders)]
+    made = await service_tender(sessions, agent, tenderer=tenderer, supervisor_org=supervisors, state=status,
+                                title=f"中山市第{next(_n)}号项目", family=family,
+                                subtype=f"{family}-SG" if family == "FJSZ" else f"{family}-HW", method=method,
+                                budget=budget, bid_deadline_days=bid_deadline_days)
     async with sessions() as session, session.begin():
         agent_pk = (await session.execute(select(User.id).where(User.public_id == agent.public_id))).scalar_one()
-        tenderer_pk = (await session.execute(text("SELECT id FROM organisation WHERE public_id = :p"),
-                                             {"p": tenderer})).scalar_one()
-        supervisors_pk = (await session.execute(text("SELECT id FROM organisation WHERE public_id = :p"),
-                                                {"p": supervisors})).scalar_one()
-        seq = next(_n)
-        code = f"ZS-2026-{family}-{seq:05d}"
-        now = datetime.now(timezone.utc)
-        deadline = now + timedelta(days=bid_deadline_days)
-        tender = Tender(code=code, title=f"中山市第{seq}号项目", family=family, subtype=f"{family}-SG"
-                        if family == "FJSZ" else f"{family}-HW", method=method, region_code="ZS", status=status,
-                        tenderer_id=tenderer_pk, created_by_id=agent_pk, budget=Decimal(budget),
-                        supervisor_organisation_id=supervisors_pk, published_at=now,
-                        clarification_end_at=deadline - timedelta(days=bid_deadline_days / 2),
-                        bid_deadline_at=deadline, opening_at=deadline + timedelta(hours=1))
-        session.add(tender)
-        await session.flush()
-        lot = Lot(public_id=f"{code}-L01", tender_id=tender.id, lot_no=1, title="第一标段", budget=Decimal(budget))
-        session.add(lot)
-        await session.flush()
         for org in bidder_orgs:
             org_pk = (await session.execute(text("SELECT id FROM organisation WHERE public_id = :p"),
                                             {"p": org})).scalar_one()
-            session.add(BidderRegistration(tender_id=tender.id, lot_id=lot.id, organisation_id=org_pk,
+            session.add(BidderRegistration(tender_id=made.tender_id, lot_id=made.lot_pk, organisation_id=org_pk,
                                            registered_by_id=agent_pk))
-        return TenderInfo(tender.id, code, lot.public_id, lot.id, tenderer, bidder_orgs)
-
-
-async def set_tender_status(sessions, info: TenderInfo, status: str) -> None:
-    async with sessions() as session, session.begin():
-        await session.execute(text("UPDATE tender SET status = :s WHERE id = :i"), {"s": status, "i": info.tender_id})
+    return TenderInfo(made.tender_id, made.code, made.lot_id, made.lot_pk, tenderer, bidder_orgs)
 
 
 @dataclass
@@ -132,7 +114,10 @@ def session_time(days: int = 3) -> str:
 
 @pytest.fixture
 async def agent(sessions, client) -> Actor:
-    return await staff(sessions, client, "agent")
+    """An agent of a tendering agency (招标代理机构): with a supervisor of SUPERVISING_ORG, its tenders' key
+    holders come from two organisations, as publishing requires."""
+    return await staff(sessions, client, "agent", organisation_public_id=await organisation(
+        sessions, f"中山市第{next(_n)}招标代理有限公司"))
 
 
 @pytest.fixture

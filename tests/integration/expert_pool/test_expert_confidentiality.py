@@ -10,7 +10,7 @@ import json
 from tests.helpers import bidder, staff
 from web.keys import SCHEDULER
 
-from .conftest import employed_experts, session_time, set_tender_status, sign_in, tender_with_lot
+from .conftest import employed_experts, session_time, sign_in, tender_with_lot
 
 IDENTITY_KEYS = {"result", "invitations", "entropy", "seed"}
 
@@ -143,14 +143,5 @@ async def test_each_role_sees_exactly_what_it_may_of_a_draw_on_every_endpoint(
                              headers=experts[drawn_expert].headers)
     assert await status_and_code(resp) == (404, "invitation_not_found")
 
-    # After the award the committee is no longer secret: the agent and the public may read the public edition.
-    await set_tender_status(sessions, info, "awarded")
-    view = await (await client.get(draw_views[0], headers=agent.headers)).json()
-    assert view["identities_disclosed"]
-    assert {(r["edition"], r["readable"]) for r in view["records"]} == {("public", True), ("supervisor", False)}
-    assert (await client.get(f"/api/v1/draws/{draw_id}/verification")).status == 200
-    assert (await client.get(records["public"])).status == 200
-    assert (await client.get(f"{records['public']}/verification")).status == 200
-    assert (await client.get(records["supervisor"], headers=agent.headers)).status == 403
-    listed = await (await client.get(f"/api/v1/records?entity=draw:{draw_id}", headers=agent.headers)).json()
-    assert [r["record_no"] for r in listed] == [records["public"].rsplit("/", 1)[-1]]
+    # after the award the committee is no longer secret: checked on a lot awarded through the API, in
+    # tests/integration/evaluation/test_draws_through_the_states.py

@@ -2,12 +2,11 @@
 bids are being opened, and the re-screen at the bid deadline against the bidders who actually bid."""
 import json
 
-from sqlalchemy import text
 
 from tests.helpers import staff
 from web.keys import SCHEDULER
 
-from .conftest import employed_experts, organisation, session_time, set_tender_status, sign_in, tender_with_lot
+from .conftest import employed_experts, organisation, session_time, sign_in, tender_with_lot
 
 QUOTAS = [{"name": "土建", "specialty": "A0101", "count": 5, "backups": 2}]
 
@@ -68,16 +67,8 @@ async def test_a_lot_has_one_original_draw_until_it_is_cancelled_with_a_reason(
     assert resp.status == 201, await resp.text()
 
 
-async def test_no_new_original_draw_once_the_tender_is_being_opened(client, sessions, raw_conn, agent):
-    await employed_experts(sessions, 8, specialty="A0101")
-    for status in ("opening", "opened", "evaluating", "candidates_published", "awarded"):
-        info = await tender_with_lot(sessions, agent)
-        await set_tender_status(sessions, info, status)
-        resp = await request_draw(client, agent, info)
-        body = await resp.json()
-        assert resp.status == 409 and body["error"]["code"] == "tender_not_drawable", status
-        assert body["error"]["details"]["statute"] == "评标委员会和评标方法暂行规定 第8条"
-    assert await raw_conn.fetchval("SELECT count(*) FROM expert_draw") == 0
+# no new original draw once the bids are opened, the lot evaluated, its candidates published or it is awarded:
+# tests/integration/evaluation/test_draws_through_the_states.py, on lots taken there through the API
 
 
 async def bid(raw_conn, info, organisation_public_id: str, agent) -> None:

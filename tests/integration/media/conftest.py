@@ -24,7 +24,7 @@ _n = itertools.count(1)
 def settings(tmp_path, db_url) -> Settings:
     return Settings(data_dir=tmp_path / "var", database_url=db_url, run_scheduler=False, log_json=False,
                     public_url="http://127.0.0.1:8080", max_body_bytes=64 * 1024, statutory_periods=False,
-                    extra={"media_segment_s": "5", "media_watchdog_s": "0.5"})
+                    media_segment_s=5.0, media_watchdog_s=0.5)
 
 
 @dataclass

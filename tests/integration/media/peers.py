@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 
 import av
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.rtcconfiguration import RTCBundlePolicy
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
@@ -26,6 +26,20 @@ CLIP_FRAMES = 30
 AUDIO_MS = 20
 
 
+def _gradient(enc) -> list[tuple[bytes, bool]]:
+    """CLIP_FRAMES frames of a moving gradient through `enc`: (packet bytes, is key frame), first one a key frame."""
+    video: list[tuple[bytes, bool]] = []
+    for i in range(CLIP_FRAMES):
+        frame = av.VideoFrame(WIDTH, HEIGHT, "yuv420p")
+        for j, plane in enumerate(frame.planes):
+            plane.update(bytes([(i * 7 + j * 50) % 256]) * plane.buffer_size)
+        frame.pts, frame.time_base = i, enc.time_base
+        video += [(bytes(p), p.is_keyframe) for p in enc.encode(frame)]
+    video += [(bytes(p), p.is_keyframe) for p in enc.encode(None)]
+    assert video[0][1] and len(video) == CLIP_FRAMES
+    return video
+
+
 @functools.lru_cache(maxsize=1)
 def clip() -> tuple[list[tuple[bytes, bool]], list[bytes]]:
     """2 s of VP8 (a moving gradient, a key frame each second) and 1 s of Opus (a 440 Hz tone), encoded once."""
@@ -36,15 +50,7 @@ def clip() -> tuple[list[tuple[bytes, bool]], list[bytes]]:
     enc.gop_size = GOP
     enc.bit_rate = 300_000
     enc.options = {"deadline": "realtime", "cpu-used": "8"}
-    video: list[tuple[bytes, bool]] = []
-    for i in range(CLIP_FRAMES):
-        frame = av.VideoFrame(WIDTH, HEIGHT, "yuv420p")
-        for j, plane in enumerate(frame.planes):
-            plane.update(bytes([(i * 7 + j * 50) % 256]) * plane.buffer_size)
-        frame.pts, frame.time_base = i, enc.time_base
-        video += [(bytes(p), p.is_keyframe) for p in enc.encode(frame)]
-    video += [(bytes(p), p.is_keyframe) for p in enc.encode(None)]
-    assert video[0][1] and len(video) == CLIP_FRAMES
+    video = _gradient(enc)
     aenc = av.CodecContext.create("libopus", "w")
     aenc.sample_rate, aenc.layout, aenc.format = 48000, "stereo", "s16"
     aenc.time_base = fractions.Fraction(1, 48000)
@@ -59,12 +65,26 @@ def clip() -> tuple[list[tuple[bytes, bool]], list[bytes]]:
     return video, audio
 
 
+@functools.lru_cache(maxsize=1)
+def h264_clip() -> list[tuple[bytes, bool]]:
+    """2 s of H.264 (constrained baseline, as WebRTC sends it; Annex B, the parameter sets with each key frame)."""
+    enc = av.CodecContext.create("libx264", "w")
+    enc.width, enc.height, enc.pix_fmt = WIDTH, HEIGHT, "yuv420p"
+    enc.time_base = fractions.Fraction(1, FPS)
+    enc.framerate = FPS
+    enc.gop_size = GOP
+    enc.options = {"preset": "ultrafast", "tune": "zerolatency", "profile": "baseline"}
+    video = _gradient(enc)
+    return video
+
+
 class PacketTrack(MediaStreamTrack):
     """Yields the pre-encoded clip as av.Packets in real time, looping; aiortc's sender only packetizes them."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, codec: str = "vp8") -> None:
         super().__init__()
         self.kind = kind
+        self.codec = codec
         self.sent = 0
         self.paused = False
         self._start: float | None = None
@@ -86,7 +106,7 @@ class PacketTrack(MediaStreamTrack):
             await asyncio.sleep(wait)
         n = self.sent
         if self.kind == "video":
-            data, key = video[n % len(video)]
+            data, key = (h264_clip() if self.codec == "h264" else video)[n % len(video)]
             packet = av.Packet(data)
             packet.pts, packet.time_base = n * (90000 // FPS), fractions.Fraction(1, 90000)
             packet.is_keyframe = key
@@ -132,16 +152,22 @@ class Publisher:
         await self.ws.close()
 
 
-async def publish(client, session_id: str, place_id: str, headers: dict, base: str = "") -> Publisher:
+async def publish(client, session_id: str, place_id: str, headers: dict, base: str = "",
+                  video_codec: str = "vp8") -> Publisher:
     """Publish a place through `client` (the test client, or an aiohttp ClientSession with `base` the server's
-    URL)."""
+    URL); `video_codec="h264"` offers H.264 only."""
     await asyncio.to_thread(clip)  # encoded once, off the loop: the peers' timers must keep running
+    if video_codec == "h264":
+        await asyncio.to_thread(h264_clip)
     ws = await client.ws_connect(base + ws_url(session_id, f"places/{place_id}/publish"), headers=headers)
     ready = await next_json(ws)
     assert ready["type"] == "ready", ready
     pc = peer()
-    video, audio = PacketTrack("video"), PacketTrack("audio")
-    pc.addTransceiver(video, direction="sendonly")
+    video, audio = PacketTrack("video", video_codec), PacketTrack("audio")
+    sending = pc.addTransceiver(video, direction="sendonly")
+    if video_codec == "h264":
+        sending.setCodecPreferences([c for c in RTCRtpSender.getCapabilities("video").codecs
+                                     if c.mimeType.lower() in ("video/h264", "video/rtx")])
     pc.addTransceiver(audio, direction="sendonly")
     await pc.setLocalDescription(await pc.createOffer())
     await ws.send_json({"type": "offer", "sdp": pc.localDescription.sdp})
@@ -216,6 +242,9 @@ async def watch(client, session_id: str, headers: dict | None, *, tail: str = "w
 
     await pc.setRemoteDescription(RTCSessionDescription(offer["sdp"], "offer"))
     await pc.setLocalDescription(await pc.createAnswer())
+    # the viewer shares this process (and its late event loop) with the server, unlike a browser on its own
+    # machine: its sockets get the same room for a key frame's burst as the server's publishers
+    passthrough.widen_receive_buffers(pc)
     await ws.send_json({"type": "answer", "sdp": pc.localDescription.sdp})
     watcher._tasks.append(asyncio.ensure_future(events()))
     return watcher

@@ -1,6 +1,7 @@
-"""A real browser on camera: headless Chromium (Debian's, driven by Playwright) publishes a room camera place of a
-session from a minimal page with its fake camera and microphone; the recording decodes with PyAV, matches its
-row and the ledger, and plays back in a <video> element from the playback URL the supervisor is given."""
+"""A real browser on camera: headless Chromium (Debian's, driven by Playwright) publishes, as the site's device
+account, the room camera place of a session from a minimal page with its fake camera and microphone; the
+recording decodes with PyAV, matches its row and the ledger, and plays back in a <video> element from the
+playback URL the supervisor is given."""
 import asyncio
 import hashlib
 import io
@@ -118,6 +119,11 @@ async def test_chromium_publishes_a_place_and_its_recording_plays(client, sessio
     s = await scheduled_session(sessions, client, admin)
     camera = (await post(client, f"/api/v1/rooms/{s.zhongshan.room}/places", admin,
                          {"label": "全景", "camera_position": True}, 201))["place_id"]
+    # the room camera is published by the site's device account, with the access token its credential buys
+    device = await post(client, f"/api/v1/sites/{s.zhongshan.site}/devices", admin, {"name": "全景摄像机"}, 201)
+    resp = await client.post("/api/v1/media/devices/token",
+                             json={"device_id": device["device"]["device_id"], "secret": device["secret"]})
+    device_token = (await resp.json())["access_token"]
     base = str(client.make_url("")).rstrip("/")
     ws_url = base.replace("http://", "ws://") + f"/api/v1/media/sessions/{s.session_id}/places/{camera}/publish"
 
@@ -128,7 +134,7 @@ async def test_chromium_publishes_a_place_and_its_recording_plays(client, sessio
             page = await browser.new_page()
             await page.goto(pages.url + "/publish.html")
             publication = await page.evaluate("([url, token]) => publish(url, token)",
-                                              [ws_url, admin.tokens["access_token"]])
+                                              [ws_url, device_token])
             assert publication == 1
             for _ in range(600):  # about 4 s of video sent
                 if await page.evaluate("framesSent()") >= 60:

@@ -60,7 +60,8 @@ async def test_three_members_confer_and_the_chair_mutes_one(client, sessions, ra
     assert publishers[1].audio.sent > sent_before + 50  # the muted member's microphone still sends
     for v in (viewers[0], viewers[2], supervisor):
         assert v.count(muted.place_id, "audio") == heard[id(v)]
-    assert viewers[0].count(other.place_id, "audio") > others_heard + 50
+    # the unmuted member is still heard: 50 more frames (1 s of audio) arrive, however loaded the machine is
+    assert await until(lambda: viewers[0].count(other.place_id, "audio") > others_heard + 50, 15)
     assert viewers[0].count(muted.place_id, "video") > 0  # muting is audio only
     hub = client.server.app[MEDIA_HUB]
     assert {r["place"]: r["muted"] for r in hub.stats(live.session_id)}[muted.place_id] is True

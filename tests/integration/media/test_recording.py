@@ -63,7 +63,13 @@ async def test_three_places_recorded_in_segments_that_play_and_match_the_ledger(
             assert ledger[row["public_id"]]["video_frames"] == row["video_frames"]
             decoded = decode_file(path)
             assert decoded["video"] == row["video_frames"] > 0
-            assert decoded["audio"] >= row["audio_frames"] * 0.95 > 0
+            assert decoded["audio"] >= row["audio_frames"] * 0.95
+            # a place's last segment can be a fragment: the key frame due as the publisher closed, with the
+            # audio sent before it in the previous segment and none after it received (the clip's key frames fall
+            # on whole seconds, and the publishers close 20 s in). Every segment of a second or more has audio.
+            last = row["seq"] == mine[-1]["seq"]
+            assert row["audio_frames"] > 0 or (last and row["duration_ms"] < 1000), (
+                [(r["seq"], r["duration_ms"], r["video_frames"], r["audio_frames"]) for r in mine])
             assert abs(decoded["duration"] - row["duration_ms"] / 1000) < 0.2
             video += decoded["video"]
             audio += decoded["audio"]

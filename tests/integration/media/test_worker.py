@@ -65,7 +65,8 @@ async def test_sessions_go_to_the_least_loaded_live_worker_and_follow_it(client,
     s = await scheduled_session(sessions, client, admin)
     s2, s3, s4 = await more_sessions(sessions, raw_conn, s.agent, 3)
     s1 = s.session_id
-    tuned = settings.with_(media_workers=True, media_worker_heartbeat_s=3600, media_worker_dead_after_s=1.5)
+    # heartbeats are driven by hand below, and a worker dies only when the test ages its heartbeat
+    tuned = settings.with_(media_workers=True, media_worker_heartbeat_s=3600, media_worker_dead_after_s=60)
     web = await start(create_app(tuned), free_port())
     workers: dict[str, TestClient] = {}
     try:
@@ -107,9 +108,9 @@ async def test_sessions_go_to_the_least_loaded_live_worker_and_follow_it(client,
         resp = await workers["w1"].get(path, headers=s.supervisor.headers, allow_redirects=False)
         assert resp.status != 307
 
-        # w1 dies (no goodbye): once its heartbeat is old, w2's next beat takes its sessions
+        # w1 dies (no goodbye): once its heartbeat is older than dead_after_s, w2's next beat takes its sessions
         await workers["w1"].app[REGISTRATION].halt()
-        await asyncio.sleep(2.0)
+        await raw_conn.execute("UPDATE media_worker SET heartbeat_at = now() - interval '61 seconds' WHERE id = 'w1'")
         await workers["w2"].app[REGISTRATION].beat()
         rows = await raw_conn.fetch("SELECT s.public_id, a.worker_id FROM media_assignment a "
                                     "JOIN evaluation_session s ON s.id = a.session_id")

@@ -4,7 +4,7 @@ import io
 from rich.console import Console
 from rich.progress import Progress
 
-from tests.helpers import staff
+from tests.helpers import staff, submit_share
 from trading.routes.tenders import seed_demo
 
 
@@ -90,10 +90,8 @@ async def test_a_demo_bidder_bids_on_a_sealed_showcase_tender_that_the_demo_agen
     resp = await client.post(f"/api/v1/tenders/{code}/opening", headers=agent)
     assert resp.status == 200 and (await resp.json())["status"] == "opening"
     for headers in (supervisor, agent):
-        resp = await client.post(f"/api/v1/tenders/{code}/opening/shares",
-                                 json={"passphrase": DEMO_HOLDER_PASSPHRASE}, headers=headers)
-        body = await resp.json()
-        assert resp.status == 200, body
+        status, body = await submit_share(client, code, headers, DEMO_HOLDER_PASSPHRASE)
+        assert status == 200, body
     assert body["status"] == "opened" and body["valid_bids"] == 3 and body["record_no"]
     opened = (await (await client.get(f"/api/v1/tenders/{code}/opened-bids")).json())["bids"]
     assert sorted(row["price"] for row in opened) == sorted(prices.values())

@@ -29,11 +29,19 @@ async def test_a_repeated_page_is_served_from_memory_with_the_same_content(clien
     made = await published_tender(client, sessions, desk, title="中山市东区道路照明工程")
     cache = _cache(client)
     assert cache.live
-    first = await _page(client, {"q": "道路", "category": "FJSZ"})
-    hits = cache.hits
-    second = await _page(client, {"q": "道路", "category": "FJSZ"})
+    # the publication's own change notice may reach the listener a moment after it commits (on a busy machine,
+    # after the first page is read) and rightly drop that page; once it has arrived, the repeat is a hit
+    served: list = []
+
+    async def repeated_from_memory() -> bool:
+        first = await _page(client, {"q": "道路", "category": "FJSZ"})
+        hits = cache.hits
+        second = await _page(client, {"q": "道路", "category": "FJSZ"})
+        served[:] = [first, second]
+        return cache.hits == hits + 1
+    await _until(repeated_from_memory, "a repeated page served from memory")
+    first, second = served
     assert second == first and [i["code"] for i in first["items"]] == [made["code"]]
-    assert cache.hits == hits + 1
 
 
 async def test_a_tender_published_through_the_api_shows_on_the_very_next_page(client, sessions, desk):

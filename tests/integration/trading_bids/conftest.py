@@ -1,19 +1,24 @@
-"""Building blocks for sealed-bid tests: tenders, lots and registrations made behind the API's back, and
-holder keys wrapped once per run (each age scrypt wrap costs ~1.6 s)."""
+"""Building blocks for sealed-bid tests: draft tenders, lots and registrations made behind the API's back (the
+draft is the first state; every later one is reached through the services or the API), and holder keys wrapped
+once per run (each age scrypt wrap costs ~1.6 s)."""
 from __future__ import annotations
 
 import itertools
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from sqlalchemy import select, text
 
 from core import identity_service
+from core.clock import db_now
+from core.principal import Principal
 from core.identity_models import User
-from tests.helpers import Actor, bidder, social_credit_code, staff
-from trading import keyholding
+from tests.helpers import Actor, bidder, social_credit_code, staff, submit_share
+from tests.integration.lot_states import fixtures
+from trading import keyholding, statutory, tenders
 from trading.models import HolderKey
 from trading.models import BidderRegistration, Lot, Tender
 
@@ -21,11 +26,21 @@ _n = itertools.count(1)
 PASSPHRASES = ["holder-one-passphrase", "holder-two-passphrase", "holder-three-passphrase"]
 
 
+_holder_pairs: list[tuple[str, bytes]] = []
+
+
+def holder_key_pairs() -> list[tuple[str, bytes]]:
+    """Three (recipient, wrapped identity) pairs under PASSPHRASES, made once per test process."""
+    if not _holder_pairs:
+        with ProcessPoolExecutor(max_workers=2) as pool:
+            _holder_pairs.extend(pool.map(keyholding.wrap_holder_identity, PASSPHRASES))
+    return list(_holder_pairs)
+
+
 @pytest.fixture(scope="session")
 def wrapped_holder_keys() -> list[tuple[str, bytes]]:
     """Three (recipient, wrapped identity) pairs under PASSPHRASES, made once for the whole run."""
-    with ProcessPoolExecutor(max_workers=2) as pool:
-        return list(pool.map(keyholding.wrap_holder_identity, PASSPHRASES))
+    return holder_key_pairs()
 
 
 @dataclass
@@ -72,13 +87,16 @@ async def draft_tender(sessions, client, *, bidders: int = 3, method: str = "ope
     bidder_actors = [await bidder(client) for _ in range(bidders)]
     async with sessions() as session, session.begin():
         agent_user = await user_row(session, agent.public_id)
+        now = await db_now(session)
         seq = next(_n)
         code = f"ZS-2026-FJSZ-9{seq:04d}"
         tender = Tender(code=code, title=f"中山市道路改造工程第{seq}号", family="FJSZ", subtype="FJSZ-SG",
                         method=method, region_code="ZS", status="draft", tenderer_id=tenderer_id,
                         agent_id=agency_id, supervisor_organisation_id=supervision_id, created_by_id=agent_user.id,
-                        budget=Decimal("5000000.00"),
-                        platform_holds_share=platform_share)
+                        budget=Decimal("5000000.00"), platform_holds_share=platform_share,
+                        # a draft's timeline (`publish` moves it once published)
+                        clarification_end_at=now + timedelta(hours=1), bid_deadline_at=now + timedelta(days=1),
+                        opening_at=now + timedelta(days=1))
         session.add(tender)
         await session.flush()
         lot = Lot(public_id=f"{code}-L01", tender_id=tender.id, lot_no=1, title="第一标段",
@@ -107,16 +125,27 @@ async def add_holders(sessions, client, info: BidTender, pairs, *, k: int = 2, i
                                          actor=info.agent.public_id)
 
 
+async def as_principal(session, actor: Actor) -> Principal:
+    """Who `actor` is to the services, as the API's middleware would see them."""
+    user = await user_row(session, actor.public_id)
+    return Principal(user.id, user.public_id, user.organisation_id, frozenset(user.roles))
+
+
 async def publish(sessions, info: BidTender, *, deadline_in_s: float = 3600) -> str:
-    """Seal and publish the tender with its bid deadline `deadline_in_s` seconds after the DB's now()."""
+    """Publish the draft through the trading service (the key sealed, the state moved, the ledger written, the
+    close job scheduled), as the agent; then move the clock: the publication 20 days back, the clarification
+    period over, the bid deadline (and its close job) `deadline_in_s` seconds after the DB's now()."""
     async with sessions() as session, session.begin():
-        tender = await session.get(Tender, info.tender_id)
-        await keyholding.seal_at_publish(session, tender, actor=info.agent.public_id)
+        tender = await tenders.publish(session, await as_principal(session, info.agent), info.code,
+                                       periods=statutory.RELAXED)
         await session.execute(text(
-            "UPDATE tender SET status = 'published', published_at = now() - interval '20 days', "
+            "UPDATE tender SET published_at = now() - interval '20 days', "
             "clarification_end_at = now() - interval '1 day', "
             "bid_deadline_at = now() + make_interval(secs => :s), opening_at = now() + make_interval(secs => :s) "
             "WHERE id = :i"), {"s": deadline_in_s, "i": info.tender_id})
+        await session.execute(text(
+            "UPDATE scheduled_job SET due_at = now() + make_interval(secs => :s) WHERE dedupe_key = :k "
+            "AND status = 'pending'"), {"s": deadline_in_s, "k": tenders.close_job_key(info.tender_id)})
         return tender.age_recipient
 
 
@@ -153,3 +182,98 @@ async def verify_record(client, record_no: str) -> dict:
     resp = await client.post("/api/v1/records/verify", data=pdf, headers={"Content-Type": "application/pdf"})
     assert resp.status == 200, await resp.text()
     return await resp.json()
+
+
+async def opened_tender(sessions, client, pairs, *, method: str = "single_source"):
+    """A tender with three opened bids (the platform's share plus the agent's and a supervisor's), published
+    through the service and opened through the API; returns (info, the opened bids by price)."""
+    info = await draft_tender(sessions, client, bidders=3, platform_share=True, method=method)
+    await add_holders(sessions, client, info, pairs[:2], k=2)
+    await publish(sessions, info)
+    for actor, price in zip(info.bidders, ("300.00", "200.00", "250.00")):
+        assert (await upload(client, info, actor, bundle(price=price)))[0] == 201
+    await set_deadline(sessions, info, -1)
+    assert (await client.post(f"/api/v1/tenders/{info.code}/opening", headers=info.agent.headers)).status == 200
+    for holder, passphrase in zip(info.holders, PASSPHRASES):
+        status, body = await submit_share(client, info.code, holder.headers, passphrase)
+        assert status == 200, body
+    assert body["status"] == "opened"
+    bids = (await (await client.get(f"/api/v1/tenders/{info.code}/opened-bids")).json())["bids"]
+    return info, sorted(bids, key=lambda b: float(b["price"]))
+
+
+async def _build_opened_single_source(sessions, client, raw_conn, _base):
+    return await opened_tender(sessions, client, holder_key_pairs())
+
+
+# states built once per run and copied for each test naming the fixture (tests/integration/lot_states.py):
+# `opened_single_source` is (info, bids) of `opened_tender`, a single-source tender whose 3 bids are opened
+TENDER_STATES = {"opened_single_source": (None, _build_opened_single_source)}
+lot_templates, db_url, settings, pytest_collection_modifyitems, _states = fixtures(TENDER_STATES, "trading-bids-states")
+opened_single_source = _states["opened_single_source"]
+
+
+@dataclass
+class ServiceTender:
+    tender_id: int
+    code: str
+    lot_id: str
+    lot_pk: int
+
+
+async def service_tender(sessions, agent: Actor, *, tenderer: str, supervisor_org: str, state: str = "published",
+                         title: str = "中山市火炬开发区道路改造工程施工", family: str = "FJSZ", subtype: str = "FJSZ-SG",
+                         method: str = "open", budget: str = "5000000.00", bid_deadline_days: float = 10,
+                         notifier=None) -> ServiceTender:
+    """A tender with one lot reached through the trading services as its agent would through the API: drafted
+    (`state="draft"`), then with a new colleague of the agent (same agency) and a new supervisor of
+    `supervisor_org` as its 2-of-2 key holders (pre-wrapped keys, no scrypt; the acting agent itself enrols no
+    key) published with its bid deadline `bid_deadline_days` ahead (`state="published"`), or then cancelled
+    (`state="cancelled"`, a final state)."""
+    from datetime import datetime, timezone
+
+    from core.notifications import InAppNotifier
+    from tests.integration.trading.conftest import EVALUATION
+    if state not in ("draft", "published", "cancelled"):
+        raise ValueError(f"no service path to {state!r} here")
+    now = datetime.now(timezone.utc)
+    deadline = now + timedelta(days=bid_deadline_days)
+    async with sessions() as session, session.begin():
+        # a supervisor of the supervising organisation (行政监督部门), who holds the second key
+        holder, _ = await identity_service.create_user(
+            session, actor="system", username=f"holder{next(_n)}", password="not-used-holder-1",
+            display_name="监督人员", roles=["supervisor"], organisation_public_id=supervisor_org)
+        holder_public = holder.public_id
+        agency = (await session.execute(text(
+            "SELECT o.public_id FROM organisation o JOIN app_user u ON u.organisation_id = o.id "
+            "WHERE u.public_id = :u"), {"u": agent.public_id})).scalar_one()
+        colleague, _ = await identity_service.create_user(
+            session, actor="system", username=f"holder{next(_n)}", password="not-used-holder-1",
+            display_name="招标代理", roles=["agent"], organisation_public_id=agency)
+        colleague_public = colleague.public_id
+    async with sessions() as session, session.begin():
+        who = await as_principal(session, agent)
+        tender = await tenders.create_tender(session, who, {
+            "title": title, "description": "详见招标文件", "tenderer": tenderer, "supervisor_organisation": supervisor_org,
+            "region_code": "ZS", "family": family, "subtype": subtype, "method": method, "budget": budget,
+            "lots": [{"title": "第一标段", "budget": budget}], "evaluation": EVALUATION,
+            "clarification_end_at": now + timedelta(seconds=bid_deadline_days * 43200), "bid_deadline_at": deadline,
+            "opening_at": deadline, "key_threshold": 2, "key_holder_count": 2})
+        code, tender_id = tender.code, tender.id
+        lot = (await session.execute(select(Lot).where(Lot.tender_id == tender.id))).scalar_one()
+        lot_id, lot_pk = lot.public_id, lot.id
+    if state != "draft":
+        pairs = holder_key_pairs()
+        async with sessions() as session, session.begin():
+            for user_public, pair in ((colleague_public, pairs[0]), (holder_public, pairs[1])):
+                await keyholding.store_holder_key(session, await user_row(session, user_public), *pair,
+                                                  actor=user_public)
+            tender = await session.get(Tender, tender_id)
+            await keyholding.set_key_holders(session, tender, [colleague_public, holder_public], 2,
+                                             actor=agent.public_id)
+        async with sessions() as session, session.begin():
+            who = await as_principal(session, agent)
+            await tenders.publish(session, who, code, periods=statutory.RELAXED)
+            if state == "cancelled":
+                await tenders.cancel(session, who, code, "招标计划调整", notifier or InAppNotifier())
+    return ServiceTender(tender_id, code, lot_id, lot_pk)

@@ -19,6 +19,7 @@ from trading.bundle import BundleLimits, make_bundle
 from evidence import ledger_service
 from trading import opening
 from trading.opening import REVOKED, open_stored_bid
+from tests.helpers import submit_share
 
 URL = "/api/v1/tenders/{}/opening"
 CORPUS = corpus()
@@ -89,10 +90,8 @@ async def test_a_client_sealed_hostile_bundle_is_revoked_at_the_opening_and_the_
     assert (await client.post(URL.format(info.code), headers=info.agent.headers)).status == 200
     for holder, passphrase in zip(info.holders[:2], PASSPHRASES):
         order_of_work.clear()
-        resp = await client.post(URL.format(info.code) + "/shares", json={"passphrase": passphrase},
-                                 headers=holder.headers)
-        assert resp.status == 200, await resp.text()
-    body = await resp.json()
+        status, body = await submit_share(client, info.code, holder.headers, passphrase)
+        assert status == 200, body
     assert body["status"] == "opened" and body["valid_bids"] == 3 and body["failed_lots"] == []
     # the last share: all four bids were decrypted and checked before the request's first ledger entry
     assert order_of_work[:4] == ["open"] * 4 and "open" not in order_of_work[4:] and "ledger" in order_of_work
@@ -127,10 +126,8 @@ async def test_a_hostile_bundle_that_leaves_fewer_than_three_valid_bids_fails_th
     # three bids: the lot is opened (实施条例 第44条 lets it), then only two are valid
     assert (await (await client.post(URL.format(info.code), headers=info.agent.headers)).json())["failed_lots"] == []
     for holder, passphrase in zip(info.holders[:2], PASSPHRASES):
-        resp = await client.post(URL.format(info.code) + "/shares", json={"passphrase": passphrase},
-                                 headers=holder.headers)
-        assert resp.status == 200, await resp.text()
-    body = await resp.json()
+        status, body = await submit_share(client, info.code, holder.headers, passphrase)
+        assert status == 200, body
     assert body["status"] == "failed" and body["valid_bids"] == 2 and body["failed_lots"] == [info.lot_id]
     assert await raw_conn.fetchval("SELECT failure_reason FROM lot WHERE public_id = $1",
                                    info.lot_id) == "fewer_than_three_valid_bids"

@@ -79,7 +79,7 @@ async def test_key_holders_are_named_by_the_tender_agent_with_a_sound_threshold(
     resp = await client.put(url, json={"holders": holders, "threshold": 2}, headers=info.agent.headers)
     assert resp.status == 200
     assert [h["holder"] for h in (await resp.json())["holders"]] == holders
-    await raw_conn.execute("UPDATE tender SET status = 'published' WHERE id = $1", info.tender_id)
+    await publish(sessions, info)
     resp = await client.put(url, json={"holders": holders, "threshold": 2}, headers=info.agent.headers)
     assert resp.status == 409 and (await resp.json())["error"]["code"] == "not_draft"
 

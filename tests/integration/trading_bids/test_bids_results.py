@@ -5,29 +5,11 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
-from tests.integration.trading_bids.conftest import (PASSPHRASES, add_holders, bundle, draft_tender, publish,
-                                                     set_deadline, upload, verify_record)
+from tests.integration.trading_bids.conftest import verify_record
 
 
-async def opened_tender(sessions, client, wrapped_holder_keys, *, method: str = "single_source"):
-    """A tender with three opened bids (the platform's share plus the agent's and a supervisor's)."""
-    info = await draft_tender(sessions, client, bidders=3, platform_share=True, method=method)
-    await add_holders(sessions, client, info, wrapped_holder_keys[:2], k=3)
-    await publish(sessions, info)
-    for actor, price in zip(info.bidders, ("300.00", "200.00", "250.00")):
-        assert (await upload(client, info, actor, bundle(price=price)))[0] == 201
-    await set_deadline(sessions, info, -1)
-    assert (await client.post(f"/api/v1/tenders/{info.code}/opening", headers=info.agent.headers)).status == 200
-    for holder, passphrase in zip(info.holders, PASSPHRASES):
-        resp = await client.post(f"/api/v1/tenders/{info.code}/opening/shares", json={"passphrase": passphrase},
-                                 headers=holder.headers)
-    assert (await resp.json())["status"] == "opened"
-    bids = (await (await client.get(f"/api/v1/tenders/{info.code}/opened-bids")).json())["bids"]
-    return info, sorted(bids, key=lambda b: float(b["price"]))
-
-
-async def test_candidates_objections_and_the_award_notice(sessions, client, wrapped_holder_keys, raw_conn):
-    info, bids = await opened_tender(sessions, client, wrapped_holder_keys)
+async def test_candidates_objections_and_the_award_notice(sessions, client, opened_single_source, raw_conn):
+    info, bids = opened_single_source
     url = f"/api/v1/tenders/{info.code}"
     ranked = [{"lot": info.lot_id, "bid": b["bid"], "rank": i + 1} for i, b in enumerate(bids)]
 
@@ -66,8 +48,8 @@ async def test_candidates_objections_and_the_award_notice(sessions, client, wrap
 
 
 async def test_candidates_must_be_opened_bids_of_the_lot_and_a_refusal_changes_nothing(
-        sessions, client, wrapped_holder_keys, raw_conn):
-    info, bids = await opened_tender(sessions, client, wrapped_holder_keys)
+        sessions, client, opened_single_source, raw_conn):
+    info, bids = opened_single_source
     url = f"/api/v1/tenders/{info.code}/candidates"
     resp = await client.post(url, json={"candidates": [{"lot": info.lot_id, "bid": "B-NOSUCH01", "rank": 1}]},
                              headers=info.agent.headers)

@@ -18,6 +18,7 @@ from tests.integration.trading_bids.conftest import (PASSPHRASES, add_holders, b
                                                      set_deadline, upload, user_row, verify_record)
 from trading import opening
 from trading.models import BidderRegistration, Lot
+from tests.helpers import submit_share
 
 URL = "/api/v1/tenders/{}/opening"
 
@@ -56,16 +57,14 @@ async def record_files(client, record_no: str) -> tuple[str, dict]:
 
 
 async def share(client, info, holder, passphrase):
-    resp = await client.post(URL.format(info.code) + "/shares", json={"passphrase": passphrase},
-                             headers=holder.headers)
-    return resp.status, await resp.json()
+    return await submit_share(client, info.code, holder.headers, passphrase)
 
 
 async def test_a_lot_with_two_bids_fails_unopened_with_zero_decryptions_and_a_count_only_record(
         sessions, client, wrapped_holder_keys, raw_conn, decryptions):
     info = await draft_tender(sessions, client, bidders=3, platform_share=True)
-    # the platform's share never counts as a person: with it, k = 3 still needs two people
-    await add_holders(sessions, client, info, wrapped_holder_keys[:2], k=3)
+    # k counts people: two people, and the platform's share beside them
+    await add_holders(sessions, client, info, wrapped_holder_keys[:2], k=2)
     await publish(sessions, info)
     a, b, c = info.bidders
     assert (await upload(client, info, a, bundle(price="812345.67")))[0] == 201

@@ -10,7 +10,6 @@ import pytest
 
 from tests.helpers import staff
 from tests.integration.trading.conftest import organisation
-from tests.integration.trading_bids.test_bids_results import opened_tender
 from web.keys import SCHEDULER
 
 
@@ -25,8 +24,8 @@ async def inbox(client, actor) -> list[dict]:
     return await resp.json()
 
 
-async def test_a_two_day_publicity_is_refused_naming_article_54(sessions, client, wrapped_holder_keys, raw_conn):
-    info, bids = await opened_tender(sessions, client, wrapped_holder_keys)
+async def test_a_two_day_publicity_is_refused_naming_article_54(sessions, client, opened_single_source, raw_conn):
+    info, bids = opened_single_source
     ranked = [{"lot": info.lot_id, "bid": b["bid"], "rank": i + 1} for i, b in enumerate(bids)]
     url = f"/api/v1/tenders/{info.code}/candidates"
     resp = await client.post(url, json={"candidates": ranked, "publicity_days": 2}, headers=info.agent.headers)
@@ -40,13 +39,11 @@ async def test_a_two_day_publicity_is_refused_naming_article_54(sessions, client
 
 
 async def test_an_unanswered_objection_reminds_the_agent_then_alerts_the_tenders_supervisors(
-        sessions, client, wrapped_holder_keys, raw_conn):
-    info, bids = await opened_tender(sessions, client, wrapped_holder_keys)
-    office = await organisation(sessions, "中山市住房和城乡建设局")
-    supervisor = await staff(sessions, client, "supervisor", organisation_public_id=office)
+        sessions, client, opened_single_source, raw_conn):
+    info, bids = opened_single_source
+    # a supervisor of the tender's supervising organisation (行政监督部门), and one of another organisation
+    supervisor = await staff(sessions, client, "supervisor", organisation_public_id=info.supervision)
     stranger = await staff(sessions, client, "supervisor", organisation_public_id=await organisation(sessions))
-    await raw_conn.execute("UPDATE tender SET supervisor_organisation_id = (SELECT id FROM organisation "
-                           "WHERE public_id = $1) WHERE id = $2", office, info.tender_id)
     ranked = [{"lot": info.lot_id, "bid": b["bid"], "rank": i + 1} for i, b in enumerate(bids)]
     url = f"/api/v1/tenders/{info.code}"
     assert (await client.post(url + "/candidates", json={"candidates": ranked},

@@ -2,7 +2,8 @@
 
 - Only agents and supervisors enrol a holder key or are named key holders.
 - A tender's person holders come from at least two organisations.
-- At least two people's shares are needed to open: the platform's share never counts as a person.
+- k counts people, at least two: the platform's share never counts as a person (test_opening_needs_k_people.py
+  shows that k - 1 people with it cannot open).
 - Enrolments wait for scrypt in a bounded gate (429 with Retry-After when full) and hold no database
   connection while they wait; every app connection has a statement and an idle-in-transaction timeout.
 """
@@ -53,20 +54,23 @@ async def test_one_person_with_the_platform_share_cannot_hold_the_whole_key(
     await enrol(sessions, info.agent, wrapped_holder_keys[0])
     await enrol(sessions, supervisor, wrapped_holder_keys[1])
     url = key_holders_url(info)
-    # the agent alone with the platform's share, k = 2: the opening would unlock the platform's share by itself
-    resp = await client.put(url, json={"holders": [info.agent.public_id], "threshold": 2}, headers=info.agent.headers)
-    body = await resp.json()
-    assert resp.status == 422 and body["error"]["code"] == "key_holders_one_organisation"
-    # two people of two organisations, but k = 2 with the platform's share: still one person plus the platform
+    # k counts people: the agent alone, with the platform's share beside them, is one person
+    for k in (1, 2):
+        resp = await client.put(url, json={"holders": [info.agent.public_id], "threshold": k},
+                                headers=info.agent.headers)
+        body = await resp.json()
+        assert resp.status == 422 and body["error"]["code"] == "invalid_threshold", body
+        assert (body["error"]["details"]["n"], body["error"]["details"]["min_people"]) == (1, 2)
+        assert "第28条" in body["error"]["message"]
+    assert await _holder_rows(raw_conn) == 0
+    # two people of two organisations, k = 2: both are needed, the platform's share is held beside them
     both = [info.agent.public_id, supervisor.public_id]
     resp = await client.put(url, json={"holders": both, "threshold": 2}, headers=info.agent.headers)
-    body = await resp.json()
-    assert resp.status == 422 and body["error"]["code"] == "key_threshold_one_person"
-    assert body["error"]["details"]["people_needed"] == 1 and "第28条" in body["error"]["message"]
-    assert await _holder_rows(raw_conn) == 0
-    resp = await client.put(url, json={"holders": both, "threshold": 3}, headers=info.agent.headers)
     assert resp.status == 200, await resp.text()
     assert [h["holder"] for h in (await resp.json())["holders"]] == [*both, "platform"]
+    # k and n count people: 2 of 2, and the platform's share makes three shares with a threshold of three
+    assert tuple(await raw_conn.fetchrow("SELECT key_threshold, key_holder_count FROM tender WHERE id = $1",
+                                         info.tender_id)) == (2, 2)
 
 
 async def test_key_holders_come_from_two_organisations_and_hold_a_key_holding_role(
@@ -99,7 +103,7 @@ async def test_key_holders_come_from_two_organisations_and_hold_a_key_holding_ro
     assert resp.status == 200, await resp.text()
 
 
-async def test_a_tender_drafted_with_the_platform_share_needs_two_people(client, sessions):
+async def test_a_tender_drafted_with_the_platform_share_counts_people_only(client, sessions):
     async with sessions() as session, session.begin():
         agency = await identity_service.create_organisation(session, actor="system", name="中山市明信招标代理有限公司",
                                                             social_credit_code=social_credit_code())
@@ -108,16 +112,19 @@ async def test_a_tender_drafted_with_the_platform_share_needs_two_people(client,
         agency_id, tenderer_id = agency.public_id, tenderer.public_id
     agent = await staff(sessions, client, "agent", organisation_public_id=agency_id)
     from tests.integration.trading.conftest import draft_body
-    body = draft_body(tenderer_id, key_threshold=2, key_holder_count=3, platform_holds_share=True)
+    body = draft_body(tenderer_id, key_threshold=1, key_holder_count=2, platform_holds_share=True)
     resp = await client.post("/api/v1/tenders", json=body, headers=agent.headers)
     answer = await resp.json()
-    assert resp.status == 422 and answer["error"]["code"] == "key_threshold_one_person", answer
-    body = draft_body(tenderer_id, key_threshold=3, key_holder_count=3, platform_holds_share=True)
+    assert resp.status == 422 and answer["error"]["code"] == "invalid_key_split", answer
+    assert "第28条" in answer["error"]["message"]
+    body = draft_body(tenderer_id, key_threshold=2, key_holder_count=2, platform_holds_share=True)
     resp = await client.post("/api/v1/tenders", json=body, headers=agent.headers)
     assert resp.status == 201, await resp.text()
     code = (await resp.json())["code"]
-    resp = await client.patch(f"/api/v1/tenders/{code}", json={"key_threshold": 2}, headers=agent.headers)
-    assert resp.status == 422 and (await resp.json())["error"]["code"] == "key_threshold_one_person"
+    shown = await (await client.get(f"/api/v1/tenders/{code}", headers=agent.headers)).json()
+    assert (shown["key_threshold"], shown["key_holder_count"]) == (2, 2)
+    resp = await client.patch(f"/api/v1/tenders/{code}", json={"key_threshold": 3}, headers=agent.headers)
+    assert resp.status == 422 and (await resp.json())["error"]["code"] == "invalid_key_split"
 
 
 async def test_a_full_enrolment_gate_answers_429_and_no_connection_waits_in_a_transaction(

@@ -1,0 +1,320 @@
+"""The media plane in the pages, in Chromium with its fake camera and microphone:
+
+- two experts of one session, in two browser contexts, go on camera from their place pages (publishing over the
+  cookie session's WebSocket) and each sees the other's video move (the committee conference); the chair mutes
+  the other member for everyone;
+- the supervisor's video wall shows both places moving, with their health;
+- the supervisor replays a place from a timeline marker (the chair's mute), and the recording plays at that offset;
+- the page WebSockets refuse a cross-site upgrade, an anonymous one, and a signed-in user who is not a member.
+
+The session is written to the site's database as the media plane's own tests write theirs (in progress, its
+members checked in, the first one chair), for two pool experts of the demo (who sign in with the demo password);
+the demo's own evaluation session is left as it is for the role pages' test. Its tender is supervised by the
+demo supervisor's authority.
+
+Helpers for other browser tests: `media_session(site, experts)`, `frames_advance(page, selector, count=...)`,
+`video_readings(page, selector)`, `cookie_header(context)`, `ws_url(site, path)`, `previous_code(username)`,
+`free_expert(site)`."""
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+import aiohttp
+import asyncpg
+import pyotp
+import pytest
+from playwright.async_api import BrowserContext, Page
+from sqlalchemy import select
+
+from core.db import asyncpg_dsn, create_engine, session_factory
+from core.identity_models import User
+from evaluation.demo import DEMO_TENDER_TITLE
+from evaluation.models import EvaluationMember, EvaluationSession, Place, Room, RoomBooking, Site
+from expert_pool.models import Expert, ExpertDraw, ExpertInvitation
+from tests.browser.conftest import axe_violations, sign_in
+from trading.models import Lot, Tender
+from web.demo import DEMO_ACCOUNTS
+
+SECRETS = {username: secret for username, _name, _roles, secret, _org in DEMO_ACCOUNTS}
+_n = itertools.count(1)
+
+
+# ---- helpers (importable) ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class MediaMember:
+    username: str
+    member_id: str
+    place_id: str
+    label: str
+
+
+@dataclass(frozen=True)
+class MediaSession:
+    session_id: str
+    members: list[MediaMember]   # members[0] is the chair
+    supervisor: str              # the demo supervisor's username (TOTP in web.demo.DEMO_ACCOUNTS)
+
+
+async def media_session(site, experts: int = 2) -> MediaSession:
+    """An evaluation session in progress in the site's database, a copy of the demo tender's evaluation method,
+    with `experts` pool experts of the demo checked in at places of a new room (the first is chair), supervised by
+    the demo supervisor; no other demo data changes."""
+    engine = create_engine(site.db_url, pool_size=2)
+    n = f"{next(_n)}{int(time.time()) % 100000:05d}"
+    now = datetime.now(timezone.utc)
+    try:
+        async with session_factory(engine)() as session, session.begin():
+            demo = (await session.execute(select(Tender).where(Tender.title == DEMO_TENDER_TITLE))).scalar_one()
+            pool = (await session.execute(
+                select(Expert, User.username).join(User, User.id == Expert.user_id)
+                .where(~select(ExpertInvitation.id).where(ExpertInvitation.expert_id == Expert.id).exists())
+                .order_by(Expert.id).limit(experts))).all()
+            assert len(pool) == experts, "the demo pool has experts on no committee"
+            tender = Tender(code=f"ZS-2026-FJSZ-V{n}", title="远程异地评标视频会议检验工程", family=demo.family,
+                            subtype=demo.subtype, method=demo.method, region_code=demo.region_code,
+                            status="evaluating", tenderer_id=demo.tenderer_id, agent_id=demo.agent_id,
+                            supervisor_organisation_id=demo.supervisor_organisation_id,
+                            created_by_id=demo.created_by_id, budget=demo.budget, evaluation=demo.evaluation)
+            session.add(tender)
+            await session.flush()
+            lot = Lot(public_id=f"{tender.code}-L01", tender_id=tender.id, lot_no=1, title="第一标段",
+                      budget=demo.budget)
+            site_row = Site(public_id=f"ST-V{n}", name="中山市公共资源交易中心（视频检验）", region_code="442000")
+            session.add_all([lot, site_row])
+            await session.flush()
+            room = Room(public_id=f"RM-V{n}", site_id=site_row.id, name="远程异地评标室")
+            session.add(room)
+            await session.flush()
+            places = [Place(public_id=f"PL-V{n}{i}", room_id=room.id, label=f"V-{i + 1:02d}") for i in range(experts)]
+            session.add_all(places)
+            es = EvaluationSession(public_id=f"ES-V{n}", tender_id=tender.id, lot_id=lot.id, status="in_progress",
+                                   created_by_id=demo.created_by_id, started_at=now)
+            session.add(es)
+            await session.flush()
+            session.add(RoomBooking(public_id=f"BK-V{n}", room_id=room.id, starts_at=now - timedelta(hours=1),
+                                    ends_at=now + timedelta(hours=8), tender_id=tender.id, lot_id=lot.id,
+                                    evaluation_session_id=es.id, venue_role="main", label="第一标段评标",
+                                    booked_by_id=demo.created_by_id))
+            # the draw's one quota, which the invitations name (an expert's invitations page shows its specialty)
+            specialty = next(q["specialty"] for quotas in (await session.execute(select(ExpertDraw.quotas))).scalars()
+                             for q in quotas)
+            quota = {"name": "中山", "count": experts, "backups": 0, "specialty": specialty}
+            draw = ExpertDraw(public_id=f"DR-V{n}", tender_id=tender.id, lot_id=lot.id, session_at=now, venue="中山",
+                              members=experts, representatives=0, reply_window_s=3600, quotas=[quota], request={},
+                              candidates=[], candidates_digest="0" * 64, considered_count=0, eligible_count=0,
+                              exclusion_counts={}, secret=b"s", commitment="0" * 64, status="formed")
+            session.add(draw)
+            await session.flush()
+            rows, out = [], []
+            for i, ((expert, username), place) in enumerate(zip(pool, places)):
+                invitation = ExpertInvitation(public_id=f"IV-V{n}{i}", root_draw_id=draw.id, draw_id=draw.id,
+                                              expert_id=expert.id, quota="中山", seat=i + 1, source="primary",
+                                              status="accepted", reply_by=now)
+                session.add(invitation)
+                await session.flush()
+                member = EvaluationMember(public_id=f"EM-V{n}{i}", session_id=es.id, kind="expert",
+                                          expert_id=expert.id, invitation_id=invitation.id, user_id=expert.user_id,
+                                          quota="中山", seat=i + 1, region_code="442000", place_id=place.id,
+                                          status="checked_in", checked_in_at=now)
+                session.add(member)
+                rows.append(member)
+                out.append(MediaMember(username, member.public_id, place.public_id, place.label))
+            await session.flush()
+            es.chair_member_id, es.chair_how = rows[0].id, "majority"
+            return MediaSession(es.public_id, out, "supervisor")
+    finally:
+        await engine.dispose()
+
+
+# requestVideoFrameCallback counts the frames each <video> presents; currentTime moves while it plays
+_READINGS = """(selector) => [...document.querySelectorAll(selector)].map((v) => {
+  if (v.__frames === undefined) {
+    v.__frames = 0;
+    const tick = () => { v.__frames += 1; v.requestVideoFrameCallback(tick); };
+    v.requestVideoFrameCallback(tick);
+  }
+  return {frames: v.__frames, time: v.currentTime, width: v.videoWidth, label: v.getAttribute('aria-label')};
+})"""
+
+
+async def video_readings(page: Page, selector: str) -> list[dict]:
+    """Each matching <video>: frames presented since first read, currentTime, width, aria-label."""
+    return await page.evaluate(_READINGS, selector)
+
+
+async def frames_advance(page: Page, selector: str, *, count: int = 1, frames: int = 5,
+                         timeout_s: float = 20.0) -> list[dict]:
+    """Wait until at least `count` <video> elements matching `selector` each show `frames` new frames and a later
+    currentTime than at the first reading; the readings of the moving ones. Fails the test if they do not."""
+    first = {r["label"]: r for r in await video_readings(page, selector)}
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    moving: list[dict] = []
+    while asyncio.get_running_loop().time() < deadline:
+        now = await video_readings(page, selector)
+        for r in now:
+            first.setdefault(r["label"], r)
+        moving = [r for r in now if r["frames"] - first[r["label"]]["frames"] >= frames
+                  and r["time"] > first[r["label"]]["time"] and r["width"] > 0]
+        if len(moving) >= count:
+            return moving
+        await asyncio.sleep(0.2)
+    readings = await video_readings(page, selector)
+    raise AssertionError(f"{len(moving)} of {count} videos moving in {selector}: {readings}")
+
+
+async def cookie_header(context: BrowserContext) -> str:
+    return "; ".join(f"{c['name']}={c['value']}" for c in await context.cookies())
+
+
+def previous_code(username: str) -> str:
+    """The demo account's one-time code of the previous step: still accepted, and it leaves the current one to a
+    later sign-in of the same account (a code is accepted once)."""
+    totp = pyotp.TOTP(SECRETS[username])
+    return totp.at(time.time() - totp.interval)
+
+
+async def free_expert(site) -> str:
+    """The username of a demo pool expert on no committee (signs in with the demo password)."""
+    conn = await asyncpg.connect(**asyncpg_dsn(site.db_url))
+    try:
+        return await conn.fetchval(
+            "SELECT u.username FROM expert e JOIN app_user u ON u.id = e.user_id WHERE NOT EXISTS "
+            "(SELECT 1 FROM expert_invitation i WHERE i.expert_id = e.id) ORDER BY e.id DESC LIMIT 1")
+    finally:
+        await conn.close()
+
+
+def ws_url(site, path: str) -> str:
+    return site.base.replace("http://", "ws://") + path
+
+
+async def _segments_closed(site, session_id: str, places: int) -> None:
+    conn = await asyncpg.connect(**asyncpg_dsn(site.db_url))
+    try:
+        for _ in range(150):
+            closed = await conn.fetchval(
+                "SELECT count(DISTINCT g.place_id) FROM media_segment g "
+                "JOIN evaluation_session s ON s.id = g.session_id "
+                "WHERE s.public_id = $1 AND g.ended_at IS NOT NULL", session_id)
+            if closed >= places:
+                return
+            await asyncio.sleep(0.2)
+        raise AssertionError("the segments were not closed after the publishers left")
+    finally:
+        await conn.close()
+
+
+# ---- tests ------------------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+async def media(site) -> MediaSession:
+    return await media_session(site, experts=2)
+
+
+async def test_experts_confer_the_supervisor_watches_and_replays_from_a_marker(site, context_for, media):
+    chair, other = media.members
+    sid = media.session_id
+    chair_page, other_page, wall = [await (await context_for(locale)).new_page() for locale in ("zh-CN", "en", "zh-CN")]
+    await asyncio.gather(sign_in(chair_page, chair.username), sign_in(other_page, other.username),
+                         sign_in(wall, media.supervisor, totp=previous_code(media.supervisor)))
+    pages = [chair_page, other_page]
+    await asyncio.gather(*(page.goto(f"/sessions/{sid}/place") for page in pages),
+                         wall.goto(f"/supervise/sessions/{sid}"))
+    for page in pages:   # each goes on camera by itself (checked in, session live) and joins the conference
+        await page.wait_for_selector("#publish-status[data-state=live]")
+        await page.wait_for_selector("#conference-status[data-state=live]")
+    assert await chair_page.locator("#publish-status").inner_text() == "直播中：会议正在接收您的摄像头画面"
+    assert await other_page.locator("#publish-status").inner_text() == "Live: the session receives your camera"
+    # each sees the other member's camera moving, and not their own in the committee's tiles
+    for page, them in ((chair_page, other), (other_page, chair)):
+        moving = await frames_advance(page, "#committee-tiles video")
+        assert len(moving) == 1 and them.member_id in moving[0]["label"] and them.label in moving[0]["label"]
+        await frames_advance(page, "#camera-preview video")
+    # the supervisor's wall: both places moving, each with its health
+    found, _ = await asyncio.gather(axe_violations(chair_page), wall.wait_for_selector("#wall-status[data-state=live]"))
+    assert found == []
+    assert len(await frames_advance(wall, "#wall-tiles video", count=2)) == 2
+    for m in media.members:   # each tile's health: frames per second and the last frame's time
+        health = wall.locator(f"#wall-tiles [data-place='{m.place_id}'] .health")
+        await wall.wait_for_function("(el) => Number(el.dataset.fps) > 0", arg=await health.element_handle())
+        assert "帧/秒" in await health.inner_text() and "最后一帧" in await health.inner_text()
+    assert await axe_violations(wall) == []
+
+    # the chair mutes the other member for everyone: the chair's tile says so once the server has done it
+    mute = chair_page.locator(f"#committee-tiles [data-place='{other.place_id}'] button.mute")
+    await mute.click()
+    await chair_page.wait_for_selector(
+        f"#committee-tiles [data-place='{other.place_id}'] button.mute[aria-pressed=true]")
+    assert await chair_page.locator(f"[data-place='{other.place_id}'] .muted-badge").is_visible()
+    await wall.wait_for_function("(t) => document.querySelector(t).textContent.includes('已被组长静音')",
+                                 arg=f"#wall-tiles [data-place='{other.place_id}'] .health")
+    await frames_advance(chair_page, "#committee-tiles video", frames=15)   # recorded on after the mute
+
+    # the other member's browser goes away mid-session (a crash, a cable pulled): once their video has been
+    # missing for the loss limit the wall says so and marks the tile; back on the place page, the camera
+    # restarts by itself and the wall says the video is restored
+    await other_page.context.close()
+    lost = wall.locator(f"#wall-alerts li.alert-lost[data-place='{other.place_id}']")
+    await lost.wait_for(timeout=30_000)
+    assert other.label in await lost.inner_text() and "中断" in await lost.inner_text()
+    assert await wall.locator(f"#wall-tiles [data-place='{other.place_id}'].lost").count() == 1
+    other_page = await (await context_for("en")).new_page()
+    await sign_in(other_page, other.username)
+    await other_page.goto(f"/sessions/{sid}/place")
+    await other_page.wait_for_selector("#publish-status[data-state=live]")
+    restored = wall.locator(f"#wall-alerts li.alert-restored[data-place='{other.place_id}']")
+    await restored.wait_for(timeout=30_000)
+    assert await wall.locator(f"#wall-tiles [data-place='{other.place_id}'].lost").count() == 0
+    pages = [chair_page, other_page]
+    for page in pages:
+        await page.close()   # the publishers leave: their segments close
+    await _segments_closed(site, sid, places=2)
+
+    # the replay: the mute's marker on the muted place opens its segment at the marker's offset
+    await wall.goto(f"/supervise/sessions/{sid}/replay")
+    mark = wall.locator("li.marker[data-action='evaluation.media.mute'] a.mark.own")
+    assert await mark.count() == 1
+    offset = float(await mark.get_attribute("data-offset"))
+    assert offset > 0.5
+    await mark.click()
+    await wall.wait_for_function("(o) => { const v = document.getElementById('replay-video');"
+                                 " return v.readyState >= 2 && !v.paused && v.currentTime >= o; }", arg=offset)
+    start = await wall.evaluate("document.getElementById('replay-video').currentTime")
+    assert abs(start - offset) < 1.5
+    await wall.wait_for_function("(t) => document.getElementById('replay-video').currentTime > t + 0.3", arg=start)
+    assert await axe_violations(wall) == []
+
+
+async def test_the_page_sockets_refuse_other_sites_strangers_and_anonymous_visitors(site, context_for, media):
+    sid = media.session_id
+    publish = f"/sessions/{sid}/media/places/{media.members[0].place_id}/publish"
+    context = await context_for("en")
+    await sign_in(await context.new_page(), await free_expert(site))   # an expert, but not on this committee
+    cookies = await cookie_header(context)
+    async with aiohttp.ClientSession() as http:
+        # another site's page cannot ride on a signed-in cookie (cross-site WebSocket hijacking); nor can a client
+        # that does not say where it comes from
+        for origin in ("http://evil.example", None):
+            headers = {"Cookie": cookies, **({"Origin": origin} if origin else {})}
+            with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                await http.ws_connect(ws_url(site, publish), headers=headers)
+            assert refused.value.status == 403
+        async with http.get(site.base + publish, headers={"Cookie": cookies, "Origin": "http://evil.example",
+                                                          "Accept": "application/json"}) as resp:
+            assert resp.status == 403 and (await resp.json())["error"]["code"] == "origin_refused"
+        # from this site but signed out: 401 before any upgrade
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await http.ws_connect(ws_url(site, publish), headers={"Origin": site.base})
+        assert refused.value.status == 401
+        # signed in, from this site, but not a member nor a supervisor: the signaling's own refusal for each socket
+        for path in (publish, f"/sessions/{sid}/media/conference", f"/supervise/sessions/{sid}/media/watch"):
+            async with http.ws_connect(ws_url(site, path), headers={"Cookie": cookies, "Origin": site.base}) as ws:
+                message = await ws.receive_json(timeout=10)
+                assert (message["type"], message["code"]) == ("error", "media_forbidden"), path
+                await ws.receive(timeout=10)
+                assert ws.close_code == 4403, path

@@ -1,0 +1,188 @@
+"""The agent's tender wizard (招标项目向导) and a draft's last steps: the draft's lots, evaluation method and timeline
+in one form, then its key holders and its publication on the tender's desk.
+
+Every step is the JSON API's own handler (POST /api/v1/tenders, PUT /api/v1/tenders/{code}/key-holders,
+POST /api/v1/tenders/{code}/publish), so the API's checks and ledger entries apply: the evaluation method must make
+100 points (`evaluation_total_not_100`), the timeline follows the statute (招标投标法 第24条 and 第34条, named in
+the refusal) and k of n key holders come from two organisations. The page only adds what a person filling the form
+needs: the catalogue's sub-types and methods to choose from, the statutory minimum shown beside the deadline, and a
+live total of the points (static/js/wizard.js), which the server checks again."""
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import and_, or_, select
+
+from core.clock import SHANGHAI, db_now
+from core.errors import DomainError
+from core.identity_models import Organisation, User
+from trading import statutory
+from trading.codes import load_categories
+from trading.lifecycle import ProcurementMethod
+from trading.models import Tender
+from trading.routes import bids as bid_routes
+from trading.routes import tenders as tender_routes
+from trading.schemas import KeyHoldersIn, TenderIn
+from web.api import RequestValidationFailed
+from web.keys import db
+from web.pages.agent import _form_time, _local, desk_context
+from web.pages.i18n import N_
+from web.pages.routing import FormError, Pages, act, as_refusal, form_rows, see_other, validated
+
+pages = Pages()
+LOT_ROWS = 5
+CRITERION_ROWS = 6
+METHOD_LABELS = {
+    ProcurementMethod.OPEN.value: N_("Open tendering (公开招标)"),
+    ProcurementMethod.INVITATIONAL.value: N_("Invitational tendering (邀请招标)"),
+    ProcurementMethod.COMPETITIVE_NEGOTIATION.value: N_("Competitive negotiation (竞争性谈判)"),
+    ProcurementMethod.INQUIRY.value: N_("Request for quotations (询价)"),
+    ProcurementMethod.SINGLE_SOURCE.value: N_("Single source (单一来源)"),
+}
+
+
+def _typed(form) -> dict[str, Any]:
+    """What the agent typed, kept to fill the form again after a refusal."""
+    single = ("title", "title_en", "description", "tenderer", "supervisor_organisation", "region_code", "subtype",
+              "method", "budget", "evaluation_method", "price_weight", "price_rule", "k", "e", "aggregation",
+              "decimals", "clarification_end_at", "bid_deadline_at", "opening_at", "key_threshold",
+              "key_holder_count")
+    typed: dict[str, Any] = {k: str(form.get(k, "")).strip() for k in single}
+    typed["drop_extremes"] = bool(form.get("drop_extremes"))
+    typed["platform_holds_share"] = bool(form.get("platform_holds_share"))
+    typed["lots"] = form_rows(form, ("lot_title", "lot_budget"), LOT_ROWS)
+    criteria = form_rows(form, ("criterion_name", "criterion_max"), CRITERION_ROWS)
+    objective = {str(v) for v in form.getall("criterion_objective", [])}
+    for i, row in enumerate(criteria):
+        row["objective"] = str(i) in objective
+    typed["criteria"] = criteria
+    return typed
+
+
+def _evaluation(typed: dict[str, Any]) -> dict[str, Any]:
+    if typed["evaluation_method"] == "lowest_price":
+        return {"method": "lowest_price"}
+    formula: dict[str, Any] = {"rule": typed["price_rule"] or "lowest_price"}
+    if formula["rule"] == "mean_benchmark":
+        formula.update(k=typed["k"] or "1", e=typed["e"], drop_extremes=typed["drop_extremes"])
+    return {"method": "comprehensive", "price_weight": typed["price_weight"], "price_formula": formula,
+            "criteria": [{"name": c["criterion_name"], "max": c["criterion_max"], "objective": c["objective"]}
+                         for c in typed["criteria"] if c["criterion_name"] or c["criterion_max"]],
+            "aggregation": typed["aggregation"] or "mean",
+            "decimals": int(typed["decimals"]) if typed["decimals"].isdigit() else typed["decimals"]}
+
+
+def tender_body(typed: dict[str, Any]) -> dict[str, Any]:
+    """The form as the API's TenderIn body: the family follows from the chosen sub-type."""
+    try:
+        family = load_categories().subtype(typed["subtype"]).family
+    except DomainError:
+        family = typed["subtype"].split("-")[0]  # the schema or the catalogue refuses it with its own code
+    body: dict[str, Any] = {
+        "title": typed["title"], "description": typed["description"], "tenderer": typed["tenderer"],
+        "region_code": typed["region_code"], "family": family, "subtype": typed["subtype"],
+        "method": typed["method"], "budget": typed["budget"], "evaluation": _evaluation(typed),
+        "lots": [{"title": r["lot_title"], "budget": r["lot_budget"]} for r in typed["lots"]
+                 if r["lot_title"] or r["lot_budget"]],
+        "clarification_end_at": _local(typed["clarification_end_at"]),
+        "bid_deadline_at": _local(typed["bid_deadline_at"]), "opening_at": _local(typed["opening_at"]),
+        "platform_holds_share": typed["platform_holds_share"]}
+    for key in ("title_en", "supervisor_organisation"):
+        if typed[key]:
+            body[key] = typed[key]
+    for key in ("key_threshold", "key_holder_count"):
+        if typed[key]:
+            body[key] = int(typed[key]) if typed[key].isdigit() else typed[key]
+    return body
+
+
+async def wizard_context(request: web.Request, who, typed: dict[str, Any] | None = None) -> dict[str, Any]:
+    session = db(request)
+    # the experts' employers (thousands in a large pool) are never a tender's tenderer or its supervision
+    organisations = (await session.execute(select(Organisation).where(Organisation.kind != "employer")
+                                           .order_by(Organisation.name))).scalars().all()
+    supervising = set((await session.execute(
+        select(User.organisation_id).where(User.roles.any("supervisor"), User.is_active))).scalars())
+    if typed is None:
+        now = (await db_now(session)).astimezone(SHANGHAI)
+        # a deadline the statute allows if published today, at 09:30 Beijing time
+        deadline = (now + timedelta(days=statutory.MIN_BIDDING_DAYS + 1)).replace(hour=9, minute=30, second=0,
+                                                                                  microsecond=0)
+        # the region code of the tender numbers this agent's organisation used last (ZS for 中山, say)
+        last_region = (await session.execute(
+            select(Tender.region_code).where(Tender.agent_id == who.organisation_id)
+            .order_by(Tender.created_at.desc()).limit(1))).scalar() if who.organisation_id else None
+        typed = {"region_code": last_region or "", "method": ProcurementMethod.OPEN.value, "evaluation_method": "comprehensive",
+                 "price_rule": "lowest_price", "aggregation": "mean", "decimals": "2", "k": "1",
+                 "key_threshold": "2", "key_holder_count": "3", "platform_holds_share": False,
+                 "clarification_end_at": _form_time(deadline - timedelta(days=3)),
+                 "bid_deadline_at": _form_time(deadline), "opening_at": _form_time(deadline),
+                 "lots": [{"lot_title": "", "lot_budget": ""} for _ in range(LOT_ROWS)],
+                 "criteria": [{"criterion_name": "", "criterion_max": "", "objective": False}
+                              for _ in range(CRITERION_ROWS)]}
+    return {"form": typed,
+            "organisations": [{"id": o.public_id, "name": o.name} for o in organisations],
+            "supervising": [{"id": o.public_id, "name": o.name} for o in organisations if o.id in supervising],
+            "families": load_categories().families, "methods": METHOD_LABELS,
+            "tendering_methods": sorted(statutory.TENDERING_METHODS),
+            "min_bidding_days": statutory.MIN_BIDDING_DAYS, "bidding_statute": statutory.BIDDING_PERIOD_STATUTE,
+            "opening_statute": statutory.OPENING_STATUTE}
+
+
+@pages.get("/manage/tenders/new", "manage_new_tender.html", roles=("agent",))
+async def wizard(request: web.Request, who):
+    return await wizard_context(request, who)
+
+
+@pages.post("/manage/tenders/new", roles=("agent",))
+async def create(request: web.Request, who):
+    """The draft through POST /api/v1/tenders; a refusal shows the form again with what was typed."""
+    typed = _typed(await request.post())
+    try:
+        tender = await tender_routes.create_tender(request, who=who, body=validated(TenderIn, tender_body(typed)))
+    except (DomainError, RequestValidationFailed) as err:
+        await db(request).rollback()
+        raise FormError(as_refusal(err), "manage_new_tender.html",
+                        await wizard_context(request, who, typed)) from err
+    return see_other(f"/manage/tenders/{tender.code}#draft")
+
+
+async def draft_context(request: web.Request, who, tender) -> dict[str, Any]:
+    """A draft's key holders and the people who may hold its key: the agents of the agent's organisation and the
+    supervisors of the tender's supervising organisation (trading.keyholding: agents and supervisors, from at
+    least two organisations)."""
+    holders = (await bid_routes.get_key_holders(request, who=who)).holders
+    organisations = [o for o in (who.organisation_id,) if o]
+    supervision = tender.supervisor_organisation.organisation_id if tender.supervisor_organisation else None
+    query = select(User, Organisation).join(Organisation, Organisation.id == User.organisation_id).where(
+        User.is_active, or_(and_(User.roles.any("agent"), Organisation.id.in_(organisations)),
+                            and_(User.roles.any("supervisor"), Organisation.public_id == supervision)))
+    rows = (await db(request).execute(query.order_by(Organisation.name, User.display_name))).all()
+    people = [{"id": u.public_id, "name": u.display_name, "organisation": o.name,
+               "role": "supervisor" if "supervisor" in u.roles and o.public_id == supervision else "agent"}
+              for u, o in rows]
+    return {"holders": holders, "holder_ids": {h.holder for h in holders}, "people": people}
+
+
+@pages.post("/manage/tenders/{code}/key-holders", roles=("agent",))
+async def key_holders(request: web.Request, who):
+    """PUT /api/v1/tenders/{code}/key-holders: the people chosen and k."""
+    form = await request.post()
+    threshold = str(form.get("threshold", "")).strip()
+    body = {"holders": [str(v) for v in form.getall("holder", [])],
+            "threshold": int(threshold) if threshold.isdigit() else threshold}
+    return await act(request, lambda: bid_routes.put_key_holders(request, who=who,
+                                                                 body=validated(KeyHoldersIn, body)),
+                     template="manage_tender.html", context=lambda: desk_context(request, who),
+                     then=f"/manage/tenders/{request.match_info['code']}#draft")
+
+
+@pages.post("/manage/tenders/{code}/publish", roles=("agent",))
+async def publish(request: web.Request, who):
+    """POST /api/v1/tenders/{code}/publish: the statute's timeline checks, the key sealed, the notice out."""
+    code = request.match_info["code"]
+    return await act(request, lambda: tender_routes.publish_tender(request, who=who),
+                     template="manage_tender.html", context=lambda: desk_context(request, who),
+                     then=f"/tenders/{code}")
