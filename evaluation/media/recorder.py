@@ -12,8 +12,10 @@ segments, never decoded nor encoded.
   touched again. A publisher that adds a track (renegotiation) closes the open segment; the next one, with
   every track, goes on in the same publication.
 
-Packet times: each track's RTP clock (90 kHz video, 48 kHz Opus) is anchored at the arrival time of its first
-packet, so audio and video share one time line; a segment's packet times are milliseconds from its first frame.
+Packet times (TrackClock): each track's RTP timestamps (90 kHz video, 48 kHz Opus; 32 bits from a random start,
+RFC 3550 §5.1) are unwrapped past 2**32 and mapped onto the server's clock by the least delayed packet so far, so
+audio and video share one time line even when one track's first packet was held up; a segment's packet times are
+milliseconds from its first frame.
 """
 from __future__ import annotations
 
@@ -72,6 +74,41 @@ async def next_publication(sessions: async_sessionmaker, session_id: int, place_
     return (last or 0) + 1
 
 
+RTP_WRAP = 1 << 32
+
+
+class TrackClock:
+    """One track's RTP clock mapped onto the server's (RFC 3550 §5.1: 32-bit timestamps from a random start).
+
+    Timestamps are unwrapped: each is taken as the nearest, forward or back, to the one before, so a stream goes
+    on past 2**32 and a reordered packet stays in place. A packet's media time is its unwrapped timestamp since
+    the track's first, in seconds; its time on the server's clock is `base + media`, where base is the earliest
+    that any packet so far implies for the first. A packet held up (the first, behind a busy loop, say) never
+    pushes the track's time line later than its least delayed packet puts it. Times are read as packets are
+    muxed, so a segment's origin and its packets follow the latest base."""
+
+    def __init__(self, timestamp: int, rate: int, arrival: float) -> None:
+        self.rate = rate
+        self._first = self._last = timestamp  # unwrapped
+        self._last_raw = timestamp % RTP_WRAP
+        self.base = arrival
+
+    def media(self, timestamp: int, arrival: float) -> float:
+        """A packet's media time; lowers `base` if the packet came earlier than any before it implied."""
+        step = (timestamp - self._last_raw) % RTP_WRAP
+        if step >= RTP_WRAP // 2:
+            step -= RTP_WRAP  # an earlier timestamp: a reordered or repeated packet
+        self._last += step
+        self._last_raw = timestamp % RTP_WRAP
+        media = (self._last - self._first) / self.rate
+        self.base = min(self.base, arrival - media)
+        return media
+
+    def time(self, media: float) -> float:
+        """A media time on the server's clock, by the least delayed packet so far."""
+        return self.base + media
+
+
 @dataclass
 class ClosedSegment:
     """What a closed segment recorded, as it went into media_segment and the ledger."""
@@ -91,7 +128,8 @@ class ClosedSegment:
 class _Segment:
     seq: int
     key: str
-    origin: float  # media time (s) of its first frame
+    clock: TrackClock  # the clock of its first frame
+    first_media: float  # that frame's media time
     started_at: datetime
     pending: PendingFile
     container: av.container.OutputContainer
@@ -101,6 +139,11 @@ class _Segment:
     frames: dict[str, int] = field(default_factory=lambda: {"video": 0, "audio": 0})
     end_ms: int = 0
     video_step_ms: int = 66
+
+    @property
+    def origin(self) -> float:
+        """Its first frame's time on the server's clock."""
+        return self.clock.time(self.first_media)
 
 
 class PlaceRecorder:
@@ -113,7 +156,7 @@ class PlaceRecorder:
         self._kinds, self._mimes, self._segment_s = set(kinds), dict(mimes), segment_s
         self._request_keyframe = request_keyframe
         self._queue: asyncio.Queue = asyncio.Queue()
-        self._anchor: dict[str, tuple[int, float, int]] = {}  # kind -> (first ts, arrival time, clock rate)
+        self._clocks: dict[str, TrackClock] = {}
         self._segment: _Segment | None = None
         self._seq = seq_from  # the publication's segments recorded before this recorder (a renegotiation)
         self._rotation_asked = False
@@ -133,11 +176,14 @@ class PlaceRecorder:
         """The seq of the publication's last segment so far."""
         return self._seq
 
-    def push(self, kind: str, timestamp: int, clock_rate: int, data: bytes, keyframe: bool) -> None:
-        if kind not in self._anchor:
-            self._anchor[kind] = (timestamp, self._loop.time(), clock_rate)
-        first, arrival, rate = self._anchor[kind]
-        self._queue.put_nowait((kind, arrival + (timestamp - first) / rate, data, keyframe))
+    def push(self, kind: str, timestamp: int, clock_rate: int, data: bytes, keyframe: bool,
+             arrival: float | None = None) -> None:
+        """Queue one packet for muxing; `arrival` is the loop's time it arrived (now unless given)."""
+        arrival = self._loop.time() if arrival is None else arrival
+        clock = self._clocks.get(kind)
+        if clock is None or clock.rate != clock_rate:
+            clock = self._clocks[kind] = TrackClock(timestamp, clock_rate, arrival)
+        self._queue.put_nowait((kind, clock, clock.media(timestamp, arrival), data, keyframe))
 
     async def stop(self) -> None:
         """Close the open segment (it plays) and wait for every segment to be stored and recorded."""
@@ -170,7 +216,8 @@ class PlaceRecorder:
                 self._close(self._segment)
                 self._segment = None
 
-    async def _write(self, kind: str, t: float, data: bytes, keyframe: bool) -> None:
+    async def _write(self, kind: str, clock: TrackClock, media: float, data: bytes, keyframe: bool) -> None:
+        t = clock.time(media)
         if self._h264 and kind == "video" and keyframe:
             self._parameter_sets = h264_parameter_sets(data) or self._parameter_sets
         seg = self._segment
@@ -178,23 +225,24 @@ class PlaceRecorder:
         if seg is None:
             if has_video and not (kind == "video" and keyframe):
                 return  # a segment begins on a video key frame
-            seg = self._segment = await self._open(t, data if kind == "video" else None)
+            seg = self._segment = await self._open(clock, media, data if kind == "video" else None)
         elif kind == "video" and t - seg.origin >= self._segment_s:
             if keyframe:
                 self._close(seg)
-                seg = self._segment = await self._open(t, data)
+                seg = self._segment = await self._open(clock, media, data)
             elif not self._rotation_asked:
                 self._rotation_asked = True
                 asyncio.create_task(self._request_keyframe())
         elif not has_video and t - seg.origin >= self._segment_s:
             self._close(seg)
-            seg = self._segment = await self._open(t, None)
+            seg = self._segment = await self._open(clock, media, None)
         pts = round((t - seg.origin) * 1000)
-        if pts < 0:
-            return  # audio from just before the segment's first frame
         last = seg.last_pts.get(kind)
+        if pts < 0 and kind == "audio":
+            return  # audio from just before the segment's first frame
         if last is not None and pts <= last:
             pts = last + 1
+        pts = max(pts, 0)  # video: the first frame's clock was corrected earlier since the segment opened
         if kind == "video" and last is not None:
             seg.video_step_ms = max(1, pts - last)
         seg.last_pts[kind] = pts
@@ -207,7 +255,8 @@ class PlaceRecorder:
         seg.frames[kind] += 1
         seg.end_ms = max(seg.end_ms, pts + (seg.video_step_ms if kind == "video" else AUDIO_FRAME_MS))
 
-    async def _open(self, t: float, keyframe_data: bytes | None) -> _Segment:
+    async def _open(self, clock: TrackClock, media: float, keyframe_data: bytes | None) -> _Segment:
+        t = clock.time(media)
         self._seq += 1
         self._rotation_asked = False
         video_mime = self._mimes.get("video", "").lower()
@@ -238,7 +287,7 @@ class PlaceRecorder:
             stream.codec_context.extradata = OPUS_HEAD
             streams["audio"] = stream
         wall = datetime.now(timezone.utc) - _ago(self._loop.time() - t)
-        seg = _Segment(self._seq, key, t, wall, pending, container, streams)
+        seg = _Segment(self._seq, key, clock, media, wall, pending, container, streams)
         seg.public_id = public_id("SG", 6)
         async with self._sessions() as session, session.begin():
             session.add(MediaSegment(public_id=seg.public_id, session_id=ref.session_id, place_id=ref.place_id,

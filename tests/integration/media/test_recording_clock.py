@@ -1,0 +1,60 @@
+"""A recorder fed a publication's packets as a loaded server receives them: the first key frame held up 0.6 s
+behind the audio and released with the frames queued after it, and both tracks' RTP timestamps passing 2**32
+mid-recording (RFC 3550 §5.1 starts them at random). Every segment plays, and only the audio sent before the
+first key frame was processed, plus at most a frame at each segment change, is missing."""
+import asyncio
+import itertools
+
+from core.storage import Storage
+from evaluation.media.recorder import RTP_WRAP, PlaceRecorder, PublicationRef
+
+from .peers import AUDIO_MS, FPS, clip, decode_file
+
+SECONDS = 12
+HELD = 0.6  # how long the first key frame waited behind a busy loop
+
+
+async def test_a_late_first_key_frame_and_a_timestamp_wrap_cost_no_audio_after_the_start(live, sessions, raw_conn,
+                                                                                           settings):
+    session_id = await raw_conn.fetchval("SELECT id FROM evaluation_session WHERE public_id = $1", live.session_id)
+    place = live.members[0].place_id
+    place_id = await raw_conn.fetchval("SELECT id FROM venue_place WHERE public_id = $1", place)
+    ref = PublicationRef(session_id, live.session_id, place_id, place, None, live.members[0].person.public_id, 1)
+    storage = Storage(settings.data_dir / "media")
+
+    async def keyframe() -> None:
+        return None  # the clip has a key frame every second anyway
+
+    recorder = PlaceRecorder(sessions=sessions, storage=storage, ref=ref, kinds={"video", "audio"},
+                             mimes={"video": "video/vp8", "audio": "audio/opus"}, segment_s=5.0,
+                             request_keyframe=keyframe)
+    recorder.start()
+    video, audio = clip()
+    t0 = asyncio.get_running_loop().time()
+    v0, a0 = RTP_WRAP - 90000 * 3, RTP_WRAP - 48000 * 7  # video wraps 3 s in, audio 7 s in
+    packets = []
+    for n in range(SECONDS * FPS):
+        sent = n / FPS
+        data, key = video[n % len(video)]
+        packets.append((max(sent, HELD), "video", (v0 + n * 90000 // FPS) % RTP_WRAP, 90000, data, key))
+    audio_sent = SECONDS * 1000 // AUDIO_MS
+    for n in range(audio_sent):
+        packets.append((n * AUDIO_MS / 1000, "audio", (a0 + n * 960) % RTP_WRAP, 48000, audio[n % len(audio)], True))
+    order = itertools.count()
+    for arrival, kind, ts, rate, data, key in sorted(packets, key=lambda p: (p[0], next(order))):
+        recorder.push(kind, ts, rate, data, key, arrival=t0 + arrival)
+    await recorder.stop()
+
+    closed = sorted(recorder.closed, key=lambda c: c.seq)
+    assert [c.seq for c in closed] == [1, 2, 3]
+    decoded = [decode_file(storage.path(c.storage_key)) for c in closed]
+    assert [d["video"] for d in decoded] == [c.video_frames for c in closed] == [5 * FPS, 5 * FPS, 2 * FPS]
+    assert [d["audio"] for d in decoded] == [c.audio_frames for c in closed]
+    # the audio sent before the first key frame was processed (0.6 s) had no segment to go in; after that, at most
+    # one frame per segment change falls just before the key frame that opened the next
+    recorded = sum(c.audio_frames for c in closed)
+    before_start = round(HELD * 1000 / AUDIO_MS)
+    assert audio_sent - before_start - 2 <= recorded <= audio_sent - before_start + 1, (recorded, audio_sent)
+    # and every segment lasts as long as the frames it holds: 5 s, 5 s, 2 s
+    for d, c, seconds in zip(decoded, closed, (5, 5, 2)):
+        assert abs(c.duration_ms / 1000 - seconds) < 0.1 and abs(d["duration"] - seconds) < 0.1, (c, d)
