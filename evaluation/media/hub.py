@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from core.storage import Storage
 from evaluation.media import health as health_mod
-from evaluation.media import passthrough
+from evaluation.media import passthrough, recovery
 from evaluation.media.config import MediaConfig
 from evaluation.media.grants import PublishGrant, ViewGrant
 from evaluation.media.recorder import PlaceRecorder, PublicationRef, next_publication
@@ -117,7 +117,8 @@ class Publication:
                              self.grant.user_id, self.grant.user_public_id, self.number)
         recorder = PlaceRecorder(sessions=self.hub.sessions, storage=self.hub.storage, ref=ref,
                                  kinds=set(self.tracks), mimes=self.mimes, segment_s=self.hub.config.segment_s,
-                                 request_keyframe=self.request_keyframe, seq_from=seq_from)
+                                 request_keyframe=self.request_keyframe, seq_from=seq_from,
+                                 recorder_id=self.hub.recorder_id)
         recorder.start()
         return recorder
 
@@ -254,18 +255,31 @@ class Viewer:
 class MediaHub:
     """Everything live in the media plane of this process."""
 
-    def __init__(self, *, sessions: async_sessionmaker, config: MediaConfig, storage: Storage | None = None) -> None:
+    def __init__(self, *, sessions: async_sessionmaker, config: MediaConfig, storage: Storage | None = None,
+                 recorder_id: str = recovery.WEB_RECORDER) -> None:
         passthrough.install()
         self.sessions, self.config = sessions, config
+        self.recorder_id = recorder_id  # media_segment.recorder of the segments this hub records
         self.storage = storage or Storage(config.root)
         self._sessions_by_id: dict[str, _Session] = {}
         self._tasks: set[asyncio.Task] = set()
         self._watchdog: asyncio.Task | None = None
         self._closing = False
+        self._lease = None  # the web lease's connection (recovery.py), held while this hub runs
         self.codec_calls = passthrough.CODEC_CALLS
 
     # -- lifecycle ----------------------------------------------------------------------------------------
     async def start(self) -> None:
+        """Close or mark lost what an earlier run of the web process left open (recovery.py), then watch. A
+        media worker recovers dead workers' segments as it beats instead (worker_routes.py)."""
+        if self.recorder_id == recovery.WEB_RECORDER:
+            self._lease = await recovery.take_web_lease(self.sessions)
+            if self._lease is None:
+                log.warning("another web process holds the media recording lease: nothing recovered")
+            else:
+                await recovery.recover(self.sessions, self.storage, recorder=self.recorder_id)
+                if not self.config.workers:  # then nothing else writes this store's temporary files
+                    await asyncio.to_thread(self.storage.sweep_temp, stale_after_s=0)
         self._watchdog = asyncio.create_task(self._watch(), name="media watchdog")
 
     async def close(self) -> None:
@@ -283,6 +297,9 @@ class MediaHub:
                 channel.close()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._lease is not None:
+            await recovery.release_web_lease(self._lease)
+            self._lease = None
 
     def _spawn(self, coro) -> asyncio.Task:
         task = asyncio.get_running_loop().create_task(coro)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, DateTime, ForeignKey, Integer, String, UniqueConstraint, func
+from sqlalchemy import (BigInteger, CheckConstraint, DateTime, ForeignKey, Index, Integer, String, UniqueConstraint,
+                        func, text)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base
@@ -21,6 +22,7 @@ class MediaSegment(Base):
     __table_args__ = (
         UniqueConstraint("session_id", "place_id", "publication", "seq"),
         CheckConstraint("publication >= 1 AND seq >= 1", name="numbers_positive"),
+        Index("media_segment_open_idx", "recorder", postgresql_where=text("ended_at IS NULL")),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -39,6 +41,8 @@ class MediaSegment(Base):
     size_bytes: Mapped[int | None] = mapped_column(BigInteger)
     sha256: Mapped[str | None] = mapped_column(String(64))
     removed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # by the retention sweep
+    # the process recording it while open: "web" (the web process serves media itself) or a media worker's id
+    recorder: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 

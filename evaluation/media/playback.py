@@ -143,7 +143,9 @@ class PlaceRecording:
 def segment_status(seg: MediaSegment) -> str:
     if seg.removed_at is not None:
         return "removed"
-    return "open" if seg.ended_at is None else "closed"
+    if seg.ended_at is None:
+        return "open"
+    return "lost" if seg.sha256 is None else "closed"
 
 
 def segment_end(seg: MediaSegment) -> datetime | None:
@@ -206,6 +208,9 @@ def check_playable(seg: MediaSegment, storage: Storage) -> None:
     if seg.ended_at is None:
         raise Conflict("the segment is still being recorded", code="segment_open",
                        details={"segment_id": seg.public_id})
+    if seg.sha256 is None:
+        raise Gone("the segment was lost: its recorder stopped before its file was stored", code="segment_lost",
+                   details={"segment_id": seg.public_id})
     if not storage.exists(seg.storage_key):
         raise Gone("the segment's file is missing from the store", code="segment_file_missing",
                    details={"segment_id": seg.public_id})

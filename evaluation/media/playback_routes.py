@@ -29,7 +29,8 @@ class SegmentOut(BaseModel):
     segment_id: str
     publication: int = Field(description="1 for the publisher's first connection, +1 per reconnect")
     seq: int = Field(description="1, 2, ... within a publication")
-    status: str = Field(description="open (being recorded), closed (plays), removed (retention ended)")
+    status: str = Field(description="open (being recorded), closed (plays), removed (retention ended), lost "
+                                    "(its recorder stopped before the file was stored)")
     started_at: datetime
     ended_at: datetime | None
     duration_ms: int | None

@@ -5,7 +5,7 @@ segments, never decoded nor encoded.
   publisher (PLI) and the next key frame starts the next segment, so every segment plays from its first frame.
 - A segment is written to a temporary file of the media store (core.storage) and renamed into place only once
   the muxer has closed it and it is fsynced: a crash loses at most the open segment, and every segment under a
-  final name plays.
+  final name plays. The next start settles what a crash left open (recovery.py).
 - Its row in media_segment is written when it opens (ended_at NULL); when it closes the row gets the SHA-256,
   duration, frame counts and size, and the ledger an `evaluation.media.segment_closed` entry, in one transaction.
 - A publisher that reconnects starts a new publication (publication + 1, seq from 1); earlier files are never
@@ -151,10 +151,12 @@ class PlaceRecorder:
 
     def __init__(self, *, sessions: async_sessionmaker, storage: Storage, ref: PublicationRef, kinds: set[str],
                  mimes: dict[str, str], segment_s: float,
-                 request_keyframe: Callable[[], Awaitable[object]], seq_from: int = 0) -> None:
+                 request_keyframe: Callable[[], Awaitable[object]], seq_from: int = 0,
+                 recorder_id: str = "web") -> None:
         self._sessions, self._storage, self.ref = sessions, storage, ref
         self._kinds, self._mimes, self._segment_s = set(kinds), dict(mimes), segment_s
         self._request_keyframe = request_keyframe
+        self._recorder_id = recorder_id  # media_segment.recorder: who closes the segment (recovery.py)
         self._queue: asyncio.Queue = asyncio.Queue()
         self._clocks: dict[str, TrackClock] = {}
         self._segment: _Segment | None = None
@@ -292,7 +294,7 @@ class PlaceRecorder:
         async with self._sessions() as session, session.begin():
             session.add(MediaSegment(public_id=seg.public_id, session_id=ref.session_id, place_id=ref.place_id,
                                      publisher_user_id=ref.publisher_user_id, publication=ref.publication,
-                                     seq=seg.seq, storage_key=key, started_at=wall))
+                                     seq=seg.seq, storage_key=key, started_at=wall, recorder=self._recorder_id))
             await session.flush()
             await ledger.append(session, actor=ref.publisher_public_id, action="evaluation.media.segment_opened",
                                 entity=session_entity(ref.session_public_id),
@@ -310,7 +312,7 @@ class PlaceRecorder:
         try:
             await asyncio.to_thread(seg.container.close)
             await seg.pending.commit(seg.key)
-            sha, size = await asyncio.to_thread(_digest, self._storage, seg.key)
+            sha, size = await asyncio.to_thread(digest_file, self._storage, seg.key)
         except Exception:
             log.exception("recording %s: segment %s could not be closed", self.ref.place_public_id, seg.key)
             await seg.pending.discard()
@@ -340,7 +342,8 @@ def _ago(seconds: float) -> timedelta:
     return timedelta(seconds=seconds)
 
 
-def _digest(storage: Storage, key: str) -> tuple[str, int]:
+def digest_file(storage: Storage, key: str) -> tuple[str, int]:
+    """A stored file's SHA-256 (hex) and size, read in 1 MiB chunks (blocking: run it in a thread)."""
     digest = hashlib.sha256()
     size = 0
     with storage.path(key).open("rb") as fh:

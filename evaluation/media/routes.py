@@ -16,6 +16,7 @@ from core.principal import Principal
 from evaluation.media import grants, signaling
 from evaluation.media.config import MediaConfig
 from evaluation.media.hub import MediaHub
+from evaluation.media.worker_routes import WORKER_IDENTITY
 from web.api import Api
 from web.keys import PG_POOL, READ_SESSIONS, SESSIONS, SETTINGS, TOKENS, principal
 from web.middleware import PRINCIPAL_SQL
@@ -30,7 +31,9 @@ BASE = "/api/v1/media/sessions/{session_id}"
 
 
 async def cleanup_ctx(app: web.Application) -> AsyncIterator[None]:
-    hub = MediaHub(sessions=app[SESSIONS], config=MediaConfig.from_settings(app[SETTINGS]))
+    me = app.get(WORKER_IDENTITY)  # a media worker records under its own id (recovery.py)
+    hub = MediaHub(sessions=app[SESSIONS], config=MediaConfig.from_settings(app[SETTINGS]),
+                   **({"recorder_id": me.worker_id} if me is not None else {}))
     app[MEDIA_HUB] = hub
     app[MEDIA_SOCKETS] = weakref.WeakSet()
     await hub.start()

@@ -20,6 +20,7 @@ import logging
 import os
 import socket
 from dataclasses import dataclass
+from typing import Awaitable, Callable
 
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -203,6 +204,7 @@ class WorkerRegistration:
         self.sessions, self.worker_id, self.base_url = sessions, worker_id, base_url
         self.heartbeat_s, self.dead_after_s = heartbeat_s, dead_after_s
         self._task: asyncio.Task | None = None
+        self.after_beat: Callable[[], Awaitable[None]] | None = None  # e.g. recovering dead workers' segments
 
     async def start(self) -> None:
         async with self.sessions() as session, session.begin():
@@ -215,6 +217,8 @@ class WorkerRegistration:
                 await register(session, worker_id=self.worker_id, base_url=self.base_url)
         async with self.sessions() as session, session.begin():
             await reassign_orphans(session, dead_after_s=self.dead_after_s)
+        if self.after_beat is not None:
+            await self.after_beat()
 
     async def _loop(self) -> None:
         while True:

@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 
 from core.principal import Principal
 from evaluation import members
-from evaluation.media import worker
+from evaluation.media import recovery, worker
 from web.api import Api
 from web.keys import SESSIONS, SETTINGS
 
@@ -103,8 +103,19 @@ async def cleanup_ctx(app: web.Application) -> AsyncIterator[None]:
                                              dead_after_s=settings.media_worker_dead_after_s)
     app[REGISTRATION] = registration
     await registration.start()
+    registration.after_beat = _recovering(app, me.worker_id, settings.media_worker_dead_after_s)
     yield
     await registration.stop()
+
+
+def _recovering(app: web.Application, worker_id: str, dead_after_s: float):
+    """After each heartbeat: close or mark lost the open segments of dead workers (recovery.py)."""
+    from evaluation.media.routes import MEDIA_HUB
+
+    async def after_beat() -> None:
+        hub = app[MEDIA_HUB]
+        await recovery.recover(app[SESSIONS], hub.storage, recorder=worker_id, dead_after_s=dead_after_s)
+    return after_beat
 
 
 # what a media worker process mounts: the media plane's signaling and this module (no playback, no scheduler)
