@@ -33,7 +33,7 @@ def install_gettext(env: jinja2.Environment) -> None:
 
 def setup(app: web.Application, settings: Settings) -> None:
     from web.pages import (admin, agent, bidder, common, developer, expert, i18n, media, public, routing, session,
-                           supervisor, tender_wizard, vendor)
+                           supervisor, tender_desk, tender_wizard, vendor)
 
     env = aiohttp_jinja2.setup(app, **environment_options())
     install_gettext(env)
@@ -41,7 +41,7 @@ def setup(app: web.Application, settings: Settings) -> None:
     i18n.load_all()
     app[session.CSRF_KEY] = session.load_csrf_key(settings.keys_dir)
     # the wizard's /manage/tenders/new before the desk's /manage/tenders/{code}
-    for module in (common, public, bidder, developer, expert, supervisor, media, tender_wizard, agent, admin):
+    for module in (common, public, bidder, developer, expert, supervisor, media, tender_wizard, tender_desk, agent, admin):
         app.router.add_routes(module.pages.table)
     app.router.add_get(vendor.PREFIX + "{path:.+}", vendor.serve)
     if not vendor.installed():

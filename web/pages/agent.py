@@ -78,7 +78,11 @@ async def desk_context(request: web.Request, who) -> dict[str, Any]:
     if tender.status == "draft" and who.has("agent"):
         from web.pages.tender_wizard import draft_context
         draft = await draft_context(request, who, tender)
-    return {"t": tender, "opening": opening, "lots": lots, "candidates": candidates, "objections": objections,
+    extras = {}
+    if who.has("agent", "admin"):
+        from web.pages.tender_desk import desk_extras
+        extras = await desk_extras(request, who, tender)
+    return {**extras, "t": tender, "opening": opening, "lots": lots, "candidates": candidates, "objections": objections,
             "status_label": status_label, "label": label, "opening_due": opening_due, "draft": draft,
             "i_unlocked": bool(opening and who.public_id in opening.holders_unlocked)}
 

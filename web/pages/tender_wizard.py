@@ -21,10 +21,11 @@ from core.identity_models import Organisation, User
 from trading import statutory
 from trading.codes import load_categories
 from trading.lifecycle import ProcurementMethod
+from trading import loaders
 from trading.models import Tender
 from trading.routes import bids as bid_routes
 from trading.routes import tenders as tender_routes
-from trading.schemas import KeyHoldersIn, TenderIn
+from trading.schemas import KeyHoldersIn, TenderIn, TenderOut, TenderPatch
 from web.api import RequestValidationFailed
 from web.keys import db
 from web.pages.agent import _form_time, _local, desk_context
@@ -122,7 +123,7 @@ async def wizard_context(request: web.Request, who, typed: dict[str, Any] | None
                  "lots": [{"lot_title": "", "lot_budget": ""} for _ in range(LOT_ROWS)],
                  "criteria": [{"criterion_name": "", "criterion_max": "", "objective": False}
                               for _ in range(CRITERION_ROWS)]}
-    return {"form": typed,
+    return {"form": typed, "editing": None,
             "organisations": [{"id": o.public_id, "name": o.name} for o in organisations],
             "supervising": [{"id": o.public_id, "name": o.name} for o in organisations if o.id in supervising],
             "families": load_categories().families, "methods": METHOD_LABELS,
@@ -147,6 +148,73 @@ async def create(request: web.Request, who):
         raise FormError(as_refusal(err), "manage_new_tender.html",
                         await wizard_context(request, who, typed)) from err
     return see_other(f"/manage/tenders/{tender.code}#draft")
+
+
+def typed_from(out: TenderOut, platform_holds_share: bool) -> dict[str, Any]:
+    """A saved draft as the wizard's form, to edit it."""
+    ev = out.evaluation.model_dump(mode="json") if hasattr(out.evaluation, "model_dump") else dict(out.evaluation)
+    formula = ev.get("price_formula") or {}
+    criteria = [{"criterion_name": c["name"], "criterion_max": str(c["max"]), "objective": bool(c.get("objective"))}
+                for c in ev.get("criteria", [])]
+    lots = [{"lot_title": lot.title, "lot_budget": str(lot.budget)} for lot in out.lots]
+    when = {k: _form_time(v) if v else "" for k, v in (("clarification_end_at", out.clarification_end_at),
+                                                        ("bid_deadline_at", out.bid_deadline_at),
+                                                        ("opening_at", out.opening_at))}
+    return {
+        "title": out.title, "title_en": out.title_en or "", "description": out.description,
+        "tenderer": out.tenderer.organisation_id,
+        "supervisor_organisation": out.supervisor_organisation.organisation_id if out.supervisor_organisation else "",
+        "region_code": out.region_code, "subtype": out.category.subtype, "method": out.method,
+        "budget": str(out.budget), "evaluation_method": ev.get("method", "comprehensive"),
+        "price_weight": str(ev.get("price_weight", "")), "price_rule": formula.get("rule", "lowest_price"),
+        "k": str(formula.get("k", "1")), "e": str(formula.get("e", "")),
+        "drop_extremes": bool(formula.get("drop_extremes")), "aggregation": ev.get("aggregation", "mean"),
+        "decimals": str(ev.get("decimals", 2)), **when,
+        "key_threshold": str(out.key_threshold), "key_holder_count": str(out.key_holder_count),
+        "platform_holds_share": platform_holds_share,
+        "lots": lots + [{"lot_title": "", "lot_budget": ""} for _ in range(max(0, LOT_ROWS - len(lots)))],
+        "criteria": criteria + [{"criterion_name": "", "criterion_max": "", "objective": False}
+                                for _ in range(max(0, CRITERION_ROWS - len(criteria)))]}
+
+
+async def _draft(request: web.Request, who) -> tuple[TenderOut, bool]:
+    """The agent's draft and whether the platform holds a share; 404 for a tender they may not see."""
+    tender = await loaders.visible_tender(db(request), request.match_info["code"], who)
+    return await tender_routes.get_tender(request), bool(tender.platform_holds_share)
+
+
+async def edit_context(request: web.Request, who, typed: dict[str, Any] | None = None) -> dict[str, Any]:
+    out, platform_share = await _draft(request, who)
+    context = await wizard_context(request, who, typed or typed_from(out, platform_share))
+    return {**context, "editing": out.code}
+
+
+@pages.get("/manage/tenders/{code}/edit", "manage_new_tender.html", roles=("agent",))
+async def edit(request: web.Request, who):
+    """The draft in the wizard's form; a published tender goes to its desk (it changes by amendment only)."""
+    out, _ = await _draft(request, who)
+    if out.status != "draft":
+        return see_other(f"/manage/tenders/{out.code}")
+    return await edit_context(request, who)
+
+
+@pages.post("/manage/tenders/{code}/edit", roles=("agent",))
+async def save_edit(request: web.Request, who):
+    """PATCH /api/v1/tenders/{code}: the whole form (the region code is the tender number's and stays)."""
+    typed = _typed(await request.post())
+    body = tender_body(typed)
+    body.pop("region_code", None)
+    body.pop("family", None)
+    code = request.match_info["code"]
+    try:
+        await tender_routes.edit_tender(request, who=who, body=validated(TenderPatch, body))
+    except (DomainError, RequestValidationFailed) as err:
+        await db(request).rollback()
+        current, _ = await _draft(request, who)
+        typed["region_code"] = current.region_code
+        raise FormError(as_refusal(err), "manage_new_tender.html",
+                        await edit_context(request, who, typed)) from err
+    return see_other(f"/manage/tenders/{code}#draft")
 
 
 async def draft_context(request: web.Request, who, tender) -> dict[str, Any]:

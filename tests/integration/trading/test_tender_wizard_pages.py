@@ -128,15 +128,33 @@ async def test_an_agent_drafts_names_the_key_holders_and_publishes_from_the_page
     assert "招标投标法 第二十四条" in await short.text()
     assert await raw_conn.fetchval("SELECT status FROM tender WHERE code = $1", code) == "draft"
 
-    # a draft with the statutory period is published from its desk and announced
-    token = await _form_token(client, NEW)
-    saved = await client.post(NEW, data=_form(token, tenderer, supervision, days=25, points=("50", "20", "30")),
-                              allow_redirects=False)
-    code = re.match(r"/manage/tenders/([^#]+)#draft", saved.headers["Location"]).group(1)
-    desk = f"/manage/tenders/{code}"
-    token = await _form_token(client, desk)
-    await client.post(desk + "/key-holders", data={"csrf_token": token, "holder": [agent_id, supervisor_id],
-                                                   "threshold": "2"}, allow_redirects=False)
+    # the draft is edited in the wizard's form: it comes back as saved; 90 points are refused again with nothing
+    # changed; then the statutory period and a new budget for the second lot are saved
+    edit = desk + "/edit"
+    assert f'href="{edit}"' in text
+    text = await (await client.get(edit, headers={"Accept-Language": "zh-CN"})).text()
+    assert f'action="{edit}"' in text and 'value="第二标段 泵站"' in text and 'value="3000000.00"' in text
+    assert 'value="施工组织设计"' in text and 'value="ZS" readonly' in text
+    assert re.search(r'id="bid_deadline_at"[^>]*value="[0-9-]+T09:30"', text)
+    updated_before = await raw_conn.fetchval("SELECT updated_at FROM tender WHERE code = $1", code)
+    token = await _form_token(client, edit)
+    refused = await client.post(edit, data=_form(token, tenderer, supervision, days=25, points=("40", "20", "30")))
+    assert refused.status == 422 and f'action="{edit}"' in await refused.text()
+    assert await raw_conn.fetchval("SELECT updated_at FROM tender WHERE code = $1", code) == updated_before
+    form = _form(token, tenderer, supervision, days=25, points=("50", "20", "30"))
+    form["lot_budget"] = ["6000000.00", "2500000.00", "", "", ""]
+    form["budget"] = "8500000.00"
+    token = await _form_token(client, edit)
+    saved = await client.post(edit, data={**form, "csrf_token": token}, allow_redirects=False)
+    assert saved.status == 303 and saved.headers["Location"] == desk + "#draft", await saved.text()
+    assert str(await raw_conn.fetchval("SELECT budget FROM tender WHERE code = $1", code)) == "8500000.00"
+    assert [str(r["budget"]) for r in await raw_conn.fetch(
+        "SELECT l.budget FROM lot l JOIN tender t ON t.id = l.tender_id WHERE t.code = $1 ORDER BY l.lot_no",
+        code)] == ["6000000.00", "2500000.00"]
+    edits = await raw_conn.fetch("SELECT payload FROM audit_entry WHERE action = 'tender.edit' AND entity = $1",
+                                 f"tender:{code}")
+    assert len(edits) == 1 and "budget" in edits[0]["payload"] and "bid_deadline_at" in edits[0]["payload"]
+
     token = await _form_token(client, desk)
     published = await client.post(desk + "/publish", data={"csrf_token": token}, allow_redirects=False)
     assert published.status == 303 and published.headers["Location"] == f"/tenders/{code}"
