@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import shutil
 import tempfile
@@ -105,6 +106,10 @@ SERIAL_GROUPS = {
     "browser": ("tests/browser/",),
     "media": ("tests/integration/media/",),
     "e2e": ("tests/e2e/test_opening_crash.py", "tests/e2e/test_serve_subprocess.py"),
+    # the lot states (tests/integration/lot_states.py) are built once per worker: on one worker, once per run
+    # (about 250 s of the suite's worker time when the state tests were spread over four)
+    "evaluation-lots": ("tests/integration/evaluation/",),
+    "trading-bids-states": ("tests/integration/trading_bids/",),
 }
 
 
@@ -137,6 +142,19 @@ def pytest_configure(config):
     workers = getattr(config, "workerinput", {}).get("workercount", 0)
     if worker and workers > len(PINNED_GROUPS):
         os.nice(PRIORITY.get(worker, LOWER_PRIORITY))
+
+
+# BIDROOM_TEST_TIMELINE=<file>: each worker appends a JSON line per test phase (worker, test, phase, start, stop),
+# to see which worker a run waited on (docs/BENCHMARKS.md, "The suite's wall time").
+TIMELINE = os.environ.get("BIDROOM_TEST_TIMELINE")
+
+
+def pytest_runtest_logreport(report):
+    if TIMELINE and os.environ.get("PYTEST_XDIST_WORKER"):
+        line = json.dumps({"worker": os.environ["PYTEST_XDIST_WORKER"], "test": report.nodeid, "phase": report.when,
+                           "start": report.start, "stop": report.stop, "outcome": report.outcome})
+        with open(TIMELINE, "a", encoding="utf-8") as fh:
+            fh.write(line + "\n")
 
 
 @pytest.hookimpl(optionalhook=True)
