@@ -23,8 +23,8 @@ from core.settings import Settings
 from core.tokens import TokenIssuer
 from evidence.ledger_service import LedgerSigner
 from web import middleware
-from web.keys import (ENGINE, JOBS, LEDGER_SIGNER, METRICS, PG_POOL, READ_SESSIONS, SCHEDULER, SCHEMA_HEADS,
-                      SESSIONS, SETTINGS, TOKENS)
+from web.keys import (ENGINE, JOBS, LEDGER_SIGNER, MEDIA_TICKET_AUDIENCE, MEDIA_TICKET_TTL_S, MEDIA_TICKETS,
+                      METRICS, PG_POOL, READ_SESSIONS, SCHEDULER, SCHEMA_HEADS, SESSIONS, SETTINGS, TOKENS)
 from web.metrics import Metrics
 from web.openapi import build_openapi
 from web.pages import routing as page_routing, setup as setup_pages
@@ -71,9 +71,11 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def keys_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    app[TOKENS] = TokenIssuer(load_or_create_ed25519(settings.keys_dir / "access_token_ed25519.pem"),
-                              issuer=settings.jwt_issuer, audience=settings.jwt_audience,
+    token_key = load_or_create_ed25519(settings.keys_dir / "access_token_ed25519.pem")
+    app[TOKENS] = TokenIssuer(token_key, issuer=settings.jwt_issuer, audience=settings.jwt_audience,
                               ttl_s=settings.access_token_ttl_s)
+    app[MEDIA_TICKETS] = TokenIssuer(token_key, issuer=settings.jwt_issuer,
+                                     audience=settings.jwt_audience + MEDIA_TICKET_AUDIENCE, ttl_s=MEDIA_TICKET_TTL_S)
     app[LEDGER_SIGNER] = LedgerSigner(load_or_create_ed25519(settings.keys_dir / "ledger_ed25519.pem"))
     yield
 

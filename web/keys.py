@@ -26,6 +26,11 @@ READ_SESSIONS = web.AppKey("read_sessions", async_sessionmaker)
 # a small asyncpg pool for the per-request principal lookup (outside the ORM's per-statement cost)
 PG_POOL = web.AppKey("pg_pool", object)
 TOKENS = web.AppKey("tokens", object)  # TokenIssuer
+# short-lived tokens for a page's media WebSockets at a media worker (web.pages.media): another audience, so the
+# API refuses them; only the media plane's sockets take them
+MEDIA_TICKETS = web.AppKey("media_tickets", object)  # TokenIssuer
+MEDIA_TICKET_AUDIENCE = ":media"  # appended to the API's audience
+MEDIA_TICKET_TTL_S = 60  # long enough to open a socket; a reconnect asks again
 LEDGER_SIGNER = web.AppKey("ledger_signer", object)  # LedgerSigner
 JOBS = web.AppKey("jobs", object)  # JobRegistry
 SCHEDULER = web.AppKey("scheduler", object)  # Scheduler

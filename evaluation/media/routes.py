@@ -18,7 +18,7 @@ from evaluation.media.config import MediaConfig
 from evaluation.media.hub import MediaHub
 from evaluation.media.worker_routes import WORKER_IDENTITY
 from web.api import Api
-from web.keys import PG_POOL, READ_SESSIONS, SESSIONS, SETTINGS, TOKENS, principal
+from web.keys import MEDIA_TICKETS, PG_POOL, READ_SESSIONS, SESSIONS, SETTINGS, TOKENS, principal
 from web.middleware import PRINCIPAL_SQL
 
 log = logging.getLogger(__name__)
@@ -45,8 +45,14 @@ async def cleanup_ctx(app: web.Application) -> AsyncIterator[None]:
 
 def _resolver(app: web.Application):
     async def resolve(token: str) -> Principal:
-        """The same checks as web.middleware.authentication, for a token sent as the first message."""
-        claims = app[TOKENS].verify(token.strip())
+        """The same checks as web.middleware.authentication, for a token sent as the first message: an access
+        token, or a page's media ticket (web.pages.media; another audience, which the API refuses)."""
+        try:
+            claims = app[TOKENS].verify(token.strip())
+        except Unauthorized as err:
+            if err.code != "token_wrong_audience":
+                raise
+            claims = app[MEDIA_TICKETS].verify(token.strip())
         row = await app[PG_POOL].fetchrow(PRINCIPAL_SQL, claims.sub)
         if row is None or not row["is_active"]:
             raise Unauthorized("account is disabled or gone", code="account_disabled")

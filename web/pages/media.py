@@ -16,20 +16,26 @@ none, is refused with 403 `origin_refused` before the upgrade (cross-site WebSoc
 - `/sessions/{id}/media/conference`: the other members' places (视频会议), and the chair's mute;
 - `/supervise/sessions/{id}/media/watch`: every place, its health and the lost/restored alerts.
 
+With media workers on (BIDROOM_MEDIA_WORKERS), a session's media lives at the worker that owns it, another origin
+that the page cookie does not reach. The page then asks `POST /sessions/{id}/media/ticket` (its cookie session
+and CSRF token) for the socket's URL at that worker and a media ticket: a signed token of 60 s for the media
+plane's sockets only (another audience than the API's, web.keys.MEDIA_TICKETS), sent as the socket's first
+message as API clients send their token. The worker decides who may publish, confer or watch, as for any client.
+
 Replay: `/supervise/sessions/{id}/replay` shows the session timeline's markers (the API's timeline handler,
 with signed playback tickets in the segment URLs); a marker opens its segment at the marker's offset."""
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from aiohttp import web
 
-from core.errors import DomainError, Forbidden, Unauthorized
+from core.errors import DomainError, Forbidden, Unauthorized, Unprocessable
 from evaluation.media import playback_routes
 from evaluation.media import routes as media
-from evaluation.media import worker_routes
-from web.keys import SETTINGS, principal
+from evaluation.media import worker, worker_routes
+from web.keys import MEDIA_TICKETS, SETTINGS, principal
 from web.pages.i18n import N_, gettext
 from web.pages.routing import Pages
 from web.pages.routing import _refusal as page_refusal
@@ -66,16 +72,16 @@ def origin_of(url: str) -> str:
 
 async def not_here(request: web.Request) -> web.Response | None:
     """With media workers on (BIDROOM_MEDIA_WORKERS), a session's media is served by the worker that owns it, at
-    another origin the page cookie does not reach: the pages' sockets are refused there (503 media_on_worker)
-    rather than served by a hub that holds none of the session's media. Pages reach media workers later, with a
-    short-lived media token."""
+    another origin the page cookie does not reach: the pages' own sockets are refused there (503
+    media_on_worker) rather than served by a hub that holds none of the session's media; the pages connect to
+    the worker with a media ticket instead (`ticket`)."""
     if not request.app[SETTINGS].media_workers:
         return None
     owner = await worker_routes._owner(request.app, request.match_info["session_id"])
     me = request.app.get(worker_routes.WORKER_IDENTITY)
     if me is not None and owner.worker_id == me.worker_id:
         return None
-    err = DomainError("the session's media is served by a media worker, which the pages do not reach yet",
+    err = DomainError("the session's media is served by a media worker: ask for a media ticket",
                       code="media_on_worker", details={"worker_id": owner.worker_id})
     err.status = 503
     return page_refusal(request, err)
@@ -108,6 +114,40 @@ async def conference_socket(request: web.Request) -> web.StreamResponse:
 @pages.table.get("/supervise/sessions/{session_id}/media/watch")
 async def watch_socket(request: web.Request) -> web.StreamResponse:
     return refusal(request) or await not_here(request) or await media.watch_socket(request)
+
+
+SOCKETS = {"publish": "/places/{place_id}/publish", "conference": "/conference", "watch": "/watch"}
+
+
+@pages.table.post("/sessions/{session_id}/media/ticket")
+async def ticket(request: web.Request) -> web.Response:
+    """JSON {"socket": "publish"|"conference"|"watch", "place_id": ...} -> {"url", "token", "expires_in"}: where
+    the socket is (the session's media worker, or this server) and a media ticket to send as its first message.
+    Signed-in pages only (the cookie session, and the CSRF token in X-CSRF-Token)."""
+    who = principal(request)
+    if who is None:
+        return page_refusal(request, Unauthorized("sign in first", code="authentication_required"))
+    try:
+        body = await request.json()
+    except ValueError:
+        body = None
+    socket = body.get("socket") if isinstance(body, dict) else None
+    place = body.get("place_id") if isinstance(body, dict) else None
+    if socket not in SOCKETS or (socket == "publish" and not (isinstance(place, str) and 0 < len(place) <= 32)):
+        return page_refusal(request, Unprocessable(
+            'send {"socket": "publish", "place_id": ...}, {"socket": "conference"} or {"socket": "watch"}',
+            code="media_ticket_invalid", details={"sockets": sorted(SOCKETS)}))
+    try:
+        owner = await worker_routes._owner(request.app, request.match_info["session_id"])
+    except DomainError as err:
+        return page_refusal(request, err)
+    tail = SOCKETS[socket].format(place_id=quote(place or "", safe=""))
+    token = request.app[MEDIA_TICKETS].issue(sub=who.public_id, roles=sorted(who.roles),
+                                             org=None)
+    return web.json_response({"url": worker_routes._ws(owner.base_url) + worker.MEDIA_PATH_PREFIX
+                              + owner.session_public_id + tail, "token": token,
+                              "expires_in": request.app[MEDIA_TICKETS].ttl_s},
+                             headers={"Cache-Control": "no-store"})
 
 
 def action_label(action: str) -> str:

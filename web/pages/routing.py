@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from core.errors import DomainError, Unauthorized
 from web.api import RequestValidationFailed, json_response, require_principal
-from web.keys import REQ_ID, REQ_PRINCIPAL, db
+from web.keys import REQ_ID, REQ_PRINCIPAL, SETTINGS, db
 from web.middleware import is_page_path
 from web.pages import i18n
 from web.pages.errors import error_message
@@ -83,6 +83,7 @@ def base_context(request: web.Request) -> dict[str, Any]:
         "csrf_token": csrf_token(key, request[REQ_CSRF]) if REQ_CSRF in request else "",
         "path": request.path, "path_qs": request.path_qs, "request_id": request.get(REQ_ID),
         "money": i18n.money, "when": i18n.when,
+        "media_workers": request.app[SETTINGS].media_workers,  # pages reach media workers with tickets
     }
 
 

@@ -1,5 +1,7 @@
 // The media plane from a page: the signaling of evaluation.media.signaling over the page's own WebSocket paths
 // (web.pages.media: the cookie session, same-origin only), one RTCPeerConnection per socket, VP8 and Opus preferred.
+// With media workers on, the region carries data-media-ticket: each connection first asks the page for the socket's
+// URL at the session's worker and a media ticket, sent as the socket's first message.
 // A dropped connection is tried again (1 s, 2 s, 4 s ... at most 10 s); a refusal (4401, 4403, 4404, 4409) is not.
 
 const REFUSALS = new Set([4400, 4401, 4403, 4404, 4409]);
@@ -37,19 +39,59 @@ function gathered(pc) {
   });
 }
 
+// Where a region's socket is: its page path (data-publish, data-conference, data-watch), or with media workers a
+// ticket request for that socket.
+export function socketTarget(el, key, socket) {
+  if (!el.dataset.mediaTicket) return el.dataset[key];
+  return { ticket: el.dataset.mediaTicket, csrf: el.dataset.csrf, socket, place: el.dataset.place };
+}
+
+async function resolveTarget(where) {
+  if (typeof where === "string") return { url: socketUrl(where), token: null };
+  const resp = await fetch(where.ticket, {
+    method: "POST", credentials: "same-origin",
+    headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRF-Token": where.csrf },
+    body: JSON.stringify({ socket: where.socket, place_id: where.place }),
+  });
+  const data = await resp.json().catch(() => null);
+  if (!resp.ok || !data || !data.url) {
+    const err = new Error((data && data.error && data.error.message) || String(resp.status));
+    err.refused = resp.status >= 400 && resp.status < 500 && resp.status !== 429;
+    throw err;
+  }
+  return data;
+}
+
 // One signaling connection kept up: `start(ws)` wires a fresh socket and returns a cleanup function.
-function keepUp(path, status, start) {
+function keepUp(where, status, start) {
   let attempt = 0;
   let stopped = false;
   let ws = null;
   let cleanup = () => {};
   let timer = null;
 
-  function open() {
+  function retry() {
+    status("lost");
+    const wait = Math.min(10000, 1000 * 2 ** attempt);
+    attempt += 1;
+    timer = setTimeout(open, wait);
+  }
+
+  async function open() {
     if (stopped) return;
     status(attempt === 0 ? "connecting" : "reconnecting");
-    ws = new WebSocket(socketUrl(path));
+    let target;
+    try {
+      target = await resolveTarget(where);
+    } catch (err) {
+      if (err.refused) { stopped = true; status("refused", err.message); } else retry();
+      return;
+    }
+    if (stopped) return;
+    ws = new WebSocket(target.url);
     const mine = ws;
+    // the ticket goes first, before the offer that `start` sends when the socket opens
+    if (target.token) ws.addEventListener("open", () => ws.send(JSON.stringify({ type: "auth", token: target.token })));
     cleanup = start(ws, () => { attempt = 0; });
     ws.addEventListener("close", (event) => {
       if (mine !== ws) return;
@@ -60,10 +102,7 @@ function keepUp(path, status, start) {
         status("refused", event.reason || String(event.code));
         return;
       }
-      status("lost");
-      const wait = Math.min(10000, 1000 * 2 ** attempt);
-      attempt += 1;
-      timer = setTimeout(open, wait);
+      retry();
     });
   }
   open();

@@ -4,7 +4,7 @@
 // While the member is on air, the page's forms are sent without leaving the page, and the page keeps itself up to
 // date, so the camera, its recording and the conference run on through every ballot, sheet and signature.
 
-import { listen, publish, receive, statusLine, videoFor } from "./media.js";
+import { listen, publish, receive, socketTarget, statusLine, videoFor } from "./media.js";
 
 const DECIMAL = /^\d+(\.\d+)?$/;
 
@@ -122,10 +122,10 @@ async function onAir() {
     publishStatus("denied");
     return;
   }
-  window.bidroomMedia = { publication: publish(region.dataset.publish, stream, publishStatus) };
+  window.bidroomMedia = { publication: publish(socketTarget(region, "publish", "publish"), stream, publishStatus) };
   const tiles = document.getElementById("committee-tiles");
   let chair = false;
-  const conference = receive(region.dataset.conference, statusLine(document.getElementById("conference-status")), {
+  const conference = receive(socketTarget(region, "conference", "conference"), statusLine(document.getElementById("conference-status")), {
     offer(msg) { chair = Boolean(msg.chair); tiles.replaceChildren(); },
     place(place, info, stream) { tiles.append(memberTile(tiles, place, info, stream, chair, conference)); },
     event(msg) { if (msg.event === "muted" || msg.event === "unmuted") showMuted(msg.place, msg.event === "muted"); },

@@ -2,7 +2,7 @@
 // health (fps, bitrate, packets lost, time of the last frame) and the "place video lost" / "restored" alerts the
 // server pushes. Texts come from the page's data-* attributes, translated.
 
-import { clock, fmt, listen, receive, statusLine, videoFor } from "./media.js";
+import { clock, fmt, listen, receive, socketTarget, statusLine, videoFor } from "./media.js";
 
 const wall = document.getElementById("wall");
 const tiles = document.getElementById("wall-tiles");
@@ -88,7 +88,7 @@ function alert(kind, msg) {
 }
 
 if (wall && wall.dataset.watch) {
-  window.bidroomWall = receive(wall.dataset.watch, statusLine(document.getElementById("wall-status")), {
+  window.bidroomWall = receive(socketTarget(wall, "watch", "watch"), statusLine(document.getElementById("wall-status")), {
     place: showPlace,
     stats: showStats,
     event(msg) {
