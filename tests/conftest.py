@@ -11,6 +11,8 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from aiohttp.test_utils import TestClient, TestServer
 
 # every test signs in accounts, many of them: passwords are hashed at Argon2id's minimum cost in this process and
@@ -102,6 +104,12 @@ async def raw_conn(db_url):
 # The groups are made by the scheduler from the test's path, not by `xdist_group` marks: xdist turns a mark into a
 # node-id suffix on the worker, which the installed pytest no longer takes (node ids are immutable there), so a mark
 # alone silently groups nothing.
+# Hypothesis judges nothing by time here: its health check on slow input generation failed a property test whose
+# scenarios took 2 s each to build on a worker at nice +10 beside the browser and media tests (timing is measured in
+# bench/, never asserted in a test). Each test's own @settings keeps its example count.
+hypothesis_settings.register_profile("bidroom", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+hypothesis_settings.load_profile("bidroom")
+
 SERIAL_GROUPS = {
     "browser": ("tests/browser/",),
     "media": ("tests/integration/media/",),
