@@ -1,14 +1,11 @@
 """Shared fixtures: a real embedded PostgreSQL, a migrated template, and a fresh database per test."""
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 import os
-import queue
 import shutil
 import tempfile
-import threading
 import warnings
 from pathlib import Path
 
@@ -46,55 +43,15 @@ def pg_server():
     shutil.rmtree(root, ignore_errors=True)
 
 
-class FreshDatabases:
-    """Copies of the migrated template made ahead of the tests that take them. A copy takes about 0.7 s of the
-    server (CREATE DATABASE ... TEMPLATE, 10 MB); a thread keeps `ahead` of them ready, so the copying overlaps the
-    previous tests instead of adding to each one."""
-
-    def __init__(self, server, ahead: int = 2) -> None:
-        self.server = server
-        self.ready: queue.Queue = queue.Queue()
-        self._room = threading.Semaphore(ahead)
-        self._stopped = threading.Event()
-        self._thread = threading.Thread(target=self._fill, name="fresh-databases", daemon=True)
-        self._thread.start()
-
-    def _fill(self) -> None:
-        while True:
-            self._room.acquire()
-            if self._stopped.is_set():
-                return
-            name = f"t_{next(_counter)}_{id(self.server) % 1000}"
-            try:
-                self.server.psql(f'CREATE DATABASE "{name}" TEMPLATE {TEMPLATE};')
-                self.ready.put(name)
-            except Exception as exc:  # noqa: BLE001 - handed to the test that takes it
-                self.ready.put(exc)
-
-    def take(self) -> str:
-        item = self.ready.get(timeout=300)
-        self._room.release()
-        if isinstance(item, Exception):
-            raise item
-        return item
-
-    def close(self) -> None:
-        self._stopped.set()
-        self._room.release()
-        self._thread.join(timeout=30)
-
-
-@pytest.fixture(scope="session")
-def fresh_databases(pg_server):
-    pool = FreshDatabases(pg_server)
-    yield pool
-    pool.close()
-
-
 @pytest.fixture
-async def db_url(pg_server, fresh_databases):
-    """A database of its own for one test, copied from the migrated template (ahead of time)."""
-    name = await asyncio.to_thread(fresh_databases.take)
+async def db_url(pg_server):
+    """A database of its own for one test, copied from the migrated template."""
+    name = f"t_{next(_counter)}_{id(pg_server) % 1000}"
+    admin = await asyncpg.connect(**asyncpg_dsn(pg_server.libpq_uri("postgres")))
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE {TEMPLATE}')
+    finally:
+        await admin.close()
     yield pg_server.libpq_uri(name)
     admin = await asyncpg.connect(**asyncpg_dsn(pg_server.libpq_uri("postgres")))
     try:
