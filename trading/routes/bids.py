@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, AsyncIterator
 
 from aiohttp import web
 
+from core.child_pool import child_pool
 from core.db import advisory_xact_lock
 from core.errors import NotFound, PayloadTooLarge, UnsupportedMediaType
 from core.identity_models import User
@@ -42,14 +42,17 @@ SWEEP_JOB = "bids.sweep_partial_uploads"
 SWEEP_EVERY_S = 3600
 
 
+def sealing_pool(workers: int = 2) -> ProcessPoolExecutor:
+    """The scrypt pool: spawned processes (forking a process that runs an event loop and DB connections is not
+    safe), at nice 10 so scrypt never takes the cores from the event loop (bench/hostile_load.py), each ending when
+    the server process does."""
+    return child_pool(workers, niceness=10)
+
+
 async def cleanup_ctx(app: web.Application) -> AsyncIterator[None]:
     """The scrypt process pool, the master-secret keyring, and the platform holder key."""
     settings = app[SETTINGS]
-    # spawn: forking a process that runs an event loop and DB connections is not safe
-    # The workers run at a lower priority (nice 10): scrypt must not take the cores from the event loop, which
-    # keeps answering everyone else while enrolments and openings wait (bench/hostile_load.py).
-    pool = ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=os.nice, initargs=(10,))
+    pool = sealing_pool()
     keyring = keyholding.PlatformKeyring.from_keys_dir(settings.keys_dir)
     app[SEALING_POOL] = pool
     app[KEYRING] = keyring
@@ -60,7 +63,7 @@ async def cleanup_ctx(app: web.Application) -> AsyncIterator[None]:
         if settings.run_scheduler:
             await schedule(session, SWEEP_JOB, delay_s=60, dedupe_key=SWEEP_JOB)
     yield
-    pool.shutdown(wait=False, cancel_futures=True)
+    await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)
 
 
 def register_jobs(app: web.Application, registry: Any) -> None:

@@ -1,0 +1,34 @@
+"""Process pools whose processes end with the process that made them.
+
+A `ProcessPoolExecutor`'s processes share its task queue, and each holds the queue's write end open. When the
+parent is killed outright (SIGKILL, the OOM killer) it never sends them the sentinel, and none of them ever reads
+EOF: they wait for ever, each holding its interpreter's memory. Each process here watches its parent and exits
+once it is gone. This module imports nothing heavy: a spawned process imports it before its first task.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor
+
+PARENT_CHECK_S = 1.0
+
+
+def _start(niceness: int, parent: int) -> None:
+    if niceness:
+        os.nice(niceness)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_S)
+        os._exit(0)
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def child_pool(workers: int, *, niceness: int = 0) -> ProcessPoolExecutor:
+    """Spawned processes (forking a process that runs an event loop and database connections is not safe), at
+    `niceness` above the parent's, each ending when the parent does."""
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_start, initargs=(niceness, os.getpid()))
