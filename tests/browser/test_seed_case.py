@@ -478,6 +478,12 @@ async def _score(case: Case, expert: Expert, scores: dict[str, tuple[str, str, s
 
 # ---- 5. the experts join on camera: the committee conference and the supervisor's video wall --------------------
 
+# How long the videos may take to show 5 new frames each. It returns as soon as they do (a few seconds on a quiet
+# machine); two full runs with other heavy work beside the suite had a wall tile still without its first key frame
+# at 30 s (five publishers, five conferences and the wall all relayed by one server process at nice +5).
+WALL_WAIT_S = 75
+
+
 async def _on_camera(case: Case, expert: Expert) -> None:
     """The expert's place page, now the session is live: on camera by itself, in the committee conference."""
     page = await _place(case, expert)
@@ -486,7 +492,7 @@ async def _on_camera(case: Case, expert: Expert) -> None:
 
 
 async def _sees_the_other_four(case: Case, expert: Expert) -> None:
-    moving = await frames_advance(expert.page, "#committee-tiles video", count=4, timeout_s=30)
+    moving = await frames_advance(expert.page, "#committee-tiles video", count=4, timeout_s=WALL_WAIT_S)
     labels = [r["label"] for r in moving]
     assert sorted(labels) == sorted(set(labels)) and len(labels) == 4
     others = [e for e in case.experts if e is not expert]
@@ -516,7 +522,7 @@ async def step5_the_experts_join_on_camera(case: Case) -> None:
     await asyncio.gather(wall.goto(f"/supervise/sessions/{case.session}"),
                          *(_on_camera(case, expert) for expert in case.experts))
     await wall.wait_for_selector("#wall-status[data-state=live]", timeout=SLOW_MS)
-    moving = await frames_advance(wall, "#wall-tiles video", count=5, timeout_s=30)
+    moving = await frames_advance(wall, "#wall-tiles video", count=5, timeout_s=WALL_WAIT_S)
     assert sorted(r["label"].rsplit(" · ", 1)[-1] for r in moving) == sorted(e.place_label for e in case.experts)
     # and each expert sees the other four members moving
     await asyncio.gather(*(_sees_the_other_four(case, expert) for expert in case.experts))
