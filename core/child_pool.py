@@ -12,13 +12,16 @@ import os
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
+from typing import Any, Callable
 
 PARENT_CHECK_S = 1.0
 
 
-def _start(niceness: int, parent: int) -> None:
+def _start(niceness: int, parent: int, initializer: Callable[..., None] | None, initargs: tuple) -> None:
     if niceness:
         os.nice(niceness)
+    if initializer is not None:
+        initializer(*initargs)
 
     def watch() -> None:
         while os.getppid() == parent:
@@ -27,8 +30,9 @@ def _start(niceness: int, parent: int) -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
-def child_pool(workers: int, *, niceness: int = 0) -> ProcessPoolExecutor:
+def child_pool(workers: int, *, niceness: int = 0, initializer: Callable[..., None] | None = None,
+               initargs: tuple[Any, ...] = ()) -> ProcessPoolExecutor:
     """Spawned processes (forking a process that runs an event loop and database connections is not safe), at
-    `niceness` above the parent's, each ending when the parent does."""
+    `niceness` above the parent's, each running `initializer(*initargs)` first and ending when the parent does."""
     return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_start, initargs=(niceness, os.getpid()))
+                               initializer=_start, initargs=(niceness, os.getpid(), initializer, initargs))

@@ -17,14 +17,13 @@ from __future__ import annotations
 import asyncio
 import atexit
 import logging
-import multiprocessing
-import os
 import threading
 from contextlib import asynccontextmanager
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, AsyncIterator
 
+from core.child_pool import child_pool
 from core.errors import Conflict, DomainError, PayloadTooLarge, RateLimited, Unprocessable
 
 log = logging.getLogger(__name__)
@@ -42,7 +41,6 @@ def _init_worker(memory_bytes: int) -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     limit = memory_bytes if hard == resource.RLIM_INFINITY else min(memory_bytes, hard)
     resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
-    os.nice(10)  # validation must not take the cores from the event loop that answers everyone else
     # pyHanko logs every failed path validation with a traceback; a hostile upload must not flood the log
     logging.getLogger("pyhanko").setLevel(logging.CRITICAL)
     logging.getLogger("pyhanko_certvalidator").setLevel(logging.CRITICAL)
@@ -120,9 +118,9 @@ def _executor(workers: int) -> ProcessPoolExecutor:
     with _lock:
         pool = _executors.get(workers)
         if pool is None:
-            # spawn: forking a process that runs an event loop and database connections is not safe
-            pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                                       initializer=_init_worker, initargs=(WORKER_MEMORY_BYTES,))
+            # spawned, at nice 10 (validation must not take the cores from the event loop that answers everyone
+            # else), and ending with this process even when it is killed outright
+            pool = child_pool(workers, niceness=10, initializer=_init_worker, initargs=(WORKER_MEMORY_BYTES,))
             _executors[workers] = pool
         return pool
 
