@@ -226,6 +226,9 @@ class PlaceRecorder:
         has_video = "video" in self._kinds
         if seg is None:
             if has_video and not (kind == "video" and keyframe):
+                if kind == "video" and not self._rotation_asked:
+                    self._rotation_asked = True  # the first key frame was lost or is not yet due: ask for one
+                    asyncio.create_task(self._request_keyframe())
                 return  # a segment begins on a video key frame
             seg = self._segment = await self._open(clock, media, data if kind == "video" else None)
         elif kind == "video" and t - seg.origin >= self._segment_s:

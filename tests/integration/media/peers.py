@@ -151,6 +151,25 @@ class Publisher:
         await self.pc.close()
         await self.ws.close()
 
+    async def stop_sending(self, received, quiet_s: float = 2.0, timeout: float = 15.0) -> dict[str, int]:
+        """Stop sending, and return once the server has `received` (a callable: kind -> frames so far) every frame
+        sent but the last of each track (aiortc's jitter buffer holds a frame until the next one arrives), or
+        nothing more has arrived for `quiet_s`. What is still in flight when a publisher hangs up is lost to
+        any recorder; this lets a test count only what could have arrived."""
+        self.video.paused = self.audio.paused = True
+        loop = asyncio.get_running_loop()
+        last, changed, deadline = None, loop.time(), loop.time() + timeout
+        while loop.time() < deadline:
+            got = {kind: received(kind) for kind in ("video", "audio")}
+            if got["video"] >= self.video.sent - 1 and got["audio"] >= self.audio.sent - 1:
+                break
+            if got != last:
+                last, changed = got, loop.time()
+            elif loop.time() - changed >= quiet_s:
+                break
+            await asyncio.sleep(0.05)
+        return {kind: received(kind) for kind in ("video", "audio")}
+
 
 async def publish(client, session_id: str, place_id: str, headers: dict, base: str = "",
                   video_codec: str = "vp8") -> Publisher:

@@ -6,8 +6,9 @@ import hashlib
 import json
 
 from evaluation.media.passthrough import CODEC_CALLS
+from evaluation.media.routes import MEDIA_HUB
 
-from .peers import FPS, decode_file, decode_video, publish, until, watch
+from .peers import FPS, GOP, decode_file, decode_video, publish, until, watch
 
 PUBLISH_S = 20
 
@@ -40,6 +41,13 @@ async def test_three_places_recorded_in_segments_that_play_and_match_the_ledger(
     publishers = [await publish(client, live.session_id, m.place_id, m.person.headers) for m in places]
     supervisor = await watch(client, live.session_id, live.supervisor.headers)
     await asyncio.sleep(PUBLISH_S)
+    hub = client.server.app[MEDIA_HUB]
+    received = {}
+    for p in publishers:
+        p.video.paused = p.audio.paused = True  # all stop at once; each is then waited for
+    for member, p in zip(places, publishers):
+        publication = hub.publication(live.session_id, member.place_id)
+        received[member.place_id] = await p.stop_sending(lambda kind, pub=publication: pub.packets[kind])
     for p in publishers:
         await p.close()
     await supervisor.close()
@@ -75,8 +83,14 @@ async def test_three_places_recorded_in_segments_that_play_and_match_the_ledger(
             audio += decoded["audio"]
             duration += decoded["duration"]
         sent_video, sent_audio = pub.video.sent, pub.audio.sent
-        assert video >= 0.95 * sent_video, (video, sent_video)
-        assert audio >= 0.95 * sent_audio, (audio, sent_audio)
+        got = received[member.place_id]
+        # everything the server received is in the recording, from the first key frame it received (the first
+        # frame sent is one; were it lost on the way, the frames to the next, a second later, have no segment) ...
+        assert got["video"] - GOP <= video <= got["video"], (video, got)
+        assert audio >= 0.99 * got["audio"], (audio, got)
+        # ... and that is nearly everything sent
+        assert video >= 0.95 * sent_video, (video, sent_video, got)
+        assert audio >= 0.95 * sent_audio, (audio, sent_audio, got)
         assert abs(duration - sent_video / FPS) <= 1.0, (duration, sent_video / FPS)
         assert abs(sent_video / FPS - PUBLISH_S) < 2
 
