@@ -3,6 +3,9 @@ segments, never decoded nor encoded.
 
 - A segment begins on a video key frame. When a segment has lasted `segment_s`, a key frame is requested of the
   publisher (PLI) and the next key frame starts the next segment, so every segment plays from its first frame.
+  Audio goes by its time, not its arrival: audio sent before that key frame but received after it (audio and
+  video have receive paths of their own) still goes in the previous segment, which closes once the audio has
+  passed the key frame.
 - A segment is written to a temporary file of the media store (core.storage) and renamed into place only once
   the muxer has closed it and it is fsynced: a crash loses at most the open segment, and every segment under a
   final name plays. The next start settles what a crash left open (recovery.py).
@@ -41,6 +44,8 @@ log = logging.getLogger(__name__)
 
 MS = fractions.Fraction(1, 1000)
 AUDIO_FRAME_MS = 20
+# how long into a new segment (video time) the previous one waits for audio sent before the new one's first frame
+HANDOVER_S = 1.0
 # Opus identification header (RFC 7845 §5.1): version 1, 2 channels, 312 samples pre-skip, 48 kHz, gain 0,
 # mapping family 0; written as the Matroska CodecPrivate
 OPUS_HEAD = b"OpusHead\x01\x02\x38\x01\x80\xbb\x00\x00\x00\x00\x00"
@@ -160,6 +165,7 @@ class PlaceRecorder:
         self._queue: asyncio.Queue = asyncio.Queue()
         self._clocks: dict[str, TrackClock] = {}
         self._segment: _Segment | None = None
+        self._previous: _Segment | None = None  # the segment before the open one, until its late audio is in
         self._seq = seq_from  # the publication's segments recorded before this recorder (a renegotiation)
         self._rotation_asked = False
         self._closing: set[asyncio.Task] = set()
@@ -214,9 +220,11 @@ class PlaceRecorder:
                 except Exception:  # noqa: BLE001 - one bad packet must not end the recording
                     log.exception("recording %s: a packet could not be written", self.ref.place_public_id)
         finally:
-            if self._segment is not None and not self._abandoned:
-                self._close(self._segment)
-                self._segment = None
+            if not self._abandoned:
+                for seg in (self._previous, self._segment):
+                    if seg is not None:
+                        self._close(seg)
+                self._previous = self._segment = None
 
     async def _write(self, kind: str, clock: TrackClock, media: float, data: bytes, keyframe: bool) -> None:
         t = clock.time(media)
@@ -233,7 +241,7 @@ class PlaceRecorder:
             seg = self._segment = await self._open(clock, media, data if kind == "video" else None)
         elif kind == "video" and t - seg.origin >= self._segment_s:
             if keyframe:
-                self._close(seg)
+                self._hand_over(seg)
                 seg = self._segment = await self._open(clock, media, data)
             elif not self._rotation_asked:
                 self._rotation_asked = True
@@ -241,10 +249,28 @@ class PlaceRecorder:
         elif not has_video and t - seg.origin >= self._segment_s:
             self._close(seg)
             seg = self._segment = await self._open(clock, media, None)
+        previous = self._previous
+        if previous is not None:
+            if kind == "audio" and t < seg.origin:
+                seg = previous  # sent before the new segment's first frame, received after it: the previous one's
+            elif kind == "audio" or t - seg.origin >= HANDOVER_S:
+                self._previous = None
+                self._close(previous)
+        self._mux(seg, kind, t, data, keyframe)
+
+    def _hand_over(self, seg: _Segment) -> None:
+        """A new segment is opening after `seg`: `seg` stays open for the audio sent before the new one's first
+        frame that is still on its way (each track has its own receive path), and closes when the audio passes
+        that frame, or HANDOVER_S into the new segment."""
+        if self._previous is not None:
+            self._close(self._previous)
+        self._previous = seg
+
+    def _mux(self, seg: _Segment, kind: str, t: float, data: bytes, keyframe: bool) -> None:
         pts = round((t - seg.origin) * 1000)
         last = seg.last_pts.get(kind)
         if pts < 0 and kind == "audio":
-            return  # audio from just before the segment's first frame
+            return  # audio from before the publication's first key frame: no segment to go in
         if last is not None and pts <= last:
             pts = last + 1
         pts = max(pts, 0)  # video: the first frame's clock was corrected earlier since the segment opened

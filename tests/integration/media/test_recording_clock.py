@@ -58,3 +58,47 @@ async def test_a_late_first_key_frame_and_a_timestamp_wrap_cost_no_audio_after_t
     # and every segment lasts as long as the frames it holds: 5 s, 5 s, 2 s
     for d, c, seconds in zip(decoded, closed, (5, 5, 2)):
         assert abs(c.duration_ms / 1000 - seconds) < 0.1 and abs(d["duration"] - seconds) < 0.1, (c, d)
+
+
+async def test_audio_received_after_the_next_segments_first_frame_goes_in_the_segment_it_was_sent_in(
+        live, sessions, raw_conn, settings):
+    """Audio and video reach the recorder by receive paths of their own. At each segment change here, the audio
+    of the 0.3 s before the new key frame is held up and arrives after it: it still belongs to, and is recorded
+    in, the segment before. Nothing sent is lost, and every segment holds exactly its own 5 s of audio."""
+    session_id = await raw_conn.fetchval("SELECT id FROM evaluation_session WHERE public_id = $1", live.session_id)
+    place = live.members[0].place_id
+    place_id = await raw_conn.fetchval("SELECT id FROM venue_place WHERE public_id = $1", place)
+    ref = PublicationRef(session_id, live.session_id, place_id, place, None, live.members[0].person.public_id, 1)
+    storage = Storage(settings.data_dir / "media")
+
+    async def keyframe() -> None:
+        return None
+
+    recorder = PlaceRecorder(sessions=sessions, storage=storage, ref=ref, kinds={"video", "audio"},
+                             mimes={"video": "video/vp8", "audio": "audio/opus"}, segment_s=5.0,
+                             request_keyframe=keyframe)
+    recorder.start()
+    video, audio = clip()
+    t0 = asyncio.get_running_loop().time()
+    packets = []
+    for n in range(SECONDS * FPS):
+        data, key = video[n % len(video)]
+        packets.append((n / FPS, "video", n * 90000 // FPS, 90000, data, key))
+    audio_sent = SECONDS * 1000 // AUDIO_MS
+    for n in range(audio_sent):
+        sent = n * AUDIO_MS / 1000
+        # held up past the key frame at `change`, with the audio queued behind it (a track arrives in order)
+        change = next((k * 5 for k in (1, 2) if k * 5 - 0.3 <= sent < k * 5 + 0.05), None)
+        arrival = change + 0.05 if change is not None else sent
+        packets.append((arrival, "audio", n * 960, 48000, audio[n % len(audio)], True))
+    order = itertools.count()
+    for arrival, kind, ts, rate, data, key in sorted(packets, key=lambda p: (p[0], next(order))):
+        recorder.push(kind, ts, rate, data, key, arrival=t0 + arrival)
+    await recorder.stop()
+
+    closed = sorted(recorder.closed, key=lambda c: c.seq)
+    decoded = [decode_file(storage.path(c.storage_key)) for c in closed]
+    assert [c.audio_frames for c in closed] == [d["audio"] for d in decoded] == [250, 250, 100]
+    assert [c.video_frames for c in closed] == [5 * FPS, 5 * FPS, 2 * FPS]
+    for d, c, seconds in zip(decoded, closed, (5, 5, 2)):
+        assert abs(c.duration_ms / 1000 - seconds) < 0.1 and abs(d["duration"] - seconds) < 0.1, (c, d)
