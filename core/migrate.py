@@ -1,6 +1,7 @@
 """Running Alembic migrations from code (CLI, server start and tests)."""
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from alembic import command
@@ -22,8 +23,9 @@ def upgrade(database_url: str, revision: str = "heads") -> None:
     command.upgrade(alembic_config(database_url), revision)
 
 
-def script_heads() -> set[str]:
-    """The head revisions this build's migrations end at (one per domain branch)."""
+@functools.cache
+def script_heads() -> frozenset[str]:
+    """The head revisions this build's migrations end at (one per domain branch); read once per process."""
     from alembic.script import ScriptDirectory
 
-    return set(ScriptDirectory.from_config(alembic_config("")).get_heads())
+    return frozenset(ScriptDirectory.from_config(alembic_config("")).get_heads())
