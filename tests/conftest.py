@@ -43,21 +43,147 @@ def pg_server():
     shutil.rmtree(root, ignore_errors=True)
 
 
+# What makes a database the template's: its schema, grants, triggers (and whether they are enabled), functions,
+# database settings and schema version. A reused test database must match the template's on all of it.
+FINGERPRINT = """
+SELECT md5(string_agg(x, E'\\n' ORDER BY x)) FROM (
+  SELECT 'c ' || n.nspname || '.' || c.relname || ' ' || c.relkind::text || ' ' || coalesce(c.relacl::text, '') || ' '
+         || c.relrowsecurity || c.relforcerowsecurity || c.relpersistence::text
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+   WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') AND n.nspname NOT LIKE 'pg_%temp%'
+  UNION ALL
+  SELECT 'a ' || a.attrelid::regclass || ' ' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod) || ' '
+         || a.attnotnull || ' ' || coalesce(pg_get_expr(d.adbin, d.adrelid), '')
+    FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+    LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+   WHERE c.relnamespace = 'public'::regnamespace AND a.attnum > 0 AND NOT a.attisdropped
+  UNION ALL
+  SELECT 'k ' || conrelid::regclass || ' ' || conname || ' ' || convalidated || ' ' || pg_get_constraintdef(oid)
+    FROM pg_constraint WHERE connamespace = 'public'::regnamespace
+  UNION ALL
+  SELECT 't ' || tgname || ' ' || tgenabled::text || ' ' || pg_get_triggerdef(oid) FROM pg_trigger WHERE NOT tgisinternal
+  UNION ALL
+  SELECT 'p ' || p.oid::regprocedure || ' ' || md5(p.prosrc) || ' ' || coalesce(p.proacl::text, '')
+    FROM pg_proc p WHERE p.pronamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)
+  UNION ALL
+  SELECT 'i ' || pg_get_indexdef(i.indexrelid) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+   WHERE c.relnamespace = 'public'::regnamespace
+  UNION ALL
+  SELECT 'r ' || polrelid::regclass || ' ' || polname || ' ' || coalesce(pg_get_expr(polqual, polrelid), '')
+    FROM pg_policy
+  UNION ALL SELECT 'n ' || nspname || ' ' || coalesce(nspacl::text, '') FROM pg_namespace
+  UNION ALL SELECT 'e ' || extname || ' ' || extversion FROM pg_extension
+  UNION ALL SELECT 'g ' || evtname || ' ' || evtenabled::text FROM pg_event_trigger
+  UNION ALL SELECT 'f ' || defaclobjtype::text || ' ' || defaclacl::text FROM pg_default_acl
+  UNION ALL
+  SELECT 'd ' || datconnlimit || ' ' || datallowconn || ' ' || coalesce(datacl::text, '')
+    FROM pg_database WHERE datname = current_database()
+  UNION ALL
+  SELECT 's ' || setrole || ' ' || array_to_string(setconfig, ',') FROM pg_db_role_setting
+   WHERE setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database())
+  UNION ALL
+  SELECT 'y ' || t.typname || ' ' || coalesce((SELECT string_agg(enumlabel, ',' ORDER BY enumsortorder)
+                                                FROM pg_enum WHERE enumtypid = t.oid), '')
+    FROM pg_type t WHERE t.typnamespace = 'public'::regnamespace
+  UNION ALL
+  SELECT 'q ' || seqrelid::regclass || ' ' || seqstart || ' ' || seqincrement || ' ' || seqmax || ' ' || seqmin
+         || ' ' || seqcache || ' ' || seqcycle FROM pg_sequence
+  UNION ALL
+  SELECT 'w ' || c.relname || ' ' || pg_get_viewdef(c.oid) FROM pg_class c
+   WHERE c.relkind IN ('v', 'm') AND c.relnamespace = 'public'::regnamespace
+  UNION ALL SELECT 'l ' || count(*) FROM pg_largeobject_metadata
+  UNION ALL SELECT 'v ' || version_num FROM alembic_version
+) AS f(x)
+"""
+# a test that filled its database past this gets a new one rather than an emptied one full of dead rows
+REUSE_MAX_BYTES = 48 * 1024 * 1024
+
+
+class TestDatabases:
+    """The test databases of one worker. Each test gets a database of its own, as if new: a copy of the migrated
+    template, or one an earlier test of this worker used, emptied and checked.
+
+    Copying the template (`CREATE DATABASE ... TEMPLATE`) costs 0.4-0.8 s a test on this machine, most of a short
+    test's set-up; emptying a used database costs a few milliseconds. When a test ends, its database's connections
+    are ended, every table but alembic_version is emptied with triggers off (the ledger refuses DELETE otherwise)
+    and every sequence set back to where the template has it, in one transaction. The database is then reused
+    only if its fingerprint (FINGERPRINT: schema, grants, triggers and whether they are on, functions, database
+    settings, schema version) is the template's and it is not large; otherwise it is dropped, as every database
+    was before. So a test that alters the schema, disables a trigger, grants a role or downgrades the migrations
+    never hands its database on."""
+
+    def __init__(self, server) -> None:
+        self.server = server
+        self.free: list[str] = []
+        self.fingerprint: str | None = None
+        self.reset_sql: str | None = None
+
+    async def _admin(self, sql: str) -> None:
+        admin = await asyncpg.connect(**asyncpg_dsn(self.server.libpq_uri("postgres")))
+        try:
+            await admin.execute(sql)
+        finally:
+            await admin.close()
+
+    async def take(self) -> str:
+        if self.free:
+            return self.free.pop()
+        name = f"t_{next(_counter)}_{id(self.server) % 1000}"
+        await self._admin(f'CREATE DATABASE "{name}" TEMPLATE {TEMPLATE}')
+        if self.fingerprint is None:  # read from the first copy: connecting to the template would block copies
+            conn = await asyncpg.connect(**asyncpg_dsn(self.server.libpq_uri(name)))
+            try:
+                self.fingerprint = await conn.fetchval(FINGERPRINT)
+                tables = [r["t"] for r in await conn.fetch(
+                    "SELECT format('%I.%I', schemaname, tablename) AS t FROM pg_tables "
+                    "WHERE schemaname = 'public' AND tablename <> 'alembic_version' ORDER BY 1")]
+                sequences = await conn.fetch(
+                    "SELECT format('%I.%I', schemaname, sequencename) AS s, start_value, last_value "
+                    "FROM pg_sequences WHERE schemaname = 'public' ORDER BY 1")
+            finally:
+                await conn.close()
+            statements = [f"DELETE FROM {t}" for t in tables]
+            for r in sequences:  # as the template has it: never used (start, not called) or at its last value
+                used = r["last_value"] is not None
+                value = r["last_value"] if used else r["start_value"]
+                statements.append(f"SELECT setval('{r['s']}', {value}, {'true' if used else 'false'})")
+            self.reset_sql = ";\n".join(statements)
+        return name
+
+    async def give_back(self, name: str) -> None:
+        reusable = False
+        try:
+            conn = await asyncpg.connect(**asyncpg_dsn(self.server.libpq_uri(name)))
+            try:
+                await conn.execute("SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity "
+                                   "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                                   "AND backend_type = 'client backend'")
+                async with conn.transaction():
+                    await conn.execute("SET LOCAL session_replication_role = replica")
+                    await conn.execute(self.reset_sql)
+                reusable = (await conn.fetchval(FINGERPRINT) == self.fingerprint
+                            and await conn.fetchval("SELECT pg_database_size(current_database())") < REUSE_MAX_BYTES)
+            finally:
+                await conn.close()
+        except (OSError, asyncpg.PostgresError):
+            reusable = False  # a table dropped, a server stopped: the database is not reused
+        if reusable:
+            self.free.append(name)
+        else:
+            await self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def test_databases(pg_server) -> TestDatabases:
+    return TestDatabases(pg_server)
+
+
 @pytest.fixture
-async def db_url(pg_server):
-    """A database of its own for one test, copied from the migrated template."""
-    name = f"t_{next(_counter)}_{id(pg_server) % 1000}"
-    admin = await asyncpg.connect(**asyncpg_dsn(pg_server.libpq_uri("postgres")))
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE {TEMPLATE}')
-    finally:
-        await admin.close()
+async def db_url(pg_server, test_databases):
+    """A database of its own for one test: the migrated template's copy, new or emptied (TestDatabases)."""
+    name = await test_databases.take()
     yield pg_server.libpq_uri(name)
-    admin = await asyncpg.connect(**asyncpg_dsn(pg_server.libpq_uri("postgres")))
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    await test_databases.give_back(name)
 
 
 @pytest.fixture
