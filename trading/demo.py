@@ -24,10 +24,10 @@ from sqlalchemy import String, cast, func, insert, select
 from sqlalchemy.dialects.postgresql import ARRAY as PG_ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from core import identity_service
 from core.clock import db_now
 from core.identity_models import Organisation, User
 from core.identity_rules import uscc_check_char
-from core.ids import public_id
 from evidence import ledger_service as ledger
 from trading import keyholding, participation, statutory, tenders
 from trading.access import principal_of
@@ -125,10 +125,9 @@ async def ensure_tenderers(session: AsyncSession, rng: random.Random) -> dict[st
         name = TENDERER_PATTERNS[i % len(TENDERER_PATTERNS)].format(city=city)
         org = (await session.execute(select(Organisation).where(Organisation.name == name))).scalars().first()
         if org is None:
-            org = Organisation(public_id=public_id("O"), name=name, social_credit_code=_uscc(900_000 + i),
-                               kind="public_institution", region_code=region)
-            session.add(org)
-            await session.flush()
+            org = await identity_service.create_organisation(
+                session, actor=ledger.SYSTEM, name=name, social_credit_code=_uscc(900_000 + i),
+                kind="public_institution", region_code=region)
         out[region] = (org.id, org.name)
     return out
 

@@ -163,10 +163,8 @@ async def build_world(client, sessions, raw_conn) -> World:
     agent = await staff(sessions, client, "agent", organisation_public_id=agency)
     info = await tender_with_lot(sessions, agent, bidders=1)
     some_bidder = await bidder(client)
-    org = await raw_conn.fetchval("SELECT organisation_id FROM app_user WHERE public_id = $1", some_bidder.public_id)
-    user = await raw_conn.fetchval("SELECT id FROM app_user WHERE public_id = $1", some_bidder.public_id)
-    await raw_conn.execute("INSERT INTO bidder_registration (tender_id, lot_id, organisation_id, registered_by_id) "
-                           "VALUES ($1, $2, $3, $4)", info.tender_id, info.lot_pk, org, user)
+    resp = await client.post(f"/api/v1/lots/{info.lot_id}/registrations", headers=some_bidder.headers)
+    assert resp.status == 201, await resp.text()
     pool = [await add_expert(sessions, specialty="A0101", employer=await organisation(sessions), account=True,
                              name=name) for name in NAMES[:7]]
     supervisor = await staff(sessions, client, "supervisor", organisation_public_id=supervisors_org)

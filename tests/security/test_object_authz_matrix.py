@@ -31,8 +31,6 @@ from tests.helpers import Actor, bidder, staff
 from tests.integration.expert_pool.conftest import (add_expert, organisation, sign_in, supervising_org,
                                                     tender_with_lot)
 from tests.integration.test_draw_confidentiality_matrix import example
-from tests.integration.trading.conftest import EVALUATION
-from trading.evaluation_methods import stored_evaluation
 from web.keys import SCHEDULER
 
 ROLES = ("anonymous", "admin", "agent", "bidder", "expert", "supervisor")
@@ -80,15 +78,9 @@ async def _build_side(client, sessions, raw_conn, name: str, admin: Actor, speci
     supervising = await organisation(sessions, f"中山市{name}监督办公室")
     agent = await staff(sessions, client, "agent", organisation_public_id=agency)
     supervisor = await staff(sessions, client, "supervisor", organisation_public_id=supervising)
-    tender = await tender_with_lot(sessions, agent)
-    draft = await tender_with_lot(sessions, agent, status="draft")
-    for info in (tender, draft):
-        # supervised by the side's own supervisors, with an evaluation method as every tender made through the
-        # API has (the test helper makes none)
-        await raw_conn.execute("UPDATE tender SET supervisor_organisation_id = "
-                               "(SELECT id FROM organisation WHERE public_id = $1), evaluation = $2::jsonb "
-                               "WHERE id = $3", supervising, json.dumps(stored_evaluation(EVALUATION)),
-                               info.tender_id)
+    # supervised by the side's own supervisors
+    tender = await tender_with_lot(sessions, agent, supervisor_org=supervising)
+    draft = await tender_with_lot(sessions, agent, status="draft", supervisor_org=supervising)
     someone = await bidder(client)
     await post(client, f"/api/v1/lots/{tender.lot_id}/registrations", someone)
     clarification = (await post(client, f"/api/v1/tenders/{tender.code}/clarifications", someone,

@@ -49,12 +49,13 @@ async def supervising_org(sessions) -> str:
 
 async def tender_with_lot(sessions, agent: Actor, *, family: str = "FJSZ", budget: str = "5000000.00",
                           method: str = "open", status: str = "published", bidders: int = 0,
-                          bid_deadline_days: float = 10) -> TenderInfo:
+                          bid_deadline_days: float = 10, supervisor_org: str | None = None) -> TenderInfo:
     """A tender with one lot reached through the trading services (tests/integration/trading_bids/conftest.py
-    `service_tender`; `status` "published", "draft" or "cancelled"), supervised by SUPERVISING_ORG, its bid
-    deadline `bid_deadline_days` from now, with `bidders` organisations registered for its lot."""
+    `service_tender`; `status` "published", "draft" or "cancelled"), supervised by `supervisor_org` (default
+    SUPERVISING_ORG), its bid deadline `bid_deadline_days` from now, with `bidders` organisations registered for
+    its lot."""
     from tests.integration.trading_bids.conftest import service_tender
-    supervisors = await supervising_org(sessions)
+    supervisors = supervisor_org or await supervising_org(sessions)
     tenderer = await organisation(sessions, f"中山市第{next(_n)}人民医院")
     bidder_orgs = [await organisation(sessions, f"投标人{next(_n)}建设有限公司") for _ in range(bidders)]
     made = await service_tender(sessions, agent, tenderer=tenderer, supervisor_org=supervisors, state=status,

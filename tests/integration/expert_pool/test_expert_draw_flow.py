@@ -18,7 +18,7 @@ async def ledger_actions(raw_conn, entity: str) -> list[str]:
 
 
 async def test_a_draw_runs_from_request_to_a_formed_committee_with_replacements_and_a_supplementary_draw(
-        client, sessions, raw_conn, agent, supervisor):
+        client, sessions, raw_conn, agent, supervisor, admin):
     info = await tender_with_lot(sessions, agent)
     builders = await employed_experts(sessions, 5, specialty="A0101", city="440100", account=True)
     costers = await employed_experts(sessions, 3, specialty="C0101", city="442000", account=True)
@@ -26,8 +26,9 @@ async def test_a_draw_runs_from_request_to_a_formed_committee_with_replacements_
     # two builders avoidance must leave out: one works for the tenderer, one is suspended
     await add_expert(sessions, specialty="A0101", city="440100", employer=info.tenderer)
     suspended = await add_expert(sessions, specialty="A0101", city="440100", employer=await organisation(sessions))
-    await raw_conn.execute("UPDATE expert SET status = 'suspended', status_reason = '违规' WHERE public_id = $1",
-                           suspended.expert_id)
+    resp = await client.post(f"/api/v1/experts/{suspended.expert_id}/status", headers=admin.headers,
+                             json={"status": "suspended", "reason": "违规"})
+    assert resp.status == 200, await resp.text()
 
     # 1. Request: the commitment is published at once, with the request and the candidates' digest.
     resp = await client.post(f"/api/v1/lots/{info.lot_id}/draws", headers=agent.headers, json={

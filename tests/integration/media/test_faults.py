@@ -177,7 +177,9 @@ async def test_once_the_session_is_over_its_places_are_no_longer_watched(client,
     pub = await publish(client, live.session_id, member.place_id, member.person.headers)
     supervisor = await watch(client, live.session_id, live.supervisor.headers)
     assert await until(lambda: supervisor.count(member.place_id, "video") > 5, 10)
-    await raw_conn.execute("UPDATE evaluation_session SET status = 'closed' WHERE public_id = $1", live.session_id)
+    resp = await client.post(f"/api/v1/evaluation-sessions/{live.session_id}/abort", headers=live.supervisor.headers,
+                             json={"reason": "评标室网络中断，无法继续"})
+    assert resp.status == 200, await resp.text()
     closed_at_seq = await raw_conn.fetchval("SELECT coalesce(max(seq), 0) FROM audit_entry")
 
     error = await pub.ws.receive(timeout=10)

@@ -13,13 +13,12 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from core.ids import public_id
 from evaluation.media.worker_routes import REGISTRATION, worker_app
 from tests.helpers import Actor, staff
-from tests.integration.evaluation.conftest import tender_with_lot
+from tests.integration.evaluation.conftest import at, post, tender_with_lot
 from web.app import create_app
 
-from .recordings import scheduled_session
+from .recordings import Scheduled, scheduled_session
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -35,17 +34,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-async def more_sessions(sessions, raw_conn, agent: Actor, n: int) -> list[str]:
-    """Further scheduled sessions, each of its own tender's lot (the scheduling itself is tested elsewhere)."""
+async def more_sessions(sessions, client, s: Scheduled, n: int) -> list[str]:
+    """Further sessions, each of its own tender's lot, scheduled over HTTP in the Zhongshan room of `s` on days of
+    their own (the scheduling itself is tested in tests/integration/evaluation/)."""
     out = []
-    for _ in range(n):
-        ref = await tender_with_lot(sessions, agent)
-        es = public_id("ES", 8)
-        await raw_conn.execute(
-            "INSERT INTO evaluation_session (public_id, tender_id, lot_id, status, created_by_id) "
-            "SELECT $1, t.id, l.id, 'scheduled', t.created_by_id FROM lot l JOIN tender t ON t.id = l.tender_id "
-            "WHERE l.public_id = $2", es, ref.lot_id)
-        out.append(es)
+    for day in range(6, 6 + n):
+        ref = await tender_with_lot(sessions, s.agent)
+        booking = await post(client, f"/api/v1/rooms/{s.zhongshan.room}/bookings", s.agent,
+                             {"tender": ref.code, "lot": ref.lot_id, "label": "第一标段评标",
+                              "starts_at": at(day, 9), "ends_at": at(day, 17)}, 201)
+        created = await post(client, f"/api/v1/lots/{ref.lot_id}/evaluation-sessions", s.agent,
+                             {"main_booking": booking["booking_id"]}, 201)
+        out.append(created["session_id"])
     return out
 
 
@@ -63,7 +63,7 @@ async def connect(client, session_id: str, actor: Actor):
 async def test_sessions_go_to_the_least_loaded_live_worker_and_follow_it(client, sessions, settings, raw_conn,
                                                                          admin):
     s = await scheduled_session(sessions, client, admin)
-    s2, s3, s4 = await more_sessions(sessions, raw_conn, s.agent, 3)
+    s2, s3, s4 = await more_sessions(sessions, client, s, 3)
     s1 = s.session_id
     # heartbeats are driven by hand below, and a worker dies only when the test ages its heartbeat
     tuned = settings.with_(media_workers=True, media_worker_heartbeat_s=3600, media_worker_dead_after_s=60)
