@@ -236,7 +236,10 @@ async def test_experts_confer_the_supervisor_watches_and_replays_from_a_marker(s
         assert len(moving) == 1 and them.member_id in moving[0]["label"] and them.label in moving[0]["label"]
         await frames_advance(page, "#camera-preview video")
     # the supervisor's wall: both places moving, each with its health
-    found, _ = await asyncio.gather(axe_violations(chair_page), wall.wait_for_selector("#wall-status[data-state=live]"))
+    # (the wall connects beside two camera pages and the rest of the suite: on two loaded cores its connection
+    # has taken over 15 s; it goes live as soon as it connects)
+    found, _ = await asyncio.gather(axe_violations(chair_page),
+                                    wall.wait_for_selector("#wall-status[data-state=live]", timeout=60_000))
     assert found == []
     assert len(await frames_advance(wall, "#wall-tiles video", count=2)) == 2
     for m in media.members:   # each tile's health: frames per second and the last frame's time
