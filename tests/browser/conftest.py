@@ -160,6 +160,9 @@ async def sign_in(page: Page, username: str, password: str = DEMO_PASSWORD, totp
         await page.fill("#totp", totp)
     async with page.expect_navigation():
         await page.click("main form button[type=submit]")
+    if page.url.split("?")[0].rstrip("/").endswith("/signin"):  # refused: say so here, not as a missing page later
+        shown = await page.locator("main").inner_text()
+        raise AssertionError(f"{username} could not sign in: {shown[:300]}")
 
 
 async def axe_violations(page: Page, impacts: tuple[str, ...] = ("serious", "critical")) -> list[dict]:
