@@ -7,14 +7,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import text
 
 from core import identity_service
-from core.identity_models import User
 from expert_pool import service as expert_service
 from expert_pool.demo import id_card
 from tests.helpers import PASSWORD, Actor, auth, login, social_credit_code, staff
-from trading.models import BidderRegistration
+from trading import participation
+from trading.access import principal_of
 
 _n = itertools.count(1)
 # the tenders of these tests name one supervising organisation (行政监督部门); the `supervisor` fixture belongs to it
@@ -62,13 +62,12 @@ async def tender_with_lot(sessions, agent: Actor, *, family: str = "FJSZ", budge
                                 title=f"中山市第{next(_n)}号项目", family=family,
                                 subtype=f"{family}-SG" if family == "FJSZ" else f"{family}-HW", method=method,
                                 budget=budget, bid_deadline_days=bid_deadline_days)
-    async with sessions() as session, session.begin():
-        agent_pk = (await session.execute(select(User.id).where(User.public_id == agent.public_id))).scalar_one()
-        for org in bidder_orgs:
-            org_pk = (await session.execute(text("SELECT id FROM organisation WHERE public_id = :p"),
-                                            {"p": org})).scalar_one()
-            session.add(BidderRegistration(tender_id=made.tender_id, lot_id=made.lot_pk, organisation_id=org_pk,
-                                           registered_by_id=agent_pk))
+    for org in bidder_orgs:  # each registers through the trading service, as a bidder of the organisation
+        async with sessions() as session, session.begin():
+            user, _ = await identity_service.create_user(
+                session, actor=agent.public_id, username=f"reg{next(_n)}", password=PASSWORD,
+                display_name="投标经办人", roles=["bidder"], organisation_public_id=org)
+            await participation.register_for_lot(session, principal_of(user), made.lot_id)
     return TenderInfo(made.tender_id, made.code, made.lot_id, made.lot_pk, tenderer, bidder_orgs)
 
 

@@ -1,13 +1,16 @@
 """Draw timing: one original draw per lot, cancellation with a written reason, no new committee once the
 bids are being opened, and the re-screen at the bid deadline against the bidders who actually bid."""
+import itertools
 import json
 
-
-from tests.helpers import staff
+from core import identity_service
+from tests.helpers import PASSWORD, staff
+from tests.integration.trading_bids.conftest import bundle
 from web.keys import SCHEDULER
 
 from .conftest import employed_experts, organisation, session_time, sign_in, tender_with_lot
 
+_n = itertools.count(1)
 QUOTAS = [{"name": "土建", "specialty": "A0101", "count": 5, "backups": 2}]
 
 
@@ -71,16 +74,20 @@ async def test_a_lot_has_one_original_draw_until_it_is_cancelled_with_a_reason(
 # tests/integration/evaluation/test_draws_through_the_states.py, on lots taken there through the API
 
 
-async def bid(raw_conn, info, organisation_public_id: str, agent) -> None:
-    """A sealed bid of an organisation that registered after the draw (the bid's content does not matter here)."""
-    org = await raw_conn.fetchval("SELECT id FROM organisation WHERE public_id = $1", organisation_public_id)
-    user = await raw_conn.fetchval("SELECT id FROM app_user WHERE public_id = $1", agent.public_id)
-    await raw_conn.execute("INSERT INTO bidder_registration (tender_id, lot_id, organisation_id, registered_by_id) "
-                           "VALUES ($1, $2, $3, $4)", info.tender_id, info.lot_pk, org, user)
-    await raw_conn.execute(
-        "INSERT INTO bid (public_id, tender_id, lot_id, organisation_id, submitted_by_id, storage_key, sha256, size, "
-        "sealed_by) VALUES ($1, $2, $3, $4, $5, 'bids/none', $6, 1, 'client')",
-        f"B-{organisation_public_id}", info.tender_id, info.lot_pk, org, user, "0" * 64)
+async def bid(client, sessions, info, organisation_public_id: str) -> None:
+    """A bid of an organisation that registers after the draw, through the API: a bidder account of the
+    organisation registers for the lot and uploads a bid (its content does not matter here)."""
+    username = f"bidder{next(_n)}"
+    async with sessions() as session, session.begin():
+        await identity_service.create_user(session, actor="system", username=username, password=PASSWORD,
+                                           display_name="投标经办人", roles=["bidder"],
+                                           organisation_public_id=organisation_public_id)
+    actor = await sign_in(client, username)
+    resp = await client.post(f"/api/v1/lots/{info.lot_id}/registrations", headers=actor.headers)
+    assert resp.status == 201, await resp.text()
+    resp = await client.put(f"/api/v1/tenders/{info.code}/lots/{info.lot_id}/bid", data=bundle(),
+                            headers={**actor.headers, "Content-Type": "application/octet-stream"})
+    assert resp.status in (200, 201), await resp.text()
 
 
 async def test_at_the_bid_deadline_members_who_now_conflict_with_a_bidder_are_replaced_from_the_backups(
@@ -106,8 +113,8 @@ async def test_at_the_bid_deadline_members_who_now_conflict_with_a_bidder_are_re
                              json={"organisation_id": tied_company, "note": "曾任职"})
     assert resp.status == 201
     # after the draw, the first one's employer and the tied company register and bid
-    await bid(raw_conn, info, experts[employed].employer, agent)
-    await bid(raw_conn, info, tied_company, agent)
+    await bid(client, sessions, info, experts[employed].employer)
+    await bid(client, sessions, info, tied_company)
 
     # The deadline job does nothing before the deadline (it moved, say): it waits for the deadline again.
     key = f"expert_draw:{draw_id}:rescreen"
