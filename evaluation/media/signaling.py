@@ -24,7 +24,7 @@ import json
 import logging
 from typing import Awaitable, Callable
 
-from aiohttp import WSMsgType, web
+from aiohttp import ClientConnectionResetError, WSMsgType, web
 from aiortc import RTCSessionDescription
 from aiortc.exceptions import InternalError, InvalidAccessError, InvalidStateError, OperationError
 
@@ -84,7 +84,10 @@ async def receive(ws: web.WebSocketResponse, timeout: float | None = None) -> di
 
 
 async def refuse(ws: web.WebSocketResponse, code: int, reason: str, message: str) -> None:
-    await send(ws, {"type": "error", "code": reason, "message": message})
+    try:
+        await send(ws, {"type": "error", "code": reason, "message": message})
+    except ClientConnectionResetError:
+        return  # the participant has gone: nobody to tell
     await ws.close(code=code, message=reason.encode()[:120])
 
 
@@ -122,6 +125,9 @@ async def _guarded(ws: web.WebSocketResponse, run: Callable[[], Awaitable[None]]
         await refuse(ws, CLOSE_BAD_REQUEST, "timeout", "the expected message did not come in time")
     except HubClosed as err:
         await refuse(ws, CLOSE_GOING_AWAY, "shutting_down", str(err))
+    except ClientConnectionResetError:
+        # the participant closed its socket (left the page, reconnected) while the server was answering it
+        log.info("media signaling: the participant's socket closed during the exchange")
     except Exception:
         log.exception("media signaling failed")
         await refuse(ws, CLOSE_INTERNAL, "internal_error", "internal error")
