@@ -5,7 +5,8 @@ segments, never decoded nor encoded.
   publisher (PLI) and the next key frame starts the next segment, so every segment plays from its first frame.
   Audio goes by its time, not its arrival: audio sent before that key frame but received after it (audio and
   video have receive paths of their own) still goes in the previous segment, which closes once the audio has
-  passed the key frame.
+  passed the key frame. Audio received before the publication's first key frame waits for it (the video path is
+  the slower one), and what was sent from that frame's time on goes in the first segment.
 - A segment is written to a temporary file of the media store (core.storage) and renamed into place only once
   the muxer has closed it and it is fsynced: a crash loses at most the open segment, and every segment under a
   final name plays. The next start settles what a crash left open (recovery.py).
@@ -46,6 +47,8 @@ MS = fractions.Fraction(1, 1000)
 AUDIO_FRAME_MS = 20
 # how long into a new segment (video time) the previous one waits for audio sent before the new one's first frame
 HANDOVER_S = 1.0
+# audio kept while the first key frame is awaited (5 s at 20 ms a frame); only what was sent after it is recorded
+EARLY_AUDIO_MAX = 250
 # Opus identification header (RFC 7845 §5.1): version 1, 2 channels, 312 samples pre-skip, 48 kHz, gain 0,
 # mapping family 0; written as the Matroska CodecPrivate
 OPUS_HEAD = b"OpusHead\x01\x02\x38\x01\x80\xbb\x00\x00\x00\x00\x00"
@@ -166,6 +169,7 @@ class PlaceRecorder:
         self._clocks: dict[str, TrackClock] = {}
         self._segment: _Segment | None = None
         self._previous: _Segment | None = None  # the segment before the open one, until its late audio is in
+        self._early: list[tuple[TrackClock, float, bytes]] = []  # audio received before the first key frame
         self._seq = seq_from  # the publication's segments recorded before this recorder (a renegotiation)
         self._rotation_asked = False
         self._closing: set[asyncio.Task] = set()
@@ -237,8 +241,19 @@ class PlaceRecorder:
                 if kind == "video" and not self._rotation_asked:
                     self._rotation_asked = True  # the first key frame was lost or is not yet due: ask for one
                     asyncio.create_task(self._request_keyframe())
+                elif kind == "audio":
+                    # the key frame may still be on its way (video has its own, slower receive path): the audio
+                    # sent from its time on goes in the first segment once it opens
+                    self._early.append((clock, media, data))
+                    del self._early[:-EARLY_AUDIO_MAX]
                 return  # a segment begins on a video key frame
             seg = self._segment = await self._open(clock, media, data if kind == "video" else None)
+            if self._early:
+                self._mux(seg, kind, t, data, keyframe)
+                early, self._early = self._early, []
+                for a_clock, a_media, a_data in early:
+                    self._mux(seg, "audio", a_clock.time(a_media), a_data, True)
+                return
         elif kind == "video" and t - seg.origin >= self._segment_s:
             if keyframe:
                 self._hand_over(seg)
