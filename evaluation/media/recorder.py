@@ -248,12 +248,6 @@ class PlaceRecorder:
                     del self._early[:-EARLY_AUDIO_MAX]
                 return  # a segment begins on a video key frame
             seg = self._segment = await self._open(clock, media, data if kind == "video" else None)
-            if self._early:
-                self._mux(seg, kind, t, data, keyframe)
-                early, self._early = self._early, []
-                for a_clock, a_media, a_data in early:
-                    self._mux(seg, "audio", a_clock.time(a_media), a_data, True)
-                return
         elif kind == "video" and t - seg.origin >= self._segment_s:
             if keyframe:
                 self._hand_over(seg)
@@ -272,6 +266,10 @@ class PlaceRecorder:
                 self._previous = None
                 self._close(previous)
         self._mux(seg, kind, t, data, keyframe)
+        if self._early:  # the first segment has just opened on its key frame: the audio that waited for it
+            early, self._early = self._early, []
+            for a_clock, a_media, a_data in early:
+                self._mux(seg, "audio", a_clock.time(a_media), a_data, True)
 
     def _hand_over(self, seg: _Segment) -> None:
         """A new segment is opening after `seg`: `seg` stays open for the audio sent before the new one's first
