@@ -1,26 +1,25 @@
-"""Building blocks for sealed-bid tests: draft tenders, lots and registrations made behind the API's back (the
-draft is the first state; every later one is reached through the services or the API), and holder keys wrapped
-once per run (each age scrypt wrap costs ~1.6 s)."""
+"""Building blocks for sealed-bid tests: tenders drafted through the API and published, registered for and bid on
+through the services or the API (only the clock is moved directly), and holder keys wrapped once per run (each
+age scrypt wrap costs ~1.6 s)."""
 from __future__ import annotations
 
 import itertools
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
-from decimal import Decimal
 
 import pytest
 from sqlalchemy import select, text
 
 from core import identity_service
-from core.clock import db_now
 from core.principal import Principal
 from core.identity_models import User
 from tests.helpers import Actor, bidder, social_credit_code, staff, submit_share
 from tests.integration.lot_states import fixtures
-from trading import keyholding, statutory, tenders
+from tests.integration.trading.conftest import draft_body
+from trading import keyholding, participation, statutory, tenders
 from trading.models import HolderKey
-from trading.models import BidderRegistration, Lot, Tender
+from trading.models import Lot, Tender
 
 _n = itertools.count(1)
 PASSPHRASES = ["holder-one-passphrase", "holder-two-passphrase", "holder-three-passphrase"]
@@ -72,8 +71,11 @@ async def enrol(sessions, actor: Actor, pair: tuple[str, bytes]) -> None:
 
 
 async def draft_tender(sessions, client, *, bidders: int = 3, method: str = "open",
-                       platform_share: bool = False) -> BidTender:
-    """A draft tender with one lot, an agent, and `bidders` registered bidders (each a signed-in user)."""
+                       platform_share: bool = False, lots: int = 1, key_threshold: int = 2,
+                       key_holder_count: int = 3) -> BidTender:
+    """A draft tender drafted by a new agent through POST /api/v1/tenders (`lots` lots, the first carrying the
+    whole budget but 1,000,000), plus `bidders` signed-in bidder accounts of their own organisations; they
+    register for the first lot when `publish` publishes the tender (registration opens with publication)."""
     async with sessions() as session, session.begin():
         agency = await identity_service.create_organisation(
             session, actor="system", name=f"中山市第{next(_n)}招标代理有限公司", social_credit_code=social_credit_code())
@@ -81,33 +83,41 @@ async def draft_tender(sessions, client, *, bidders: int = 3, method: str = "ope
             session, actor="system", name=f"中山市第{next(_n)}人民医院", social_credit_code=social_credit_code())
         supervision = await identity_service.create_organisation(
             session, actor="system", name=f"中山市第{next(_n)}公共资源交易监督管理局", social_credit_code=social_credit_code())
-        agency_id, tenderer_id, supervision_id = agency.id, tenderer.id, supervision.id
-        agency_public, supervision_public = agency.public_id, supervision.public_id
+        agency_public, tenderer_public = agency.public_id, tenderer.public_id
+        supervision_public = supervision.public_id
+        # a tender names a supervising organisation that has supervisors (招标投标法实施条例 第4条)
+        await identity_service.create_user(
+            session, actor="system", username=f"supervision{next(_n)}", password="not-used-supervisor-1",
+            display_name="监督人员", roles=["supervisor"], organisation_public_id=supervision_public)
     agent = await staff(sessions, client, "agent", organisation_public_id=agency_public)
     bidder_actors = [await bidder(client) for _ in range(bidders)]
-    async with sessions() as session, session.begin():
-        agent_user = await user_row(session, agent.public_id)
-        now = await db_now(session)
-        seq = next(_n)
-        code = f"ZS-2026-FJSZ-9{seq:04d}"
-        tender = Tender(code=code, title=f"中山市道路改造工程第{seq}号", family="FJSZ", subtype="FJSZ-SG",
-                        method=method, region_code="ZS", status="draft", tenderer_id=tenderer_id,
-                        agent_id=agency_id, supervisor_organisation_id=supervision_id, created_by_id=agent_user.id,
-                        budget=Decimal("5000000.00"), platform_holds_share=platform_share,
-                        # a draft's timeline (`publish` moves it once published)
-                        clarification_end_at=now + timedelta(hours=1), bid_deadline_at=now + timedelta(days=1),
-                        opening_at=now + timedelta(days=1))
-        session.add(tender)
-        await session.flush()
-        lot = Lot(public_id=f"{code}-L01", tender_id=tender.id, lot_no=1, title="第一标段",
-                  budget=Decimal("5000000.00"))
-        session.add(lot)
-        await session.flush()
-        for actor in bidder_actors:
-            user = await user_row(session, actor.public_id)
-            session.add(BidderRegistration(tender_id=tender.id, lot_id=lot.id, organisation_id=user.organisation_id,
-                                           registered_by_id=user.id))
-        return BidTender(tender.id, code, lot.public_id, lot.id, agent, supervision_public, [], bidder_actors)
+    seq = next(_n)
+    lot_list = [{"title": "第一标段", "budget": "5000000.00" if lots == 1 else "4000000.00"}]
+    lot_list += [{"title": f"第{i}标段 管网工程", "budget": f"{1000000 // (lots - 1)}.00"} for i in range(2, lots + 1)]
+    body = draft_body(tenderer_public, title=f"中山市道路改造工程第{seq}号", days=10, method=method,
+                      budget="5000000.00", lots=lot_list, supervisor_organisation=supervision_public,
+                      platform_holds_share=platform_share, key_threshold=key_threshold,
+                      key_holder_count=key_holder_count)
+    resp = await client.post("/api/v1/tenders", json=body, headers=agent.headers)
+    assert resp.status == 201, await resp.text()
+    code = (await resp.json())["code"]
+    async with sessions() as session:
+        tender = (await session.execute(select(Tender).where(Tender.code == code))).scalar_one()
+        first = (await session.execute(select(Lot).where(Lot.tender_id == tender.id, Lot.lot_no == 1))).scalar_one()
+        return BidTender(tender.id, code, first.public_id, first.id, agent, supervision_public, [], bidder_actors)
+
+
+async def lot_public_id(sessions, info: BidTender, lot_no: int) -> str:
+    async with sessions() as session:
+        return (await session.execute(select(Lot.public_id).where(Lot.tender_id == info.tender_id,
+                                                                  Lot.lot_no == lot_no))).scalar_one()
+
+
+async def register(sessions, actors: list[Actor], lot_id: str) -> None:
+    """投标报名: each bidder registers its organisation for the lot, as POST /lots/{id}/registrations does."""
+    for actor in actors:
+        async with sessions() as session, session.begin():
+            await participation.register_for_lot(session, await as_principal(session, actor), lot_id)
 
 
 async def add_holders(sessions, client, info: BidTender, pairs, *, k: int = 2, include_agent: bool = True) -> None:
@@ -133,11 +143,14 @@ async def as_principal(session, actor: Actor) -> Principal:
 
 async def publish(sessions, info: BidTender, *, deadline_in_s: float = 3600) -> str:
     """Publish the draft through the trading service (the key sealed, the state moved, the ledger written, the
-    close job scheduled), as the agent; then move the clock: the publication 20 days back, the clarification
+    close job scheduled), as the agent; register the bidders for the first lot; then move the clock: the publication 20 days back, the clarification
     period over, the bid deadline (and its close job) `deadline_in_s` seconds after the DB's now()."""
     async with sessions() as session, session.begin():
         tender = await tenders.publish(session, await as_principal(session, info.agent), info.code,
                                        periods=statutory.RELAXED)
+        recipient = tender.age_recipient
+    await register(sessions, info.bidders, info.lot_id)
+    async with sessions() as session, session.begin():
         await session.execute(text(
             "UPDATE tender SET published_at = now() - interval '20 days', "
             "clarification_end_at = now() - interval '1 day', "
@@ -146,7 +159,7 @@ async def publish(sessions, info: BidTender, *, deadline_in_s: float = 3600) -> 
         await session.execute(text(
             "UPDATE scheduled_job SET due_at = now() + make_interval(secs => :s) WHERE dedupe_key = :k "
             "AND status = 'pending'"), {"s": deadline_in_s, "k": tenders.close_job_key(info.tender_id)})
-        return tender.age_recipient
+    return recipient
 
 
 async def set_deadline(sessions, info: BidTender, seconds_from_now: float) -> None:

@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import io
 import json
-from decimal import Decimal
 
 import pytest
 from pypdf import PdfReader
 
 from evidence import sealing
-from tests.integration.trading_bids.conftest import (PASSPHRASES, add_holders, bundle, draft_tender, publish,
-                                                     set_deadline, upload, user_row, verify_record)
+from tests.integration.trading_bids.conftest import (PASSPHRASES, add_holders, bundle, draft_tender,
+                                                     lot_public_id, publish, register, set_deadline, upload,
+                                                     verify_record)
 from trading import opening
-from trading.models import BidderRegistration, Lot
 from tests.helpers import submit_share
 
 URL = "/api/v1/tenders/{}/opening"
@@ -112,19 +111,11 @@ async def test_a_lot_with_two_bids_fails_unopened_with_zero_decryptions_and_a_co
 
 async def test_two_lots_open_the_one_with_three_bids_and_fail_the_one_with_two(
         sessions, client, wrapped_holder_keys, raw_conn, decryptions):
-    info = await draft_tender(sessions, client, bidders=5)
+    info = await draft_tender(sessions, client, bidders=5, lots=2)
     await add_holders(sessions, client, info, wrapped_holder_keys, k=2)
-    second = f"{info.code}-L02"
-    async with sessions() as session, session.begin():
-        lot2 = Lot(public_id=second, tender_id=info.tender_id, lot_no=2, title="第二标段 管网工程",
-                   budget=Decimal("1000000.00"))
-        session.add(lot2)
-        await session.flush()
-        for actor in info.bidders[3:]:
-            user = await user_row(session, actor.public_id)
-            session.add(BidderRegistration(tender_id=info.tender_id, lot_id=lot2.id,
-                                           organisation_id=user.organisation_id, registered_by_id=user.id))
+    second = await lot_public_id(sessions, info, 2)
     await publish(sessions, info)
+    await register(sessions, info.bidders[3:], second)
     for actor, price in zip(info.bidders[:3], ("300000.00", "310000.00", "320000.00")):
         assert (await upload(client, info, actor, bundle(price=price)))[0] == 201
     for actor, price in zip(info.bidders[3:], ("777777.77", "888888.88")):

@@ -169,11 +169,8 @@ async def test_migration_0026_moves_tenders_with_the_platform_share_to_counting_
     sealed = await draft_tender(sessions, client, bidders=0, platform_share=True)
     await add_holders(sessions, client, sealed, wrapped_holder_keys[:2], k=2)
     await publish(sessions, sealed)
-    draft = await draft_tender(sessions, client, bidders=0, platform_share=True)
-    plain = await draft_tender(sessions, client, bidders=0)
-    for info, k, n in ((draft, 2, 3), (plain, 2, 3)):
-        await raw_conn.execute("UPDATE tender SET key_threshold = $1, key_holder_count = $2 WHERE id = $3",
-                               k, n, info.tender_id)
+    draft = await draft_tender(sessions, client, bidders=0, platform_share=True, key_threshold=2, key_holder_count=3)
+    plain = await draft_tender(sessions, client, bidders=0, key_threshold=2, key_holder_count=3)
 
     async def numbers() -> list[tuple[int, int]]:
         return [tuple(await raw_conn.fetchrow("SELECT key_threshold, key_holder_count FROM tender WHERE id = $1",
