@@ -145,7 +145,8 @@ class TenderSnapshot:
     agent: OrgRef | None = None
     lots: Sequence[LotSnapshot] = ()
     timeline: Timeline | None = None
-    bidders: Sequence[OrgRef] = ()
+    bidders: Sequence[OrgRef] = ()      # the organisations whose bids were opened
+    tenderer_count: int = 0             # organisations with a bid at the deadline, opened or still sealed
     awards: Sequence[AwardSnapshot] = ()
     documents: Sequence[DocumentSnapshot] = ()
     published_at: datetime | None = None
@@ -256,8 +257,10 @@ def _tender(snapshot: TenderSnapshot, status: TenderStatus, parties: _Parties,
     if snapshot.lots:
         tender["lots"] = [_lot(lot, snapshot.currency, status) for lot in snapshot.lots]
     if _discloses_bidders(snapshot, status):
-        tender["tenderers"] = [parties.add(org, "tenderer") for org in snapshot.bidders]
-        tender["numberOfTenderers"] = len(snapshot.bidders)
+        # a lot failed unopened (fewer than 3 bids, 实施条例 第44条) keeps its bidders secret; its count is public
+        if snapshot.bidders:
+            tender["tenderers"] = [parties.add(org, "tenderer") for org in snapshot.bidders]
+        tender["numberOfTenderers"] = max(snapshot.tenderer_count, len(snapshot.bidders))
     if snapshot.documents:
         tender["documents"] = [_document(doc) for doc in snapshot.documents]
     return tender

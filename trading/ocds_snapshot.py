@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.identity_models import Organisation
@@ -65,6 +65,8 @@ async def _bid_parts(session: AsyncSession, tender: Tender) -> dict[str, Any]:
             Bid.id.in_(missing)))).scalars()})
     orgs = await organisations(session, [b.organisation_id for b in by_id.values()])
     lots = {lot.id: lot.public_id for lot in await lots_of(session, tender.id)}
+    tenderer_count = (await session.execute(select(func.count(func.distinct(Bid.organisation_id))).where(
+        Bid.tender_id == tender.id, Bid.status.in_(("submitted", "opened", "invalid"))))).scalar_one()
     bidders, seen = [], set()
     for bid in bids:
         if bid.organisation_id not in seen:
@@ -80,7 +82,7 @@ async def _bid_parts(session: AsyncSession, tender: Tender) -> dict[str, Any]:
             value=won.price if won is not None and won.bid_id == c.bid_id else (bid.price or Decimal(0)),
             date=won.awarded_at if won is not None and won.bid_id == c.bid_id else c.published_at,
             status=status, lot_id=lots[c.lot_id], rank=c.rank))
-    return {"bidders": bidders, "awards": award_snaps, "opened_at": opened_at,
+    return {"bidders": bidders, "tenderer_count": tenderer_count, "awards": award_snaps, "opened_at": opened_at,
             "candidates_published_at": min((c.published_at for c in candidates), default=None)}
 
 

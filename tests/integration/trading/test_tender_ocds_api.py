@@ -1,32 +1,19 @@
-"""OCDS over HTTP: record packages per tender and paged release packages validate against OCDS 1.1.5."""
+"""OCDS over HTTP: record packages per tender and paged release packages validate against OCDS 1.1.5. The states
+after the opening, each reached through the API, are checked in tests/integration/evaluation/test_ocds_after_opening.py
+and, opening and failed, in tests/integration/trading_bids/test_bids_opening.py and test_bids_statutory.py."""
 import json
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
-from jsonschema import Draft4Validator
-from referencing import Registry, Resource
 
 from tests.integration.trading.conftest import create_draft, published_tender
+from tests.ocds_validation import package_validators, schema_errors as _errors
 from web.keys import SCHEDULER
-
-SCHEMAS = Path(__file__).resolve().parents[2] / "ocds_schema"
-RELEASE_SCHEMA_URL = "https://standard.open-contracting.org/schema/1__1__5/release-schema.json"
-
-
-def _load(name):
-    return json.loads((SCHEMAS / name).read_text(encoding="utf-8"))
 
 
 @pytest.fixture(scope="module")
 def validators():
-    registry = Registry().with_resource(RELEASE_SCHEMA_URL, Resource.from_contents(_load("release-schema.json")))
-    return {name: Draft4Validator(_load(f"{name}-package-schema.json"), registry=registry)
-            for name in ("record", "release")}
-
-
-def _errors(validator, instance):
-    return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(instance)]
+    return package_validators()
 
 
 async def _json(resp):
@@ -91,53 +78,3 @@ async def test_release_packages_filter_by_update_time(client, sessions, desk):
     assert [r["tender"]["id"] for r in package["releases"]] == [first["code"]]
     later = await _json(await client.get("/api/v1/ocds/releases", params={"since": "2099-01-01T00:00:00+00:00"}))
     assert later["releases"] == []
-
-
-async def _bid_rows(raw_conn, code, user_public_id, orgs, *, candidates=False, award=False):
-    """Opened bids, and candidates and an award, written directly: these tests cover the OCDS view of them."""
-    tender_id, lot_id = await raw_conn.fetchrow(
-        "SELECT t.id, l.id FROM tender t JOIN lot l ON l.tender_id = t.id WHERE t.code = $1 ORDER BY l.lot_no "
-        "LIMIT 1", code)
-    user_id = await raw_conn.fetchval("SELECT id FROM app_user WHERE public_id = $1", user_public_id)
-    bid_ids = []
-    for i, org in enumerate(orgs):
-        org_id = await raw_conn.fetchval("SELECT id FROM organisation WHERE public_id = $1", org)
-        bid_ids.append(await raw_conn.fetchval(
-            "INSERT INTO bid (public_id, tender_id, lot_id, organisation_id, submitted_by_id, status, storage_key, "
-            "sha256, size, sealed_by, price, opened_at) VALUES ($1, $2, $3, $4, $5, 'opened', 'k', $6, 10, "
-            "'server', $7, now()) RETURNING id", f"B-{code}-{i}", tender_id, lot_id, org_id, user_id, "0" * 64,
-            Decimal("7000000.00") + i))
-    await raw_conn.execute("INSERT INTO tender_opening (tender_id, started_by_id, completed_at, outcome, valid_bids)"
-                           " VALUES ($1, $2, now(), 'opened', $3)", tender_id, user_id, len(orgs))
-    if candidates:
-        for rank, bid_id in enumerate(bid_ids, start=1):
-            await raw_conn.execute("INSERT INTO award_candidate (tender_id, lot_id, bid_id, rank, publicity_ends_at)"
-                                   " VALUES ($1, $2, $3, $4, now() + interval '3 days')", tender_id, lot_id, bid_id,
-                                   rank)
-    if award:
-        await raw_conn.execute("INSERT INTO award (tender_id, lot_id, bid_id, price, record_no) VALUES "
-                               "($1, $2, $3, $4, 'R-TEST')", tender_id, lot_id, bid_ids[0], Decimal("7000000.00"))
-
-
-async def test_records_after_the_opening_disclose_bidders_then_candidates_then_the_winner(
-        client, sessions, desk, raw_conn, validators):
-    from tests.integration.trading.conftest import organisation
-    orgs = [await organisation(sessions, f"投标单位{i}建设有限公司") for i in range(3)]
-    seen = {}
-    for status, candidates, award in (("opening", None, None), ("opened", False, False), ("evaluating", False, False),
-                                      ("candidates_published", True, False), ("awarded", True, True),
-                                      ("complete", True, True), ("failed", False, False)):
-        tender = await published_tender(client, sessions, desk)
-        if candidates is not None:  # while opening, the bids are still sealed
-            await _bid_rows(raw_conn, tender["code"], desk.agent.public_id, orgs, candidates=candidates, award=award)
-        await raw_conn.execute("UPDATE tender SET status = $1 WHERE code = $2", status, tender["code"])
-        package = await _json(await client.get(f"/api/v1/tenders/{tender['code']}/ocds"))
-        assert _errors(validators["record"], package) == [], status
-        seen[status] = package["records"][0]["compiledRelease"]
-    assert "tenderers" not in seen["opening"]["tender"]
-    assert seen["opened"]["tender"]["numberOfTenderers"] == 3 and "awards" not in seen["opened"]
-    assert [a["status"] for a in seen["candidates_published"]["awards"]] == ["pending"] * 3
-    assert [a["status"] for a in seen["awarded"]["awards"]] == ["active", "unsuccessful", "unsuccessful"]
-    winner = next(p for p in seen["awarded"]["parties"] if "supplier" in p["roles"])
-    assert winner["id"] == orgs[0]
-    assert seen["failed"]["tender"]["status"] == "unsuccessful"

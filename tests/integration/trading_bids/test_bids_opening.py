@@ -12,6 +12,7 @@ from evidence import sealing
 from tests.integration.trading_bids.conftest import (PASSPHRASES, add_holders, bundle, draft_tender, publish,
                                                      set_deadline, upload, verify_record)
 from tests.helpers import submit_share
+from tests.ocds_validation import ocds_record
 
 URL = "/api/v1/tenders/{}/opening"
 
@@ -168,3 +169,6 @@ async def test_only_an_agent_of_the_tender_starts_the_opening_and_only_holders_s
     async with sessions() as session:
         assert (await session.execute(text("SELECT status FROM tender WHERE id = :i"),
                                       {"i": info.tender_id})).scalar_one() == "opening"
+    # while the opening waits for the shares the bids are sealed, and the public OCDS record names no bidder
+    release = await ocds_record(client, info.code)
+    assert release["tender"]["statusDetails"] == "opening" and "tenderers" not in release["tender"]

@@ -18,6 +18,7 @@ from tests.integration.trading_bids.conftest import (PASSPHRASES, add_holders, b
                                                      verify_record)
 from trading import opening
 from tests.helpers import submit_share
+from tests.ocds_validation import ocds_record
 
 URL = "/api/v1/tenders/{}/opening"
 
@@ -93,6 +94,10 @@ async def test_a_lot_with_two_bids_fails_unopened_with_zero_decryptions_and_a_co
     actions = [e["action"] for e in entries]
     assert actions[-2:] == ["lot.failed", "tender.failed"] and "tender.opening" not in actions
     assert "第四十四条" in json.loads(entries[-1]["payload"])["statute"]
+    # the public OCDS record: an unsuccessful tender with the count of its bids and no bidder named
+    release = await ocds_record(client, info.code)
+    assert release["tender"]["status"] == "unsuccessful" and "tenderers" not in release["tender"]
+    assert release["tender"]["numberOfTenderers"] == 2
 
     # the record (failed-tender record) gives the count of bids, never a bidder or a price
     assert await raw_conn.fetchval("SELECT kind FROM record WHERE record_no = $1", body["record_no"]) == "tender_failed"

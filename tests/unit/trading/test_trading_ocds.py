@@ -118,6 +118,14 @@ def test_a_tender_that_failed_before_opening_does_not_reveal_its_bidders_but_one
     assert after["tender"]["numberOfTenderers"] == 3
 
 
+def test_a_lot_failed_unopened_gives_the_count_of_its_bids_and_no_bidder():
+    """实施条例 第44条: fewer than 3 bids are never opened; the failed-tender record, and so OCDS, gives the count."""
+    failed = release(snapshot(TenderStatus.FAILED, opened_at=T0 + timedelta(days=20), bidders=(), tenderer_count=2),
+                     PREFIX)
+    assert "tenderers" not in failed["tender"] and failed["tender"]["numberOfTenderers"] == 2
+    assert all("tenderer" not in p["roles"] for p in failed["parties"])
+
+
 def test_award_candidates_stay_secret_until_their_publicity_notice_and_then_show_as_pending():
     assert "awards" not in release(snapshot(TenderStatus.EVALUATING), PREFIX)
     r = release(snapshot(TenderStatus.CANDIDATES_PUBLISHED), PREFIX)
