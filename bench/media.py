@@ -1,7 +1,8 @@
 """Media plane benchmark: how many tracks and sessions one pinned core records and relays, against stock aiortc.
 
 The server is `bidroom serve` in its own process pinned to one core with `taskset` (core 1); the clients (aiortc
-publishers and viewers, this process) are pinned to the other core. Publishers send a pre-encoded VP8 640×480
+publishers and viewers) run in client processes of their own pinned to the other core: the supervisors' viewers in
+one, the members' conference viewers in another, the publishers split over `--publisher-procs` (2). Publishers send a pre-encoded VP8 640×480
 15 fps + Opus file through `MediaPlayer(decode=False)` (no encoding on the client); viewers receive through the
 media plane's passthrough receiver (no decoding on the client).
 
@@ -345,12 +346,11 @@ class Publisher:
 class Viewer:
     """A receive-only participant (a supervisor watching, or a member conferring) that never decodes."""
 
-    def __init__(self, url: str, token: str, latency_from: dict[str, Sent] | None = None) -> None:
-        self.url, self.token = url, token
+    def __init__(self, url: str, token: str, timed: bool = False) -> None:
+        self.url, self.token, self.timed = url, token, timed
         self.frames: dict[str, int] = {}
         self.received: dict[str, set[int]] = {}  # place -> offsets (ms from the first frame) received
-        self.latencies_ms: list[float] = []
-        self.latency_from = latency_from or {}
+        self.recv_times: dict[str, dict[int, float]] = {}  # place -> offset -> when it was received
         self.pc = self.ws = None
         self._tasks: list[asyncio.Task] = []
 
@@ -385,16 +385,13 @@ class Viewer:
                     continue  # audio
                 now = time.time()
                 self.frames[place] = self.frames.get(place, 0) + 1
-                sent = self.latency_from.get(place)
-                if sent is None:
+                if not self.timed:
                     continue
                 if first is None:
                     first = packet.pts
                 offset = round((packet.pts - first) * packet.time_base * 1000)
                 self.received.setdefault(place, set()).add(offset)
-                at = sent.times.get(offset)
-                if at is not None:
-                    self.latencies_ms.append((now - at) * 1000)
+                self.recv_times.setdefault(place, {})[offset] = now
         except Exception:  # noqa: BLE001 - the track ended
             return
 
@@ -449,58 +446,137 @@ async def recordings_of(world: World, session_ids: list[str]) -> dict[str, tuple
     return out
 
 
-async def run_step(server: Server, world: World, sessions: list[BenchSession], *, conference: bool,
-                   seconds: float, label: str) -> Step:
-    base_ws = server.base.replace("http://", "ws://")
-    publishers = [Publisher(base_ws, s.public_id, p) for s in sessions for p in s.places]
-    sent_by_place = {pub.place.public_id: pub.sent for pub in publishers}
-    viewers = [Viewer(f"{base_ws}/api/v1/media/sessions/{s.public_id}/watch", world.supervisor_token,
-                      sent_by_place) for s in sessions]
-    if conference:
-        viewers += [Viewer(f"{base_ws}/api/v1/media/sessions/{s.public_id}/conference", m.token)
-                    for s in sessions for m in s.members]
+def client_process(conn, role: str, base_ws: str, items: list) -> None:
+    """One client process pinned to the client core: `role` "publishers" (items: (session id, Place)) or
+    "viewers" (items: (url, token, timed)). It connects its peers, says ready, runs until told to stop, and sends
+    back what it sent or received."""
+    os.sched_setaffinity(0, {CLIENT_CORE})
+    asyncio.run(_client_main(conn, role, base_ws, items))
+
+
+async def _client_main(conn, role: str, base_ws: str, items: list) -> None:
+    loop = asyncio.get_running_loop()
     async with aiohttp.ClientSession() as http:
-        for v in viewers:
-            await v.start(http)
-        await asyncio.gather(*(p.start(http) for p in publishers))
+        if role == "publishers":
+            peers = [Publisher(base_ws, session_id, place) for session_id, place in items]
+            await asyncio.gather(*(p.start(http) for p in peers))
+        else:
+            peers = [Viewer(url, token, timed) for url, token, timed in items]
+            for v in peers:
+                await v.start(http)
+        conn.send(("ready", os.getpid()))
+        await loop.run_in_executor(None, conn.recv)
+        stopped_at = time.time()
+        for p in peers:
+            await p.stop()
+    if role == "publishers":
+        conn.send({"stopped_at": stopped_at,
+                   "sent": {p.place.public_id: (p.sent.times, p.sent.frames) for p in peers}})
+    else:
+        conn.send([{"received": v.received, "recv_times": v.recv_times} for v in peers])
+    conn.close()
+
+
+class Clients:
+    """Client processes started for one step (spawned: each imports aiortc afresh, nothing shared)."""
+
+    def __init__(self) -> None:
+        import multiprocessing
+        self.ctx = multiprocessing.get_context("spawn")
+        self.procs: list[tuple[object, object]] = []
+
+    async def start(self, role: str, base_ws: str, items: list) -> tuple[object, int]:
+        parent, child = self.ctx.Pipe()
+        proc = self.ctx.Process(target=client_process, args=(child, role, base_ws, items), daemon=True)
+        proc.start()
+        self.procs.append((proc, parent))
+        ready, pid = await asyncio.get_running_loop().run_in_executor(None, parent.recv)
+        assert ready == "ready"
+        return parent, pid
+
+    @staticmethod
+    async def stop(conn) -> object:
+        conn.send("stop")
+        return await asyncio.get_running_loop().run_in_executor(None, conn.recv)
+
+    def join(self) -> None:
+        for proc, _ in self.procs:
+            proc.join(timeout=30)
+            if proc.is_alive():
+                proc.kill()
+
+
+def chunks(items: list, n: int) -> list[list]:
+    n = max(1, min(n, len(items)))
+    return [items[i::n] for i in range(n)]
+
+
+async def run_step(server: Server, world: World, sessions: list[BenchSession], *, conference: bool,
+                   seconds: float, label: str, publisher_procs: int) -> Step:
+    """One step with the clients in processes of their own on the client core: the supervisors' viewers in one,
+    the members' conference viewers in another, the publishers split over `publisher_procs`, so that no one
+    Python event loop carries every peer."""
+    base_ws = server.base.replace("http://", "ws://")
+    places = [(s.public_id, p) for s in sessions for p in s.places]
+    clients = Clients()
+    try:
+        watchers = [(f"{base_ws}/api/v1/media/sessions/{s.public_id}/watch", world.supervisor_token, True)
+                    for s in sessions]
+        viewer_conns = [await clients.start("viewers", base_ws, watchers)]
+        if conference:
+            members = [(f"{base_ws}/api/v1/media/sessions/{s.public_id}/conference", m.token, False)
+                       for s in sessions for m in s.members]
+            viewer_conns.append(await clients.start("viewers", base_ws, members))
+        publisher_conns = await asyncio.gather(*(clients.start("publishers", base_ws, part)
+                                                 for part in chunks(places, publisher_procs)))
+        client_pids = [pid for _, pid in (*viewer_conns, *publisher_conns)]
         await asyncio.sleep(3)  # connected, key frames through
-        cpu0, mine0, t0 = cpu_seconds(server.proc.pid), cpu_seconds(os.getpid()), time.monotonic()
+        clients_cpu = lambda: sum(cpu_seconds(pid) for pid in client_pids)  # noqa: E731
+        cpu0, mine0, t0 = cpu_seconds(server.proc.pid), clients_cpu(), time.monotonic()
         await asyncio.sleep(seconds)
         elapsed = time.monotonic() - t0
         cpu = (cpu_seconds(server.proc.pid) - cpu0) / elapsed
-        client_cpu = (cpu_seconds(os.getpid()) - mine0) / elapsed
+        client_cpu = (clients_cpu() - mine0) / elapsed
         await asyncio.sleep(1)
-        stopped_at = time.time()
-        for p in publishers:
-            await p.stop()
+        published = await asyncio.gather(*(clients.stop(conn) for conn, _ in publisher_conns))
         await asyncio.sleep(2)  # the last packets reach the viewers and the recorders
-        for v in viewers:
-            await v.stop()
+        watched = [await clients.stop(conn) for conn, _ in viewer_conns]
+    finally:
+        clients.join()
+    stopped_at = min(p["stopped_at"] for p in published)
+    sent_by_place = {place: Sent() for part in published for place in part["sent"]}
+    for part in published:
+        for place, (times, frames) in part["sent"].items():
+            sent_by_place[place].times, sent_by_place[place].frames = times, frames
+    supervisors = watched[0]
     # video loss at the supervisors: the frames sent from the first one a viewer got (a viewer starts at a key
     # frame) until half a second before the publishers stopped (later ones were still in flight)
     expected = got = 0
-    for v in viewers[:len(sessions)]:
-        for place, received in v.received.items():
+    seen = set()
+    for v in supervisors:
+        for place, received in v["received"].items():
+            seen.add(place)
             first = min(received)
             window = {o for o, t in sent_by_place[place].times.items() if o >= first and t <= stopped_at - 0.5}
             expected, got = expected + len(window), got + len(window & received)
-    expected += sum(len(p.sent.times) for p in publishers
-                    if not any(p.place.public_id in v.received for v in viewers[:len(sessions)]))
+    expected += sum(len(sent.times) for place, sent in sent_by_place.items() if place not in seen)
     loss = 1 - got / expected if expected else 1.0
-    sent = sum(p.sent.frames for p in publishers)
+    latencies = [(at - sent_by_place[place].times[offset]) * 1000 for v in supervisors
+                 for place, times in v["recv_times"].items() for offset, at in times.items()
+                 if offset in sent_by_place[place].times]
+    sent = sum(s.frames for s in sent_by_place.values())
     # the recorders close their segments as the publications end
     recorded = {}
     for _ in range(60):
         recorded = await recordings_of(world, [s.public_id for s in sessions])
-        if len(recorded) == len(publishers) and all(d >= 0 for _, d in recorded.values()):
+        if len(recorded) == len(places) and all(d >= 0 for _, d in recorded.values()):
             break
         await asyncio.sleep(0.5)
-    complete = len(recorded) == len(publishers) and all(
-        recorded[p.place.public_id][0] >= 0.99 * p.sent.frames and recorded[p.place.public_id][1] >= 0.99 *
-        p.sent.frames for p in publishers)
-    share = sum(recorded.get(p.place.public_id, (0, 0))[0] for p in publishers) / max(1, sent)
-    latencies = [x for v in viewers for x in v.latencies_ms]
-    return Step(label, 2 * len(publishers), cpu, client_cpu, loss, share, complete, latencies)
+    complete = len(recorded) == len(places) and all(
+        recorded[place][0] >= 0.99 * s.frames and recorded[place][1] >= 0.99 * s.frames
+        for place, s in sent_by_place.items())
+    share = sum(recorded.get(place, (0, 0))[0] for place in sent_by_place) / max(1, sent)
+    return Step(label, 2 * len(places), cpu, client_cpu, loss, share, complete, latencies)
 
 
 # ---- stock aiortc baseline ------------------------------------------------------------------------------------
@@ -627,7 +703,7 @@ async def main_async(args, root: Path, db_url: str) -> None:
         best_tracks, steps = 0, []
         for es in single:
             step = await run_step(server, world, [es], conference=False, seconds=args.seconds,
-                                  label=f"{len(es.places)} places")
+                                  label=f"{len(es.places)} places", publisher_procs=args.publisher_procs)
             steps.append(step)
             print(f"{step.tracks_in:>6} {step.cpu:>9.1%} {step.client_cpu:>10.1%} {step.loss:>10.2%} {step.recorded:>9.1%} "
                   f"{'yes' if step.complete else 'no':>8} {pct(step.latencies_ms, 50):>6.0f}ms "
@@ -645,7 +721,7 @@ async def main_async(args, root: Path, db_url: str) -> None:
             group = fives[used:used + count]
             used += count
             step = await run_step(server, world, group, conference=True, seconds=args.seconds,
-                                  label=f"{count} sessions")
+                                  label=f"{count} sessions", publisher_procs=args.publisher_procs)
             session_steps_done.append(step)
             print(f"{count:>8} {step.cpu:>9.1%} {step.client_cpu:>10.1%} {step.loss:>10.2%} {step.recorded:>9.1%} "
                   f"{'yes' if step.complete else 'no':>8}")
@@ -689,6 +765,8 @@ def main() -> None:
     parser.add_argument("--places", default="2,4,8,12,16,20", help="places per step of the tracks-per-core run")
     parser.add_argument("--sessions", default="1,2,3", help="sessions per step of the sessions-per-core run")
     parser.add_argument("--seconds", type=float, default=12.0, help="steady measuring window per step")
+    parser.add_argument("--publisher-procs", type=int, default=2,
+                        help="client processes the publishers are split over (the viewers have their own)")
     parser.add_argument("--baseline-server", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
