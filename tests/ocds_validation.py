@@ -1,6 +1,7 @@
 """The OCDS 1.1.5 package schemas of tests/ocds_schema, as validators, and a package's errors as strings."""
 from __future__ import annotations
 
+import functools
 import json
 from decimal import Decimal
 from pathlib import Path
@@ -16,6 +17,7 @@ def _load(name: str) -> dict:
     return json.loads((SCHEMAS / name).read_text(encoding="utf-8"))
 
 
+@functools.cache
 def package_validators() -> dict[str, Draft4Validator]:
     """{"record": ..., "release": ...}: the record and release package schemas, the release schema resolved."""
     registry = Registry().with_resource(RELEASE_SCHEMA_URL, Resource.from_contents(_load("release-schema.json")))
