@@ -33,7 +33,7 @@ from typing import Awaitable, Callable
 
 import av
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.ids import public_id
 from core.storage import PendingFile, Storage
@@ -130,6 +130,36 @@ class ClosedSegment:
     duration_ms: int
     video_frames: int
     audio_frames: int
+
+
+async def segment_opened(session: AsyncSession, ref: PublicationRef, *, segment_id: str, seq: int, storage_key: str,
+                         started_at: datetime, recorder: str) -> None:
+    """A segment of the publication opened: its row (ended_at NULL until it closes) and its ledger entry."""
+    session.add(MediaSegment(public_id=segment_id, session_id=ref.session_id, place_id=ref.place_id,
+                             publisher_user_id=ref.publisher_user_id, publication=ref.publication, seq=seq,
+                             storage_key=storage_key, started_at=started_at, recorder=recorder))
+    await session.flush()
+    await ledger.append(session, actor=ref.publisher_public_id, action="evaluation.media.segment_opened",
+                        entity=session_entity(ref.session_public_id),
+                        payload={"segment": segment_id, "place": ref.place_public_id, "publication": ref.publication,
+                                 "seq": seq, "storage_key": storage_key, "started_at": started_at.isoformat()})
+
+
+async def segment_closed(session: AsyncSession, ref: PublicationRef, closed: ClosedSegment, *, started_at: datetime,
+                         ended_at: datetime) -> None:
+    """A segment stored under its final name: its row gets what it recorded, and the ledger its hash."""
+    row = (await session.execute(select(MediaSegment).where(MediaSegment.public_id == closed.public_id)
+                                 .with_for_update())).scalar_one()
+    row.ended_at, row.duration_ms, row.size_bytes = ended_at, closed.duration_ms, closed.size_bytes
+    row.sha256, row.video_frames, row.audio_frames = closed.sha256, closed.video_frames, closed.audio_frames
+    await ledger.append(session, actor=ledger.SYSTEM, action="evaluation.media.segment_closed",
+                        entity=session_entity(ref.session_public_id),
+                        payload={"segment": closed.public_id, "place": ref.place_public_id,
+                                 "publication": closed.publication, "seq": closed.seq,
+                                 "storage_key": closed.storage_key, "sha256": closed.sha256,
+                                 "size_bytes": closed.size_bytes, "duration_ms": closed.duration_ms,
+                                 "video_frames": closed.video_frames, "audio_frames": closed.audio_frames,
+                                 "started_at": started_at.isoformat(), "ended_at": ended_at.isoformat()})
 
 
 @dataclass
@@ -334,15 +364,8 @@ class PlaceRecorder:
         seg = _Segment(self._seq, key, clock, media, wall, pending, container, streams)
         seg.public_id = public_id("SG", 6)
         async with self._sessions() as session, session.begin():
-            session.add(MediaSegment(public_id=seg.public_id, session_id=ref.session_id, place_id=ref.place_id,
-                                     publisher_user_id=ref.publisher_user_id, publication=ref.publication,
-                                     seq=seg.seq, storage_key=key, started_at=wall, recorder=self._recorder_id))
-            await session.flush()
-            await ledger.append(session, actor=ref.publisher_public_id, action="evaluation.media.segment_opened",
-                                entity=session_entity(ref.session_public_id),
-                                payload={"segment": seg.public_id, "place": ref.place_public_id,
-                                         "publication": ref.publication, "seq": seg.seq, "storage_key": key,
-                                         "started_at": wall.isoformat()})
+            await segment_opened(session, ref, segment_id=seg.public_id, seq=seg.seq, storage_key=key,
+                                 started_at=wall, recorder=self._recorder_id)
         return seg
 
     def _close(self, seg: _Segment) -> None:
@@ -363,18 +386,7 @@ class PlaceRecorder:
         closed = ClosedSegment(seg.public_id, seg.key, self.ref.publication, seg.seq, sha, size, seg.end_ms,
                                seg.frames["video"], seg.frames["audio"])
         async with self._sessions() as session, session.begin():
-            row = (await session.execute(select(MediaSegment).where(MediaSegment.public_id == seg.public_id)
-                                         .with_for_update())).scalar_one()
-            row.ended_at, row.duration_ms, row.size_bytes, row.sha256 = ended, seg.end_ms, size, sha
-            row.video_frames, row.audio_frames = seg.frames["video"], seg.frames["audio"]
-            await ledger.append(session, actor=ledger.SYSTEM, action="evaluation.media.segment_closed",
-                                entity=session_entity(self.ref.session_public_id),
-                                payload={"segment": seg.public_id, "place": self.ref.place_public_id,
-                                         "publication": self.ref.publication, "seq": seg.seq,
-                                         "storage_key": seg.key, "sha256": sha, "size_bytes": size,
-                                         "duration_ms": seg.end_ms, "video_frames": seg.frames["video"],
-                                         "audio_frames": seg.frames["audio"], "started_at": seg.started_at.isoformat(),
-                                         "ended_at": ended.isoformat()})
+            await segment_closed(session, self.ref, closed, started_at=seg.started_at, ended_at=ended)
         self.closed.append(closed)
         log.info("recorded %s: %d ms, %d video and %d audio frames", seg.key, seg.end_ms, seg.frames["video"],
                  seg.frames["audio"])

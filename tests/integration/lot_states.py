@@ -101,12 +101,13 @@ class LotTemplates:
         return built
 
 
-def fixtures(states: dict[str, tuple[str | None, Builder]], group: str):
+def fixtures(states: dict[str, tuple[str | None, Builder]], group: str, **overrides):
     """The fixtures that put a test on a copy of a state: `lot_templates` (per run), `db_url` and `settings`
-    (overriding tests/conftest.py's: a fresh database copied from the state's, and the state's data directory
-    copied in), one fixture per state name returning a copy of what its builder returned, and a collection hook
-    putting every test on a state in one xdist group, so each state is built once per run rather than once per
-    worker (`make test` runs with --dist loadgroup). Assign the result to module globals of a conftest."""
+    (overriding tests/conftest.py's: a fresh database copied from the state's, the state's data directory copied
+    in, and `overrides` applied to the settings), one fixture per state name returning a copy of what its builder
+    returned, and a collection hook putting every test on a state in one xdist group, so each state is built once
+    per run rather than once per worker (`make test` runs with --dist loadgroup). Assign the result to module
+    globals of a conftest."""
     counter = itertools.count()
 
     @pytest.fixture(scope="session", name="lot_templates")
@@ -130,7 +131,7 @@ def fixtures(states: dict[str, tuple[str | None, Builder]], group: str):
         built = getattr(request.node, "lot_state", None)
         if built is not None:
             shutil.copytree(built.data_dir, settings.data_dir, dirs_exist_ok=True)
-        return settings
+        return settings.with_(**overrides) if overrides else settings
 
     def state_fixture(state: str):
         @pytest.fixture(name=state)

@@ -1,30 +1,18 @@
-"""Media tests: short segments (5 s) so a 20 s publication closes several; evaluation sessions in progress written
-straight to the database (the evaluation domain's own tests cover reaching that state over HTTP, which takes a
-minute and a half of sign-ins on this machine), and access tokens issued by the app's own token issuer."""
+"""Media tests: short segments (5 s) so a 20 s publication closes several, and an evaluation session in progress
+reached through the API alone (the `live` state): the evaluation tests' lot ready for its session (4 sealed bids
+opened, a committee of 5 drawn 2 + 3 from Guangzhou and Zhongshan; tests/integration/evaluation/session_setup.py),
+then a room camera at each venue, the committee formed with one tenderer representative, everyone checked in, the
+evaluation started and the chair elected. Beside it, another tender's session with its own committee, for the
+refusals. The state is built once per run and copied for each test (tests/integration/lot_states.py)."""
 from __future__ import annotations
 
-import itertools
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from decimal import Decimal
+from dataclasses import dataclass
 
-import pytest
-
-from core.identity_models import Organisation, User
-from core.settings import Settings
-from evaluation.models import EvaluationMember, EvaluationSession, Place, Room, RoomBooking, Site
-from expert_pool.models import Expert, ExpertDraw, ExpertInvitation
-from trading.models import Lot, Tender
-from web.keys import TOKENS
-
-_n = itertools.count(1)
-
-
-@pytest.fixture
-def settings(tmp_path, db_url) -> Settings:
-    return Settings(data_dir=tmp_path / "var", database_url=db_url, run_scheduler=False, log_json=False,
-                    public_url="http://127.0.0.1:8080", max_body_bytes=64 * 1024, statutory_periods=False,
-                    media_segment_s=5.0, media_watchdog_s=0.5)
+from tests.helpers import Actor, staff
+from tests.integration.evaluation.conftest import at, post
+from tests.integration.evaluation.session_setup import Ready, check_in_all, member_experts, ready_lot
+from tests.integration.expert_pool.conftest import add_expert, organisation, sign_in, tender_with_lot
+from tests.integration.lot_states import fixtures
 
 
 @dataclass
@@ -37,6 +25,10 @@ class Person:
         return {"Authorization": f"Bearer {self.token}"}
 
 
+def person(actor: Actor) -> Person:
+    return Person(actor.public_id, actor.tokens["access_token"])
+
+
 @dataclass
 class Member:
     member_id: str
@@ -46,115 +38,114 @@ class Member:
 
 
 @dataclass
+class Other:
+    """Another tender's session, scheduled with its committee formed: one of its experts, its supervisor, and that
+    expert's place."""
+    session_id: str
+    expert: Person
+    supervisor: Person
+    place_id: str
+
+
+@dataclass
 class Live:
     session_id: str
-    members: list[Member]            # members[0] is the chair
-    supervisor: Person
-    camera_place: str
+    members: list[Member]            # members[0] is the chair; the tenderer's representative is last
+    supervisor: Person               # a supervisor of the tender
+    camera_place: str                # the main venue's room camera (全景), Zhongshan
     agent: Person
-    people: dict = field(default_factory=dict)
+    admin: Person
+    sub_camera_place: str            # the sub venue's room camera, Guangzhou
+    other: Other
+
+    @property
+    def experts(self) -> list[Member]:
+        return [m for m in self.members if m.kind == "expert"]
+
+    @property
+    def representative(self) -> Member:
+        return next(m for m in self.members if m.kind == "representative")
 
 
-class Builder:
-    def __init__(self, session, tokens) -> None:
-        self.s, self.tokens = session, tokens
-
-    async def org(self, name: str, kind: str = "company") -> Organisation:
-        n = next(_n)
-        org = Organisation(public_id=f"ORG-M{n:05d}", name=f"{name}{n}", kind=kind,
-                           social_credit_code=f"91440000MA{n:08d}")
-        self.s.add(org)
-        await self.s.flush()
-        return org
-
-    async def user(self, role: str, org: Organisation | None = None) -> tuple[User, Person]:
-        n = next(_n)
-        user = User(public_id=f"US-M{n:06d}", username=f"media-{role}-{n}", display_name=f"{role} {n}",
-                    password_hash="not-used", roles=[role], organisation_id=org.id if org else None)
-        self.s.add(user)
-        await self.s.flush()
-        token = self.tokens.issue(sub=user.public_id, roles=[role], org=org.public_id if org else None)
-        return user, Person(user.public_id, token)
-
-
-async def build_session(sessions, app, *, experts: int = 3, representatives: int = 0) -> Live:
-    """A tender with a lot, a site with one room of places and a room camera, and an evaluation session in
-    progress whose members are checked in at their places; the first member is the chair."""
-    now = datetime.now(timezone.utc)
-    async with sessions() as session, session.begin():
-        b = Builder(session, app[TOKENS])
-        tenderer, supervising, agency = (await b.org("中山市人民医院"), await b.org("中山市住建局", "authority"),
-                                         await b.org("广东中诚招标代理有限公司"))
-        agent_user, agent = await b.user("agent", agency)
-        _sup_user, supervisor = await b.user("supervisor", supervising)
-        n = next(_n)
-        tender = Tender(code=f"ZS-2026-FJSZ-M{n:04d}", title="道路改造工程施工", family="FJSZ", subtype="FJSZ-SG",
-                        method="open", region_code="ZS", status="evaluating", tenderer_id=tenderer.id,
-                        supervisor_organisation_id=supervising.id, created_by_id=agent_user.id,
-                        agent_id=agency.id, budget=Decimal("5000000.00"))
-        session.add(tender)
-        await session.flush()
-        lot = Lot(public_id=f"{tender.code}-L01", tender_id=tender.id, lot_no=1, title="第一标段",
-                  budget=Decimal("5000000.00"))
-        site = Site(public_id=f"ST-M{n:05d}", name=f"中山市公共资源交易中心{n}", region_code="442000")
-        session.add_all([lot, site])
-        await session.flush()
-        room = Room(public_id=f"RM-M{n:05d}", site_id=site.id, name="远程异地评标室")
-        session.add(room)
-        await session.flush()
-        count = experts + representatives
-        places = [Place(public_id=f"PL-M{n:03d}{i:02d}", room_id=room.id, label=f"B-{i + 1:02d}")
-                  for i in range(count)]
-        camera = Place(public_id=f"PL-M{n:03d}CM", room_id=room.id, label="全景", camera_position=True)
-        session.add_all([*places, camera])
-        es = EvaluationSession(public_id=f"ES-M{n:06d}", tender_id=tender.id, lot_id=lot.id, status="in_progress",
-                               created_by_id=agent_user.id, started_at=now)
-        session.add(es)
-        await session.flush()
-        session.add(RoomBooking(public_id=f"BK-M{n:06d}", room_id=room.id, starts_at=now - timedelta(hours=1),
-                                ends_at=now + timedelta(hours=8), tender_id=tender.id, lot_id=lot.id,
-                                evaluation_session_id=es.id, venue_role="main", label="第一标段评标",
-                                booked_by_id=agent_user.id))
-        draw = ExpertDraw(public_id=f"DR-M{n:06d}", tender_id=tender.id, lot_id=lot.id, session_at=now,
-                          venue="中山", members=count, representatives=representatives, reply_window_s=3600,
-                          quotas=[], request={}, candidates=[], candidates_digest="0" * 64, considered_count=0,
-                          eligible_count=0, exclusion_counts={}, secret=b"s", commitment="0" * 64,
-                          status="formed")
-        session.add(draw)
-        await session.flush()
-        members: list[Member] = []
-        rows: list[EvaluationMember] = []
-        for i, place in enumerate(places):
-            kind = "expert" if i < experts else "representative"
-            user, person = await b.user("expert" if kind == "expert" else "purchaser",
-                                        None if kind == "expert" else tenderer)
-            expert_id = invitation_id = None
-            if kind == "expert":
-                expert = Expert(public_id=f"EX-M{n:03d}{i:02d}", user_id=user.id, name=f"专家{i}",
-                                id_card_no=f"44200019800101{n % 100:02d}{i:02d}", phone="13800000000",
-                                province_code="440000", city_code="442000", category="technical",
-                                specialties=["A0101"])
-                session.add(expert)
-                await session.flush()
-                invitation = ExpertInvitation(public_id=f"IV-M{n:03d}{i:02d}", root_draw_id=draw.id,
-                                              draw_id=draw.id, expert_id=expert.id, quota="中山", seat=i + 1,
-                                              source="primary", status="accepted", reply_by=now)
-                session.add(invitation)
-                await session.flush()
-                expert_id, invitation_id = expert.id, invitation.id
-            member = EvaluationMember(public_id=f"EM-M{n:03d}{i:02d}", session_id=es.id, kind=kind,
-                                      expert_id=expert_id, invitation_id=invitation_id, user_id=user.id,
-                                      quota="中山" if kind == "expert" else None, seat=i + 1 if kind == "expert" else None,
-                                      region_code="442000", place_id=place.id, status="checked_in",
-                                      checked_in_at=now)
-            session.add(member)
-            rows.append(member)
-            members.append(Member(member.public_id, place.public_id, person, kind))
-        await session.flush()
-        es.chair_member_id, es.chair_how = rows[0].id, "majority"
-        return Live(es.public_id, members, supervisor, camera.public_id, agent)
+async def another_session(sessions, client, admin: Actor) -> Other:
+    """Another tender's lot, supervised by another organisation, with a committee of 5 drawn from a pool of its own
+    and accepted, its session scheduled in a room of its own and its committee formed, all through the API."""
+    agency = await organisation(sessions, "中山市信达招标代理有限公司")
+    supervising = await organisation(sessions, "广州市住房和城乡建设局")
+    agent = await staff(sessions, client, "agent", organisation_public_id=agency)
+    supervisor = await staff(sessions, client, "supervisor", organisation_public_id=supervising)
+    tender = await tender_with_lot(sessions, agent, supervisor_org=supervising)
+    pool = {e.expert_id: e for e in [await add_expert(sessions, specialty="A0102", city="442000",
+                                                      employer=await organisation(sessions), account=True)
+                                     for _ in range(5)]}
+    draw = await post(client, f"/api/v1/lots/{tender.lot_id}/draws", agent, {
+        "session_at": at(6, 9), "venue": "中山市公共资源交易中心",
+        "quotas": [{"name": "中山", "specialty": "A0102", "region": "442000", "count": 5, "backups": 0}]}, 201)
+    drawn = await post(client, f"/api/v1/draws/{draw['draw_id']}/entropy", supervisor, {"entropy": "5be1c0d2"}, 200)
+    experts = {}
+    for invitation in drawn["invitations"]:
+        expert = experts[invitation["expert_id"]] = await sign_in(client, pool[invitation["expert_id"]].username)
+        await post(client, f"/api/v1/invitations/{invitation['invitation_id']}/accept", expert, None, 200)
+    site = await post(client, "/api/v1/sites", admin, {"name": "中山市公共资源交易中心（东区）", "region_code": "442000"}, 201)
+    room = await post(client, f"/api/v1/sites/{site['site_id']}/rooms", admin, {"name": "第2评标室"}, 201)
+    for i in range(5):
+        await post(client, f"/api/v1/rooms/{room['room_id']}/places", admin, {"label": f"C-{i + 1:02d}"}, 201)
+    booking = await post(client, f"/api/v1/rooms/{room['room_id']}/bookings", agent, {
+        "starts_at": at(6, 8), "ends_at": at(6, 18), "label": "第一标段评标", "tender": tender.code,
+        "lot": tender.lot_id}, 201)
+    session = await post(client, f"/api/v1/lots/{tender.lot_id}/evaluation-sessions", agent,
+                         {"main_booking": booking["booking_id"]}, 201)
+    await post(client, f"/api/v1/evaluation-sessions/{session['session_id']}/committee", agent, {}, 200)
+    # which expert sits where, as the tender's supervisor sees the committee
+    resp = await client.get(f"/api/v1/evaluation-sessions/{session['session_id']}/committee",
+                            headers=supervisor.headers)
+    assert resp.status == 200, await resp.text()
+    first = next(m for m in (await resp.json())["members"] if m["kind"] == "expert")
+    return Other(session["session_id"], person(experts[first["expert_id"]]), person(supervisor),
+                 first["place"]["place_id"])
 
 
-@pytest.fixture
-async def live(sessions, client) -> Live:
-    return await build_session(sessions, client.server.app)
+async def in_progress(sessions, client, raw_conn, ready: Ready) -> Live:
+    """From a lot ready for its session to the evaluation in progress: a room camera at each venue and a place for
+    the representative, the committee formed with the tenderer's first purchaser as representative, every member
+    checked in, the evaluation started and the first expert member elected chair by four of the six votes."""
+    admin, agent, url = ready.admin, ready.info.agent, ready.url
+    cameras = {}
+    for venue in (ready.zhongshan, ready.guangzhou):
+        cameras[venue.room] = (await post(client, f"/api/v1/rooms/{venue.room}/places", admin,
+                                          {"label": "全景", "camera_position": True}, 201))["place_id"]
+    await post(client, f"/api/v1/rooms/{ready.zhongshan.room}/places", admin, {"label": "Z-01"}, 201)
+    representative = ready.representatives[0]
+    formed = await post(client, url + "/committee", agent, {"representatives": [representative.public_id]}, 200)
+    await post(client, url + "/check-in/open", agent, None, 200)
+    await check_in_all(client, raw_conn, ready)
+    await post(client, url + "/check-in", representative, {"commitment": True}, 200)
+    await post(client, url + "/start", agent, None, 200)
+    experts = {m: ready.experts[e] for m, e in (await member_experts(raw_conn, ready.session_id)).items()}
+    chair = sorted(experts)[0]
+    for voter in sorted(experts)[:4]:
+        standing = await post(client, url + "/chair/votes", experts[voter], {"candidate": chair}, 200)
+    assert (standing["chair"], standing["how"]) == (chair, "majority")
+
+    place_of = {m["member_id"]: m["place"]["place_id"] for m in formed["members"]}
+    members = [Member(m, place_of[m], person(experts[m])) for m in sorted(experts)]
+    members += [Member(m["member_id"], m["place"]["place_id"], person(representative), "representative")
+                for m in formed["members"] if m["kind"] == "representative"]
+    return Live(ready.session_id, members, person(ready.supervisor), cameras[ready.zhongshan.room],
+                person(agent), person(admin), cameras[ready.guangzhou.room],
+                await another_session(sessions, client, admin))
+
+
+async def _build_ready(sessions, client, raw_conn, _base) -> Ready:
+    return await ready_lot(sessions, client, raw_conn)
+
+
+async def _build_live(sessions, client, raw_conn, ready: Ready) -> Live:
+    return await in_progress(sessions, client, raw_conn, ready)
+
+
+LIVE_STATES = {"media_ready": (None, _build_ready), "live": ("media_ready", _build_live)}
+
+lot_templates, db_url, settings, pytest_collection_modifyitems, _states = fixtures(
+    LIVE_STATES, "media-live", media_segment_s=5.0, media_watchdog_s=0.5)
+live = _states["live"]

@@ -1,6 +1,6 @@
 """Building blocks for the playback, timeline and retention tests: a scheduled session at the two Guangdong
 centres (made over HTTP), its supervisor and strangers, and real WebM segments (VP8 + Opus, encoded here with
-PyAV) stored through core.storage with their rows and ledger entries as a recorder leaves them."""
+PyAV) stored through core.storage and recorded by the recorder's own steps (open, close)."""
 from __future__ import annotations
 
 import io
@@ -17,8 +17,9 @@ from sqlalchemy import select
 
 from core.ids import public_id
 from core.settings import Settings
-from evaluation.media.models import MediaSegment
+from evaluation.media import recorder
 from evaluation.media.playback import media_storage
+from evaluation.media.recorder import PublicationRef
 from evaluation.models import EvaluationSession, Place
 from evidence import ledger_service as ledger
 from tests.helpers import Actor, staff
@@ -100,10 +101,11 @@ def decoded_frames(data: bytes) -> int:
 
 
 async def store_segment(sessions, settings: Settings, *, session_id: str, place_id: str, started_at: datetime,
-                        clip: Clip, publication: int = 1, seq: int = 1, closed: bool = True,
-                        publisher: int | None = None) -> str:
-    """Store the clip as a segment of the place, its row and (once closed) its ledger entry, as the recorder does
-    when a segment closes."""
+                        clip: Clip, publication: int = 1, seq: int = 1, closed: bool = True) -> str:
+    """Store the clip as a segment of the place through the recorder's own steps: the file through the media
+    store, the segment opened (its row and ledger entry) and, if `closed`, closed with the clip's hash, duration
+    and frame counts. Only the muxing is skipped: the clip was encoded here. An open segment's file is stored
+    too, so a sweep can be seen to leave it alone."""
     seg_id = public_id("SG", 6)
     key = f"{session_id}/{place_id}/{publication:04d}-{seq:05d}.webm"
     stored = await media_storage(settings).put_bytes(clip.data, key=key)
@@ -111,20 +113,16 @@ async def store_segment(sessions, settings: Settings, *, session_id: str, place_
         es = (await session.execute(select(EvaluationSession).where(
             EvaluationSession.public_id == session_id))).scalar_one()
         place = (await session.execute(select(Place).where(Place.public_id == place_id))).scalar_one()
-        ended = started_at + timedelta(milliseconds=clip.duration_ms) if closed else None
-        session.add(MediaSegment(
-            public_id=seg_id, session_id=es.id, place_id=place.id, publisher_user_id=publisher,
-            publication=publication, seq=seq, storage_key=key, started_at=started_at, ended_at=ended,
-            duration_ms=clip.duration_ms if closed else None, video_frames=clip.video_frames if closed else None,
-            audio_frames=clip.audio_frames if closed else None, size_bytes=stored.size if closed else None,
-            sha256=stored.sha256 if closed else None))
-        await session.flush()
-        if closed:
-            await ledger.append(session, actor=ledger.SYSTEM, action="evaluation.media.segment_closed",
-                                entity=ledger.entity_ref("evaluation_session", session_id),
-                                payload={"place": place_id, "segment": seg_id,
-                                         "sha256": stored.sha256, "duration_ms": clip.duration_ms,
-                                         "video_frames": clip.video_frames, "audio_frames": clip.audio_frames})
+        ref = PublicationRef(es.id, session_id, place.id, place_id, None, ledger.SYSTEM, publication)
+        await recorder.segment_opened(session, ref, segment_id=seg_id, seq=seq, storage_key=key,
+                                      started_at=started_at, recorder="web")
+    if not closed:
+        return seg_id
+    async with sessions() as session, session.begin():
+        await recorder.segment_closed(
+            session, ref, recorder.ClosedSegment(seg_id, key, publication, seq, stored.sha256, stored.size,
+                                                 clip.duration_ms, clip.video_frames, clip.audio_frames),
+            started_at=started_at, ended_at=started_at + timedelta(milliseconds=clip.duration_ms))
     return seg_id
 
 

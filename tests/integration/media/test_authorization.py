@@ -4,9 +4,9 @@ anonymous client, a bad token; a member at someone else's place. Each WebSocket 
 from aiohttp import WSMsgType
 
 from evaluation.media.routes import MEDIA_HUB
-from web.keys import TOKENS
+from tests.helpers import bidder
 
-from .conftest import Builder, build_session
+from .conftest import person as as_person
 from .peers import ws_url
 
 
@@ -27,18 +27,15 @@ async def refused(client, url: str, headers: dict | None = None, first: dict | N
         return ws.close_code, (msg.extra or ""), error
 
 
-async def test_outsiders_can_neither_publish_nor_watch(client, sessions):
+async def test_outsiders_can_neither_publish_nor_watch(client, live):
     app = client.server.app
-    live = await build_session(sessions, app)
-    other = await build_session(sessions, app)  # another session of another tender
-    async with sessions() as session, session.begin():
-        _user, bidder = await Builder(session, app[TOKENS]).user("bidder", await Builder(session, app[TOKENS]).org(
-            "中山市建工集团有限公司"))
+    other = live.other  # another session of another tender
+    bidder_person = as_person(await bidder(client, org_name="中山市建工集团有限公司"))
     place = live.members[0].place_id
     urls = {"publish": ws_url(live.session_id, f"places/{place}/publish"),
             "watch": ws_url(live.session_id, "watch"), "conference": ws_url(live.session_id, "conference")}
 
-    outsiders = {"bidder": bidder, "expert of another session": other.members[0].person,
+    outsiders = {"bidder": bidder_person, "expert of another session": other.expert,
                  "supervisor of another tender": other.supervisor}
     for who, person in outsiders.items():
         for what, url in urls.items():
@@ -61,7 +58,7 @@ async def test_outsiders_can_neither_publish_nor_watch(client, sessions):
     code, reason, _ = await refused(client, urls["watch"], live.members[1].person.headers)
     assert (code, reason) == (4403, "media_forbidden")
     # a place that is not in the session
-    code, reason, _ = await refused(client, ws_url(live.session_id, f"places/{other.members[0].place_id}/publish"),
+    code, reason, _ = await refused(client, ws_url(live.session_id, f"places/{other.place_id}/publish"),
                                     live.members[0].person.headers)
     assert (code, reason) == (4404, "place_not_found")
 

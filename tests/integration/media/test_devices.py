@@ -4,47 +4,18 @@ The device may do nothing else (another site's room, a member's place, watching,
 longer stands in for it, and a revoked credential ends its access. Every issuance and revocation is in the
 ledger."""
 import json
-from datetime import datetime, timedelta, timezone
-
-from sqlalchemy import select
 
 from evaluation.media.routes import MEDIA_HUB
-from evaluation.models import EvaluationSession, Place, Room, RoomBooking, Site
-from web.keys import TOKENS
 
-from .conftest import Builder, build_session
 from .peers import publish, until, ws_url
 from .test_authorization import refused
 from .test_faults import playable
 from .test_recording import all_closed
 
 
-async def another_site_booked_for(sessions, session_id: str) -> str:
-    """A second site (a sub venue, 副场) with a room and its camera, booked for the same session: its camera."""
-    now = datetime.now(timezone.utc)
-    async with sessions() as session, session.begin():
-        es = (await session.execute(select(EvaluationSession).where(
-            EvaluationSession.public_id == session_id))).scalar_one()
-        site = Site(public_id=f"ST-D{session_id[-5:]}", name=f"广东省公共资源交易中心{session_id}", region_code="440100")
-        session.add(site)
-        await session.flush()
-        room = Room(public_id=f"RM-D{session_id[-5:]}", site_id=site.id, name="第1评标室")
-        session.add(room)
-        await session.flush()
-        camera = Place(public_id=f"PL-D{session_id[-5:]}", room_id=room.id, label="全景", camera_position=True)
-        session.add(camera)
-        session.add(RoomBooking(public_id=f"BK-D{session_id[-5:]}", room_id=room.id, starts_at=now - timedelta(hours=1),
-                                ends_at=now + timedelta(hours=8), tender_id=es.tender_id, evaluation_session_id=es.id,
-                                venue_role="sub", label="副场", booked_by_id=es.created_by_id))
-        return camera.public_id
-
-
-async def test_a_site_device_publishes_its_room_camera_and_nothing_else(client, sessions, raw_conn, settings):
-    app = client.server.app
-    live = await build_session(sessions, app)
-    other_site_camera = await another_site_booked_for(sessions, live.session_id)
-    async with sessions() as session, session.begin():
-        _user, admin = await Builder(session, app[TOKENS]).user("admin")
+async def test_a_site_device_publishes_its_room_camera_and_nothing_else(client, raw_conn, settings, live):
+    admin = live.admin
+    other_site_camera = live.sub_camera_place  # the sub venue's (副场) room camera, another site's
     site = await raw_conn.fetchval("SELECT s.public_id FROM venue_site s JOIN venue_room r ON r.site_id = s.id "
                                    "JOIN venue_place p ON p.room_id = r.id WHERE p.public_id = $1", live.camera_place)
 
@@ -90,7 +61,7 @@ async def test_a_site_device_publishes_its_room_camera_and_nothing_else(client, 
 
     # its camera: published, watched in the health view and recorded like a place
     pub = await publish(client, live.session_id, live.camera_place, box)
-    hub = app[MEDIA_HUB]
+    hub = client.server.app[MEDIA_HUB]
 
     def sent() -> int:
         current = hub.publication(live.session_id, live.camera_place)
