@@ -173,8 +173,13 @@ async def _chunks(data: bytes) -> AsyncIterator[bytes]:
 
 async def seed_evaluation(sessions: async_sessionmaker, console: Console, options: dict[str, Any]) -> str | None:
     """The opened demo tender with its evaluation session scheduled and its committee placed; returns the
-    session's public id (None when skipped). Every step goes through the services, as its users would act."""
+    session's public id (None when skipped). Every step goes through the services, as its users would act.
+
+    Options: `settings` (required), `evaluation_bidding_s`, and for a further such tender beside the demo's own
+    `evaluation_title` (default DEMO_TENDER_TITLE: one tender per title) and `evaluation_day` (its session that
+    many days later, so that its bookings do not overlap the first one's)."""
     settings: Settings | None = options.get("settings")
+    title = options.get("evaluation_title", DEMO_TENDER_TITLE)
     if settings is None:
         console.print("evaluation demo skipped: it needs the platform settings (keys and storage)")
         return None
@@ -184,7 +189,7 @@ async def seed_evaluation(sessions: async_sessionmaker, console: Console, option
             console.print("evaluation demo skipped: it needs the demo accounts (admin, agent, supervisor, bidders)")
             return None
         existing = (await session.execute(select(Tender.code).where(
-            Tender.title == DEMO_TENDER_TITLE, Tender.created_by_id == cast_.agent.id))).scalars().first()
+            Tender.title == title, Tender.created_by_id == cast_.agent.id))).scalars().first()
         if existing is not None:
             console.print(f"evaluation demo already seeded: tender {existing}")
             return None
@@ -208,7 +213,7 @@ async def seed_evaluation(sessions: async_sessionmaker, console: Console, option
         tenderer = (await ensure_tenderers(session, random.Random()))["ZS"][0]
         supervision = await session.get(Organisation, cast_.supervisor.organisation_id)
         draft = await tenders.create_tender(session, agent, TenderIn(
-            title=DEMO_TENDER_TITLE, tenderer=(await session.get(Organisation, tenderer)).public_id,
+            title=title, tenderer=(await session.get(Organisation, tenderer)).public_id,
             description="演示项目：已开标，评标委员会5人（广州2人、中山3人）已抽取并确认，评标会议已安排在中山主场、"
                         "广州副场。专家登录后即可签到、推选组长、评审。",
             supervisor_organisation=supervision.public_id, region_code="ZS", family="FJSZ", subtype="FJSZ-SG",
@@ -242,7 +247,8 @@ async def seed_evaluation(sessions: async_sessionmaker, console: Console, option
     # 3. the agent books the two rooms and schedules the session: main venue Zhongshan, sub-venue Guangzhou
     async with sessions() as session, session.begin():
         now = await db_now(session)
-        starts = (now + timedelta(minutes=10)).replace(second=0, microsecond=0)
+        starts = (now + timedelta(days=int(options.get("evaluation_day", 0)), minutes=10)).replace(
+            second=0, microsecond=0)
         booked = {role: await venues.book_room(session, who=agent, room_public_id=room, starts_at=starts,
                                                ends_at=starts + timedelta(hours=8), label="演示评标",
                                                tender_code=code, lot_public_id=lot_id if role == "main" else None)

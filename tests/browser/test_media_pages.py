@@ -7,10 +7,10 @@
 - the supervisor replays a place from a timeline marker (the chair's mute), and the recording plays at that offset;
 - the page WebSockets refuse a cross-site upgrade, an anonymous one, and a signed-in user who is not a member.
 
-The session is written to the site's database as the media plane's own tests write theirs (in progress, its
-members checked in, the first one chair), for two pool experts of the demo (who sign in with the demo password);
-the demo's own evaluation session is left as it is for the role pages' test. Its tender is supervised by the
-demo supervisor's authority.
+The session is a second demo tender's, reached through the services as the demo's own is (`bidroom demo seed`'s
+evaluation walk), then checked in, started and its chair elected through the services; its members are demo pool
+experts (who sign in with the demo password), and its tender is supervised by the demo supervisor's authority. The
+demo's own evaluation session is left as it is for the role pages' test.
 
 Helpers for other browser tests: `media_session(site, experts)`, `frames_advance(page, selector, count=...)`,
 `video_readings(page, selector)`, `cookie_header(context)`, `ws_url(site, path)`, `previous_code(username)`,
@@ -18,25 +18,30 @@ Helpers for other browser tests: `media_session(site, experts)`, `frames_advance
 from __future__ import annotations
 
 import asyncio
+import io
 import itertools
+import os
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
 
 import aiohttp
 import asyncpg
 import pyotp
 import pytest
 from playwright.async_api import BrowserContext, Page
+from rich.console import Console
 from sqlalchemy import select
 
 from core.db import asyncpg_dsn, create_engine, session_factory
 from core.identity_models import User
-from evaluation.demo import DEMO_TENDER_TITLE
-from evaluation.models import EvaluationMember, EvaluationSession, Place, Room, RoomBooking, Site
-from expert_pool.models import Expert, ExpertDraw, ExpertInvitation
+from core.settings import Settings
+from evaluation import chair, members
+from evaluation import sessions as sessions_svc
+from evaluation.demo import seed_evaluation
+from evaluation.models import EvaluationMember, EvaluationSession, Place
+from expert_pool.models import Expert
 from tests.browser.conftest import axe_violations, forget_last_code, sign_in
-from trading.models import Lot, Tender
+from trading.access import principal_of
 from web.demo import DEMO_ACCOUNTS
 
 SECRETS = {username: secret for username, _name, _roles, secret, _org in DEMO_ACCOUNTS}
@@ -61,72 +66,43 @@ class MediaSession:
 
 
 async def media_session(site, experts: int = 2) -> MediaSession:
-    """An evaluation session in progress in the site's database, a copy of the demo tender's evaluation method,
-    with `experts` pool experts of the demo checked in at places of a new room (the first is chair), supervised by
-    the demo supervisor; no other demo data changes."""
+    """A second demo tender's evaluation in progress, reached through the services as the demo's own is (opened
+    with 4 bids, a committee of 5 drawn 2 + 3 and placed; its session a day after the demo's, so the two share
+    the rooms without overlapping), then: check-in opened by the demo agent, every member checked in, the session
+    started, and its first member elected chair by three votes. Returns the first `experts` members (the chair
+    first); the demo's own tender and session are left as they are for the role pages' tests."""
     engine = create_engine(site.db_url, pool_size=2)
-    n = f"{next(_n)}{int(time.time()) % 100000:05d}"
-    now = datetime.now(timezone.utc)
+    sessions = session_factory(engine)
+    settings = Settings(data_dir=site.data_dir, database_url=site.db_url, public_url=site.base,
+                        statutory_periods=False, run_scheduler=False, log_json=False)
     try:
-        async with session_factory(engine)() as session, session.begin():
-            demo = (await session.execute(select(Tender).where(Tender.title == DEMO_TENDER_TITLE))).scalar_one()
-            pool = (await session.execute(
-                select(Expert, User.username).join(User, User.id == Expert.user_id)
-                .where(~select(ExpertInvitation.id).where(ExpertInvitation.expert_id == Expert.id).exists())
-                .order_by(Expert.id).limit(experts))).all()
-            assert len(pool) == experts, "the demo pool has experts on no committee"
-            tender = Tender(code=f"ZS-2026-FJSZ-V{n}", title="远程异地评标视频会议检验工程", family=demo.family,
-                            subtype=demo.subtype, method=demo.method, region_code=demo.region_code,
-                            status="evaluating", tenderer_id=demo.tenderer_id, agent_id=demo.agent_id,
-                            supervisor_organisation_id=demo.supervisor_organisation_id,
-                            created_by_id=demo.created_by_id, budget=demo.budget, evaluation=demo.evaluation)
-            session.add(tender)
-            await session.flush()
-            lot = Lot(public_id=f"{tender.code}-L01", tender_id=tender.id, lot_no=1, title="第一标段",
-                      budget=demo.budget)
-            site_row = Site(public_id=f"ST-V{n}", name="中山市公共资源交易中心（视频检验）", region_code="442000")
-            session.add_all([lot, site_row])
-            await session.flush()
-            room = Room(public_id=f"RM-V{n}", site_id=site_row.id, name="远程异地评标室")
-            session.add(room)
-            await session.flush()
-            places = [Place(public_id=f"PL-V{n}{i}", room_id=room.id, label=f"V-{i + 1:02d}") for i in range(experts)]
-            session.add_all(places)
-            es = EvaluationSession(public_id=f"ES-V{n}", tender_id=tender.id, lot_id=lot.id, status="in_progress",
-                                   created_by_id=demo.created_by_id, started_at=now)
-            session.add(es)
-            await session.flush()
-            session.add(RoomBooking(public_id=f"BK-V{n}", room_id=room.id, starts_at=now - timedelta(hours=1),
-                                    ends_at=now + timedelta(hours=8), tender_id=tender.id, lot_id=lot.id,
-                                    evaluation_session_id=es.id, venue_role="main", label="第一标段评标",
-                                    booked_by_id=demo.created_by_id))
-            # the draw's one quota, which the invitations name (an expert's invitations page shows its specialty)
-            specialty = next(q["specialty"] for quotas in (await session.execute(select(ExpertDraw.quotas))).scalars()
-                             for q in quotas)
-            quota = {"name": "中山", "count": experts, "backups": 0, "specialty": specialty}
-            draw = ExpertDraw(public_id=f"DR-V{n}", tender_id=tender.id, lot_id=lot.id, session_at=now, venue="中山",
-                              members=experts, representatives=0, reply_window_s=3600, quotas=[quota], request={},
-                              candidates=[], candidates_digest="0" * 64, considered_count=0, eligible_count=0,
-                              exclusion_counts={}, secret=b"s", commitment="0" * 64, status="formed")
-            session.add(draw)
-            await session.flush()
-            rows, out = [], []
-            for i, ((expert, username), place) in enumerate(zip(pool, places)):
-                invitation = ExpertInvitation(public_id=f"IV-V{n}{i}", root_draw_id=draw.id, draw_id=draw.id,
-                                              expert_id=expert.id, quota="中山", seat=i + 1, source="primary",
-                                              status="accepted", reply_by=now)
-                session.add(invitation)
-                await session.flush()
-                member = EvaluationMember(public_id=f"EM-V{n}{i}", session_id=es.id, kind="expert",
-                                          expert_id=expert.id, invitation_id=invitation.id, user_id=expert.user_id,
-                                          quota="中山", seat=i + 1, region_code="442000", place_id=place.id,
-                                          status="checked_in", checked_in_at=now)
-                session.add(member)
-                rows.append(member)
-                out.append(MediaMember(username, member.public_id, place.public_id, place.label))
-            await session.flush()
-            es.chair_member_id, es.chair_how = rows[0].id, "majority"
-            return MediaSession(es.public_id, out, "supervisor")
+        session_id = await seed_evaluation(sessions, Console(file=io.StringIO()), {
+            "settings": settings, "evaluation_title": f"远程异地评标视频会议检验工程（第{next(_n)}{os.getpid()}号）",
+            "evaluation_day": 1})
+        assert session_id, "the demo pool could not staff a second committee"
+        async with sessions() as session:
+            rows = (await session.execute(
+                select(EvaluationMember.public_id, User, Expert.id_card_no, Place.public_id, Place.label)
+                .join(User, User.id == EvaluationMember.user_id).join(Expert, Expert.id == EvaluationMember.expert_id)
+                .join(Place, Place.id == EvaluationMember.place_id)
+                .join(EvaluationSession, EvaluationSession.id == EvaluationMember.session_id)
+                .where(EvaluationSession.public_id == session_id).order_by(EvaluationMember.public_id))).all()
+            agent = (await session.execute(select(User).where(User.username == "agent"))).scalar_one()
+        async with sessions() as session, session.begin():
+            await sessions_svc.open_check_in(session, who=principal_of(agent), session_public_id=session_id)
+        for _member, user, id_card_no, _place, _label in rows:
+            async with sessions() as session, session.begin():
+                await members.check_in(session, who=principal_of(user), session_public_id=session_id,
+                                       id_card_last4=id_card_no[-4:], commitment=True, conflicts=[], note=None)
+        async with sessions() as session, session.begin():
+            await sessions_svc.start_session(session, who=principal_of(agent), session_public_id=session_id)
+        for _member, user, *_ in rows[:3]:
+            async with sessions() as session, session.begin():
+                standing = await chair.vote(session, who=principal_of(user), session_public_id=session_id,
+                                            candidate_public_id=rows[0][0])
+        assert standing.chair is not None
+        return MediaSession(session_id, [MediaMember(user.username, member, place, label)
+                                         for member, user, _, place, label in rows[:experts]], "supervisor")
     finally:
         await engine.dispose()
 
