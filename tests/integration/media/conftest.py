@@ -19,6 +19,7 @@ from tests.integration.lot_states import fixtures
 class Person:
     public_id: str
     token: str
+    username: str = ""              # signs in on the pages with tests.helpers.PASSWORD
 
     @property
     def headers(self) -> dict:
@@ -26,7 +27,7 @@ class Person:
 
 
 def person(actor: Actor) -> Person:
-    return Person(actor.public_id, actor.tokens["access_token"])
+    return Person(actor.public_id, actor.tokens["access_token"], actor.username)
 
 
 @dataclass
