@@ -13,7 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, any_, literal, or_, select
 
 from core.clock import SHANGHAI, db_now
 from core.errors import DomainError
@@ -105,7 +105,7 @@ async def wizard_context(request: web.Request, who, typed: dict[str, Any] | None
     organisations = (await session.execute(select(Organisation).where(Organisation.kind != "employer")
                                            .order_by(Organisation.name))).scalars().all()
     supervising = set((await session.execute(
-        select(User.organisation_id).where(User.roles.any("supervisor"), User.is_active))).scalars())
+        select(User.organisation_id).where(literal("supervisor") == any_(User.roles), User.is_active))).scalars())
     if typed is None:
         now = (await db_now(session)).astimezone(SHANGHAI)
         # a deadline the statute allows if published today, at 09:30 Beijing time
@@ -225,8 +225,8 @@ async def draft_context(request: web.Request, who, tender) -> dict[str, Any]:
     organisations = [o for o in (who.organisation_id,) if o]
     supervision = tender.supervisor_organisation.organisation_id if tender.supervisor_organisation else None
     query = select(User, Organisation).join(Organisation, Organisation.id == User.organisation_id).where(
-        User.is_active, or_(and_(User.roles.any("agent"), Organisation.id.in_(organisations)),
-                            and_(User.roles.any("supervisor"), Organisation.public_id == supervision)))
+        User.is_active, or_(and_(literal("agent") == any_(User.roles), Organisation.id.in_(organisations)),
+                            and_(literal("supervisor") == any_(User.roles), Organisation.public_id == supervision)))
     rows = (await db(request).execute(query.order_by(Organisation.name, User.display_name))).all()
     people = [{"id": u.public_id, "name": u.display_name, "organisation": o.name,
                "role": "supervisor" if "supervisor" in u.roles and o.public_id == supervision else "agent"}
