@@ -1,9 +1,11 @@
 """The object-level authorization matrix, generated from the route table.
 
 Two organisations' worlds are built side by side (A and B), each with every kind of object a path names (see
-build_side): a published tender with its document, clarification, registered bidder, opened bid and objection; a
-draft; the lot's draw, its records and invitations; a site, room, place and booking; the lot's evaluation session
-with its committee (the acting expert on it) and a recording segment; an expert's leave; an enrolment link.
+build_side): a published tender with its document, clarification and registered bidder; a draft; the lot's draw,
+its records and invitations; a site, room, place and booking; the lot's evaluation session with its committee (the
+acting expert on it) and a recording segment; an expert's leave; an enrolment link; another tender of the agent's
+with an opened bid and an objection (single source: its candidates are entered by the agent, no committee sits).
+No row is written directly: every object comes from the API, or from a background process's own service step.
 Every path parameter of the document must be filled with a real object of each side, or the test fails: a route
 with a new kind of id cannot ship until the sides make one. Every operation of the OpenAPI document is then
 called as every role of side A (and anonymously, and as the platform admin) on side A's object ("own") and on
@@ -27,10 +29,13 @@ from datetime import datetime, timedelta, timezone
 import asyncpg
 
 from core.db import asyncpg_dsn
+from core.ids import public_id
+from evaluation.media import recorder
 from tests.helpers import Actor, bidder, staff
 from tests.integration.expert_pool.conftest import (add_expert, organisation, sign_in, supervising_org,
                                                     tender_with_lot)
 from tests.integration.test_draw_confidentiality_matrix import example
+from tests.integration.trading_bids.conftest import bundle, holder_key_pairs, opened_tender
 from web.keys import SCHEDULER
 
 ROLES = ("anonymous", "admin", "agent", "bidder", "expert", "supervisor")
@@ -69,11 +74,13 @@ async def build_side(client, sessions, db_url: str, name: str, admin: Actor, spe
 
 async def _build_side(client, sessions, raw_conn, name: str, admin: Actor, specialty: str,
                       scheduler_turn: asyncio.Lock) -> Side:
-    """A side's world, every object reached through its own routes where a route makes it: a published tender
-    with a registered bidder, a clarification, a document, an opened bid and an objection; a draft; the lot's
-    draw from the side's own pool of experts (`specialty` keeps the two pools apart), its records and
-    invitations, all accepted; a site, room and place booked for the lot's evaluation session, its committee and
-    a recording segment; the acting expert's leave; an enrolment link. The acting expert sits on the committee."""
+    """A side's world, every object reached through the API or, where only a background process makes it, that
+    process's own service step: a published tender with a registered bidder, a clarification and a document; a
+    draft; the lot's draw from the side's own pool of experts (`specialty` keeps the two pools apart), its records
+    and invitations, all accepted; a site, room and place booked for the lot's evaluation session, its committee
+    and a recording segment (the recorder's step); the acting expert's leave; an enrolment link; and a
+    single-source tender of the same agent whose bids are opened, its candidates published and objected to (the
+    opened bid and the objection). The acting expert sits on the committee."""
     agency = await organisation(sessions, f"中山市{name}招标代理有限公司")
     supervising = await organisation(sessions, f"中山市{name}监督办公室")
     agent = await staff(sessions, client, "agent", organisation_public_id=agency)
@@ -83,6 +90,10 @@ async def _build_side(client, sessions, raw_conn, name: str, admin: Actor, speci
     draft = await tender_with_lot(sessions, agent, status="draft", supervisor_org=supervising)
     someone = await bidder(client)
     await post(client, f"/api/v1/lots/{tender.lot_id}/registrations", someone)
+    # its sealed bid, uploaded as a bidder does: a bidder of this tender (the objection route's gate)
+    resp = await client.put(f"/api/v1/tenders/{tender.code}/lots/{tender.lot_id}/bid", data=bundle(),
+                            headers={**someone.headers, "Content-Type": "application/octet-stream"})
+    assert resp.status == 201, await resp.text()
     clarification = (await post(client, f"/api/v1/tenders/{tender.code}/clarifications", someone,
                                 {"question": f"{name}的问题：工期能否顺延？"}))["clarification_id"]
     resp = await client.post(f"/api/v1/tenders/{tender.code}/documents", data=b"%PDF-1.7\n%matrix\n",
@@ -129,26 +140,27 @@ async def _build_side(client, sessions, raw_conn, name: str, admin: Actor, speci
         "username": f"matrix_{name.lower()}_{secrets.token_hex(3)}", "display_name": f"{name} 新代理",
         "roles": ["agent"], "organisation_id": agency})
 
-    # what no route makes while the tender is still taking bids: its opened bid and an objection, and a
-    # recording segment of the session (the media worker writes those)
+    # an opened bid and an objection belong to later states than this world's published tender: the side's agent
+    # runs a single-source tender of its own (no committee: the agent enters the candidates, 招标投标法实施条例
+    # 第54条 objections follow) through the API, its 3 bids opened by their key holders, the candidates published
+    # and an objection filed by its losing bidder
+    info, opened = await opened_tender(sessions, client, holder_key_pairs(), agent=agent, supervision=supervising)
+    await post(client, f"/api/v1/tenders/{info.code}/candidates", agent, {"candidates": [
+        {"lot": info.lot_id, "bid": b["bid"], "rank": i + 1} for i, b in enumerate(opened)]})
+    loser = info.bidders[0]   # its bid of 300.00 is ranked last
+    objection = (await post(client, f"/api/v1/tenders/{info.code}/objections", loser,
+                            {"body": f"{name}的异议：第一名的工期不符合招标文件要求。"}))["objection"]
+    bid = opened[0]["bid"]
+    # a recording segment of the session, opened through the recorder's own step (the media plane writes those)
+    segment = public_id("SG", 6)
+    es = await raw_conn.fetchrow("SELECT id FROM evaluation_session WHERE public_id = $1", session_id)
+    place_pk = await raw_conn.fetchval("SELECT id FROM venue_place WHERE public_id = $1", place["place_id"])
+    async with sessions() as db, db.begin():
+        await recorder.segment_opened(
+            db, recorder.PublicationRef(es["id"], session_id, place_pk, place["place_id"], None, "system", 1),
+            segment_id=segment, seq=1, storage_key=f"{session_id}/{place['place_id']}/0001-00001.webm",
+            started_at=datetime.now(timezone.utc), recorder="web")
     org_pk = await raw_conn.fetchval("SELECT organisation_id FROM app_user WHERE public_id = $1", someone.public_id)
-    user_pk = await raw_conn.fetchval("SELECT id FROM app_user WHERE public_id = $1", someone.public_id)
-    bid = f"B-{name}-{secrets.token_hex(4).upper()}"
-    await raw_conn.execute(
-        "INSERT INTO bid (public_id, tender_id, lot_id, organisation_id, submitted_by_id, status, storage_key, "
-        "sha256, size, sealed_by, price, duration_days, declared, documents, opened_at) VALUES ($1, $2, $3, $4, "
-        "$5, 'opened', $6, $7, 1, 'server', 1000, 90, '{}'::jsonb, '[]'::jsonb, now())",
-        bid, tender.tender_id, tender.lot_pk, org_pk, user_pk, f"bids/{tender.code}/{bid}.age", "0" * 64)
-    objection = f"OBJ-{name}-{secrets.token_hex(4).upper()}"
-    await raw_conn.execute("INSERT INTO objection (public_id, tender_id, organisation_id, filed_by_id, body) "
-                           "VALUES ($1, $2, $3, $4, $5)", objection, tender.tender_id, org_pk, user_pk,
-                           f"{name}的异议：评标程序不合法。")
-    segment = f"SG-{secrets.token_hex(3).upper()}"
-    await raw_conn.execute(
-        "INSERT INTO media_segment (public_id, session_id, place_id, publication, seq, storage_key, started_at) "
-        "SELECT $1, s.id, p.id, 1, 1, $2, now() FROM evaluation_session s, venue_place p "
-        "WHERE s.public_id = $3 AND p.public_id = $4", segment, f"media/{segment}.webm", session_id,
-        place["place_id"])
     bidder_org = await raw_conn.fetchval("SELECT public_id FROM organisation WHERE id = $1", org_pk)
 
     side = Side({"agent": agent, "supervisor": supervisor, "bidder": someone, "expert": experts[expert_id]})
@@ -275,7 +287,8 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     'POST /api/v1/me/expert/leave': ('e', 'e'),
     'DELETE /api/v1/me/expert/leave/{leave_id}': ('e', ''),
     'POST /api/v1/me/holder-key': ('gs', 'gs'),  # key-holding roles only (trading.keyholding)
-    'GET /api/v1/me/holder-key': ('', ''),
+    # the caller's own holder key: each side's agent enrolled one for its single-source tender; nobody else has one
+    'GET /api/v1/me/holder-key': ('g', 'g'),
     'GET /api/v1/me/invitations': ('e', 'e'),
     'POST /api/v1/me/password': ('?', '?'),
     'GET /api/v1/notifications': ('agbes', 'agbes'),
@@ -322,10 +335,10 @@ EXPECTED: dict[str, tuple[str, ...]] = {
     'PUT /api/v1/tenders/{code}/key-holders': ('g', '', 'g', ''),
     'GET /api/v1/tenders/{code}/key-holders': ('g', '', 'g', ''),
     'PUT /api/v1/tenders/{code}/lots/{lot}/bid': ('b', 'b', '', ''),   # B's lot: registered by the write phase
-    'GET /api/v1/tenders/{code}/lots/{lot}/bid': ('', '', '', ''),
-    # the write phase's example body is no bid bundle, so there is no bid to withdraw (404 no_bid, like a stranger's
-    # lot); a bidder withdrawing its own bid is tested in tests/integration/trading_bids/test_bids_submission.py
-    'DELETE /api/v1/tenders/{code}/lots/{lot}/bid': ('', '', '', ''),
+    # the bidder's own sealed bid (build_side uploads it); on B's lot the write phase's example body is no bid
+    # bundle, so A's bidder has no bid there to read or withdraw (404 no_bid)
+    'GET /api/v1/tenders/{code}/lots/{lot}/bid': ('b', '', '', ''),
+    'DELETE /api/v1/tenders/{code}/lots/{lot}/bid': ('b', '', '', ''),
     'POST /api/v1/tenders/{code}/objections': ('b', '', '', ''),
     'GET /api/v1/tenders/{code}/objections': ('*', '*', 'ag', 'a'),
     'GET /api/v1/tenders/{code}/ocds': ('*', '*', 'ag', 'a'),

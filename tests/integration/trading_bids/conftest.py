@@ -72,24 +72,30 @@ async def enrol(sessions, actor: Actor, pair: tuple[str, bytes]) -> None:
 
 async def draft_tender(sessions, client, *, bidders: int = 3, method: str = "open",
                        platform_share: bool = False, lots: int = 1, key_threshold: int = 2,
-                       key_holder_count: int = 3) -> BidTender:
-    """A draft tender drafted by a new agent through POST /api/v1/tenders (`lots` lots, the first carrying the
-    whole budget but 1,000,000), plus `bidders` signed-in bidder accounts of their own organisations; they
-    register for the first lot when `publish` publishes the tender (registration opens with publication)."""
+                       key_holder_count: int = 3, agent: Actor | None = None,
+                       supervision: str | None = None) -> BidTender:
+    """A draft tender drafted through POST /api/v1/tenders (`lots` lots, the first carrying the whole budget but
+    1,000,000) by `agent` (default: a new agent of a new agency), supervised by `supervision` (default: a new
+    supervising organisation with a supervisor), plus `bidders` signed-in bidder accounts of their own
+    organisations; they register for the first lot when `publish` publishes the tender (registration opens with
+    publication)."""
     async with sessions() as session, session.begin():
-        agency = await identity_service.create_organisation(
+        agency = None if agent else await identity_service.create_organisation(
             session, actor="system", name=f"中山市第{next(_n)}招标代理有限公司", social_credit_code=social_credit_code())
         tenderer = await identity_service.create_organisation(
             session, actor="system", name=f"中山市第{next(_n)}人民医院", social_credit_code=social_credit_code())
-        supervision = await identity_service.create_organisation(
-            session, actor="system", name=f"中山市第{next(_n)}公共资源交易监督管理局", social_credit_code=social_credit_code())
-        agency_public, tenderer_public = agency.public_id, tenderer.public_id
-        supervision_public = supervision.public_id
-        # a tender names a supervising organisation that has supervisors (招标投标法实施条例 第4条)
-        await identity_service.create_user(
-            session, actor="system", username=f"supervision{next(_n)}", password="not-used-supervisor-1",
-            display_name="监督人员", roles=["supervisor"], organisation_public_id=supervision_public)
-    agent = await staff(sessions, client, "agent", organisation_public_id=agency_public)
+        tenderer_public = tenderer.public_id
+        supervision_public = supervision
+        if supervision_public is None:
+            made = await identity_service.create_organisation(
+                session, actor="system", name=f"中山市第{next(_n)}公共资源交易监督管理局",
+                social_credit_code=social_credit_code())
+            supervision_public = made.public_id
+            # a tender names a supervising organisation that has supervisors (招标投标法实施条例 第4条)
+            await identity_service.create_user(
+                session, actor="system", username=f"supervision{next(_n)}", password="not-used-supervisor-1",
+                display_name="监督人员", roles=["supervisor"], organisation_public_id=supervision_public)
+    agent = agent or await staff(sessions, client, "agent", organisation_public_id=agency.public_id)
     bidder_actors = [await bidder(client) for _ in range(bidders)]
     seq = next(_n)
     lot_list = [{"title": "第一标段", "budget": "5000000.00" if lots == 1 else "4000000.00"}]
@@ -197,10 +203,13 @@ async def verify_record(client, record_no: str) -> dict:
     return await resp.json()
 
 
-async def opened_tender(sessions, client, pairs, *, method: str = "single_source"):
+async def opened_tender(sessions, client, pairs, *, method: str = "single_source", agent: Actor | None = None,
+                        supervision: str | None = None):
     """A tender with three opened bids (the platform's share plus the agent's and a supervisor's), published
-    through the service and opened through the API; returns (info, the opened bids by price)."""
-    info = await draft_tender(sessions, client, bidders=3, platform_share=True, method=method)
+    through the service and opened through the API; returns (info, the opened bids by price). `agent` and
+    `supervision` as for draft_tender."""
+    info = await draft_tender(sessions, client, bidders=3, platform_share=True, method=method, agent=agent,
+                              supervision=supervision)
     await add_holders(sessions, client, info, pairs[:2], k=2)
     await publish(sessions, info)
     for actor, price in zip(info.bidders, ("300.00", "200.00", "250.00")):
