@@ -1,13 +1,15 @@
-"""Demo tenders: Chinese titles across Guangdong cities and all four trading families, in realistic states.
+"""Demo tenders: Chinese titles across Guangdong cities and all four trading families, made as an agent makes them.
 
-`demo_rows` is a plain generator of table rows shared with bench/listing.py; `seed_demo` is the hook that
-`bidroom demo seed --tenders N` calls, with a rich progress bar. Rows go in by bulk INSERT in batches, one ledger
-entry per batch (the demo is not a real procurement, and 100,000 single entries would only slow it down).
+`seed_demo` is the hook that `bidroom demo seed --tenders N` calls, with a rich progress bar. The N listing tenders
+go through the trading services as the demo agent would act (draft, key holders, publish; now and then a
+cancellation with its reason), each step with its ledger entry: published and taking registrations, sealed 2-of-2
+to the demo `agent` and `supervisor`, whose holder keys are enrolled under DEMO_HOLDER_PASSPHRASE. After them come a
+few *showcase* tenders, made the same way, that the demo bidders are registered for and can bid on at once. A
+tender further on (opened, evaluating, candidates, awarded) is only ever reached by walking it there: the evaluation
+demo (evaluation/demo.py) does that for one.
 
-Bulk tenders are never sealed, so nobody could bid on them. After them come a few *showcase* tenders made the
-way an agent makes a real one (draft, key holders, publish, registrations through the trading services and
-trading.keyholding, each step with its ledger entry): sealed 2-of-2 to the demo `agent` and `supervisor`, whose
-holder keys are enrolled under DEMO_HOLDER_PASSPHRASE, with the bid deadline a few days ahead.
+`demo_rows` is a plain generator of table rows for bench/listing.py, which times the listing over 100,000 tenders
+inserted in bulk in every state; the demo does not use it.
 """
 from __future__ import annotations
 
@@ -20,26 +22,29 @@ from typing import Any, Iterator
 
 from rich.console import Console
 from rich.progress import Progress
-from sqlalchemy import String, cast, func, insert, select
-from sqlalchemy.dialects.postgresql import ARRAY as PG_ARRAY
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core import identity_service
 from core.clock import db_now
 from core.identity_models import Organisation, User
 from core.identity_rules import uscc_check_char
+from core.notifications import InAppNotifier
 from evidence import ledger_service as ledger
 from trading import keyholding, participation, statutory, tenders
 from trading.access import principal_of
 from trading.codes import load_categories, tender_code
 from trading.listing.search_terms import tender_terms
-from trading.models import Lot, Tender
+from trading.models import Tender
 from trading.schemas import TenderIn
-from trading.tenders import allocate_codes
 
 log = logging.getLogger(__name__)
 
-BATCH = 2_000
+BATCH = 2_000          # bench/listing.py's rows per INSERT
+BULK_BATCH = 50        # the demo's tenders per transaction
+BULK_CANCEL_EVERY = 16  # one listing tender in 16 is cancelled by the agent
+CANCEL_REASONS = ("项目资金调整，招标人决定终止本次招标。", "项目建设方案变更，终止招标，择期重新招标。",
+                  "因上级主管部门规划调整，本项目终止招标。")
 # Guangdong's 21 cities: code prefix, Chinese name, a landmark or district used in titles
 CITIES = (
     ("GZ", "广州", "天河区"), ("SZ", "深圳", "南山区"), ("ZH", "珠海", "香洲区"), ("ST", "汕头", "龙湖区"),
@@ -132,29 +137,6 @@ async def ensure_tenderers(session: AsyncSession, rng: random.Random) -> dict[st
     return out
 
 
-async def _creator(session: AsyncSession) -> tuple[int, int | None]:
-    """The demo agent (user "agent"), or the first agent/admin account, as creator of the demo tenders."""
-    staff_roles = cast(["agent", "admin"], PG_ARRAY(String))
-    user = (await session.execute(select(User).where(User.roles.op("&&")(staff_roles)).order_by(
-        (User.username != "agent"), User.id).limit(1))).scalars().first()
-    if user is None:
-        raise RuntimeError("the demo tenders need an agent or admin account; seed the accounts first")
-    return user.id, user.organisation_id
-
-
-async def _supervision(session: AsyncSession) -> int | None:
-    """The organisation of the demo supervisor (user "supervisor"), which supervises the demo tenders."""
-    return (await session.execute(select(User.organisation_id).where(User.username == "supervisor"))).scalar()
-
-
-async def _allocate(session: AsyncSession, year: int, need: dict[tuple[str, str], int]) -> dict[tuple[str, str],
-                                                                                                  list[str]]:
-    out = {}
-    for (region, family), count in need.items():
-        out[(region, family)] = list(reversed(await allocate_codes(session, region, year, family, count)))
-    return out
-
-
 async def seed_demo(sessions: async_sessionmaker, console: Console, progress: Progress, options: dict) -> None:
     """Make options["tenders"] bulk demo tenders (one lot each) behind a progress bar, then the sealed showcase
     tenders (options["showcase"], default all of SHOWCASE) that demo bidders can bid on."""
@@ -166,41 +148,69 @@ async def seed_demo(sessions: async_sessionmaker, console: Console, progress: Pr
 
 async def _seed_bulk(sessions: async_sessionmaker, console: Console, progress: Progress, options: dict,
                      total: int) -> None:
+    """The listing's tenders, made through the trading services as the demo agent makes a real one: drafted, sealed
+    2-of-2 to the demo holders (the agent and the supervisor), published; one in BULK_CANCEL_EVERY then cancelled by
+    the agent with its reason (终止招标, 招标投标法实施条例 第31条). Every step writes its own ledger entry, as for a
+    real tender. A tender in a later state (opened, evaluating, awarded) is reached only by the walk that takes it
+    there: the showcase tenders and the evaluation demo."""
     rng = random.Random(options.get("seed", 20260301))
-    task = progress.add_task("tenders 招标项目", total=total)
+    async with sessions() as session:
+        staff = await _users(session, DEMO_HOLDERS)
+    if set(staff) != set(DEMO_HOLDERS):
+        console.print("demo tenders skipped: they need the demo accounts " + ", ".join(DEMO_HOLDERS))
+        return
+    await ensure_demo_holder_keys(sessions)
     async with sessions() as session, session.begin():
         tenderers = await ensure_tenderers(session, rng)
-        creator_id, agent_org = await _creator(session)
-        supervisor_org = await _supervision(session)
-        now = await db_now(session)
-    made = 0
+        publics = {region: (await session.get(Organisation, org_id)).public_id
+                   for region, (org_id, _name) in tenderers.items()}
+        staff = await _users(session, DEMO_HOLDERS)
+        supervision = await session.get(Organisation, staff["supervisor"].organisation_id)
+    agent = principal_of(staff["agent"])
+    holders = [staff[u].public_id for u in DEMO_HOLDERS]
+    notifier = InAppNotifier()
+    task = progress.add_task("tenders 招标项目", total=total)
+    made = cancelled = 0
     while made < total:
-        size = min(BATCH, total - made)
+        size = min(BULK_BATCH, total - made)
         async with sessions() as session, session.begin():
-            # plan the batch first to know how many codes each (city, family) needs
-            plan = list(demo_rows(random.Random(rng.random()), size, now=now, tenderers=tenderers,
-                                  agent_org_id=agent_org, created_by_id=creator_id,
-                                  supervisor_org_id=supervisor_org))
-            need: dict[tuple[str, str], int] = {}
-            for row in plan:
-                need[(row["region_code"], row["family"])] = need.get((row["region_code"], row["family"]), 0) + 1
-            codes = await _allocate(session, now.year, need)
-            for row in plan:
-                row["code"] = codes[(row["region_code"], row["family"])].pop()
-                row["search_terms"] = tender_terms(row["title"], row["code"], row["description"],
-                                                       tenderers[row["region_code"]][1])
-            ids = (await session.execute(insert(Tender).returning(Tender.id, Tender.code, Tender.title,
-                                                                  Tender.budget), plan)).all()
-            await session.execute(insert(Lot), [dict(public_id=f"{r.code}-L01", tender_id=r.id, lot_no=1,
-                                                     title=r.title, budget=r.budget) for r in ids])
-            await ledger.append(session, actor="system", action="tender.demo_seed", entity="tender:demo",
-                                payload={"count": len(ids), "first": ids[0].code, "last": ids[-1].code})
-        made += size
+            now = await db_now(session)
+            for body in listing_bodies(random.Random(rng.random()), size, now=now, tenderers=tenderers,
+                                       tenderer_ids=publics, supervision=supervision.public_id if supervision
+                                       else None):
+                draft = await tenders.create_tender(session, agent, body)
+                await keyholding.set_key_holders(session, draft, holders, SHOWCASE_THRESHOLD,
+                                                 actor=agent.public_id)
+                # the demo's deadlines are 10 to 30 days away; the statutory 20 days are not enforced in the demo
+                tender = await tenders.publish(session, agent, draft.code, periods=statutory.RELAXED)
+                made += 1
+                if made % BULK_CANCEL_EVERY == 0:
+                    await tenders.cancel(session, agent, tender.code, rng.choice(CANCEL_REASONS), notifier)
+                    cancelled += 1
         progress.advance(task, size)
     async with sessions() as session:
         count = (await session.execute(select(func.count()).select_from(Tender))).scalar_one()
-    console.print(f"{made} demo tenders added 招标项目 ({count} in all)")
+    console.print(f"{made} demo tenders published 招标项目, {cancelled} of them cancelled ({count} in all)")
 
+
+def listing_bodies(rng: random.Random, n: int, *, now: datetime, tenderers: dict[str, tuple[int, str]],
+                   tenderer_ids: dict[str, str], supervision: str | None) -> Iterator[dict[str, Any]]:
+    """`n` drafts (schemas.TenderIn) over Guangdong's cities and the four trading families, each with its bid
+    deadline 10 to 30 days after `now`, sealed 2-of-2."""
+    catalogue = load_categories()
+    for _ in range(n):
+        region, city, place = rng.choice(CITIES)
+        family = rng.choices(("FJSZ", "ZFCG", "TDKY", "GYCQ"), weights=(40, 45, 8, 7))[0]
+        sub = rng.choice(catalogue.family(family).subtypes)
+        title = rng.choice(TITLES[family]).format(city=city, place=place, road=rng.choice(ROADS))
+        deadline = now + timedelta(days=rng.randint(10, 30), hours=rng.randint(0, 8))
+        description = f"{tenderers[region][1]}委托的{catalogue.family(family).zh}{sub.zh}项目，资金已落实，欢迎合格供应商参加。"
+        yield TenderIn(title=title, description=description, tenderer=tenderer_ids[region],
+                       supervisor_organisation=supervision, region_code=region, family=family, subtype=sub.code,
+                       method=rng.choice(METHODS[family]), budget=_budget(rng, family), lots=[],
+                       evaluation=EVALUATION, clarification_end_at=deadline - timedelta(days=3),
+                       bid_deadline_at=deadline, opening_at=deadline, key_threshold=SHOWCASE_THRESHOLD,
+                       key_holder_count=len(DEMO_HOLDERS)).model_dump()
 
 
 # ---------------------------------------------------------------------------------------------------------------

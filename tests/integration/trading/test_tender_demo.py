@@ -5,16 +5,28 @@ from rich.console import Console
 from rich.progress import Progress
 
 from tests.helpers import staff, submit_share
+from tests.integration.trading.conftest import organisation
 from trading.routes.tenders import seed_demo
 
 
 async def test_demo_seeding_makes_searchable_public_tenders_with_unique_codes(client, sessions, raw_conn):
-    await staff(sessions, client, "agent", username="agent")
+    await staff(sessions, client, "agent", username="agent", organisation_public_id=await organisation(sessions))
+    await staff(sessions, client, "supervisor", username="supervisor",
+                organisation_public_id=await organisation(sessions, "中山市公共资源交易监督管理局"))
     console = Console(file=io.StringIO())
     with Progress(console=console) as progress:
-        await seed_demo(sessions, console, progress, {"tenders": 60})
-    rows = await raw_conn.fetch("SELECT code, title, region_code, family, status FROM tender")
+        await seed_demo(sessions, console, progress, {"tenders": 60, "showcase": 0})
+    rows = await raw_conn.fetch("SELECT id, code, title, region_code, family, status, age_recipient FROM tender")
     assert len(rows) == 60 and len({r["code"] for r in rows}) == 60
+    # made as the agent makes a real tender: drafted, sealed to the agent and the supervisor, published, and one
+    # in 16 cancelled with its reason; each step on the ledger, nothing in a state no walk has reached
+    assert {r["status"] for r in rows} == {"published", "cancelled"}
+    assert sum(r["status"] == "cancelled" for r in rows) == 60 // 16
+    assert all(r["age_recipient"].startswith("age1") for r in rows)
+    for action, count in (("tender.create", 60), ("tender.sealed", 60), ("tender.published", 60),
+                          ("tender.cancelled", 60 // 16)):
+        assert await raw_conn.fetchval("SELECT count(*) FROM audit_entry WHERE action = $1", action) == count, action
+    assert await raw_conn.fetchval("SELECT count(*) FROM audit_entry WHERE action = 'tender.demo_seed'") == 0
     assert len({r["region_code"] for r in rows}) >= 10 and len({r["family"] for r in rows}) >= 3
     assert all(r["code"].startswith(r["region_code"] + "-") for r in rows)
     assert await raw_conn.fetchval("SELECT count(*) FROM lot") == 60
@@ -56,7 +68,7 @@ async def test_a_demo_bidder_bids_on_a_sealed_showcase_tender_that_the_demo_agen
     assert await raw_conn.fetchval("SELECT count(*) FROM bidder_registration WHERE tender_id = $1",
                                    to_register["id"]) == 0
     sealed = await raw_conn.fetchval("SELECT count(*) FROM audit_entry WHERE action = 'tender.sealed'")
-    assert sealed == len(SHOWCASE)
+    assert sealed == len(SHOWCASE) + 2  # the two listing tenders are sealed too
 
     # seeding the trading demo again makes no second showcase and no new holder key
     tenders, keys = (await raw_conn.fetchval("SELECT count(*) FROM tender"),
