@@ -22,6 +22,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -151,13 +152,16 @@ async def forget_last_code(site, username: str) -> None:
         await conn.close()
 
 
-async def sign_in(page: Page, username: str, password: str = DEMO_PASSWORD, totp: str | None = None) -> None:
-    """Through the sign-in page, as a person would."""
+async def sign_in(page: Page, username: str, password: str = DEMO_PASSWORD,
+                  totp: str | Callable[[], str] | None = None) -> None:
+    """Through the sign-in page, as a person would. `totp` may be a function giving the code: it is read as the
+    field is filled, as a person reads their authenticator, so a 30 s step that ends while the page loads cannot
+    leave a stale code."""
     await page.goto("/signin")
     await page.fill("#username", username)
     await page.fill("#password", password)
     if totp:
-        await page.fill("#totp", totp)
+        await page.fill("#totp", totp() if callable(totp) else totp)
     async with page.expect_navigation():
         await page.click("main form button[type=submit]")
     if page.url.split("?")[0].rstrip("/").endswith("/signin"):  # refused: say so here, not as a missing page later

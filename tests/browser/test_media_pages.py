@@ -200,7 +200,7 @@ async def test_experts_confer_the_supervisor_watches_and_replays_from_a_marker(s
     # the previous step's is refused after a later one was used
     await forget_last_code(site, media.supervisor)
     await asyncio.gather(sign_in(chair_page, chair.username), sign_in(other_page, other.username),
-                         sign_in(wall, media.supervisor, totp=previous_code(media.supervisor)))
+                         sign_in(wall, media.supervisor, totp=lambda: previous_code(media.supervisor)))
     pages = [chair_page, other_page]
     await asyncio.gather(*(page.goto(f"/sessions/{sid}/place") for page in pages),
                          wall.goto(f"/supervise/sessions/{sid}"))

@@ -70,7 +70,7 @@ async def test_the_place_page_and_the_wall_reach_the_sessions_media_worker(live,
 
                 # the supervisor's wall, from the web tier's page, watches the place through the worker
                 wall = await (await browser.new_context(locale="zh-CN", base_url=web_base)).new_page()
-                await sign_in(wall, username, PASSWORD, totp=pyotp.TOTP(secret).now())
+                await sign_in(wall, username, PASSWORD, totp=pyotp.TOTP(secret).now)
                 await wall.goto(f"/supervise/sessions/{sid}")
                 await wall.wait_for_selector("#wall-status[data-state=live]", timeout=30_000)
                 await frames_advance(wall, f"#wall-tiles [data-place='{chair.place_id}'] video")
