@@ -11,7 +11,7 @@ FONT := /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc
 $(VENV)/bin/activate:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is needed ($(PYTHON) not found)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
-	$(PIP) install -q --upgrade pip
+	$(PIP) install -q --upgrade pip setuptools
 
 venv: $(VENV)/bin/activate
 
