@@ -20,6 +20,7 @@ from typing import Any, Iterator, Sequence
 from asn1crypto import x509 as asn1_x509
 from pyhanko.pdf_utils import filters as _pdf_filters
 from pyhanko.pdf_utils import generic, misc
+from pyhanko.pdf_utils.decode_limits import DecodeLimits, StreamDecodeLimits
 from pyhanko.pdf_utils.font.basic import SimpleFontEngine, SimpleFontEngineFactory
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
@@ -49,7 +50,9 @@ MAX_SIGNATURE_FIELDS = 64
 MAX_REVISIONS = 2 * MAX_SIGNATURE_FIELDS
 # What the streams of one PDF may inflate to, all together, while it is read and validated. Our records are
 # written uncompressed and validating one inflates nothing; a deflate bomb stops here with 422 instead of
-# filling memory (pyHanko's Flate filter decompresses whole streams with no cap of its own).
+# filling memory. pyHanko has limits of its own (0.38 on: 256 MiB a stream and a document, lower for some
+# structures), but its reader takes a stream over them for damage and goes on; the budget here is what turns a
+# bomb into a 422 wherever pyHanko meets it (DECODE_LIMITS below).
 MAX_INFLATED_BYTES = 64 * 1024 * 1024
 
 
@@ -76,11 +79,14 @@ class InflateBudget:
 _INFLATE_BUDGET: ContextVar[InflateBudget | None] = ContextVar("inflate_budget", default=None)
 
 
-def _bounded_decompress(data, *args, **kwargs) -> bytes:
-    """zlib.decompress with a cap: never produces more than the current budget (or MAX_INFLATED_BYTES for one
-    stream outside a budget), reading the stream incrementally so the cap holds for memory too."""
+def _bounded_decompress(data, max_output_size: int | None = None) -> bytes:
+    """Inflate within what is left of the current budget (or MAX_INFLATED_BYTES for one stream outside a budget),
+    and within pyHanko's own cap for the stream when it gives one; incrementally, so the cap holds for memory too.
+    Over the budget: InflateLimitExceeded, and the budget remembers it even if the reader catches the error."""
     budget = _INFLATE_BUDGET.get()
     limit = budget.remaining if budget is not None else MAX_INFLATED_BYTES
+    if max_output_size is not None and max_output_size < limit:
+        limit = max_output_size
     inflater = zlib.decompressobj()
     out = inflater.decompress(bytes(data), limit + 1)
     if len(out) > limit or inflater.unconsumed_tail:
@@ -95,8 +101,18 @@ def _bounded_decompress(data, *args, **kwargs) -> bytes:
     return out
 
 
-# pyHanko's FlateDecode calls its module's `decompress`: every stream pyHanko inflates goes through the cap.
-_pdf_filters.decompress = _bounded_decompress
+# pyHanko's FlateDecode inflates through its module's `_bounded_decompress(data, max_output_size)` (pyHanko 0.38,
+# pinned in pyproject.toml): every stream pyHanko inflates goes through the budget. A pyHanko that inflates some
+# other way fails here, at import, rather than letting bombs through (tests/unit/evidence/test_inflate_cap.py).
+if not callable(getattr(_pdf_filters, "_bounded_decompress", None)):
+    raise ImportError("pyhanko.pdf_utils.filters no longer inflates through _bounded_decompress: attach "
+                      "evidence.signing's inflation budget to this pyHanko's inflater")
+_pdf_filters._bounded_decompress = _bounded_decompress
+# The decode limits the reader is opened with: every filter's output capped at MAX_INFLATED_BYTES a stream (the
+# other filters than Flate, LZW say, stop there too), and no lower caps for particular structures, so that a
+# Flate bomb anywhere meets the budget above and is refused with 422 rather than taken for damage.
+DECODE_LIMITS = DecodeLimits(per_stream=StreamDecodeLimits(max_ratio=None, max_output_size=MAX_INFLATED_BYTES),
+                             per_purpose={}, document_budget=None)
 
 
 @contextmanager
@@ -243,7 +259,7 @@ def _open_reader(pdf: bytes) -> PdfFileReader:
     """Parse the PDF, turning every parser failure into a 422 the user can act on."""
     check_pdf_header(pdf)
     try:
-        reader = PdfFileReader(BytesIO(bytes(pdf)), strict=False)
+        reader = PdfFileReader(BytesIO(bytes(pdf)), strict=False, decode_limits=DECODE_LIMITS)
         # Touch the structures validation needs so damage shows up here, not deep inside pyHanko.
         reader.root  # noqa: B018
         _check_structure(reader)
