@@ -14,7 +14,9 @@ media plane's passthrough receiver (no decoding on the client).
 2. Sessions per core: S sessions of 5 members conferencing (each receives the other 4) plus 1 supervisor
    watching all 5, every place recorded; the largest S under the same limits.
 3. Baseline: stock aiortc (its decoder and `MediaRecorder`, which re-encodes) recording one place in a process
-   pinned the same way; its CPU per track against ours gives the ratio.
+   pinned the same way; its CPU per track against ours gives the ratio, twice: against ours recording and
+   relaying (the tracks-per-core steps), and against ours doing the baseline's work alone (`--record-only` N
+   places recorded, nobody watching).
 4. Glass-to-glass latency on loopback: from the moment a publisher's track hands a frame to its sender to the
    moment the viewer's track yields the same frame (matched by RTP timestamp offset), p50 and p95.
 
@@ -512,17 +514,18 @@ def chunks(items: list, n: int) -> list[list]:
 
 
 async def run_step(server: Server, world: World, sessions: list[BenchSession], *, conference: bool,
-                   seconds: float, label: str, publisher_procs: int) -> Step:
+                   seconds: float, label: str, publisher_procs: int, watched: bool = True) -> Step:
     """One step with the clients in processes of their own on the client core: the supervisors' viewers in one,
     the members' conference viewers in another, the publishers split over `publisher_procs`, so that no one
-    Python event loop carries every peer."""
+    Python event loop carries every peer. `watched` False: nobody watches, the places are only recorded (the
+    stock baseline's work); loss is then not measured (0) and there is no latency."""
     base_ws = server.base.replace("http://", "ws://")
     places = [(s.public_id, p) for s in sessions for p in s.places]
     clients = Clients()
     try:
         watchers = [(f"{base_ws}/api/v1/media/sessions/{s.public_id}/watch", world.supervisor_token, True)
                     for s in sessions]
-        viewer_conns = [await clients.start("viewers", base_ws, watchers)]
+        viewer_conns = [await clients.start("viewers", base_ws, watchers)] if watched else []
         if conference:
             members = [(f"{base_ws}/api/v1/media/sessions/{s.public_id}/conference", m.token, False)
                        for s in sessions for m in s.members]
@@ -540,7 +543,7 @@ async def run_step(server: Server, world: World, sessions: list[BenchSession], *
         await asyncio.sleep(1)
         published = await asyncio.gather(*(clients.stop(conn) for conn, _ in publisher_conns))
         await asyncio.sleep(2)  # the last packets reach the viewers and the recorders
-        watched = [await clients.stop(conn) for conn, _ in viewer_conns]
+        watched_by = [await clients.stop(conn) for conn, _ in viewer_conns]
     finally:
         clients.join()
     stopped_at = min(p["stopped_at"] for p in published)
@@ -548,7 +551,7 @@ async def run_step(server: Server, world: World, sessions: list[BenchSession], *
     for part in published:
         for place, (times, frames) in part["sent"].items():
             sent_by_place[place].times, sent_by_place[place].frames = times, frames
-    supervisors = watched[0]
+    supervisors = watched_by[0] if watched_by else []
     # video loss at the supervisors: the frames sent from the first one a viewer got (a viewer starts at a key
     # frame) until half a second before the publishers stopped (later ones were still in flight)
     expected = got = 0
@@ -559,8 +562,9 @@ async def run_step(server: Server, world: World, sessions: list[BenchSession], *
             first = min(received)
             window = {o for o, t in sent_by_place[place].times.items() if o >= first and t <= stopped_at - 0.5}
             expected, got = expected + len(window), got + len(window & received)
-    expected += sum(len(sent.times) for place, sent in sent_by_place.items() if place not in seen)
-    loss = 1 - got / expected if expected else 1.0
+    if watched:
+        expected += sum(len(sent.times) for place, sent in sent_by_place.items() if place not in seen)
+    loss = (1 - got / expected if expected else 1.0) if watched else 0.0
     latencies = [(at - sent_by_place[place].times[offset]) * 1000 for v in supervisors
                  for place, times in v["recv_times"].items() for offset, at in times.items()
                  if offset in sent_by_place[place].times]
@@ -685,10 +689,11 @@ async def main_async(args, root: Path, db_url: str) -> None:
     (data_dir / "keys").mkdir(parents=True)
     places_steps = [int(x) for x in args.places.split(",")]
     session_steps = [int(x) for x in args.sessions.split(",")]
-    shapes = places_steps + [5] * sum(session_steps)
+    shapes = places_steps + [5] * sum(session_steps) + ([args.record_only] if args.record_only else [])
     world = await build_world(db_url, data_dir, shapes=shapes)
     single = world.sessions[:len(places_steps)]
-    fives = world.sessions[len(places_steps):]
+    fives = world.sessions[len(places_steps):len(places_steps) + sum(session_steps)]
+    record_only = world.sessions[-1] if args.record_only else None
     port = free_port()
     server = Server(world, port, SERVER_CORE)
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
@@ -729,6 +734,14 @@ async def main_async(args, root: Path, db_url: str) -> None:
                 best_sessions = max(best_sessions, count)
             elif step.cpu >= 0.80:
                 break
+        alone = None
+        if record_only is not None:
+            # the stock baseline's work: places recorded, nobody watching
+            alone = await run_step(server, world, [record_only], conference=False, seconds=args.seconds,
+                                   label=f"{len(record_only.places)} places, recorded only",
+                                   publisher_procs=args.publisher_procs, watched=False)
+            print(f"\nrecorded only (nobody watching), {len(record_only.places)} places: server {alone.cpu:.1%}, "
+                  f"recorded {alone.recorded:.1%}, complete {'yes' if alone.complete else 'no'}")
     finally:
         server.stop()
     stock = await run_baseline(world, args.seconds)
@@ -755,7 +768,11 @@ async def main_async(args, root: Path, db_url: str) -> None:
         print(f"sessions per core, server CPU extrapolated from {session_steps[0]} session(s) ({one.cpu:.1%}): "
               f"{int(0.80 / per_session)}")
     print(f"CPU per track: ours {ours_per_track:.2%}, stock {stock_per_track:.1%} -> {stock_per_track / ours_per_track:.0f}x"
-          f"   (target >= 50x)")
+          f"   (target >= 50x; ours records and relays, stock records only)")
+    if alone is not None and alone.complete:
+        alone_per_track = alone.cpu / alone.tracks_in
+        print(f"CPU per track, the same work (recorded only): ours {alone_per_track:.2%}, stock "
+              f"{stock_per_track:.1%} -> {stock_per_track / alone_per_track:.0f}x   (target >= 50x)")
     print(f"glass-to-glass latency on loopback: p50 {pct(latencies, 50):.0f} ms, p95 {pct(latencies, 95):.0f} ms "
           f"over {len(latencies)} frames   (target p95 <= 150 ms)")
 
@@ -765,6 +782,8 @@ def main() -> None:
     parser.add_argument("--places", default="2,4,8,12,16,20", help="places per step of the tracks-per-core run")
     parser.add_argument("--sessions", default="1,2,3", help="sessions per step of the sessions-per-core run")
     parser.add_argument("--seconds", type=float, default=12.0, help="steady measuring window per step")
+    parser.add_argument("--record-only", type=int, default=16,
+                        help="places of the recorded-only step, the stock baseline's work (0: skip it)")
     parser.add_argument("--publisher-procs", type=int, default=2,
                         help="client processes the publishers are split over (the viewers have their own)")
     parser.add_argument("--baseline-server", type=int, help=argparse.SUPPRESS)

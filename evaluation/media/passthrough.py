@@ -3,8 +3,11 @@
 Stock aiortc hands each reassembled frame of an incoming track to a decoder thread
 (`aiortc.rtcrtpreceiver.decoder_worker`, which resolves the codec through the module-level `get_decoder`), so
 every frame a place publishes would be decoded on the server. The media plane keeps frames encoded: a receiver
-marked with `mark_passthrough` gets a worker that wraps each reassembled frame (its `.data`, and `.timestamp` at
-the codec's clock rate: 90 kHz for video, 48 kHz for Opus) in an `av.Packet` and hands it to the track as is.
+marked with `mark_passthrough` wraps each reassembled frame (its `.data`, and `.timestamp` at the codec's clock
+rate: 90 kHz for video, 48 kHz for Opus) in an `av.Packet` and hands it to the track as is, on the event loop,
+as the frame comes out of the jitter buffer: its decoder queue (`InlineFrames`) does that in `put`, so no frame
+crosses to a thread and back (a lock, a wake-up and a cross-thread callback per frame, which cost a quarter of
+the server's time with 48 tracks). The decoder thread aiortc still starts only waits for the end of the track.
 Receivers that are not marked (a test's viewer, say) keep aiortc's decoder.
 
 On the sending side aiortc's `RTCRtpSender._next_encoded_frame` packs an `av.Packet` a track yields
@@ -82,6 +85,12 @@ def check_internals() -> None:
     for attr in ("__decoder_queue", "__remote_streams"):
         if f"self.{attr}" not in receive_src:
             problems.append(f"RTCRtpReceiver no longer sets self.{attr}")
+    # InlineFrames: the packet handler puts (codec, frame) on the decoder queue, the worker gets the track's queue
+    if "self.__decoder_queue.put((codec, encoded_frame))" not in inspect.getsource(
+            rtcrtpreceiver.RTCRtpReceiver._handle_rtp_packet):
+        problems.append("RTCRtpReceiver._handle_rtp_packet no longer puts (codec, frame) on its decoder queue")
+    if "self._track._queue" not in inspect.getsource(rtcrtpreceiver.RTCRtpReceiver.receive):
+        problems.append("RTCRtpReceiver.receive no longer hands its track's queue to the decoder worker")
     for name in _SENDER_METHODS:
         if not callable(getattr(rtcrtpsender.RTCRtpSender, name, None)):
             problems.append(f"RTCRtpSender.{name} is gone")
@@ -336,14 +345,33 @@ def to_packet(mime: str, clock_rate: int, data: bytes, timestamp: int) -> av.Pac
     return packet
 
 
+class InlineFrames(queue.Queue):
+    """A marked receiver's decoder queue. The receiver puts each reassembled frame here from its packet handler,
+    on the event loop: the frame goes straight on the track's queue as an av.Packet. Only the end of the track
+    (None) is queued, for the idle worker thread to pass on as aiortc's own worker does."""
+
+    def __init__(self, output: asyncio.Queue) -> None:
+        super().__init__()
+        self.output = output
+
+    def put(self, item, block: bool = True, timeout: float | None = None) -> None:
+        if item is None:
+            super().put(item, block, timeout)
+            return
+        codec, encoded_frame = item
+        self.output.put_nowait(to_packet(codec.mimeType, codec.clockRate, encoded_frame.data,
+                                         encoded_frame.timestamp))
+
+
 def _passthrough_worker(loop: asyncio.AbstractEventLoop, input_q: queue.Queue, output_q: asyncio.Queue) -> None:
-    """decoder_worker's loop with the decoder left out."""
+    """decoder_worker's loop with the decoder left out: frames went to the track in InlineFrames.put; this waits
+    for the end of the track and passes it on."""
     while True:
         task = input_q.get()
         if task is None:
             asyncio.run_coroutine_threadsafe(output_q.put(None), loop)
             break
-        codec, encoded_frame = task
+        codec, encoded_frame = task  # a frame queued some other way than InlineFrames.put: still passed on
         packet = to_packet(codec.mimeType, codec.clockRate, encoded_frame.data, encoded_frame.timestamp)
         asyncio.run_coroutine_threadsafe(output_q.put(packet), loop)
 
@@ -380,9 +408,12 @@ def install() -> None:
 
 def mark_passthrough(receiver) -> None:
     """Make this receiver hand encoded packets to its track instead of decoded frames. Call before the
-    receiver starts (from the peer connection's "track" event, which fires in setRemoteDescription)."""
+    receiver starts (from the peer connection's "track" event, which fires in setRemoteDescription, once the
+    receiver has its track)."""
     install()
-    setattr(receiver._RTCRtpReceiver__decoder_queue, _MARK, True)
+    frames = InlineFrames(receiver.track._queue)
+    setattr(frames, _MARK, True)
+    receiver._RTCRtpReceiver__decoder_queue = frames
 
 
 def receiver_of(pc, track):
