@@ -84,6 +84,26 @@ def _budget(rng: random.Random, family: str) -> Decimal:
     return value.quantize(Decimal("0.01"))
 
 
+@dataclass(frozen=True)
+class Listed:
+    """What one listing tender is about: its city, family, subtype, title and description."""
+
+    region: str
+    family: str
+    subtype: Any
+    title: str
+    description: str
+
+
+def _listed(rng: random.Random, catalogue, tenderers: dict[str, tuple[int, str]]) -> Listed:
+    region, city, place = rng.choice(CITIES)
+    family = rng.choices(("FJSZ", "ZFCG", "TDKY", "GYCQ"), weights=(40, 45, 8, 7))[0]
+    sub = rng.choice(catalogue.family(family).subtypes)
+    title = rng.choice(TITLES[family]).format(city=city, place=place, road=rng.choice(ROADS))
+    description = f"{tenderers[region][1]}委托的{catalogue.family(family).zh}{sub.zh}项目，资金已落实，欢迎合格供应商参加。"
+    return Listed(region, family, sub, title, description)
+
+
 def demo_rows(rng: random.Random, n: int, *, now: datetime, tenderers: dict[str, tuple[int, str]],
               agent_org_id: int | None, created_by_id: int, supervisor_org_id: int | None = None,
               codes: dict[tuple[str, str], list[str]] | None = None) -> Iterator[dict[str, Any]]:
@@ -93,10 +113,8 @@ def demo_rows(rng: random.Random, n: int, *, now: datetime, tenderers: dict[str,
     counters: dict[tuple[str, str], int] = {}
     states, weights = zip(*STATES)
     for _ in range(n):
-        region, city, place = rng.choice(CITIES)
-        family = rng.choices(("FJSZ", "ZFCG", "TDKY", "GYCQ"), weights=(40, 45, 8, 7))[0]
-        sub = rng.choice(catalogue.family(family).subtypes)
-        title = rng.choice(TITLES[family]).format(city=city, place=place, road=rng.choice(ROADS))
+        it = _listed(rng, catalogue, tenderers)
+        region, family, sub, title, description = it.region, it.family, it.subtype, it.title, it.description
         status = rng.choices(states, weights=weights)[0]
         if codes is not None:
             code = codes[(region, family)].pop()
@@ -107,7 +125,6 @@ def demo_rows(rng: random.Random, n: int, *, now: datetime, tenderers: dict[str,
         published = now - timedelta(days=rng.uniform(1, 15) if status == "published" else rng.uniform(25, 200))
         deadline = published + timedelta(days=20 + rng.randint(0, 10), hours=rng.randint(0, 8))
         tenderer_id, tenderer_name = tenderers[region]
-        description = f"{tenderer_name}委托的{catalogue.family(family).zh}{sub.zh}项目，资金已落实，欢迎合格供应商参加。"
         yield dict(code=code, title=title, description=description, family=family, subtype=sub.code,
                    method=rng.choice(METHODS[family]), region_code=region, status=status, tenderer_id=tenderer_id,
                    agent_id=agent_org_id, supervisor_organisation_id=supervisor_org_id, created_by_id=created_by_id,
@@ -199,15 +216,12 @@ def listing_bodies(rng: random.Random, n: int, *, now: datetime, tenderers: dict
     deadline 10 to 30 days after `now`, sealed 2-of-2."""
     catalogue = load_categories()
     for _ in range(n):
-        region, city, place = rng.choice(CITIES)
-        family = rng.choices(("FJSZ", "ZFCG", "TDKY", "GYCQ"), weights=(40, 45, 8, 7))[0]
-        sub = rng.choice(catalogue.family(family).subtypes)
-        title = rng.choice(TITLES[family]).format(city=city, place=place, road=rng.choice(ROADS))
+        it = _listed(rng, catalogue, tenderers)
         deadline = now + timedelta(days=rng.randint(10, 30), hours=rng.randint(0, 8))
-        description = f"{tenderers[region][1]}委托的{catalogue.family(family).zh}{sub.zh}项目，资金已落实，欢迎合格供应商参加。"
-        yield TenderIn(title=title, description=description, tenderer=tenderer_ids[region],
-                       supervisor_organisation=supervision, region_code=region, family=family, subtype=sub.code,
-                       method=rng.choice(METHODS[family]), budget=_budget(rng, family), lots=[],
+        yield TenderIn(title=it.title, description=it.description, tenderer=tenderer_ids[it.region],
+                       supervisor_organisation=supervision, region_code=it.region, family=it.family,
+                       subtype=it.subtype.code, method=rng.choice(METHODS[it.family]),
+                       budget=_budget(rng, it.family), lots=[],
                        evaluation=EVALUATION, clarification_end_at=deadline - timedelta(days=3),
                        bid_deadline_at=deadline, opening_at=deadline, key_threshold=SHOWCASE_THRESHOLD,
                        key_holder_count=len(DEMO_HOLDERS)).model_dump()
