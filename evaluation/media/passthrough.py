@@ -363,17 +363,11 @@ class InlineFrames(queue.Queue):
                                          encoded_frame.timestamp))
 
 
-def _passthrough_worker(loop: asyncio.AbstractEventLoop, input_q: queue.Queue, output_q: asyncio.Queue) -> None:
-    """decoder_worker's loop with the decoder left out: frames went to the track in InlineFrames.put; this waits
-    for the end of the track and passes it on."""
-    while True:
-        task = input_q.get()
-        if task is None:
-            asyncio.run_coroutine_threadsafe(output_q.put(None), loop)
-            break
-        codec, encoded_frame = task  # a frame queued some other way than InlineFrames.put: still passed on
-        packet = to_packet(codec.mimeType, codec.clockRate, encoded_frame.data, encoded_frame.timestamp)
-        asyncio.run_coroutine_threadsafe(output_q.put(packet), loop)
+def _passthrough_worker(loop: asyncio.AbstractEventLoop, input_q: InlineFrames, output_q: asyncio.Queue) -> None:
+    """decoder_worker for a marked receiver: its frames went to the track in InlineFrames.put, so this only waits
+    for the end of the track (None, the one item ever queued) and passes it on."""
+    input_q.get()
+    asyncio.run_coroutine_threadsafe(output_q.put(None), loop)
 
 
 _install_lock = threading.Lock()
