@@ -48,6 +48,11 @@ class Actor:
     username: str
     tokens: dict
 
+    @property
+    def token(self) -> str:
+        """The access token (what a browser sends as the first message of a media socket)."""
+        return self.tokens["access_token"]
+
 
 async def staff(sessions, client, role: str, username: str | None = None,
                 organisation_public_id: str | None = None) -> Actor:

@@ -22,6 +22,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
@@ -72,6 +73,38 @@ def audit_at_latest(skipped: list[dict], fetch: Callable[[str], dict | None] = f
     return audited, unaudited
 
 
+@dataclass
+class Verdict:
+    total: int              # installed packages, this project left out
+    unaudited: list[str]    # a line each for those nobody could audit
+    found: list[str]        # a line each for the vulnerabilities not waived: these fail the target
+    excused: list[str]      # and those waived in docs/SECURITY.md
+
+    @property
+    def audited(self) -> int:
+        return self.total - len(self.unaudited)
+
+
+def judge(deps: list[dict], waived: dict[str, str],
+          fetch: Callable[[str], dict | None] = fetch_project) -> Verdict:
+    """pip-audit's report entries judged: those it skipped looked up on their project pages (audit_at_latest),
+    then every advisory of every audited package found or, if docs/SECURITY.md waives it, excused."""
+    deps = [d for d in deps if d["name"].lower() != OWN_PROJECT]
+    skipped = [d for d in deps if d.get("skip_reason")]
+    unaudited: list[str] = []
+    if skipped:
+        rescued, unaudited = audit_at_latest(skipped, fetch)
+        names = {r["name"] for r in rescued}
+        deps = [d for d in deps if d["name"] not in names] + rescued
+    found, excused = [], []
+    for dep in deps:
+        for vuln in dep.get("vulns", []):
+            ids = {vuln["id"], *vuln.get("aliases", [])}
+            line = f"{dep['name']} {dep['version']}: {vuln['id']} (fixed in {', '.join(vuln.get('fix_versions', [])) or '-'})"
+            (excused if any(waived.get(i) == dep["name"].lower() for i in ids) else found).append(line)
+    return Verdict(len(deps), unaudited, found, excused)
+
+
 def main() -> int:
     cmd = [sys.executable, "-m", "pip_audit", "--local", "--format", "json", "--progress-spinner", "off",
            "--timeout", "20"]
@@ -83,35 +116,20 @@ def main() -> int:
         print(f"audit: WARNING pip-audit could not run or reach its vulnerability service ({tail[0]}); "
               "the dependencies were NOT audited")
         return 0
-    deps = [d for d in report.get("dependencies", []) if d["name"].lower() != OWN_PROJECT]
-    skipped = [d for d in deps if d.get("skip_reason")]
-    unaudited: list[str] = []
-    if skipped:
-        rescued, unaudited = audit_at_latest(skipped)
-        names = {r["name"] for r in rescued}
-        deps = [d for d in deps if d["name"] not in names] + rescued
-        skipped = [d for d in skipped if d["name"] not in names]
-    waived = waivers(dt.date.today())
-    found, excused = [], []
-    for dep in deps:
-        for vuln in dep.get("vulns", []):
-            ids = {vuln["id"], *vuln.get("aliases", [])}
-            line = f"{dep['name']} {dep['version']}: {vuln['id']} (fixed in {', '.join(vuln.get('fix_versions', [])) or '-'})"
-            (excused if any(waived.get(i) == dep["name"].lower() for i in ids) else found).append(line)
-    audited = len(deps) - len(skipped)
-    print(f"audit: {audited} of {len(deps)} installed packages audited; {len(found)} vulnerabilities, "
-          f"{len(excused)} waived in docs/SECURITY.md")
-    for line in excused:
+    verdict = judge(report.get("dependencies", []), waivers(dt.date.today()))
+    print(f"audit: {verdict.audited} of {verdict.total} installed packages audited; {len(verdict.found)} "
+          f"vulnerabilities, {len(verdict.excused)} waived in docs/SECURITY.md")
+    for line in verdict.excused:
         print(f"  waived: {line}")
-    for line in found:
+    for line in verdict.found:
         print(f"  VULNERABLE: {line}")
-    if found:
+    if verdict.found:
         return 1
-    if skipped:
-        print(f"audit: WARNING {len(skipped)} packages could not be audited: neither pip-audit's vulnerability "
-              "service nor the project pages had their release's advisories. This is not a clean audit of them; run "
-              "`make audit` where pypi.org's per-release pages or osv.dev are reachable.")
-        for line in unaudited:
+    if verdict.unaudited:
+        print(f"audit: WARNING {len(verdict.unaudited)} packages could not be audited: neither pip-audit's "
+              "vulnerability service nor the project pages had their release's advisories. This is not a clean "
+              "audit of them; run `make audit` where pypi.org's per-release pages or osv.dev are reachable.")
+        for line in verdict.unaudited:
             print(f"  not audited: {line}")
     return 0
 

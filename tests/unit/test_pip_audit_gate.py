@@ -35,3 +35,19 @@ def test_a_skipped_entry_without_its_version_takes_the_installed_one():
     pages = {"aiohttp": {"info": {"version": installed}, "vulnerabilities": []}}
     audited, unaudited = gate.audit_at_latest([{"name": "aiohttp", "skip_reason": "not found"}], fetch=pages.get)
     assert audited == [{"name": "aiohttp", "version": installed, "vulns": []}] and unaudited == []
+
+
+def test_an_advisory_found_on_a_project_page_fails_the_audit_unless_it_is_waived():
+    report = [{"name": "bidroom", "version": "0.1.0", "skip_reason": "not on PyPI"},   # this project: left out
+              {"name": "aiohttp", "version": "3.14.5", "vulns": []},                    # audited by pip-audit
+              {"name": "setuptools", "version": "65.5.0", "skip_reason": "not found"},
+              {"name": "av", "version": "18.1.0", "skip_reason": "not found"}]
+    verdict = gate.judge(report, waived={}, fetch=PAGES.get)
+    assert (verdict.total, verdict.audited) == (3, 2)
+    assert verdict.found == ["setuptools 65.5.0: PYSEC-2022-43012 (fixed in 65.5.1)"] and verdict.excused == []
+    assert verdict.unaudited == ["av 18.1.0: the latest release is 19.0.2, and only the latest release's advisories "
+                                 "are on the project page"]
+    # a waiver names any of the advisory's ids, for that package
+    waived = gate.judge(report, waived={"CVE-2022-40897": "setuptools"}, fetch=PAGES.get)
+    assert waived.found == [] and waived.excused == ["setuptools 65.5.0: PYSEC-2022-43012 (fixed in 65.5.1)"]
+    assert gate.judge(report, waived={"CVE-2022-40897": "pip"}, fetch=PAGES.get).found == verdict.found

@@ -109,17 +109,21 @@ class Started:
     bidders: list[dict]              # [{"organisation_id", "name"}], by name
 
 
-async def start(client, raw_conn, ready: Ready) -> Started:
-    """The committee formed from the draw (no representatives), every expert checked in, the evaluation started and
-    the chair (the first member id) elected by a majority of three votes."""
+async def start(client, raw_conn, ready: Ready, representatives: list[Actor] = ()) -> Started:
+    """The committee formed from the draw with these tenderer representatives (none by default), every member
+    checked in, the evaluation started and the chair (the first expert member id) elected by a bare majority of
+    the members, all of them experts' votes."""
     url = ready.url
-    await post(client, url + "/committee", ready.info.agent, {}, 200)
+    await post(client, url + "/committee", ready.info.agent,
+               {"representatives": [r.public_id for r in representatives]}, 200)
     await post(client, url + "/check-in/open", ready.info.agent, None, 200)
     await check_in_all(client, raw_conn, ready)
+    for representative in representatives:
+        await post(client, url + "/check-in", representative, {"commitment": True}, 200)
     await post(client, url + "/start", ready.info.agent, None, 200)
     by_member = {m: ready.experts[e] for m, e in (await member_experts(raw_conn, ready.session_id)).items()}
     chair = sorted(by_member)[0]
-    for voter in sorted(by_member)[:3]:
+    for voter in sorted(by_member)[:(len(by_member) + len(representatives)) // 2 + 1]:
         standing = await post(client, url + "/chair/votes", by_member[voter], {"candidate": chair}, 200)
     assert (standing["chair"], standing["how"]) == (chair, "majority")
     bidders = await (await client.get(url + "/declaration", headers=by_member[chair].headers)).json()

@@ -10,31 +10,16 @@ from dataclasses import dataclass
 
 from tests.helpers import Actor, staff
 from tests.integration.evaluation.conftest import at, post
-from tests.integration.evaluation.session_setup import Ready, check_in_all, member_experts, ready_lot
+from tests.integration.evaluation.session_setup import Ready, ready_lot, start
 from tests.integration.expert_pool.conftest import add_expert, organisation, sign_in, tender_with_lot
 from tests.integration.lot_states import fixtures
-
-
-@dataclass
-class Person:
-    public_id: str
-    token: str
-    username: str = ""              # signs in on the pages with tests.helpers.PASSWORD
-
-    @property
-    def headers(self) -> dict:
-        return {"Authorization": f"Bearer {self.token}"}
-
-
-def person(actor: Actor) -> Person:
-    return Person(actor.public_id, actor.tokens["access_token"], actor.username)
 
 
 @dataclass
 class Member:
     member_id: str
     place_id: str
-    person: Person
+    person: Actor                    # signs in on the pages too, with tests.helpers.PASSWORD
     kind: str = "expert"
 
 
@@ -43,8 +28,8 @@ class Other:
     """Another tender's session, scheduled with its committee formed: one of its experts, its supervisor, and that
     expert's place."""
     session_id: str
-    expert: Person
-    supervisor: Person
+    expert: Actor
+    supervisor: Actor
     place_id: str
 
 
@@ -52,10 +37,10 @@ class Other:
 class Live:
     session_id: str
     members: list[Member]            # members[0] is the chair; the tenderer's representative is last
-    supervisor: Person               # a supervisor of the tender
+    supervisor: Actor                # a supervisor of the tender
     camera_place: str                # the main venue's room camera (全景), Zhongshan
-    agent: Person
-    admin: Person
+    agent: Actor
+    admin: Actor
     sub_camera_place: str            # the sub venue's room camera, Guangzhou
     other: Other
 
@@ -102,39 +87,31 @@ async def another_session(sessions, client, admin: Actor) -> Other:
                             headers=supervisor.headers)
     assert resp.status == 200, await resp.text()
     first = next(m for m in (await resp.json())["members"] if m["kind"] == "expert")
-    return Other(session["session_id"], person(experts[first["expert_id"]]), person(supervisor),
+    return Other(session["session_id"], experts[first["expert_id"]], supervisor,
                  first["place"]["place_id"])
 
 
 async def in_progress(sessions, client, raw_conn, ready: Ready) -> Live:
     """From a lot ready for its session to the evaluation in progress: a room camera at each venue and a place for
-    the representative, the committee formed with the tenderer's first purchaser as representative, every member
-    checked in, the evaluation started and the first expert member elected chair by four of the six votes."""
-    admin, agent, url = ready.admin, ready.info.agent, ready.url
+    the representative, then `start` with the tenderer's first purchaser as representative (the committee formed,
+    everyone checked in, the session started, the first expert member chair)."""
     cameras = {}
     for venue in (ready.zhongshan, ready.guangzhou):
-        cameras[venue.room] = (await post(client, f"/api/v1/rooms/{venue.room}/places", admin,
+        cameras[venue.room] = (await post(client, f"/api/v1/rooms/{venue.room}/places", ready.admin,
                                           {"label": "全景", "camera_position": True}, 201))["place_id"]
-    await post(client, f"/api/v1/rooms/{ready.zhongshan.room}/places", admin, {"label": "Z-01"}, 201)
+    await post(client, f"/api/v1/rooms/{ready.zhongshan.room}/places", ready.admin, {"label": "Z-01"}, 201)
     representative = ready.representatives[0]
-    formed = await post(client, url + "/committee", agent, {"representatives": [representative.public_id]}, 200)
-    await post(client, url + "/check-in/open", agent, None, 200)
-    await check_in_all(client, raw_conn, ready)
-    await post(client, url + "/check-in", representative, {"commitment": True}, 200)
-    await post(client, url + "/start", agent, None, 200)
-    experts = {m: ready.experts[e] for m, e in (await member_experts(raw_conn, ready.session_id)).items()}
-    chair = sorted(experts)[0]
-    for voter in sorted(experts)[:4]:
-        standing = await post(client, url + "/chair/votes", experts[voter], {"candidate": chair}, 200)
-    assert (standing["chair"], standing["how"]) == (chair, "majority")
-
-    place_of = {m["member_id"]: m["place"]["place_id"] for m in formed["members"]}
-    members = [Member(m, place_of[m], person(experts[m])) for m in sorted(experts)]
-    members += [Member(m["member_id"], m["place"]["place_id"], person(representative), "representative")
-                for m in formed["members"] if m["kind"] == "representative"]
-    return Live(ready.session_id, members, person(ready.supervisor), cameras[ready.zhongshan.room],
-                person(agent), person(admin), cameras[ready.guangzhou.room],
-                await another_session(sessions, client, admin))
+    started = await start(client, raw_conn, ready, [representative])
+    resp = await client.get(ready.url + "/committee", headers=ready.info.agent.headers)
+    assert resp.status == 200, await resp.text()
+    formed = (await resp.json())["members"]
+    place_of = {m["member_id"]: m["place"]["place_id"] for m in formed}
+    experts = sorted(started.members)   # the chair first
+    members = [Member(m, place_of[m], started.members[m]) for m in experts]
+    members += [Member(m["member_id"], m["place"]["place_id"], representative, "representative")
+                for m in formed if m["kind"] == "representative"]
+    return Live(ready.session_id, members, ready.supervisor, cameras[ready.zhongshan.room], ready.info.agent,
+                ready.admin, cameras[ready.guangzhou.room], await another_session(sessions, client, ready.admin))
 
 
 async def _build_ready(sessions, client, raw_conn, _base) -> Ready:

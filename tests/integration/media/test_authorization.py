@@ -6,7 +6,6 @@ from aiohttp import WSMsgType
 from evaluation.media.routes import MEDIA_HUB
 from tests.helpers import bidder
 
-from .conftest import person as as_person
 from .peers import ws_url
 
 
@@ -30,12 +29,12 @@ async def refused(client, url: str, headers: dict | None = None, first: dict | N
 async def test_outsiders_can_neither_publish_nor_watch(client, live):
     app = client.server.app
     other = live.other  # another session of another tender
-    bidder_person = as_person(await bidder(client, org_name="中山市建工集团有限公司"))
+    bidder_actor = await bidder(client, org_name="中山市建工集团有限公司")
     place = live.members[0].place_id
     urls = {"publish": ws_url(live.session_id, f"places/{place}/publish"),
             "watch": ws_url(live.session_id, "watch"), "conference": ws_url(live.session_id, "conference")}
 
-    outsiders = {"bidder": bidder_person, "expert of another session": other.expert,
+    outsiders = {"bidder": bidder_actor, "expert of another session": other.expert,
                  "supervisor of another tender": other.supervisor}
     for who, person in outsiders.items():
         for what, url in urls.items():

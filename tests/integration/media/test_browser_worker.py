@@ -6,7 +6,6 @@ The supervisor's video wall, also served by the web tier, shows the place moving
 import asyncio
 
 import pyotp
-from aiohttp.test_utils import TestClient, TestServer
 from playwright.async_api import async_playwright
 
 from core import identity_service
@@ -17,13 +16,7 @@ from tests.browser.test_media_pages import frames_advance
 from tests.helpers import PASSWORD
 from web.app import create_app
 
-from .test_worker import free_port
-
-
-async def start(app, port: int) -> TestClient:
-    client = TestClient(TestServer(app, host="127.0.0.1", port=port))
-    await client.start_server()
-    return client
+from .test_worker import free_port, start
 
 
 async def page_supervisor(sessions, raw_conn, supervisor_public_id: str) -> tuple[str, str]:
