@@ -51,3 +51,29 @@ class RateLimiter:
             oldest = sorted(self._buckets, key=lambda k: self._buckets[k].at)[: len(self._buckets) // 2]
             for k in oldest:
                 del self._buckets[k]
+
+
+class RefusalBook:
+    """When each refused client (a user, or an address when anonymous) was told it may ask again: the end of
+    its last 429's Retry-After. A client that asks again before then ignored it, and its next 429 is held longer
+    (web.middleware.error_mapping). Bounded like the buckets: at `max_keys`, entries already due are dropped,
+    and if none is, the oldest half."""
+
+    def __init__(self, max_keys: int = 10_000) -> None:
+        self.max_keys = max_keys
+        self._due: dict[str, float] = {}
+
+    def ignored(self, key: str, now: float) -> bool:
+        """Whether `key` was refused and asked again before its Retry-After had passed."""
+        return self._due.get(key, 0.0) > now
+
+    def refused(self, key: str, due: float, now: float) -> None:
+        """`key` was refused and may ask again at `due` (monotonic seconds)."""
+        self._due.pop(key, None)
+        if len(self._due) >= self.max_keys:
+            for k in [k for k, d in self._due.items() if d <= now]:
+                del self._due[k]
+            if len(self._due) >= self.max_keys:
+                for k in list(self._due)[: len(self._due) // 2]:  # insertion order: the oldest refusals first
+                    del self._due[k]
+        self._due[key] = due

@@ -134,9 +134,11 @@ class Settings:
     verify_queue: int = 8
     verify_workers: int = 2
     verify_per_minute: int = 30
-    # a 429 is answered after this long (never longer than its Retry-After, jittered down to half): a client that
-    # ignores Retry-After is slowed to about one request a second per connection (web.middleware.error_mapping)
+    # a 429 is answered after this long (never longer than its Retry-After, jittered down to half), and after up
+    # to rate_limited_repeat_hold_s when the same client asks again before its last Retry-After has passed: a
+    # client that ignores Retry-After is slowed to one request per Retry-After (web.middleware.hold_refusal)
     rate_limited_hold_s: float = 1.0
+    rate_limited_repeat_hold_s: float = 10.0
     # media plane: recordings are kept this long after their segment closes (BIDROOM_MEDIA_RETENTION_DAYS,
     # default 15 years as for trading archives), then the daily retention sweep removes the files
     media_retention_s: float = MEDIA_RETENTION_DEFAULT_S
@@ -164,6 +166,9 @@ class Settings:
                     if not getattr(self, name) > 0]
         if not 0 <= self.rate_limited_hold_s <= 10:
             problems.append(f"rate_limited_hold_s must be between 0 and 10 seconds, got {self.rate_limited_hold_s!r}")
+        if not 0 <= self.rate_limited_repeat_hold_s <= 60:
+            problems.append("rate_limited_repeat_hold_s must be between 0 and 60 seconds, "
+                            f"got {self.rate_limited_repeat_hold_s!r}")
         if self.media_video_lost_s >= self.media_fault_after_s:
             problems.append("media_video_lost_s must be shorter than media_fault_after_s (a fault is a loss that "
                             f"lasts), got {self.media_video_lost_s!r} and {self.media_fault_after_s!r}")
@@ -206,6 +211,7 @@ class Settings:
             verify_workers=_env_int(env, "BIDROOM_VERIFY_WORKERS", 2),
             verify_per_minute=_env_int(env, "BIDROOM_VERIFY_PER_MINUTE", 30),
             rate_limited_hold_s=_env_float(env, "BIDROOM_RATE_LIMITED_HOLD_S", 1.0),
+            rate_limited_repeat_hold_s=_env_float(env, "BIDROOM_RATE_LIMITED_REPEAT_HOLD_S", 10.0),
             media_retention_s=_media_retention_s(env),
             media_segment_s=_env_float(env, "BIDROOM_MEDIA_SEGMENT_S", 60.0),
             media_video_lost_s=_env_float(env, "BIDROOM_MEDIA_VIDEO_LOST_S", 10.0),

@@ -19,13 +19,15 @@ from core import domains, passwords
 from core.db import asyncpg_dsn, create_engine, server_settings, session_factory
 from core.keys import load_or_create_ed25519
 from core.migrate import script_heads
+from core.ratelimit import RefusalBook
 from core.scheduler import JobRegistry, Scheduler, schedule
 from core.settings import Settings
 from core.tokens import TokenIssuer
 from evidence.ledger_service import LedgerSigner
 from web import middleware
 from web.keys import (ENGINE, JOBS, LEDGER_SIGNER, MEDIA_TICKET_AUDIENCE, MEDIA_TICKET_TTL_S, MEDIA_TICKETS,
-                      METRICS, PG_POOL, READ_SESSIONS, SCHEDULER, SCHEMA_HEADS, SESSIONS, SETTINGS, TOKENS)
+                      METRICS, PG_POOL, READ_SESSIONS, REFUSALS, SCHEDULER, SCHEMA_HEADS, SESSIONS, SETTINGS,
+                      TOKENS)
 from web.metrics import Metrics
 from web.openapi import build_openapi
 from web.pages import routing as page_routing, setup as setup_pages
@@ -175,6 +177,7 @@ def create_app(settings: Settings, modules: list[str] | None = None) -> web.Appl
         *(m.middleware for m in loaded if hasattr(m, "middleware"))])
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
+    app[REFUSALS] = RefusalBook()
     app[SCHEMA_HEADS] = frozenset(script_heads())
     app[MODULES] = names
     modules = loaded

@@ -7,6 +7,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from core.principal import Principal  # noqa: F401  (re-exported for route modules)
+from core.ratelimit import RefusalBook
 from core.settings import Settings
 from core.uow import UnitOfWork
 from evidence.records_service import RecordsContext
@@ -36,6 +37,7 @@ JOBS = web.AppKey("jobs", object)  # JobRegistry
 SCHEDULER = web.AppKey("scheduler", object)  # Scheduler
 NOTIFIER = web.AppKey("notifier", object)  # Notifier
 METRICS = web.AppKey("metrics", object)
+REFUSALS = web.AppKey("refusals", RefusalBook)  # when each 429-refused client may ask again
 # the records context (PKI, archive, ledger key) that every domain issuing records uses
 RECORDS = web.AppKey("records", RecordsContext)
 SCHEMA_HEADS = web.AppKey("schema_heads", frozenset)  # the migration heads this build expects

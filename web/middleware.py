@@ -16,8 +16,9 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from core.errors import DomainError, Forbidden, RateLimited, Unauthorized, Unprocessable
 from web.api import RequestValidationFailed, json_response
-from web.keys import (METRICS, PG_POOL, READ_SESSIONS, REQ_ID, REQ_PRINCIPAL, REQ_UOW, SESSIONS, SETTINGS, TOKENS,
-                      Principal, UnitOfWork, db)
+from core.clients import client_address
+from web.keys import (METRICS, PG_POOL, READ_SESSIONS, REFUSALS, REQ_ID, REQ_PRINCIPAL, REQ_UOW, SESSIONS, SETTINGS,
+                      TOKENS, Principal, UnitOfWork, db)
 from web.pages import session as page_session_cookies
 
 log = logging.getLogger(__name__)
@@ -130,6 +131,32 @@ def database_unavailable(request: web.Request) -> web.Response:
                           headers={"Retry-After": "1"})
 
 
+def refused_client(request: web.Request) -> str:
+    """Who a 429 refuses: the signed-in user, else the client's address (through the trusted proxies)."""
+    principal = request.get(REQ_PRINCIPAL)
+    if principal is not None:
+        return f"user:{principal.user_id}"
+    return "addr:" + client_address(request.remote, request.headers.getall("X-Forwarded-For", []),
+                                    request.app[SETTINGS].trusted_proxies)
+
+
+async def hold_refusal(request: web.Request, retry_after: int) -> None:
+    """Hold a 429 before it is answered, for the price of a sleeping coroutine (no transaction or connection is
+    held here: the transaction middleware is inside the error mapping).
+
+    A client's first refusal is held up to `rate_limited_hold_s`. A client that asks again before its last
+    Retry-After has passed ignored it, and is held up to `rate_limited_repeat_hold_s`: a flood of clients that
+    never wait costs the server one request per client per Retry-After, not one per round trip. Never longer than
+    the Retry-After itself, and jittered down to half so that refused clients do not come back in step."""
+    settings = request.app[SETTINGS]
+    book = request.app[REFUSALS]
+    client, now = refused_client(request), time.monotonic()
+    limit = settings.rate_limited_repeat_hold_s if book.ignored(client, now) else settings.rate_limited_hold_s
+    hold = min(limit, retry_after) * random.uniform(0.5, 1.0)
+    book.refused(client, now + hold + retry_after, now)
+    await asyncio.sleep(hold)
+
+
 @web.middleware
 async def error_mapping(request: web.Request, handler):
     """The one place domain exceptions become HTTP errors; anything unexpected is a logged 500."""
@@ -137,12 +164,7 @@ async def error_mapping(request: web.Request, handler):
         return await handler(request)
     except RateLimited as err:
         if err.status == 429:
-            # held before it is answered: a client that ignores Retry-After and asks again at once is slowed to
-            # about one request a second per connection, for the price of a sleeping coroutine (no transaction
-            # or connection is held here: the transaction middleware is inside this one); jittered, so that the
-            # refused clients do not come back in step
-            hold = request.app[SETTINGS].rate_limited_hold_s
-            await asyncio.sleep(min(hold, err.retry_after) * random.uniform(0.5, 1.0))
+            await hold_refusal(request, err.retry_after)
         return error_response(request, err.status, err.code, err.message, err.details,
                               headers={"Retry-After": str(err.retry_after)})
     except DomainError as err:

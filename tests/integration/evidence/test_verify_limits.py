@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from tests.hostile import pdfs
 from tests.integration.evidence.test_records_api import _issue
+from web.keys import REFUSALS
 
 PDF = {"Content-Type": "application/pdf"}
 URL = "/api/v1/records/verify"
@@ -83,6 +85,30 @@ async def test_each_client_address_has_its_own_rate_limit_behind_a_trusted_proxy
         # address, and only the rightmost entry the trusted proxy vouched for counts
         resp, body = await _post(client, small, {"X-Forwarded-For": "203.0.113.6, 203.0.113.5"})
         assert resp.status == 429 and body["error"]["code"] == "verify_rate_limited"
+
+
+async def test_a_client_that_ignores_retry_after_waits_longer_for_its_next_refusal(settings):
+    """A 429 is held before it is answered; a client that asks again before its Retry-After has passed is held
+    longer (up to rate_limited_repeat_hold_s, jittered down to half), so a flood of clients that never wait costs
+    the server one request each per Retry-After. Other clients are not affected."""
+    app_settings = settings.with_(verify_per_minute=2, trusted_proxies=("127.0.0.1/32",),
+                                  rate_limited_hold_s=0, rate_limited_repeat_hold_s=1.5)
+    small = pdfs.deflate_bomb(0)
+    alice, bob = {"X-Forwarded-For": "203.0.113.5"}, {"X-Forwarded-For": "203.0.113.6"}
+    async with _client(app_settings) as client:
+        book = client.server.app[REFUSALS]
+        for _ in range(2):
+            assert (await _post(client, small, alice))[0].status == 200
+        resp, _ = await _post(client, small, alice)  # the first refusal
+        assert resp.status == 429 and int(resp.headers["Retry-After"]) >= 2
+        started = time.monotonic()
+        resp, body = await _post(client, small, alice)  # at once, ignoring the Retry-After
+        assert resp.status == 429 and body["error"]["code"] == "verify_rate_limited"
+        assert time.monotonic() - started >= 0.75  # held at least half of the 1.5 s
+        assert book.ignored("addr:203.0.113.5", time.monotonic())
+        # the other client behind the same proxy is served, and was never refused
+        assert (await _post(client, small, bob))[0].status == 200
+        assert not book.ignored("addr:203.0.113.6", time.monotonic())
 
 
 async def test_a_full_validation_pool_answers_429_with_retry_after(settings, sessions):
