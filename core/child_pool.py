@@ -17,9 +17,12 @@ from typing import Any, Callable
 PARENT_CHECK_S = 1.0
 
 
-def _start(niceness: int, parent: int, initializer: Callable[..., None] | None, initargs: tuple) -> None:
+def _start(niceness: int, idle: bool, parent: int, initializer: Callable[..., None] | None,
+           initargs: tuple) -> None:
     if niceness:
         os.nice(niceness)
+    if idle:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     if initializer is not None:
         initializer(*initargs)
 
@@ -30,9 +33,13 @@ def _start(niceness: int, parent: int, initializer: Callable[..., None] | None, 
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
-def child_pool(workers: int, *, niceness: int = 0, initializer: Callable[..., None] | None = None,
-               initargs: tuple[Any, ...] = ()) -> ProcessPoolExecutor:
+def child_pool(workers: int, *, niceness: int = 0, idle: bool = False,
+               initializer: Callable[..., None] | None = None, initargs: tuple[Any, ...] = ()) -> ProcessPoolExecutor:
     """Spawned processes (forking a process that runs an event loop and database connections is not safe), at
-    `niceness` above the parent's, each running `initializer(*initargs)` first and ending when the parent does."""
+    `niceness` above the parent's, each running `initializer(*initargs)` first and ending when the parent does.
+
+    `idle` runs them under Linux's SCHED_IDLE policy: any ordinary task that wakes takes the core from them at
+    once (at a positive nice value the running job first finishes its time slice), and they get only the CPU
+    that nothing else wants, so a machine kept busy by ordinary work can hold their jobs back indefinitely."""
     return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_start, initargs=(niceness, os.getpid(), initializer, initargs))
+                               initializer=_start, initargs=(niceness, idle, os.getpid(), initializer, initargs))

@@ -127,6 +127,10 @@ class Settings:
     login_account_backoff_max_s: int = 300
     # key-holder enrolments in flight (running or waiting for the scrypt pool); one more is refused with 429
     holder_key_queue: int = 8
+    # the enrolment pool's priority (BIDROOM_ENROLMENT_PRIORITY): "idle" (Linux SCHED_IDLE: enrolments use only
+    # the CPU nothing else wants, so a flood of them never slows anyone's requests, but a machine kept busy can
+    # hold them back) or "low" (nice 10, like the opening's pool: a share of the CPU even on a busy machine)
+    enrolment_priority: str = "idle"
     # POST /api/v1/records/verify: the largest PDF accepted (a 62-page evaluation report with 10 signatures is
     # about 430 KiB), uploads in flight (being read, waiting for or in the verification pool; one more is
     # refused with 429 before its body is read), the pool's worker processes, and uploads per client a minute
@@ -166,6 +170,8 @@ class Settings:
                     if not getattr(self, name) > 0]
         if not 0 <= self.rate_limited_hold_s <= 10:
             problems.append(f"rate_limited_hold_s must be between 0 and 10 seconds, got {self.rate_limited_hold_s!r}")
+        if self.enrolment_priority not in ("idle", "low"):
+            problems.append(f"enrolment_priority must be idle or low, got {self.enrolment_priority!r}")
         if not 0 <= self.rate_limited_repeat_hold_s <= 60:
             problems.append("rate_limited_repeat_hold_s must be between 0 and 60 seconds, "
                             f"got {self.rate_limited_repeat_hold_s!r}")
@@ -206,6 +212,7 @@ class Settings:
             statutory_periods=_env_switch(env, "BIDROOM_STATUTORY_PERIODS"),
             trusted_proxies=_env_networks(env, "BIDROOM_TRUSTED_PROXIES"),
             holder_key_queue=_env_int(env, "BIDROOM_HOLDER_KEY_QUEUE", 8),
+            enrolment_priority=env.get("BIDROOM_ENROLMENT_PRIORITY", "idle"),
             verify_max_bytes=_env_int(env, "BIDROOM_VERIFY_MAX_BYTES", 8 * 1024 * 1024),
             verify_queue=_env_int(env, "BIDROOM_VERIFY_QUEUE", 8),
             verify_workers=_env_int(env, "BIDROOM_VERIFY_WORKERS", 2),

@@ -193,6 +193,8 @@ def settings(tmp_path, db_url) -> Settings:
                     statutory_periods=False,  # tests run on short timelines; statutory tests turn it on
                     # a 429 held 50 ms, not up to 1 s: throttling tests go through dozens of them in a row
                     rate_limited_hold_s=0.05, rate_limited_repeat_hold_s=0.05,
+                    # enrolments at nice 10: the suite keeps both cores busy, where SCHED_IDLE jobs wait for minutes
+                    enrolment_priority="low",
                     min_free_disk_mb=16)  # a small CI disk must not refuse every upload; the reserve has its own test
 
 

@@ -96,7 +96,8 @@ async def site(pg_server, tmp_path_factory):
     await seed_demo(settings, console=Console(file=io.StringIO()), only_if_empty=False, tenders=6, experts=200)
     env = {k: v for k, v in os.environ.items() if not k.startswith("BIDROOM_")}
     env.update(BIDROOM_DATA_DIR=str(data_dir), BIDROOM_DATABASE_URL=db_url, BIDROOM_LOG_FORMAT="text",
-               BIDROOM_STATUTORY_PERIODS="off", BIDROOM_CHECKPOINT_INTERVAL_S="3")
+               BIDROOM_STATUTORY_PERIODS="off", BIDROOM_CHECKPOINT_INTERVAL_S="3",
+               BIDROOM_ENROLMENT_PRIORITY="low")  # the suite keeps both cores busy (see tests/conftest.py)
     log = data_dir.parent / "server.log"
     with log.open("w") as out:
         proc = subprocess.Popen([sys.executable, "-m", "web.cli", "serve", "--port", str(port)], env=env,

@@ -32,7 +32,8 @@ from web.keys import LEDGER_SIGNER, NOTIFIER, READ_SESSIONS, RECORDS, SESSIONS, 
 log = logging.getLogger(__name__)
 
 api = Api("trading-bids")
-SEALING_POOL = web.AppKey("trading.sealing_pool", ProcessPoolExecutor)  # scrypt wraps and unwraps
+SEALING_POOL = web.AppKey("trading.sealing_pool", ProcessPoolExecutor)  # scrypt unwraps at the opening
+ENROLMENT_POOL = web.AppKey("trading.enrolment_pool", ProcessPoolExecutor)  # scrypt wraps of new holder keys
 KEYRING = web.AppKey("trading.keyring", keyholding.PlatformKeyring)
 UPLOAD_GATE = web.AppKey("trading.upload_gate", bids.UploadGate)  # upload slots, one upload per bidder and lot
 UPLOAD_CHUNK = 256 * 1024
@@ -43,18 +44,26 @@ SWEEP_EVERY_S = 3600
 
 
 def sealing_pool(workers: int = 2) -> ProcessPoolExecutor:
-    """The scrypt pool: spawned processes (forking a process that runs an event loop and DB connections is not
-    safe), at nice 10 so scrypt never takes the cores from the event loop (bench/hostile_load.py), each ending when
-    the server process does."""
+    """The opening's scrypt pool: spawned processes (forking a process that runs an event loop and DB connections
+    is not safe), at nice 10 so scrypt does not take the cores from the event loop, yet keeps a share of the CPU
+    on a busy machine (an opening must not wait for a quiet moment), each ending when the server process does."""
     return child_pool(workers, niceness=10)
 
 
+def enrolment_pool(priority: str, workers: int = 2) -> ProcessPoolExecutor:
+    """The enrolment's scrypt pool, apart from the opening's: any signed-in agent or supervisor can keep it full
+    (bench/hostile_load.py), so at priority "idle" its jobs run only on CPU that nothing else wants (SCHED_IDLE),
+    and "low" at nice 10 like the opening's."""
+    return child_pool(workers, niceness=10, idle=priority == "idle")
+
+
 async def cleanup_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The scrypt process pool, the master-secret keyring, and the platform holder key."""
+    """The scrypt process pools, the master-secret keyring, and the platform holder key."""
     settings = app[SETTINGS]
-    pool = sealing_pool()
+    pool, enrolments = sealing_pool(), enrolment_pool(settings.enrolment_priority)
     keyring = keyholding.PlatformKeyring.from_keys_dir(settings.keys_dir)
     app[SEALING_POOL] = pool
+    app[ENROLMENT_POOL] = enrolments
     app[KEYRING] = keyring
     app[UPLOAD_GATE] = bids.UploadGate(settings.upload_slots)
     async with app[SESSIONS]() as session, session.begin():
@@ -63,7 +72,8 @@ async def cleanup_ctx(app: web.Application) -> AsyncIterator[None]:
         if settings.run_scheduler:
             await schedule(session, SWEEP_JOB, delay_s=60, dedupe_key=SWEEP_JOB)
     yield
-    await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)
+    for each in (pool, enrolments):
+        await asyncio.to_thread(each.shutdown, wait=True, cancel_futures=True)
 
 
 def register_jobs(app: web.Application, registry: Any) -> None:
@@ -109,8 +119,9 @@ async def _tender_for_agent(request: web.Request, who: Principal, code: str, *, 
 async def enrol_holder_key(request: web.Request, who: Principal, body: PassphraseIn):
     # scrypt first (bounded gate, no database work), then the short transaction that stores the key: a burst of
     # enrolments never leaves connections idle in transactions while they wait for the pool
-    gate = keyholding.scrypt_gate(_pool(request), request.app[SETTINGS].holder_key_queue)
-    recipient, wrapped = await keyholding.wrap_new_holder_key(gate, _pool(request), body.passphrase)
+    pool = request.app[ENROLMENT_POOL]
+    gate = keyholding.scrypt_gate(pool, request.app[SETTINGS].holder_key_queue)
+    recipient, wrapped = await keyholding.wrap_new_holder_key(gate, pool, body.passphrase)
     user = await _me(request, who)
     keyholding.check_may_enrol(user.roles, user.public_id)  # the roles as they stand now, not as in the token
     key = await keyholding.store_holder_key(db(request), user, recipient, wrapped, actor=who.public_id)

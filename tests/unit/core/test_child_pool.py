@@ -38,3 +38,18 @@ def test_the_pools_processes_exit_when_their_parent_is_killed():
     while time.monotonic() < deadline and any(_alive(p) for p in pids):
         time.sleep(0.2)
     assert not [p for p in pids if _alive(p)], "pool processes outlived their parent"
+
+
+def test_the_enrolment_pool_runs_at_idle_priority_and_the_openings_pool_does_not():
+    """Enrolments (any agent or supervisor can keep them busy) run under SCHED_IDLE, so their scrypt never takes a
+    core from a request; the opening's unwraps keep nice 10, a share of the CPU on a busy machine. "low" puts the
+    enrolments at nice 10 too."""
+    from trading.routes.bids import enrolment_pool, sealing_pool
+    for pool, policy in ((enrolment_pool("idle", workers=1), os.SCHED_IDLE),
+                         (enrolment_pool("low", workers=1), os.SCHED_OTHER),
+                         (sealing_pool(workers=1), os.SCHED_OTHER)):
+        try:
+            assert pool.submit(os.sched_getscheduler, 0).result(timeout=120) == policy
+            assert pool.submit(os.nice, 0).result(timeout=120) - os.nice(0) == 10 or os.nice(0) + 10 > 19
+        finally:
+            pool.shutdown()
