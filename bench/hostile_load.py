@@ -303,7 +303,7 @@ async def main() -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("BIDROOM_")}
-    env.update(BIDROOM_DATA_DIR=str(root / "var"), BIDROOM_LOG_FORMAT="json", BIDROOM_LOG_LEVEL="WARNING")
+    env.update(BIDROOM_DATA_DIR=str(root / "var"), BIDROOM_LOG_FORMAT="json")
     for setting in args.server_env:
         name, _, value = setting.partition("=")
         if not name.startswith("BIDROOM_") or not value:
