@@ -138,9 +138,10 @@ class Settings:
     verify_queue: int = 8
     verify_workers: int = 2
     verify_per_minute: int = 30
-    # a 429 is answered after this long (never longer than its Retry-After, jittered down to half), and after up
-    # to rate_limited_repeat_hold_s when the same client asks again before its last Retry-After has passed: a
-    # client that ignores Retry-After is slowed to one request per Retry-After (web.middleware.hold_refusal)
+    # a client's first 429 is answered after up to this long (never longer than its Retry-After, jittered down to
+    # half), and after rate_limited_repeat_hold_s (jittered) when the same client asks again before its last
+    # Retry-After has passed: a client that ignores Retry-After is slowed to one request per hold
+    # (web.middleware.hold_refusal)
     rate_limited_hold_s: float = 1.0
     rate_limited_repeat_hold_s: float = 10.0
     # media plane: recordings are kept this long after their segment closes (BIDROOM_MEDIA_RETENTION_DAYS,

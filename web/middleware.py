@@ -144,15 +144,18 @@ async def hold_refusal(request: web.Request, retry_after: int) -> None:
     """Hold a 429 before it is answered, for the price of a sleeping coroutine (no transaction or connection is
     held here: the transaction middleware is inside the error mapping).
 
-    A client's first refusal is held up to `rate_limited_hold_s`. A client that asks again before its last
-    Retry-After has passed ignored it, and is held up to `rate_limited_repeat_hold_s`: a flood of clients that
-    never wait costs the server one request per client per Retry-After, not one per round trip. Never longer than
-    the Retry-After itself, and jittered down to half so that refused clients do not come back in step."""
+    A client's first refusal is held up to `rate_limited_hold_s`, never longer than its Retry-After. A client that
+    asks again before its last Retry-After has passed ignored it, and is held `rate_limited_repeat_hold_s`
+    whatever the Retry-After: a flood of clients that never wait costs the server one request per client per
+    hold, not one per round trip, and a client that waits as told never meets it. Jittered down to half, so that
+    refused clients do not come back in step."""
     settings = request.app[SETTINGS]
     book = request.app[REFUSALS]
     client, now = refused_client(request), time.monotonic()
-    limit = settings.rate_limited_repeat_hold_s if book.ignored(client, now) else settings.rate_limited_hold_s
-    hold = min(limit, retry_after) * random.uniform(0.5, 1.0)
+    if book.ignored(client, now):
+        hold = settings.rate_limited_repeat_hold_s * random.uniform(0.5, 1.0)
+    else:
+        hold = min(settings.rate_limited_hold_s, retry_after) * random.uniform(0.5, 1.0)
     book.refused(client, now + hold + retry_after, now)
     await asyncio.sleep(hold)
 

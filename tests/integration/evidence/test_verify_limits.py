@@ -89,8 +89,8 @@ async def test_each_client_address_has_its_own_rate_limit_behind_a_trusted_proxy
 
 async def test_a_client_that_ignores_retry_after_waits_longer_for_its_next_refusal(settings):
     """A 429 is held before it is answered; a client that asks again before its Retry-After has passed is held
-    longer (up to rate_limited_repeat_hold_s, jittered down to half), so a flood of clients that never wait costs
-    the server one request each per Retry-After. Other clients are not affected."""
+    longer (rate_limited_repeat_hold_s, jittered down to half), so a flood of clients that never wait costs the
+    server one request each per hold. Other clients are not affected."""
     app_settings = settings.with_(verify_per_minute=2, trusted_proxies=("127.0.0.1/32",),
                                   rate_limited_hold_s=0, rate_limited_repeat_hold_s=1.5)
     small = pdfs.deflate_bomb(0)
