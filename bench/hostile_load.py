@@ -2,9 +2,9 @@
 enrolment (scrypt, ~1.6 s and 512 MiB a job) and anonymous callers post 32 MiB bodies to the record verifier.
 
 One real `bidroom serve` process on the embedded database of a scratch data directory, with its default
-settings (or those given with `--server-env`). The honest client sends GET /api/v1/tenders?limit=20 back to back (one connection) and its latency is
-measured in alternating phases of the same run: without the attack, then during it, `--rounds` times. During
-an attack phase:
+settings (or those given with `--server-env`). The honest client sends GET /api/v1/tenders?limit=20 back to
+back (one connection) and its latency is measured in alternating phases of the same run: without the attack,
+then during it, `--rounds` times. During an attack phase:
 - `--enrolers` (50) signed-in agents each send POST /api/v1/me/holder-key again as soon as the last one is
   answered, ignoring Retry-After (closed loop, 50 always in flight);
 - `--uploaders` (20) anonymous clients each post a `--upload-mib` (32) MiB body to POST /api/v1/records/verify
@@ -52,7 +52,7 @@ TICK = os.sysconf("SC_CLK_TCK")
 
 def cpu_seconds() -> dict[int, tuple[int, str, float, int]]:
     """Every live process: pid -> (parent pid, name, CPU seconds used so far (user + system), start time)."""
-    stats: dict[int, tuple[int, str, float]] = {}
+    stats: dict[int, tuple[int, str, float, int]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -68,8 +68,8 @@ def cpu_seconds() -> dict[int, tuple[int, str, float, int]]:
 
 def cpu_share(before: dict, after: dict, groups: dict[str, int], seconds: float) -> str:
     """The cores each group used over a phase: a process belongs to the first group whose pid is itself or an
-    ancestor (its descendants are "<group> workers"); PostgreSQL's processes form "postgres", the rest "other". A process that ended during the phase is
-    not counted; one that started counts whole."""
+    ancestor (its descendants are "<group> workers"); PostgreSQL's processes form "postgres", the rest "other".
+    A process that ended during the phase is not counted; one that started during it counts whole."""
     owner = {pid: name for name, pid in groups.items()}
     used: dict[str, float] = {name: 0.0 for name in [*groups, "postgres", "other"]}
     for pid, (_ppid, comm, total, started) in after.items():
@@ -223,7 +223,8 @@ def attackers(base: str, agents: list[dict], upload_mib: int, uploaders: int, re
         counts: Counter = Counter()
         done = asyncio.Event()
         tasks = [asyncio.ensure_future(enroler(base, h, done, counts)) for h in agents]
-        tasks += [asyncio.ensure_future(uploader(base, upload_mib * 1024 * 1024, done, counts)) for _ in range(uploaders)]
+        size = upload_mib * 1024 * 1024
+        tasks += [asyncio.ensure_future(uploader(base, size, done, counts)) for _ in range(uploaders)]
         await asyncio.sleep(1.0)  # every attacker has a request in flight
         ready.set()
         while not stop.is_set():
@@ -255,7 +256,6 @@ async def control_phase(base: str, seconds: float, server_pid: int) -> list[floa
     stop = ctx.Event()
     proc = ctx.Process(target=burn, args=(stop,))
     proc.start()
-
     try:
         return await measured(seconds, {"server": server_pid, "burner": proc.pid, "honest": os.getpid()}, base)
     finally:

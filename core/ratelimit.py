@@ -56,7 +56,7 @@ class RateLimiter:
 class RefusalBook:
     """When each refused client (a user, or an address when anonymous) was told it may ask again: the end of
     its last 429's Retry-After. A client that asks again before then ignored it, and its next 429 is held longer
-    (web.middleware.error_mapping). Bounded like the buckets: at `max_keys`, entries already due are dropped,
+    (web.middleware.hold_refusal). Bounded like the buckets: at `max_keys`, entries already due are dropped,
     and if none is, the oldest half."""
 
     def __init__(self, max_keys: int = 10_000) -> None:
