@@ -14,9 +14,10 @@ from aiohttp import web
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from core.errors import DomainError, Forbidden, RateLimited, Unauthorized, Unprocessable
-from web.api import RequestValidationFailed, json_response
 from core.clients import client_address
+from core.errors import DomainError, Forbidden, RateLimited, Unauthorized, Unprocessable
+from core.settings import Settings
+from web.api import RequestValidationFailed, json_response
 from web.keys import (METRICS, PG_POOL, READ_SESSIONS, REFUSALS, REQ_ID, REQ_PRINCIPAL, REQ_UOW, SESSIONS, SETTINGS,
                       TOKENS, Principal, UnitOfWork, db)
 from web.pages import session as page_session_cookies
@@ -149,15 +150,19 @@ async def hold_refusal(request: web.Request, retry_after: int) -> None:
     whatever the Retry-After: a flood of clients that never wait costs the server one request per client per
     hold, not one per round trip, and a client that waits as told never meets it. Jittered down to half, so that
     refused clients do not come back in step."""
-    settings = request.app[SETTINGS]
     book = request.app[REFUSALS]
     client, now = refused_client(request), time.monotonic()
-    if book.ignored(client, now):
-        hold = settings.rate_limited_repeat_hold_s * random.uniform(0.5, 1.0)
-    else:
-        hold = min(settings.rate_limited_hold_s, retry_after) * random.uniform(0.5, 1.0)
+    hold = refusal_hold_s(request.app[SETTINGS], ignored=book.ignored(client, now), retry_after=retry_after,
+                          jitter=random.uniform(0.5, 1.0))
     book.refused(client, now + hold + retry_after, now)
     await asyncio.sleep(hold)
+
+
+def refusal_hold_s(settings: Settings, *, ignored: bool, retry_after: int, jitter: float) -> float:
+    """How long a 429 is held (see `hold_refusal`); `jitter` is in [0.5, 1]."""
+    if ignored:
+        return settings.rate_limited_repeat_hold_s * jitter
+    return min(settings.rate_limited_hold_s, retry_after) * jitter
 
 
 @web.middleware

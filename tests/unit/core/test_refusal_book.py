@@ -1,5 +1,5 @@
-"""Who ignored a Retry-After (core.ratelimit.RefusalBook): the book behind the longer hold of a 429 for a client
-that asks again before it was told it could."""
+"""Who ignored a Retry-After (core.ratelimit.RefusalBook), and how long a 429 is held for it
+(web.middleware.refusal_hold_s): the longer hold for a client that asks again before it was told it could."""
 from __future__ import annotations
 
 from core.ratelimit import RefusalBook
@@ -30,3 +30,17 @@ def test_the_book_is_bounded_dropping_due_entries_then_the_oldest():
     assert [k for k in "abcde" if book.ignored(k, 150.0)] == ["b", "c", "d", "e"]
     book.refused("f", due=204.0, now=150.0)  # none is due: the oldest half goes
     assert [k for k in "abcdef" if book.ignored(k, 150.0)] == ["d", "e", "f"]
+
+
+def test_a_first_refusal_is_held_at_most_its_retry_after_and_a_repeat_the_full_repeat_hold():
+    """The hold that makes a flood of clients ignoring Retry-After cost one request per hold: a first refusal
+    waits up to 1 s and never past its Retry-After; a client that ignored its last one waits the repeat hold
+    (10 s by default) even when the new Retry-After is shorter."""
+    from core.settings import Settings
+    from web.middleware import refusal_hold_s
+    settings = Settings()
+    assert refusal_hold_s(settings, ignored=False, retry_after=8, jitter=1.0) == settings.rate_limited_hold_s == 1.0
+    assert refusal_hold_s(settings, ignored=False, retry_after=8, jitter=0.5) == 0.5
+    assert refusal_hold_s(settings.with_(rate_limited_hold_s=5.0), ignored=False, retry_after=2, jitter=1.0) == 2
+    assert refusal_hold_s(settings, ignored=True, retry_after=2, jitter=1.0) == 10.0
+    assert refusal_hold_s(settings, ignored=True, retry_after=2, jitter=0.5) == 5.0
