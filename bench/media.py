@@ -20,7 +20,13 @@ media plane's passthrough receiver (no decoding on the client).
 4. Glass-to-glass latency on loopback: from the moment a publisher's track hands a frame to its sender to the
    moment the viewer's track yields the same frame (matched by RTP timestamp offset), p50 and p95.
 
+5. A/B (optional): `--compare-root DIR` (another checkout, same schema) or `--compare-env BIDROOM_X=V` starts a
+   second server on the same core, and the recorded-only step runs on the two in alternating order for
+   `--compare-rounds` rounds; the median of the per-round ratios shows a change of a few per cent that the drift
+   between separate runs (±20 % on the shared machine) would hide.
+
     .venv/bin/python bench/media.py [--places 2,4,8,12,16] [--sessions 1,2,3] [--seconds 12]
+    .venv/bin/python bench/media.py --places 2 --sessions 1 --record-only 24 --compare-root ../before
 """
 from __future__ import annotations
 
@@ -221,22 +227,28 @@ async def build_world(db_url: str, data_dir: Path, *, shapes: list[int]) -> Worl
 
 # ---- processes and CPU ----------------------------------------------------------------------------------------
 
+def cpu_split(pid: int) -> tuple[float, float]:
+    """utime and stime of a process (all its threads), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) / TICKS, int(fields[12]) / TICKS
+
+
 def cpu_seconds(pid: int) -> float:
     """utime + stime of a process (all its threads), in seconds."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
+    return sum(cpu_split(pid))
 
 
 class Server:
     """`bidroom serve` pinned to one core."""
 
-    def __init__(self, world: World, port: int, core: int) -> None:
+    def __init__(self, world: World, port: int, core: int, extra_env: dict[str, str] | None = None,
+                 root: Path = ROOT) -> None:
         env = {**os.environ, "BIDROOM_DATABASE_URL": world.db_url, "BIDROOM_DATA_DIR": str(world.data_dir),
                "BIDROOM_PORT": str(port), "BIDROOM_LOG_FORMAT": "text", "BIDROOM_STATUTORY_PERIODS": "off",
-               "PYTHONPATH": str(ROOT)}
+               "PYTHONPATH": str(root), **(extra_env or {})}
         self.log = open(world.data_dir / f"server-{port}.log", "wb")
         self.proc = subprocess.Popen(["taskset", "-c", str(core), sys.executable, "-m", "web.cli", "serve",
-                                      "--port", str(port)], cwd=ROOT, env=env, stdout=self.log,
+                                      "--port", str(port)], cwd=root, env=env, stdout=self.log,
                                      stderr=subprocess.STDOUT)
         self.base = f"http://127.0.0.1:{port}"
 
@@ -418,6 +430,7 @@ class Step:
     recorded: float
     complete: bool
     latencies_ms: list[float]
+    cpu_sys: float = 0.0  # the kernel's part of `cpu` (stime)
 
     def ok(self) -> bool:
         return self.cpu < 0.80 and self.loss < 0.01 and self.complete
@@ -535,10 +548,11 @@ async def run_step(server: Server, world: World, sessions: list[BenchSession], *
         client_pids = [pid for _, pid in (*viewer_conns, *publisher_conns)]
         await asyncio.sleep(3)  # connected, key frames through
         clients_cpu = lambda: sum(cpu_seconds(pid) for pid in client_pids)  # noqa: E731
-        cpu0, mine0, t0 = cpu_seconds(server.proc.pid), clients_cpu(), time.monotonic()
+        (user0, sys0), mine0, t0 = cpu_split(server.proc.pid), clients_cpu(), time.monotonic()
         await asyncio.sleep(seconds)
         elapsed = time.monotonic() - t0
-        cpu = (cpu_seconds(server.proc.pid) - cpu0) / elapsed
+        user1, sys1 = cpu_split(server.proc.pid)
+        cpu, cpu_sys = (user1 + sys1 - user0 - sys0) / elapsed, (sys1 - sys0) / elapsed
         client_cpu = (clients_cpu() - mine0) / elapsed
         await asyncio.sleep(1)
         published = await asyncio.gather(*(clients.stop(conn) for conn, _ in publisher_conns))
@@ -580,7 +594,7 @@ async def run_step(server: Server, world: World, sessions: list[BenchSession], *
         recorded[place][0] >= 0.99 * s.frames and recorded[place][1] >= 0.99 * s.frames
         for place, s in sent_by_place.items())
     share = sum(recorded.get(place, (0, 0))[0] for place in sent_by_place) / max(1, sent)
-    return Step(label, 2 * len(places), cpu, client_cpu, loss, share, complete, latencies)
+    return Step(label, 2 * len(places), cpu, client_cpu, loss, share, complete, latencies, cpu_sys)
 
 
 # ---- stock aiortc baseline ------------------------------------------------------------------------------------
@@ -677,6 +691,40 @@ async def run_baseline(world: World, seconds: float) -> tuple[float, int, int]:
     return cpu, sent.frames, frames
 
 
+async def compare(server: Server, world: World, record_only: BenchSession, args) -> None:
+    """The recorded-only step on this server and on a second one, started with the `--compare-env` settings or
+    from the `--compare-root` checkout (same schema), pinned to the same core, in alternating order for
+    `--compare-rounds` rounds: the two are measured under the same conditions, so a difference of a few per cent
+    is not lost in the drift between runs."""
+    extra = dict(item.split("=", 1) for item in args.compare_env)
+    root = Path(args.compare_root).resolve() if args.compare_root else ROOT
+    other = Server(world, free_port(), SERVER_CORE, extra, root=root)
+    label = " ".join([*args.compare_env, *([f"the code at {root}"] if args.compare_root else [])])
+    try:
+        await other.ready()
+        print(f"\nA/B, {len(record_only.places)} places recorded only, {args.compare_rounds} rounds: "
+              f"A = the server as configured, B = with {label}")
+        print(f"{'round':>5} {'A CPU':>7} {'A sys':>6} {'B CPU':>7} {'B sys':>6} {'B / A':>6}")
+        ratios, cpus = [], {"A": [], "B": []}
+        for k in range(args.compare_rounds):
+            order = [("A", server), ("B", other)] if k % 2 == 0 else [("B", other), ("A", server)]
+            got = {}
+            for name, target in order:
+                step = await run_step(target, world, [record_only], conference=False, seconds=args.seconds,
+                                      label=f"{name} round {k + 1}", publisher_procs=args.publisher_procs,
+                                      watched=False)
+                got[name] = step.cpu if step.complete else float("nan")
+                got[name + " sys"] = step.cpu_sys
+                cpus[name].append(got[name])
+            ratios.append(got["B"] / got["A"])
+            print(f"{k + 1:>5} {got['A']:>6.1%} {got['A sys']:>6.1%} {got['B']:>6.1%} {got['B sys']:>6.1%} "
+                  f"{ratios[-1]:>6.2f}")
+        print(f"median: A {statistics.median(cpus['A']):.1%}, B {statistics.median(cpus['B']):.1%}, "
+              f"B / A {statistics.median(ratios):.2f} (per round: {', '.join(f'{r:.2f}' for r in ratios)})")
+    finally:
+        other.stop()
+
+
 # ---- main -----------------------------------------------------------------------------------------------------
 
 def pct(values: list[float], p: float) -> float:
@@ -742,6 +790,8 @@ async def main_async(args, root: Path, db_url: str) -> None:
                                    publisher_procs=args.publisher_procs, watched=False)
             print(f"\nrecorded only (nobody watching), {len(record_only.places)} places: server {alone.cpu:.1%}, "
                   f"recorded {alone.recorded:.1%}, complete {'yes' if alone.complete else 'no'}")
+        if (args.compare_env or args.compare_root) and record_only is not None:
+            await compare(server, world, record_only, args)
     finally:
         server.stop()
     stock = await run_baseline(world, args.seconds)
@@ -786,6 +836,12 @@ def main() -> None:
                         help="places of the recorded-only step, the stock baseline's work (0: skip it)")
     parser.add_argument("--publisher-procs", type=int, default=2,
                         help="client processes the publishers are split over (the viewers have their own)")
+    parser.add_argument("--compare-env", action="append", default=[], metavar="BIDROOM_X=V",
+                        help="also run the recorded-only step on a second server with this setting, alternating "
+                             "with the first on the same core (repeatable)")
+    parser.add_argument("--compare-root", help="also run the recorded-only step on a second server run from this "
+                                                 "checkout (another commit, same schema), alternating with the first")
+    parser.add_argument("--compare-rounds", type=int, default=4, help="rounds of the A/B comparison")
     parser.add_argument("--baseline-server", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
