@@ -33,6 +33,8 @@ from typing import Any, Callable
 
 import av
 
+from evaluation.media import estimation
+
 log = logging.getLogger(__name__)
 
 PINNED_AIORTC = "1.16.0"
@@ -82,13 +84,18 @@ def check_internals() -> None:
         if not callable(getattr(rtcrtpreceiver.RTCRtpReceiver, name, None)):
             problems.append(f"RTCRtpReceiver.{name} is gone")
     receive_src = inspect.getsource(rtcrtpreceiver.RTCRtpReceiver.__init__)
-    for attr in ("__decoder_queue", "__remote_streams"):
+    for attr in ("__decoder_queue", "__remote_streams", "__remote_bitrate_estimator"):
         if f"self.{attr}" not in receive_src:
             problems.append(f"RTCRtpReceiver no longer sets self.{attr}")
     # InlineFrames: the packet handler puts (codec, frame) on the decoder queue, the worker gets the track's queue
-    if "self.__decoder_queue.put((codec, encoded_frame))" not in inspect.getsource(
-            rtcrtpreceiver.RTCRtpReceiver._handle_rtp_packet):
+    handler = inspect.getsource(rtcrtpreceiver.RTCRtpReceiver._handle_rtp_packet)
+    if "self.__decoder_queue.put((codec, encoded_frame))" not in handler:
         problems.append("RTCRtpReceiver._handle_rtp_packet no longer puts (codec, frame) on its decoder queue")
+    # estimation.ThrottledRemb: each estimate the estimator returns is sent as a REMB
+    if "remb = self.__remote_bitrate_estimator.add(" not in handler or "if self.__rtcp_ssrc is not None and remb " \
+            "is not None:" not in handler:
+        problems.append("RTCRtpReceiver._handle_rtp_packet no longer sends a REMB for each estimate its estimator "
+                        "returns")
     if "self._track._queue" not in inspect.getsource(rtcrtpreceiver.RTCRtpReceiver.receive):
         problems.append("RTCRtpReceiver.receive no longer hands its track's queue to the decoder worker")
     for name in _SENDER_METHODS:
@@ -110,6 +117,7 @@ def check_internals() -> None:
         problems.append("RTCIceTransport.iceGatherer is gone")
     if "self._connection" not in inspect.getsource(RTCIceGatherer.__init__):
         problems.append("RTCIceGatherer no longer keeps its aioice connection in self._connection")
+    problems.extend(estimation.check_internals())
     if problems:
         raise AiortcInternalsChanged("; ".join(problems))
 
@@ -401,13 +409,14 @@ def install() -> None:
 
 
 def mark_passthrough(receiver) -> None:
-    """Make this receiver hand encoded packets to its track instead of decoded frames. Call before the
-    receiver starts (from the peer connection's "track" event, which fires in setRemoteDescription, once the
-    receiver has its track)."""
+    """Make this receiver hand encoded packets to its track instead of decoded frames, and throttle its REMB
+    feedback (`estimation.tune`). Call before the receiver starts (from the peer connection's "track" event, which
+    fires in setRemoteDescription, once the receiver has its track)."""
     install()
     frames = InlineFrames(receiver.track._queue)
     setattr(frames, _MARK, True)
     receiver._RTCRtpReceiver__decoder_queue = frames
+    estimation.tune(receiver)
 
 
 def receiver_of(pc, track):
