@@ -145,7 +145,7 @@ class Storage:
         final_key = key
         digest = hashlib.sha256()
         size = 0
-        out, temp = await asyncio.to_thread(self._temp)
+        out, temp = await self._make_temp()
         try:
             async for chunk in chunks:
                 size += len(chunk)
@@ -168,8 +168,19 @@ class Storage:
 
     async def open_pending(self) -> PendingFile:
         """A temporary file for a writer that needs a file object; commit or discard it."""
-        out, temp = await asyncio.to_thread(self._temp)
+        out, temp = await self._make_temp()
         return PendingFile(self, out, temp)
+
+    async def _make_temp(self) -> tuple[BinaryIO, Path]:
+        """`_temp` off the loop. A cancelled caller cannot stop the thread that makes the file (a request handler
+        is cancelled at shutdown, and on a client's hang-up where the server cancels handlers, as aiohttp's test
+        server does): what the thread makes for a caller that is gone is dropped as soon as it is made."""
+        making = asyncio.ensure_future(asyncio.to_thread(self._temp))
+        try:
+            return await asyncio.shield(making)
+        except BaseException:
+            making.add_done_callback(_drop_unclaimed)
+            raise
 
     # -- reading and removing ------------------------------------------------------------------------------
     def exists(self, key: str) -> bool:
@@ -229,6 +240,19 @@ class Storage:
         while not path.exists() and path != path.parent:
             path = path.parent
         return shutil.disk_usage(path).free
+
+
+def _drop_unclaimed(making: asyncio.Future) -> None:
+    """Done callback of a pending file's making whose caller was cancelled: close and remove what it made, in a
+    thread (an unlink is a disk operation)."""
+    if making.cancelled() or making.exception() is not None:
+        return
+    out, temp = making.result()
+
+    def drop() -> None:
+        out.close()
+        temp.unlink(missing_ok=True)
+    asyncio.get_running_loop().run_in_executor(None, drop)
 
 
 def _flush_close(out: BinaryIO) -> None:

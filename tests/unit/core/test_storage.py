@@ -1,6 +1,8 @@
 """Content-addressed storage: what is stored is exactly what was sent, and a failed write leaves nothing behind."""
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 
 import pytest
@@ -71,3 +73,36 @@ async def test_delete_says_whether_the_file_existed(tmp_path):
     stored = await store.put_bytes(b"x", kind="records")
     assert await store.delete(stored.key) is True
     assert await store.delete(stored.key) is False
+
+
+async def _stalled():
+    await asyncio.Event().wait()
+    yield b""
+
+
+@pytest.mark.parametrize("opener", ["open_pending", "put_stream"])
+async def test_a_temporary_file_whose_opener_is_cancelled_is_not_left_behind(tmp_path, opener):
+    """The file is created in a thread, which a cancelled caller cannot stop: a handler cancelled while it opened
+    its temporary file (at shutdown, or its client hung up) must not leave the file in tmp/ for the sweep to find
+    days later."""
+    store = Storage(tmp_path)
+    for delay in (0, 0.001, 0.01):  # cancelled before the thread has made the file, or after
+        opening = asyncio.ensure_future(store.open_pending() if opener == "open_pending"
+                                        else store.put_stream(_stalled(), kind="documents"))
+        await asyncio.sleep(delay)
+        opening.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            pending = await opening
+            await pending.discard()  # it had opened before the cancel arrived: the caller drops it as usual
+        # the thread makes the file on its own time, after the cancel: no file for 0.3 s running, within 5 s
+        loop = asyncio.get_running_loop()
+        clear_since, deadline = None, loop.time() + 5
+        while loop.time() < deadline:
+            if list(tmp_path.glob("tmp/*.part")):
+                clear_since = None
+            elif clear_since is None:
+                clear_since = loop.time()
+            elif loop.time() - clear_since >= 0.3:
+                break
+            await asyncio.sleep(0.01)
+        assert list(tmp_path.glob("tmp/*.part")) == []
