@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import io
 import json
 from contextlib import asynccontextmanager
 
@@ -65,7 +66,17 @@ async def wait_for(predicate, what: str) -> None:
         if predicate():
             return
         await asyncio.sleep(0.02)
-    raise AssertionError(f"gave up waiting for {what}")
+    raise AssertionError(f"gave up waiting for {what}; the server's tasks, where each one waits:\n{task_stacks()}")
+
+
+def task_stacks() -> str:
+    """Where every other task of this loop (the in-process server's handlers among them) is waiting: what a
+    failure here needs in order to be understood."""
+    out = io.StringIO()
+    for task in asyncio.all_tasks():
+        if task is not asyncio.current_task():
+            task.print_stack(limit=12, file=out)
+    return out.getvalue()
 
 
 def put(client, info, actor, body):
