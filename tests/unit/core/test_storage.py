@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
+import threading
 
 import pytest
 
@@ -80,29 +80,37 @@ async def _stalled():
     yield b""
 
 
+class HeldStorage(Storage):
+    """A real Storage whose thread makes a temporary file only once the test lets it, so that a cancel lands while
+    the thread is at work, every time."""
+
+    def __init__(self, root) -> None:
+        super().__init__(root)
+        self.go = threading.Event()
+
+    def _temp(self):
+        self.go.wait(5)
+        return super()._temp()
+
+
 @pytest.mark.parametrize("opener", ["open_pending", "put_stream"])
 async def test_a_temporary_file_whose_opener_is_cancelled_is_not_left_behind(tmp_path, opener):
-    """The file is created in a thread, which a cancelled caller cannot stop: a handler cancelled while it opened
-    its temporary file (at shutdown, or its client hung up) must not leave the file in tmp/ for the sweep to find
+    """The file is made in a thread, which a cancelled caller cannot stop: a handler cancelled while it opened its
+    temporary file (at shutdown, or its client hung up) must not leave the file in tmp/ for the sweep to find
     days later."""
-    store = Storage(tmp_path)
-    for delay in (0, 0.001, 0.01):  # cancelled before the thread has made the file, or after
-        opening = asyncio.ensure_future(store.open_pending() if opener == "open_pending"
-                                        else store.put_stream(_stalled(), kind="documents"))
-        await asyncio.sleep(delay)
-        opening.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            pending = await opening
-            await pending.discard()  # it had opened before the cancel arrived: the caller drops it as usual
-        # the thread makes the file on its own time, after the cancel: no file for 0.3 s running, within 5 s
-        loop = asyncio.get_running_loop()
-        clear_since, deadline = None, loop.time() + 5
-        while loop.time() < deadline:
-            if list(tmp_path.glob("tmp/*.part")):
-                clear_since = None
-            elif clear_since is None:
-                clear_since = loop.time()
-            elif loop.time() - clear_since >= 0.3:
-                break
-            await asyncio.sleep(0.01)
-        assert list(tmp_path.glob("tmp/*.part")) == []
+    store = HeldStorage(tmp_path)
+    opening = asyncio.ensure_future(store.open_pending() if opener == "open_pending"
+                                    else store.put_stream(_stalled(), kind="documents"))
+    await asyncio.sleep(0.05)  # the thread is at work, waiting to make the file
+    opening.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await opening
+    store.go.set()  # the thread makes the file now, for a caller that is gone
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 5
+    while loop.time() < deadline:
+        if (tmp_path / "tmp").is_dir() and not list(tmp_path.glob("tmp/*.part")):
+            break
+        await asyncio.sleep(0.005)
+    assert (tmp_path / "tmp").is_dir()  # the thread did make the file (and its directory)
+    assert list(tmp_path.glob("tmp/*.part")) == []

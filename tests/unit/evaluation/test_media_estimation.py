@@ -2,7 +2,7 @@
 receivers throttle it."""
 from aiortc import rate
 
-from evaluation.media import estimation
+from evaluation.media import estimation, passthrough
 
 
 class _Estimates:
@@ -69,15 +69,17 @@ def test_a_steady_estimate_every_half_second_is_never_held():
     assert _passed(script, 5000) == sorted(script.items())
 
 
-def test_a_video_receiver_gets_the_throttle_and_an_audio_receiver_is_left_alone():
+def test_a_marked_video_receiver_gets_the_throttle_and_an_audio_receiver_is_left_alone():
     from aiortc import RTCRtpReceiver
     from aiortc.rtcdtlstransport import RTCCertificate, RTCDtlsTransport
     from aiortc.rtcicetransport import RTCIceGatherer, RTCIceTransport
+    from aiortc.rtcrtpreceiver import RemoteStreamTrack
 
     dtls = RTCDtlsTransport(RTCIceTransport(RTCIceGatherer()), [RTCCertificate.generateCertificate()])
     video, audio = RTCRtpReceiver("video", dtls), RTCRtpReceiver("audio", dtls)
-    estimation.tune(video)
-    estimation.tune(audio)
+    for receiver, kind in ((video, "video"), (audio, "audio")):
+        receiver._track = RemoteStreamTrack(kind=kind)  # as setRemoteDescription gives a receiver its track
+        passthrough.mark_passthrough(receiver)  # what the media hub calls for every place's track
     throttled = video._RTCRtpReceiver__remote_bitrate_estimator
     assert isinstance(throttled, estimation.ThrottledRemb)
     assert isinstance(throttled.estimator, rate.RemoteBitrateEstimator)
